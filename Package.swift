@@ -1,0 +1,66 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let package = Package(
+    name: "seam",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "seam", targets: ["seam"]),
+        .library(name: "SeamPostgres", targets: ["SeamPostgres"]),
+        .library(name: "SeamLake", targets: ["SeamLake"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-async-algorithms.git", from: "1.1.4"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+    ],
+    targets: [
+        // System library shim; never a product.
+        .systemLibrary(
+            name: "CLibPQ",
+            pkgConfig: "libpq",
+            providers: [.apt(["libpq-dev"]), .brew(["libpq"])]
+        ),
+        // Generic PostgreSQL client on libpq: connections, pool, COPY, migrations, embedded cluster.
+        .target(
+            name: "SeamPostgres",
+            dependencies: [
+                "CLibPQ",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // The lake schema as a product: where migrations live, partitions, retention, roles.
+        .target(
+            name: "SeamLake",
+            dependencies: [
+                "SeamPostgres",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "AsyncAlgorithms", package: "swift-async-algorithms"),
+            ]
+        ),
+        // The executable only wires: flags, environment, config file, services.
+        .executableTarget(
+            name: "seam",
+            dependencies: [
+                "SeamPostgres",
+                "SeamLake",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Yams", package: "Yams"),
+            ]
+        ),
+        .testTarget(
+            name: "SeamPostgresTests",
+            dependencies: ["SeamPostgres"]
+        ),
+        .testTarget(
+            name: "IntegrationTests",
+            dependencies: ["SeamPostgres", "SeamLake"]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

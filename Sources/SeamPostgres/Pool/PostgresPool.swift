@@ -1,0 +1,152 @@
+import Logging
+import Synchronization
+
+/// A small pool of libpq connections for Swift concurrency.
+///
+/// Each connection lives on a `BlockingThread` of its own, so libpq's blocking calls never
+/// run on the cooperative thread pool. Connections open lazily up to `maximumConnections`;
+/// when all are busy, callers wait in FIFO order. A connection that broke reconnects on
+/// its next use.
+public final class PostgresPool: Sendable {
+    public struct Configuration: Sendable {
+        /// Any libpq connection string or URI.
+        public var connectionString: String
+        /// Upper bound on open connections.
+        public var maximumConnections: Int
+        /// Prefix of the connection threads' names (visible in debuggers and `top -H`).
+        public var name: String
+
+        public init(connectionString: String, maximumConnections: Int = 4, name: String = "seam-pg") {
+            self.connectionString = connectionString
+            self.maximumConnections = max(1, maximumConnections)
+            self.name = name
+        }
+    }
+
+    final class Slot: @unchecked Sendable {
+        let thread: BlockingThread
+        // Touched only on `thread`.
+        var connection: PostgresConnection?
+        init(name: String) { thread = BlockingThread(name: name) }
+    }
+
+    struct State {
+        var idle: [Slot] = []
+        var all: [Slot] = []
+        var waiters: [CheckedContinuation<Slot, Error>] = []
+        var closed = false
+    }
+
+    public let configuration: Configuration
+    private let state = Mutex(State())
+
+    public init(configuration: Configuration) {
+        self.configuration = configuration
+    }
+
+    /// Runs `body` with a connection on that connection's own thread and returns its result.
+    ///
+    /// `body` may block (it runs off the cooperative pool) and must not keep the connection.
+    public func withConnection<T: Sendable>(
+        _ body: @escaping @Sendable (PostgresConnection) throws -> T
+    ) async throws -> T {
+        let slot = try await acquire()
+        defer { release(slot) }
+        let connectionString = configuration.connectionString
+        return try await slot.thread.run {
+            let connection: PostgresConnection
+            if let existing = slot.connection {
+                connection = existing
+            } else {
+                connection = try PostgresConnection(connectionString)
+                slot.connection = connection
+            }
+            return try body(connection)
+        }
+    }
+
+    /// Runs one statement and returns its rows.
+    @discardableResult
+    public func query(_ sql: String, _ parameters: [PostgresValue] = []) async throws -> PostgresResult {
+        try await withConnection { try $0.query(sql, parameters) }
+    }
+
+    /// Runs one statement and returns the number of affected rows.
+    @discardableResult
+    public func execute(_ sql: String, _ parameters: [PostgresValue] = []) async throws -> Int {
+        try await withConnection { try $0.execute(sql, parameters) }
+    }
+
+    /// Runs `body` in a transaction on one connection.
+    public func transaction<T: Sendable>(
+        _ body: @escaping @Sendable (PostgresConnection) throws -> T
+    ) async throws -> T {
+        try await withConnection { try $0.transaction(body) }
+    }
+
+    /// Closes every connection and fails waiting callers; later calls throw.
+    public func close() async {
+        let (slots, waiters) = state.withLock { state -> ([Slot], [CheckedContinuation<Slot, Error>]) in
+            state.closed = true
+            let waiters = state.waiters
+            state.waiters = []
+            return (state.all, waiters)
+        }
+        for waiter in waiters { waiter.resume(throwing: Self.closedError) }
+        for slot in slots {
+            _ = try? await slot.thread.run {
+                slot.connection?.close()
+                slot.connection = nil
+            }
+            slot.thread.shutdown()
+        }
+    }
+
+    private static let closedError = PostgresError(code: .misuse, message: "the PostgreSQL pool is closed")
+
+    private enum Acquired {
+        case slot(Slot)
+        case wait
+        case closed
+    }
+
+    private func acquire() async throws -> Slot {
+        let immediate = state.withLock { state -> Acquired in
+            if state.closed { return .closed }
+            if let slot = state.idle.popLast() { return .slot(slot) }
+            if state.all.count < configuration.maximumConnections {
+                let slot = Slot(name: "\(configuration.name)-\(state.all.count)")
+                state.all.append(slot)
+                return .slot(slot)
+            }
+            return .wait
+        }
+        switch immediate {
+        case .slot(let slot): return slot
+        case .closed: throw Self.closedError
+        case .wait:
+            return try await withCheckedThrowingContinuation { continuation in
+                let rejected = state.withLock { state -> Bool in
+                    if state.closed { return true }
+                    // A slot may have come back between the first look and now.
+                    if let slot = state.idle.popLast() {
+                        continuation.resume(returning: slot)
+                        return false
+                    }
+                    state.waiters.append(continuation)
+                    return false
+                }
+                if rejected { continuation.resume(throwing: Self.closedError) }
+            }
+        }
+    }
+
+    private func release(_ slot: Slot) {
+        let waiter = state.withLock { state -> CheckedContinuation<Slot, Error>? in
+            if !state.waiters.isEmpty { return state.waiters.removeFirst() }
+            state.idle.append(slot)
+            return nil
+        }
+        waiter?.resume(returning: slot)
+    }
+}

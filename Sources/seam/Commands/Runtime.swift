@@ -1,0 +1,54 @@
+import Foundation
+import Logging
+import SeamLake
+import SeamPostgres
+
+/// What a command needs at run time: settings, a logger and the database it talks to.
+struct Runtime {
+    let settings: Settings
+    let logger: Logger
+
+    init(options: GlobalOptions) throws {
+        settings = try Settings.resolve(options: options)
+        let level = settings.logLevel
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        logger = Logger(label: "seam")
+    }
+
+    /// The embedded cluster under the home directory.
+    var embeddedCluster: EmbeddedCluster {
+        EmbeddedCluster(
+            configuration: .init(home: settings.homeURL, binDirectory: settings.pgBinDirectory),
+            logger: Logger(label: "seam.db"))
+    }
+
+    /// The database to use, starting the embedded cluster when no URL is configured.
+    /// `startedCluster` is set when this call started it (the caller stops it at the end).
+    func openDatabase() async throws -> (url: String, startedCluster: EmbeddedCluster?) {
+        if let url = settings.databaseURL { return (url, nil) }
+        let cluster = embeddedCluster
+        let started = try await runBlocking("seam-embedded") { try cluster.start() }
+        return (cluster.url, started ? cluster : nil)
+    }
+
+    /// Migrations, roles and partitions, as `seam migrate` and `seam serve` do on start.
+    func setUpLake(on pool: PostgresPool) async throws -> LakeSetup.Report {
+        let directory = try LakeMigrations.locate(explicit: settings.migrationsDirectory)
+        let setup = LakeSetup(
+            configuration: .init(migrationsDirectory: directory, partitionDaysAhead: settings.partitionDaysAhead),
+            logger: Logger(label: "seam.lake"))
+        return try await setup.run(on: pool)
+    }
+}
+
+extension EmbeddedCluster {
+    /// Stops the cluster from an async context.
+    func stopAsync() async throws {
+        let cluster = self
+        try await runBlocking("seam-embedded") { try cluster.stop() }
+    }
+}

@@ -1,0 +1,93 @@
+import Foundation
+import Logging
+
+/// Seam's resolved settings: flags, then environment, then the config file, then defaults.
+struct Settings: Sendable {
+    /// libpq connection string or URI; nil means the embedded cluster.
+    var databaseURL: String?
+    /// Seam's home directory (embedded cluster, later the spool).
+    var home: String = ".seam"
+    /// Directory of migration files; found automatically when nil.
+    var migrationsDirectory: String?
+    /// Directory of PostgreSQL's server programs for the embedded cluster; found automatically when nil.
+    var pgBinDirectory: String?
+    var logLevel: Logger.Level = .info
+    /// Days of raw data kept in the lake; 0 keeps everything.
+    var retentionDays: Int = 90
+    /// Days of daily partitions created ahead of today.
+    var partitionDaysAhead: Int = 7
+    /// Seconds between partition maintenance passes.
+    var maintenanceIntervalSeconds: Int = 3600
+
+    /// Every setting by its config-file key path, environment variable and flag (for errors and docs).
+    static let environmentNames: [(variable: String, keyPath: String)] = [
+        ("SEAM_DATABASE_URL", "database.url"),
+        ("SEAM_HOME", "home"),
+        ("SEAM_MIGRATIONS_DIR", "migrations"),
+        ("SEAM_PG_BINDIR", "database.embedded.bin_dir"),
+        ("SEAM_LOG_LEVEL", "log_level"),
+        ("SEAM_RETENTION_DAYS", "lake.retention_days"),
+        ("SEAM_PARTITION_DAYS_AHEAD", "lake.partition_days_ahead"),
+        ("SEAM_MAINTENANCE_INTERVAL_SECONDS", "lake.maintenance_interval_seconds"),
+    ]
+
+    /// Resolves the settings for a command.
+    static func resolve(
+        options: GlobalOptions, environment: [String: String] = ProcessInfo.processInfo.environment
+    ) throws -> Settings {
+        var settings = Settings()
+        if let path = options.config ?? environment["SEAM_CONFIG"] {
+            try ConfigFile.load(path: path).apply(to: &settings)
+        }
+        for (variable, keyPath) in environmentNames {
+            guard let value = environment[variable], !value.isEmpty else { continue }
+            try settings.set(keyPath, to: value, source: "environment variable \(variable)")
+        }
+        if let value = options.databaseURL { settings.databaseURL = value }
+        if let value = options.home { settings.home = value }
+        if let value = options.migrations { settings.migrationsDirectory = value }
+        if let value = options.logLevel { try settings.set("log_level", to: value, source: "--log-level") }
+        return settings
+    }
+
+    /// Sets one setting from text, validating it; `source` names where the text came from.
+    mutating func set(_ keyPath: String, to value: String, source: String) throws {
+        func integer(minimum: Int) throws -> Int {
+            guard let number = Int(value.trimmingCharacters(in: .whitespaces)), number >= minimum else {
+                throw SettingsError("\(source): \(keyPath) must be an integer >= \(minimum), got \"\(value)\"")
+            }
+            return number
+        }
+        switch keyPath {
+        case "database.url": databaseURL = value
+        case "home": home = value
+        case "migrations": migrationsDirectory = value
+        case "database.embedded.bin_dir": pgBinDirectory = value
+        case "log_level":
+            guard let level = Logger.Level(rawValue: value.lowercased()) else {
+                throw SettingsError(
+                    "\(source): log_level must be one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")), got \"\(value)\"")
+            }
+            logLevel = level
+        case "lake.retention_days": retentionDays = try integer(minimum: 0)
+        case "lake.partition_days_ahead": partitionDaysAhead = try integer(minimum: 1)
+        case "lake.maintenance_interval_seconds": maintenanceIntervalSeconds = try integer(minimum: 1)
+        default: throw SettingsError("\(source): unknown setting \(keyPath)")
+        }
+    }
+
+    /// Every key path `set` accepts.
+    static var keyPaths: [String] { environmentNames.map(\.keyPath) }
+
+    /// The home directory as an absolute URL.
+    var homeURL: URL {
+        URL(fileURLWithPath: home, relativeTo: URL(fileURLWithPath: FileManager.default.currentDirectoryPath, isDirectory: true))
+            .standardizedFileURL
+    }
+}
+
+/// A configuration problem a person can fix: names the source, the key and the reason.
+struct SettingsError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
