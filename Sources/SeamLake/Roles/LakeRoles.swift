@@ -18,21 +18,33 @@ public enum LakeRoles {
         public var isComplete: Bool { pendingSQL.isEmpty }
     }
 
-    static let roles = ["lake_reader", "lake_writer"]
+    /// The roles' names; `standard` everywhere but in tests.
+    public struct Names: Sendable {
+        public var reader: String
+        public var writer: String
+        public init(reader: String, writer: String) {
+            self.reader = reader
+            self.writer = writer
+        }
+        public static let standard = Names(reader: "lake_reader", writer: "lake_writer")
+    }
 
-    static let grants = [
-        "GRANT USAGE ON SCHEMA lake TO lake_reader, lake_writer",
-        "GRANT SELECT ON ALL TABLES IN SCHEMA lake TO lake_reader",
-        "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA lake TO lake_writer",
-        "ALTER DEFAULT PRIVILEGES IN SCHEMA lake GRANT SELECT ON TABLES TO lake_reader",
-        "ALTER DEFAULT PRIVILEGES IN SCHEMA lake GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO lake_writer",
-    ]
+    static func grants(_ names: Names) -> [(role: String, sql: String)] {
+        [
+            (names.reader, "GRANT USAGE ON SCHEMA lake TO \(names.reader)"),
+            (names.writer, "GRANT USAGE ON SCHEMA lake TO \(names.writer)"),
+            (names.reader, "GRANT SELECT ON ALL TABLES IN SCHEMA lake TO \(names.reader)"),
+            (names.writer, "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA lake TO \(names.writer)"),
+            (names.reader, "ALTER DEFAULT PRIVILEGES IN SCHEMA lake GRANT SELECT ON TABLES TO \(names.reader)"),
+            (names.writer, "ALTER DEFAULT PRIVILEGES IN SCHEMA lake GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO \(names.writer)"),
+        ]
+    }
 
     /// Creates missing roles and grants their privileges; never throws for lack of privilege.
-    public static func ensure(on connection: PostgresConnection, logger: Logger) throws -> Report {
+    public static func ensure(on connection: PostgresConnection, names: Names = .standard, logger: Logger) throws -> Report {
         var report = Report()
         var missingRoles: [String] = []
-        for role in roles {
+        for role in [names.reader, names.writer] {
             let exists = try connection.query("SELECT 1 FROM pg_roles WHERE rolname = $1", [.text(role)]).rowCount > 0
             if exists { continue }
             let sql = "CREATE ROLE \(role) NOLOGIN"
@@ -45,8 +57,8 @@ public enum LakeRoles {
                 missingRoles.append(role)
             }
         }
-        for grant in grants {
-            if missingRoles.contains(where: { grant.contains($0) }) {
+        for (role, grant) in grants(names) {
+            if missingRoles.contains(role) {
                 report.pendingSQL.append(grant + ";")
                 continue
             }

@@ -215,21 +215,26 @@ public struct EmbeddedCluster: Sendable {
 }
 
 /// PostgreSQL's server programs.
-struct Tools {
-    var initdb: String
-    var pgCtl: String
+public struct Tools: Sendable {
+    public var initdb: String
+    public var pgCtl: String
 
-    static func locate(_ configured: String?) throws -> Tools {
+    /// Debian keeps the server programs per major version, off PATH; newest first.
+    public static var debianDirectories: [String] {
+        let versions = (try? FileManager.default.contentsOfDirectory(atPath: "/usr/lib/postgresql")) ?? []
+        return versions.sorted { (Int($0) ?? 0) > (Int($1) ?? 0) }.map { "/usr/lib/postgresql/\($0)/bin" }
+    }
+
+    /// Finds initdb and pg_ctl in `configured`, then `systemDirectories`, then `path`.
+    public static func locate(
+        _ configured: String?, systemDirectories: [String] = debianDirectories,
+        path: String = ProcessInfo.processInfo.environment["PATH"] ?? ""
+    ) throws -> Tools {
         let fm = FileManager.default
         var candidates: [String] = []
         if let configured { candidates.append(configured) }
-        // Debian keeps the server programs per major version, off PATH.
-        if let versions = try? fm.contentsOfDirectory(atPath: "/usr/lib/postgresql") {
-            for version in versions.sorted(by: { (Int($0) ?? 0) > (Int($1) ?? 0) }) {
-                candidates.append("/usr/lib/postgresql/\(version)/bin")
-            }
-        }
-        candidates += (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":").map(String.init)
+        candidates += systemDirectories
+        candidates += path.split(separator: ":").map(String.init)
         for directory in candidates
         where fm.isExecutableFile(atPath: directory + "/initdb") && fm.isExecutableFile(atPath: directory + "/pg_ctl") {
             return Tools(initdb: directory + "/initdb", pgCtl: directory + "/pg_ctl")

@@ -1,0 +1,48 @@
+import Foundation
+import SeamPostgres
+import Testing
+
+/// The PostgreSQL server the integration tests run against: `SEAM_TEST_DATABASE_URL`,
+/// which `ops/test` sets to a throwaway cluster. Without it these tests are skipped.
+enum TestServer {
+    static let url = ProcessInfo.processInfo.environment["SEAM_TEST_DATABASE_URL"]
+    static var isAvailable: Bool { url != nil }
+
+    /// The repository root (for `migrations/`).
+    static let repositoryRoot = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    static var migrationsDirectory: URL { repositoryRoot.appendingPathComponent("migrations") }
+}
+
+extension Trait where Self == ConditionTrait {
+    /// Runs the test only when a test server is configured.
+    static var requiresPostgres: Self {
+        .enabled(if: TestServer.isAvailable, "set SEAM_TEST_DATABASE_URL (ops/test does) to run against PostgreSQL")
+    }
+}
+
+/// A database of its own for one test, dropped afterwards.
+struct TestDatabase {
+    let name: String
+    let url: String
+
+    /// Creates an empty database and runs `body` with it; drops it afterwards.
+    static func with<T>(_ body: (TestDatabase) async throws -> T) async throws -> T {
+        let admin = try #require(TestServer.url)
+        let name = "seam_test_\(UUID().uuidString.prefix(8).lowercased())"
+        let connection = try PostgresConnection(admin)
+        try connection.executeScript("CREATE DATABASE \(name)")
+        let database = TestDatabase(name: name, url: try ConnectionString.replacing(["dbname": name], in: admin))
+        do {
+            let value = try await body(database)
+            try? connection.executeScript("DROP DATABASE \(name) WITH (FORCE)")
+            return value
+        } catch {
+            try? connection.executeScript("DROP DATABASE \(name) WITH (FORCE)")
+            throw error
+        }
+    }
+
+    func connect() throws -> PostgresConnection { try PostgresConnection(url) }
+}
