@@ -58,6 +58,10 @@ let package = Package(
             dependencies: ["SeamPostgres"]
         ),
         .testTarget(
+            name: "SeamCLITests",
+            dependencies: ["seam"]
+        ),
+        .testTarget(
             name: "IntegrationTests",
             dependencies: ["SeamPostgres", "SeamLake"]
         ),
