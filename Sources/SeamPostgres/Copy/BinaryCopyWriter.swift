@@ -15,7 +15,9 @@ public final class BinaryCopyWriter {
     /// Rows begun so far.
     public private(set) var rowCount = 0
 
-    init(send: @escaping ([UInt8]) throws -> Void) {
+    /// A writer that hands each chunk of about a megabyte to `send`; `PostgresConnection.copyIn`
+    /// makes one that sends to the server. Call `finish()` after the last row.
+    public init(send: @escaping ([UInt8]) throws -> Void) {
         self.send = send
         buffer = []
         buffer.reserveCapacity(Self.chunkSize + 64 * 1024)
@@ -124,7 +126,8 @@ public final class BinaryCopyWriter {
         buffer.removeAll(keepingCapacity: true)
     }
 
-    func finish() throws {
+    /// Writes the trailer and sends what is buffered.
+    public func finish() throws {
         buffer.appendBigEndian(Int16(-1))
         try flush()
     }

@@ -28,8 +28,16 @@ struct CopyBench: AsyncParsableCommand {
     func run() async throws {
         let runtime = try Runtime(options: options)
         let database = try await runtime.openDatabase()
-        defer { if let cluster = database.startedCluster { try? cluster.stop() } }
-        let url = database.url
+        do {
+            try await measure(url: database.url)
+        } catch {
+            try? await database.startedCluster?.stopAsync()
+            throw error
+        }
+        try await database.startedCluster?.stopAsync()
+    }
+
+    private func measure(url: String) async throws {
         let rowCount = rows
         let runCount = max(1, runs)
 
@@ -37,6 +45,18 @@ struct CopyBench: AsyncParsableCommand {
         let csvPath = FileManager.default.temporaryDirectory.appendingPathComponent("seam-bench-\(UUID().uuidString).csv").path
         try spans.writeCSV(to: csvPath)
         defer { try? FileManager.default.removeItem(atPath: csvPath) }
+
+        // Client side alone: encoding the rows into COPY's binary format, sent nowhere.
+        var encodeBest = 0.0
+        for _ in 0..<runCount {
+            var bytes = 0
+            let start = ContinuousClock.now
+            let writer = BinaryCopyWriter { bytes += $0.count }
+            try spans.write(to: writer)
+            try writer.finish()
+            encodeBest = max(encodeBest, Double(rowCount) / (ContinuousClock.now - start).seconds)
+            precondition(bytes > rowCount * 100)
+        }
 
         let pool = PostgresPool(configuration: .init(connectionString: url, maximumConnections: 1))
         let result = try await pool.withConnection { c -> (seam: Double, psql: Double) in
@@ -69,6 +89,7 @@ struct CopyBench: AsyncParsableCommand {
         print(String(format: "  seam binary COPY (Swift, libpq): %9.0f rows/s", result.seam))
         print(String(format: "  baseline psql \\copy (C, CSV):    %9.0f rows/s", result.psql))
         print(String(format: "  ratio seam / baseline:           %9.2f", result.seam / result.psql))
+        print(String(format: "  seam encoding alone (no server): %9.0f rows/s", encodeBest))
     }
 
     private func runPsql(url: String, command: String) throws -> Int32 {

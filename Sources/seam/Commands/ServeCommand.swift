@@ -24,7 +24,7 @@ struct ServeCommand: AsyncParsableCommand {
                 metadata: [
                     "migrations_applied": "\(report.migrations.applied.count)",
                     "partitions_created": "\(report.partitionsCreated)",
-                    "database": "\(database.startedCluster != nil || settings.databaseURL == nil ? "embedded" : "external")",
+                    "database": "\(settings.databaseURL == nil ? "embedded" : "external")",
                 ])
             let maintenance = PartitionMaintenance(
                 pool: pool,
