@@ -8,6 +8,7 @@ let package = Package(
         .executable(name: "seam", targets: ["seam"]),
         .library(name: "SeamPostgres", targets: ["SeamPostgres"]),
         .library(name: "SeamLake", targets: ["SeamLake"]),
+        .library(name: "SeamSpool", targets: ["SeamSpool"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
@@ -22,6 +23,19 @@ let package = Package(
             name: "CLibPQ",
             pkgConfig: "libpq",
             providers: [.apt(["libpq-dev"]), .brew(["libpq"])]
+        ),
+        .systemLibrary(
+            name: "CLZ4",
+            pkgConfig: "liblz4",
+            providers: [.apt(["liblz4-dev"]), .brew(["lz4"])]
+        ),
+        // Durable spool: segment files of checksummed LZ4 frames, group-commit fsync, replay.
+        .target(
+            name: "SeamSpool",
+            dependencies: [
+                "CLZ4",
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         // Generic PostgreSQL client on libpq: connections, pool, COPY, migrations, embedded cluster.
         .target(
@@ -56,6 +70,10 @@ let package = Package(
         .testTarget(
             name: "SeamPostgresTests",
             dependencies: ["SeamPostgres"]
+        ),
+        .testTarget(
+            name: "SeamSpoolTests",
+            dependencies: ["SeamSpool"]
         ),
         .testTarget(
             name: "SeamCLITests",

@@ -1,0 +1,288 @@
+import Foundation
+import Logging
+import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Where a frame starts in the spool: segment number and byte offset. Ordered.
+public struct SpoolPosition: Hashable, Comparable, Sendable, CustomStringConvertible {
+    public var segment: UInt64
+    public var offset: UInt64
+
+    public init(segment: UInt64, offset: UInt64) {
+        self.segment = segment
+        self.offset = offset
+    }
+
+    public static func < (a: SpoolPosition, b: SpoolPosition) -> Bool {
+        (a.segment, a.offset) < (b.segment, b.offset)
+    }
+
+    public var description: String { "\(segment):\(offset)" }
+}
+
+/// Why the spool refused or failed an operation.
+public struct SpoolError: Error, Sendable, CustomStringConvertible {
+    public struct Code: Hashable, Sendable {
+        fileprivate let raw: String
+        /// The spool holds `maximumBytes` not yet released: the caller should answer 503 and retry later.
+        public static let full = Code(raw: "full")
+        /// A file operation failed; nothing of the failed append is acknowledged.
+        public static let io = Code(raw: "io")
+        /// The spool was closed.
+        public static let closed = Code(raw: "closed")
+        /// A payload is larger than one frame may be.
+        public static let tooLarge = Code(raw: "tooLarge")
+    }
+
+    public var code: Code
+    public var message: String
+    public var description: String { message }
+}
+
+/// A durable, append-only spool of opaque payloads: what Seam acknowledges is here first.
+///
+/// Payloads are stored as checksummed (CRC-32C), LZ4-compressed frames in numbered segment
+/// files. `append` returns only after the frame is fsync'd; appends that arrive while a
+/// flush is in progress are written and flushed together (group commit), so durability
+/// costs one disk flush per batch of concurrent requests, not one per request.
+///
+/// A reader (the loader) walks frames in order from a `SpoolPosition` and releases whole
+/// segments once it has stored them elsewhere.
+public final class Spool: Sendable {
+    public struct Configuration: Sendable {
+        /// Directory of the segment files; created when missing.
+        public var directory: URL
+        /// A segment is sealed and a new one started once it holds this many bytes.
+        public var segmentBytes: Int
+        /// Appends are refused with `SpoolError.full` while unreleased segments hold this many bytes.
+        public var maximumBytes: Int
+        /// Whether to LZ4-compress payloads (kept raw anyway when compression does not shrink them).
+        public var compress: Bool
+
+        public init(directory: URL, segmentBytes: Int = 64 << 20, maximumBytes: Int = 2 << 30, compress: Bool = true) {
+            self.directory = directory
+            self.segmentBytes = segmentBytes
+            self.maximumBytes = maximumBytes
+            self.compress = compress
+        }
+    }
+
+    /// What opening found and repaired.
+    public struct Recovery: Sendable {
+        /// Bytes cut from the end of the last segment: a frame whose write never completed (never acknowledged).
+        public var tornTailBytes: Int
+        /// Segments found on disk.
+        public var segments: Int
+    }
+
+    struct State {
+        var active: UInt64
+        var activeDurableSize: UInt64
+        /// Sizes of the segments on disk, sealed ones final, the active one durable so far.
+        var segmentSizes: [UInt64: UInt64]
+        var closed = false
+        var flushes = 0
+        var unreleasedBytes: UInt64 { segmentSizes.values.reduce(0, +) }
+    }
+
+    public let configuration: Configuration
+    /// Identity of this spool directory, kept in `spool.id`; progress elsewhere is keyed by it.
+    public let id: String
+    /// What `open` found.
+    public let recovery: Recovery
+    let state: Mutex<State>
+    let writer: GroupCommitWriter
+    private let logger: Logger
+
+    /// Opens (or creates) the spool in `configuration.directory`: cuts a torn frame off the
+    /// end of the last segment, and starts a fresh segment for new appends.
+    public init(configuration: Configuration, logger: Logger = Logger(label: "seam.spool")) throws {
+        self.configuration = configuration
+        self.logger = logger
+        let fm = FileManager.default
+        let directory = configuration.directory
+        try Self.io("create \(directory.path)") {
+            try fm.createDirectory(at: directory, withIntermediateDirectories: true)
+        }
+        let idFile = directory.appendingPathComponent("spool.id")
+        if let existing = try? String(contentsOf: idFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines),
+            !existing.isEmpty
+        {
+            id = existing
+        } else {
+            let fresh = UUID().uuidString.lowercased()
+            try Self.io("write \(idFile.path)") { try fresh.write(to: idFile, atomically: true, encoding: .utf8) }
+            id = fresh
+        }
+
+        var sizes: [UInt64: UInt64] = [:]
+        for number in try Self.segmentNumbers(in: directory) {
+            let path = Self.segmentPath(directory, number)
+            let attributes = try Self.io("stat \(path)") { try fm.attributesOfItem(atPath: path) }
+            sizes[number] = (attributes[.size] as? NSNumber)?.uint64Value ?? 0
+        }
+        var torn = 0
+        if let last = sizes.keys.max() {
+            let path = Self.segmentPath(directory, last)
+            let cut = try SegmentScanner.tornTail(path: path, size: sizes[last]!)
+            if let cut {
+                torn = Int(sizes[last]! - cut)
+                guard truncate(path, off_t(cut)) == 0 else {
+                    throw SpoolError(code: .io, message: "cannot cut the torn tail of \(path): \(String(cString: strerror(errno)))")
+                }
+                sizes[last] = cut
+                logger.warning(
+                    "spool: cut a torn frame (never acknowledged) from the end of the last segment",
+                    metadata: ["segment": "\(path)", "bytes": "\(torn)"])
+            }
+        }
+        recovery = Recovery(tornTailBytes: torn, segments: sizes.count)
+        // New appends always go to a new segment, never after bytes a crash may have left.
+        let active = (sizes.keys.max() ?? 0) + 1
+        let fd = try Self.createSegment(directory, active)
+        sizes[active] = 0
+        state = Mutex(State(active: active, activeDurableSize: 0, segmentSizes: sizes))
+        writer = GroupCommitWriter(directory: directory, segment: active, fd: fd, segmentBytes: UInt64(configuration.segmentBytes))
+        writer.spool = self
+        writer.start()
+    }
+
+    /// Stores `payload` durably and returns where its frame starts.
+    ///
+    /// Returns after fsync. Throws `SpoolError.full` when the spool holds
+    /// `maximumBytes` not yet released, and `.io` when the disk fails.
+    @discardableResult
+    public func append(kind: UInt8, _ payload: [UInt8]) async throws -> SpoolPosition {
+        let frame = try encode(kind: kind, payload)
+        try state.withLock { state in
+            if state.closed { throw SpoolError(code: .closed, message: "the spool is closed") }
+            if state.unreleasedBytes + UInt64(frame.count) > UInt64(configuration.maximumBytes) {
+                throw SpoolError(
+                    code: .full,
+                    message: "the spool is full (\(state.unreleasedBytes) of \(configuration.maximumBytes) bytes await loading)")
+            }
+        }
+        return try await withCheckedThrowingContinuation { continuation in
+            writer.enqueue(frame, continuation)
+        }
+    }
+
+    /// Header + (compressed) payload, ready to write.
+    func encode(kind: UInt8, _ payload: [UInt8]) throws -> [UInt8] {
+        guard payload.count <= FrameHeader.maximumPayload else {
+            throw SpoolError(code: .tooLarge, message: "payload of \(payload.count) bytes exceeds the frame limit of \(FrameHeader.maximumPayload)")
+        }
+        let compressed = configuration.compress ? LZ4.compress(payload) : nil
+        let stored = compressed ?? payload
+        var header = FrameHeader(
+            kind: kind, flags: compressed == nil ? 0 : FrameHeader.compressedFlag, rawLength: UInt32(payload.count),
+            storedLength: UInt32(stored.count), appendedAtMilliseconds: UInt64(Date().timeIntervalSince1970 * 1000),
+            checksum: 0)
+        var bytes = header.prefixBytes()
+        header.checksum = stored.withUnsafeBytes { FrameHeader.computeChecksum(prefix: bytes, payload: $0) }
+        bytes.appendLittleEndian(header.checksum)
+        bytes.append(contentsOf: stored)
+        return bytes
+    }
+
+    /// The end of what is durable: readers may read up to here.
+    public var durableEnd: SpoolPosition {
+        state.withLock { SpoolPosition(segment: $0.active, offset: $0.activeDurableSize) }
+    }
+
+    /// Bytes in segments not yet released (what counts against `maximumBytes`).
+    public var unreleasedBytes: Int { Int(state.withLock { $0.unreleasedBytes }) }
+
+    /// Disk flushes (fdatasync) so far; with group commit, fewer than appends under concurrency.
+    public var flushCount: Int { state.withLock { $0.flushes } }
+
+    /// Number of segment files on disk.
+    public var segmentCount: Int { state.withLock { $0.segmentSizes.count } }
+
+    /// The first position still on disk (where a reader without progress starts).
+    public var start: SpoolPosition {
+        state.withLock { SpoolPosition(segment: $0.segmentSizes.keys.min() ?? $0.active, offset: 0) }
+    }
+
+    /// Deletes every sealed segment before `position.segment`: their frames are stored elsewhere.
+    public func release(before position: SpoolPosition) throws {
+        let doomed = state.withLock { state -> [UInt64] in
+            let doomed = state.segmentSizes.keys.filter { $0 < position.segment && $0 < state.active }.sorted()
+            for number in doomed { state.segmentSizes[number] = nil }
+            return doomed
+        }
+        for number in doomed {
+            let path = Self.segmentPath(configuration.directory, number)
+            if unlink(path) != 0 && errno != ENOENT {
+                throw SpoolError(code: .io, message: "cannot delete \(path): \(String(cString: strerror(errno)))")
+            }
+        }
+    }
+
+    /// Finishes the appends already queued, then stops accepting more.
+    public func close() async {
+        state.withLock { $0.closed = true }
+        await writer.stop()
+    }
+
+    // MARK: Writer callbacks
+
+    func writerRotated(sealed: UInt64, size: UInt64, newSegment: UInt64) {
+        state.withLock { state in
+            state.segmentSizes[sealed] = size
+            state.segmentSizes[newSegment] = 0
+            state.active = newSegment
+            state.activeDurableSize = 0
+        }
+    }
+
+    func writerFlushed(segment: UInt64, durableSize: UInt64) {
+        state.withLock { state in
+            state.segmentSizes[segment] = durableSize
+            state.flushes += 1
+            if segment == state.active { state.activeDurableSize = durableSize }
+        }
+    }
+
+    // MARK: Files
+
+    static func segmentPath(_ directory: URL, _ number: UInt64) -> String {
+        directory.appendingPathComponent(String(format: "%020llu.seg", number)).path
+    }
+
+    static func segmentNumbers(in directory: URL) throws -> [UInt64] {
+        let names = try io("list \(directory.path)") { try FileManager.default.contentsOfDirectory(atPath: directory.path) }
+        return names.compactMap { name in
+            guard name.hasSuffix(".seg") else { return nil }
+            return UInt64(name.dropLast(4))
+        }.sorted()
+    }
+
+    static func createSegment(_ directory: URL, _ number: UInt64) throws -> Int32 {
+        let path = segmentPath(directory, number)
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0o600)
+        guard fd >= 0 else {
+            throw SpoolError(code: .io, message: "cannot create spool segment \(path): \(String(cString: strerror(errno)))")
+        }
+        // Make the new file's directory entry durable too.
+        let dir = open(directory.path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if dir >= 0 {
+            _ = Glibc.fsync(dir)
+            _ = Glibc.close(dir)
+        }
+        return fd
+    }
+
+    static func io<T>(_ what: String, _ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch let error as SpoolError {
+            throw error
+        } catch {
+            throw SpoolError(code: .io, message: "spool: cannot \(what): \(error.localizedDescription)")
+        }
+    }
+}

@@ -1,0 +1,191 @@
+import Foundation
+import Testing
+
+@testable import SeamSpool
+
+@Suite("Spool")
+struct SpoolTests {
+    final class Directory {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("seam-spool-\(UUID().uuidString)")
+        deinit { try? FileManager.default.removeItem(at: url) }
+        func segments() throws -> [String] {
+            try FileManager.default.contentsOfDirectory(atPath: url.path).filter { $0.hasSuffix(".seg") }.sorted()
+        }
+    }
+
+    func payload(_ i: Int, size: Int = 200) -> [UInt8] {
+        var bytes = Array("record-\(i)-".utf8)
+        while bytes.count < size { bytes.append(UInt8(truncatingIfNeeded: i &* 7 &+ bytes.count)) }
+        return bytes
+    }
+
+    func readAll(_ spool: Spool, from: SpoolPosition? = nil) throws -> [SpoolEntry] {
+        var position = from ?? spool.start
+        var all: [SpoolEntry] = []
+        while true {
+            let (entries, next) = try spool.read(from: position, maximumBytes: 4096)
+            if entries.isEmpty { return all }
+            all += entries
+            position = next
+        }
+    }
+
+    func frames(_ entries: [SpoolEntry]) -> [SpoolFrame] {
+        entries.compactMap { if case .frame(let f) = $0 { f } else { nil } }
+    }
+
+    @Test("CRC-32C matches the standard check value")
+    func crc() {
+        #expect(CRC32C.checksum(Array("123456789".utf8)) == 0xE306_9283)
+        #expect(CRC32C.checksum([]) == 0)
+        let long = (0..<1000).map { UInt8(truncatingIfNeeded: $0 * 13) }
+        let split = long[..<333].withUnsafeBytes { CRC32C.update(0, $0) }
+        #expect(long[333...].withUnsafeBytes { CRC32C.update(split, $0) } == CRC32C.checksum(long))
+    }
+
+    @Test("concurrent appends come back in position order, each once, sharing flushes")
+    func concurrentAppends() async throws {
+        let dir = Directory()
+        let spool = try Spool(configuration: .init(directory: dir.url))
+        let count = 2000
+        let positions = try await withThrowingTaskGroup(of: (Int, SpoolPosition).self) { group in
+            for i in 0..<count {
+                group.addTask { (i, try await spool.append(kind: UInt8(i % 3), payload(i))) }
+            }
+            return try await group.reduce(into: [Int: SpoolPosition]()) { $0[$1.0] = $1.1 }
+        }
+        #expect(Set(positions.values).count == count)
+        #expect(spool.flushCount < count)  // group commit: several appends per fdatasync
+        let read = frames(try readAll(spool))
+        #expect(read.count == count)
+        #expect(read.map(\.position) == read.map(\.position).sorted())
+        for frame in read {
+            let i = try #require(positions.first { $0.value == frame.position }?.key)
+            #expect(frame.payload == payload(i))
+            #expect(frame.kind == UInt8(i % 3))
+        }
+        await spool.close()
+    }
+
+    @Test("compressible payloads are stored LZ4-compressed and read back intact")
+    func compression() async throws {
+        let dir = Directory()
+        let spool = try Spool(configuration: .init(directory: dir.url))
+        let text = Array(String(repeating: #"{"name":"page_view","path":"/product/42"},"#, count: 2000).utf8)
+        try await spool.append(kind: 1, text)
+        #expect(spool.unreleasedBytes < text.count / 4)
+        #expect(frames(try readAll(spool)).first?.payload == text)
+        await spool.close()
+    }
+
+    @Test("segments rotate; releasing deletes consumed segments and frees space")
+    func rotationAndRelease() async throws {
+        let dir = Directory()
+        let spool = try Spool(configuration: .init(directory: dir.url, segmentBytes: 4096, compress: false))
+        for i in 0..<100 { try await spool.append(kind: 0, payload(i)) }
+        #expect(spool.segmentCount > 3)
+        let all = frames(try readAll(spool))
+        #expect(all.map(\.payload) == (0..<100).map { payload($0) })
+        let before = spool.unreleasedBytes
+        let middle = all[60]
+        try spool.release(before: middle.position)
+        #expect(spool.unreleasedBytes < before)
+        #expect(try dir.segments().count == spool.segmentCount)
+        // Reading from the release point still yields everything after it.
+        let rest = frames(try readAll(spool, from: middle.position))
+        #expect(rest.first?.payload == payload(60))
+        #expect(rest.count == 40)
+        await spool.close()
+    }
+
+    @Test("a full spool refuses appends until space is released")
+    func full() async throws {
+        let dir = Directory()
+        let spool = try Spool(configuration: .init(directory: dir.url, segmentBytes: 2048, maximumBytes: 8192, compress: false))
+        var stored = 0
+        do {
+            for i in 0..<1000 {
+                try await spool.append(kind: 0, payload(i))
+                stored += 1
+            }
+            Issue.record("the spool never filled up")
+        } catch let error as SpoolError {
+            #expect(error.code == .full)
+        }
+        #expect(stored > 10)
+        try spool.release(before: spool.durableEnd)
+        try await spool.append(kind: 0, payload(9999))
+        await spool.close()
+    }
+
+    @Test("reopening keeps every frame and the spool id, and writes to a new segment")
+    func reopen() async throws {
+        let dir = Directory()
+        var spool = try Spool(configuration: .init(directory: dir.url))
+        for i in 0..<10 { try await spool.append(kind: 0, payload(i)) }
+        let id = spool.id
+        await spool.close()
+        spool = try Spool(configuration: .init(directory: dir.url))
+        #expect(spool.id == id)
+        #expect(spool.recovery.tornTailBytes == 0)
+        try await spool.append(kind: 0, payload(10))
+        #expect(frames(try readAll(spool)).map(\.payload) == (0...10).map { payload($0) })
+        #expect(try dir.segments().count == 2)
+        await spool.close()
+    }
+
+    @Test("a torn final frame (crash mid-write) is cut on open and reported; earlier frames stay")
+    func tornTail() async throws {
+        let dir = Directory()
+        var spool = try Spool(configuration: .init(directory: dir.url))
+        for i in 0..<5 { try await spool.append(kind: 0, payload(i)) }
+        let partial = try spool.encode(kind: 0, payload(5))
+        await spool.close()
+        let segment = dir.url.appendingPathComponent(try dir.segments().last!)
+        let handle = try FileHandle(forWritingTo: segment)
+        try handle.seekToEnd()
+        try handle.write(contentsOf: Data(partial.prefix(partial.count / 2)))
+        try handle.close()
+        #expect(try SpoolVerification.run(directory: dir.url).segments.last?.tornTail != nil)
+
+        spool = try Spool(configuration: .init(directory: dir.url))
+        #expect(spool.recovery.tornTailBytes == partial.count / 2)
+        let read = try readAll(spool)
+        #expect(frames(read).map(\.payload) == (0..<5).map { payload($0) })
+        #expect(read.count == 5)
+        #expect(try SpoolVerification.run(directory: dir.url).isClean)
+        await spool.close()
+    }
+
+    @Test("damage between valid frames is returned as corruption, never skipped silently")
+    func corruptionInTheMiddle() async throws {
+        let dir = Directory()
+        var spool = try Spool(configuration: .init(directory: dir.url, compress: false))
+        var positions: [SpoolPosition] = []
+        for i in 0..<3 { positions.append(try await spool.append(kind: 0, payload(i))) }
+        await spool.close()
+        let segment = dir.url.appendingPathComponent(try dir.segments().last!)
+        var bytes = try [UInt8](Data(contentsOf: segment))
+        bytes[Int(positions[1].offset) + FrameHeader.size + 10] ^= 0xFF
+        try Data(bytes).write(to: segment)
+
+        let verification = try SpoolVerification.run(directory: dir.url)
+        #expect(!verification.isClean)
+        #expect(verification.segments.first?.corrupt.first?.offset == positions[1].offset)
+        #expect(verification.segments.first?.frames == 2)
+
+        spool = try Spool(configuration: .init(directory: dir.url))
+        #expect(spool.recovery.tornTailBytes == 0)  // valid data follows: not a torn tail, not cut
+        let read = try readAll(spool)
+        #expect(read.count == 3)
+        guard case .corrupt(let damage) = read[1] else {
+            Issue.record("expected the damaged frame to be reported")
+            return
+        }
+        #expect(damage.position == positions[1])
+        #expect(damage.next == positions[2])
+        #expect(damage.bytes.count == Int(positions[2].offset - positions[1].offset))
+        #expect(frames(read).map(\.payload) == [payload(0), payload(2)])
+        await spool.close()
+    }
+}
