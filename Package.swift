@@ -24,6 +24,8 @@ let package = Package(
             pkgConfig: "libpq",
             providers: [.apt(["libpq-dev"]), .brew(["libpq"])]
         ),
+        // Records, ids, timestamps, validation: pure Swift, no I/O.
+        .target(name: "SeamModel"),
         .systemLibrary(
             name: "CLZ4",
             pkgConfig: "liblz4",
@@ -61,6 +63,7 @@ let package = Package(
             dependencies: [
                 "SeamPostgres",
                 "SeamLake",
+                "SeamSpool",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -70,6 +73,10 @@ let package = Package(
         .testTarget(
             name: "SeamPostgresTests",
             dependencies: ["SeamPostgres"]
+        ),
+        .testTarget(
+            name: "SeamModelTests",
+            dependencies: ["SeamModel"]
         ),
         .testTarget(
             name: "SeamSpoolTests",

@@ -18,6 +18,12 @@ struct Settings: Sendable {
     var partitionDaysAhead: Int = 7
     /// Seconds between partition maintenance passes.
     var maintenanceIntervalSeconds: Int = 3600
+    /// Spool directory; `home/spool` when nil.
+    var spoolDirectory: String?
+    /// Bytes the spool may hold before ingestion answers 503.
+    var spoolMaximumBytes: Int = 2 << 30
+    /// Size at which a spool segment is sealed.
+    var spoolSegmentBytes: Int = 64 << 20
 
     /// Every setting by its config-file key path, environment variable and flag (for errors and docs).
     static let environmentNames: [(variable: String, keyPath: String)] = [
@@ -29,6 +35,9 @@ struct Settings: Sendable {
         ("SEAM_RETENTION_DAYS", "lake.retention_days"),
         ("SEAM_PARTITION_DAYS_AHEAD", "lake.partition_days_ahead"),
         ("SEAM_MAINTENANCE_INTERVAL_SECONDS", "lake.maintenance_interval_seconds"),
+        ("SEAM_SPOOL_DIR", "spool.dir"),
+        ("SEAM_SPOOL_MAX_BYTES", "spool.max_bytes"),
+        ("SEAM_SPOOL_SEGMENT_BYTES", "spool.segment_bytes"),
     ]
 
     /// Resolves the settings for a command.
@@ -72,12 +81,22 @@ struct Settings: Sendable {
         case "lake.retention_days": retentionDays = try integer(minimum: 0)
         case "lake.partition_days_ahead": partitionDaysAhead = try integer(minimum: 1)
         case "lake.maintenance_interval_seconds": maintenanceIntervalSeconds = try integer(minimum: 1)
+        case "spool.dir": spoolDirectory = value
+        case "spool.max_bytes": spoolMaximumBytes = try integer(minimum: 1 << 20)
+        case "spool.segment_bytes": spoolSegmentBytes = try integer(minimum: 64 << 10)
         default: throw SettingsError("\(source): unknown setting \(keyPath)")
         }
     }
 
     /// Every key path `set` accepts.
     static var keyPaths: [String] { environmentNames.map(\.keyPath) }
+
+    /// The spool directory as an absolute URL.
+    var spoolURL: URL {
+        guard let spoolDirectory else { return homeURL.appendingPathComponent("spool") }
+        return URL(fileURLWithPath: spoolDirectory, relativeTo: URL(fileURLWithPath: FileManager.default.currentDirectoryPath, isDirectory: true))
+            .standardizedFileURL
+    }
 
     /// The home directory as an absolute URL.
     var homeURL: URL {

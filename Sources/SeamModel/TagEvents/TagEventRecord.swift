@@ -1,0 +1,69 @@
+import Foundation
+
+/// A validated, normalized tag event: one future row of `lake.tag_events`.
+public struct TagEventRecord: Codable, Sendable, Equatable {
+    public var eventID: UUID
+    public var name: String
+    /// Skew-corrected event time (see `TagEventDecoder`).
+    public var occurredAt: Date
+    public var clientTimestamp: Date?
+    public var sentAt: Date?
+    public var receivedAt: Date
+    public var sessionID: String?
+    public var anonymousID: String?
+    public var userID: String?
+    public var traceID: [UInt8]?
+    public var parentSpanID: [UInt8]?
+    public var pageURL: String?
+    public var pagePath: String?
+    public var pageReferrer: String?
+    public var pageTitle: String?
+    /// JSON object text.
+    public var properties: String
+    /// JSON object text.
+    public var context: String
+    /// Name of the ingestion token the batch came with.
+    public var source: String?
+
+    public init(
+        eventID: UUID, name: String, occurredAt: Date, clientTimestamp: Date? = nil, sentAt: Date? = nil, receivedAt: Date,
+        sessionID: String? = nil, anonymousID: String? = nil, userID: String? = nil, traceID: [UInt8]? = nil,
+        parentSpanID: [UInt8]? = nil, pageURL: String? = nil, pagePath: String? = nil, pageReferrer: String? = nil,
+        pageTitle: String? = nil, properties: String = "{}", context: String = "{}", source: String? = nil
+    ) {
+        self.eventID = eventID
+        self.name = name
+        self.occurredAt = occurredAt
+        self.clientTimestamp = clientTimestamp
+        self.sentAt = sentAt
+        self.receivedAt = receivedAt
+        self.sessionID = sessionID
+        self.anonymousID = anonymousID
+        self.userID = userID
+        self.traceID = traceID
+        self.parentSpanID = parentSpanID
+        self.pageURL = pageURL
+        self.pagePath = pagePath
+        self.pageReferrer = pageReferrer
+        self.pageTitle = pageTitle
+        self.properties = properties
+        self.context = context
+        self.source = source
+    }
+}
+
+/// An event of a batch that was refused, with the reason the sender sees.
+public struct TagEventRejection: Sendable, Equatable, Codable {
+    /// Position of the event in the batch's `events` array.
+    public var index: Int
+    /// The event's `event_id` as sent, when it had one.
+    public var eventID: String?
+    /// What is wrong, naming the field.
+    public var reason: String
+
+    enum CodingKeys: String, CodingKey {
+        case index
+        case eventID = "event_id"
+        case reason
+    }
+}
