@@ -9,6 +9,7 @@ let package = Package(
         .library(name: "SeamPostgres", targets: ["SeamPostgres"]),
         .library(name: "SeamLake", targets: ["SeamLake"]),
         .library(name: "SeamSpool", targets: ["SeamSpool"]),
+        .library(name: "SeamIngest", targets: ["SeamIngest"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
@@ -16,6 +17,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-async-algorithms.git", from: "1.1.4"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1", traits: []),
     ],
     targets: [
         // System library shim; never a product.
@@ -37,6 +39,19 @@ let package = Package(
             dependencies: [
                 "CLZ4",
                 .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // HTTP ingestion (Hummingbird), validation, spooling, and the loader into the lake.
+        .target(
+            name: "SeamIngest",
+            dependencies: [
+                "SeamModel",
+                "SeamSpool",
+                "SeamPostgres",
+                "SeamLake",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         // Generic PostgreSQL client on libpq: connections, pool, COPY, migrations, embedded cluster.
@@ -64,6 +79,7 @@ let package = Package(
                 "SeamPostgres",
                 "SeamLake",
                 "SeamSpool",
+                "SeamIngest",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -88,7 +104,7 @@ let package = Package(
         ),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["SeamPostgres", "SeamLake"]
+            dependencies: ["SeamPostgres", "SeamLake", "SeamSpool", "SeamModel", "SeamIngest"]
         ),
     ],
     swiftLanguageModes: [.v6]

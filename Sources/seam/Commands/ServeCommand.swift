@@ -1,7 +1,10 @@
 import ArgumentParser
 import Logging
+import SeamIngest
 import SeamLake
+import SeamModel
 import SeamPostgres
+import SeamSpool
 import ServiceLifecycle
 
 struct ServeCommand: AsyncParsableCommand {
@@ -17,6 +20,8 @@ struct ServeCommand: AsyncParsableCommand {
         let logger = runtime.logger
         let database = try await runtime.openDatabase()
         let pool = PostgresPool(configuration: .init(connectionString: database.url, maximumConnections: 4))
+        let loaderPool = PostgresPool(configuration: .init(connectionString: database.url, maximumConnections: 1, name: "seam-loader"))
+        var spool: Spool?
         do {
             let report = try await runtime.setUpLake(on: pool)
             logger.info(
@@ -31,19 +36,43 @@ struct ServeCommand: AsyncParsableCommand {
                 configuration: .init(
                     daysAhead: settings.partitionDaysAhead, retentionDays: settings.retentionDays,
                     interval: .seconds(settings.maintenanceIntervalSeconds)))
+            guard let address = IngestConfiguration.parseAddress(settings.httpAddress) else {
+                throw SettingsError("http.addr must be host:port, got \(settings.httpAddress)")
+            }
+            let spoolConfiguration = Spool.Configuration(
+                directory: settings.spoolURL, segmentBytes: settings.spoolSegmentBytes, maximumBytes: settings.spoolMaximumBytes)
+            let openedSpool = try await runBlocking("seam-spool-open") { try Spool(configuration: spoolConfiguration) }
+            spool = openedSpool
+            let loader = SpoolLoader(spool: openedSpool, pool: loaderPool)
+            let ingest = IngestServer(
+                configuration: .init(
+                    host: address.host, port: address.port, maximumBodyBytes: settings.maximumBodyBytes, tokens: settings.ingestTokens),
+                spool: openedSpool, pool: pool,
+                events: TagEventDecoder(
+                    configuration: .init(maximumAge: settings.retentionDays > 0 ? Double(settings.retentionDays) * 86_400 : nil)),
+                logger: Logger(label: "seam.ingest"))
+            let server = ingest.makeApplication { port in
+                logger.info("listening", metadata: ["address": "\(address.host):\(port)"])
+            }
+            // Shutdown runs in reverse: the server stops accepting and finishes its requests,
+            // then the loader drains the spool, then maintenance stops.
             let group = ServiceGroup(
                 configuration: .init(
-                    services: [.init(service: maintenance)],
+                    services: [.init(service: maintenance), .init(service: loader), .init(service: server)],
                     gracefulShutdownSignals: [.sigterm, .sigint],
                     logger: logger))
             logger.info("seam serving; stop with SIGTERM or SIGINT")
             try await group.run()
         } catch {
             logger.error("seam serve failed", metadata: ["error": "\(error)"])
+            await spool?.close()
+            await loaderPool.close()
             await pool.close()
             try? await database.startedCluster?.stopAsync()
             throw ExitCode.failure
         }
+        await spool?.close()
+        await loaderPool.close()
         await pool.close()
         try await database.startedCluster?.stopAsync()
         logger.info("seam stopped")

@@ -18,6 +18,12 @@ struct Settings: Sendable {
     var partitionDaysAhead: Int = 7
     /// Seconds between partition maintenance passes.
     var maintenanceIntervalSeconds: Int = 3600
+    /// Address the ingestion HTTP server listens on.
+    var httpAddress: String = "127.0.0.1:4318"
+    /// Largest accepted request body in bytes.
+    var maximumBodyBytes: Int = 20 << 20
+    /// Ingestion tokens → source names; empty means no token is required.
+    var ingestTokens: [String: String] = [:]
     /// Spool directory; `home/spool` when nil.
     var spoolDirectory: String?
     /// Bytes the spool may hold before ingestion answers 503.
@@ -35,6 +41,9 @@ struct Settings: Sendable {
         ("SEAM_RETENTION_DAYS", "lake.retention_days"),
         ("SEAM_PARTITION_DAYS_AHEAD", "lake.partition_days_ahead"),
         ("SEAM_MAINTENANCE_INTERVAL_SECONDS", "lake.maintenance_interval_seconds"),
+        ("SEAM_HTTP_ADDR", "http.addr"),
+        ("SEAM_MAX_BODY_BYTES", "http.max_body_bytes"),
+        ("SEAM_INGEST_TOKENS", "ingest.tokens"),
         ("SEAM_SPOOL_DIR", "spool.dir"),
         ("SEAM_SPOOL_MAX_BYTES", "spool.max_bytes"),
         ("SEAM_SPOOL_SEGMENT_BYTES", "spool.segment_bytes"),
@@ -81,6 +90,22 @@ struct Settings: Sendable {
         case "lake.retention_days": retentionDays = try integer(minimum: 0)
         case "lake.partition_days_ahead": partitionDaysAhead = try integer(minimum: 1)
         case "lake.maintenance_interval_seconds": maintenanceIntervalSeconds = try integer(minimum: 1)
+        case "http.addr":
+            guard value.lastIndex(of: ":").flatMap({ Int(value[value.index(after: $0)...]) }) != nil else {
+                throw SettingsError("\(source): http.addr must be host:port (e.g. 127.0.0.1:4318), got \"\(value)\"")
+            }
+            httpAddress = value
+        case "http.max_body_bytes": maximumBodyBytes = try integer(minimum: 1024)
+        case "ingest.tokens":
+            var tokens: [String: String] = [:]
+            for pair in value.split(separator: ",") {
+                let parts = pair.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+                guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else {
+                    throw SettingsError("\(source): ingest.tokens must be token=source pairs separated by commas")
+                }
+                tokens[parts[0]] = parts[1]
+            }
+            ingestTokens = tokens
         case "spool.dir": spoolDirectory = value
         case "spool.max_bytes": spoolMaximumBytes = try integer(minimum: 1 << 20)
         case "spool.segment_bytes": spoolSegmentBytes = try integer(minimum: 64 << 10)

@@ -1,0 +1,152 @@
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+import SeamModel
+import SeamPostgres
+import SeamSpool
+
+/// The ingestion HTTP service: `/v1/events`, `/healthz`, `/readyz`.
+///
+/// A 2xx means the accepted records are fsync'd in the spool; the loader moves them into
+/// the lake afterwards. When the spool is full the answer is 503 with `Retry-After`.
+public struct IngestServer: Sendable {
+    public let configuration: IngestConfiguration
+    let spool: Spool
+    let pool: PostgresPool
+    let events: TagEventDecoder
+    let logger: Logger
+
+    public init(configuration: IngestConfiguration, spool: Spool, pool: PostgresPool, events: TagEventDecoder, logger: Logger) {
+        self.configuration = configuration
+        self.spool = spool
+        self.pool = pool
+        self.events = events
+        self.logger = logger
+    }
+
+    /// The Hummingbird application; it is a `Service` for the service group.
+    /// `onListening` receives the bound port (useful with port 0).
+    public func makeApplication(onListening: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
+        let router = Router(context: BasicRequestContext.self)
+        router.add(
+            middleware: CORSMiddleware(
+                allowOrigin: .originBased, allowHeaders: [.contentType, .authorization, .contentEncoding],
+                allowMethods: [.post, .options, .get], maxAge: .seconds(3600)))
+        router.get("/healthz") { _, _ in Self.json(.ok, #"{"status":"ok"}"#) }
+        router.get("/readyz") { _, _ in await readiness() }
+        router.post("/v1/events") { request, _ in await postEvents(request) }
+        router.on("/v1/events", method: .get) { _, _ in Self.json(.methodNotAllowed, #"{"error":"use POST"}"#) }
+        return Application(
+            router: router,
+            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "seam"),
+            onServerRunning: { channel in await onListening(channel.localAddress?.port ?? 0) },
+            logger: logger)
+    }
+
+    // MARK: /v1/events
+
+    func postEvents(_ request: Request) async -> Response {
+        let source: String?
+        switch authenticate(request) {
+        case .success(let name): source = name
+        case .failure(let failure): return failure.response
+        }
+        let contentType = request.headers[.contentType]?.split(separator: ";").first?
+            .trimmingCharacters(in: .whitespaces).lowercased()
+        if let contentType, contentType != "application/json", contentType != "text/plain" {
+            return Self.error(.unsupportedMediaType, "Content-Type must be application/json (or text/plain from navigator.sendBeacon), got \(contentType)")
+        }
+        let body: [UInt8]
+        do {
+            body = try await RequestBodies.read(request, limit: configuration.maximumBodyBytes)
+        } catch let error as RequestBodies.Failure {
+            return Self.error(error.status, error.reason)
+        } catch {
+            return Self.error(.badRequest, "cannot read the request body: \(error)")
+        }
+        let batch: TagEventDecoder.Batch
+        do {
+            batch = try events.decode(body, receivedAt: Date(), source: source)
+        } catch {
+            return Self.error(.badRequest, error.reason)
+        }
+        if !batch.accepted.isEmpty {
+            do {
+                try await spool.append(kind: SpoolKind.tagEvents.rawValue, TagEventFrames.encode(batch.accepted))
+            } catch let error as SpoolError where error.code == .full {
+                var response = Self.error(.serviceUnavailable, "Seam is catching up (\(error.message)); retry later")
+                response.headers[.retryAfter] = String(configuration.retryAfterSeconds)
+                return response
+            } catch {
+                logger.error("spool append failed", metadata: ["error": "\(error)"])
+                var response = Self.error(.serviceUnavailable, "Seam cannot store events right now; retry later")
+                response.headers[.retryAfter] = String(configuration.retryAfterSeconds)
+                return response
+            }
+        }
+        let result = EventsResponse(accepted: batch.accepted.count, rejected: batch.rejected)
+        let encoded = (try? JSONEncoder().encode(result)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+        let status: HTTPResponse.Status = batch.accepted.isEmpty && !batch.rejected.isEmpty ? .badRequest : .ok
+        return Self.json(status, encoded)
+    }
+
+    struct EventsResponse: Encodable {
+        var accepted: Int
+        var rejected: [TagEventRejection]
+    }
+
+    /// The source name of a valid token, or the 401 to send.
+    func authenticate(_ request: Request) -> Result<String?, AuthenticationFailure> {
+        guard !configuration.tokens.isEmpty else { return .success(nil) }
+        var token = request.uri.queryParameters.get("token")
+        if let header = request.headers[.authorization], header.lowercased().hasPrefix("bearer ") {
+            token = String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces)
+        }
+        guard let token, let source = configuration.tokens[token] else {
+            var response = Self.error(.unauthorized, "a valid ingestion token is required (Authorization: Bearer <token>, or ?token=<token>)")
+            response.headers[.wwwAuthenticate] = "Bearer"
+            return .failure(AuthenticationFailure(response: response))
+        }
+        return .success(source)
+    }
+
+    struct AuthenticationFailure: Error {
+        var response: Response
+    }
+
+    // MARK: /readyz
+
+    func readiness() async -> Response {
+        let database: String
+        do {
+            _ = try await pool.query("SELECT 1")
+            database = "ok"
+        } catch {
+            database = "unreachable: \(error)"
+        }
+        let capacity = Double(spool.configuration.maximumBytes)
+        let fill = Double(spool.unreleasedBytes) / capacity
+        let spoolOK = fill < configuration.spoolHighWaterMark
+        let ready = database == "ok" && spoolOK
+        let detail: [String: Any] = [
+            "ready": ready,
+            "database": database,
+            "spool": ["unloaded_bytes": spool.unreleasedBytes, "capacity_bytes": Int(capacity), "fill": fill, "ok": spoolOK],
+        ]
+        let text = (try? JSONSerialization.data(withJSONObject: detail, options: [.sortedKeys]))
+            .map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+        return Self.json(ready ? .ok : .serviceUnavailable, text)
+    }
+
+    // MARK: Responses
+
+    static func json(_ status: HTTPResponse.Status, _ text: String) -> Response {
+        Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: text)))
+    }
+
+    static func error(_ status: HTTPResponse.Status, _ message: String) -> Response {
+        let escaped = (try? JSONSerialization.data(withJSONObject: ["error": message])).map { String(decoding: $0, as: UTF8.self) }
+        return json(status, escaped ?? #"{"error":"unknown"}"#)
+    }
+}

@@ -1,0 +1,210 @@
+import Foundation
+import Logging
+import SeamLake
+import SeamModel
+import SeamPostgres
+import SeamSpool
+
+/// Writes spool entries into the lake in one transaction together with the loader's
+/// progress, so that a crash at any point neither loses nor repeats a frame. Blocking: runs
+/// on the loader connection's thread.
+struct LakeWriter {
+    /// What one batch did.
+    struct Outcome: Sendable, Equatable {
+        var tagEventsStored = 0
+        var tagEventDuplicates = 0
+        var rejected = 0
+        var framesSkipped = 0
+    }
+
+    let spoolID: String
+    let logger: Logger
+
+    /// Stores `entries` (read from the spool up to `next`) and records `next` as progress.
+    func write(_ entries: [SpoolEntry], next: SpoolPosition, on connection: PostgresConnection) throws -> Outcome {
+        try connection.transaction { c in
+            var outcome = Outcome()
+            let done = try progress(on: c, lock: true)
+            // A retry after a COMMIT whose acknowledgement was lost: skip what is already stored.
+            let fresh = entries.filter { entry in
+                guard let done else { return true }
+                return positionOf(entry) >= done
+            }
+            outcome.framesSkipped = entries.count - fresh.count
+
+            var events: [TagEventRecord] = []
+            var rejected: [Rejection] = []
+            for entry in fresh {
+                switch entry {
+                case .frame(let frame):
+                    switch SpoolKind(rawValue: frame.kind) {
+                    case .tagEvents:
+                        do {
+                            events += try TagEventFrames.decode(frame.payload)
+                        } catch {
+                            rejected.append(Rejection(source: "events", reason: "spool frame at \(frame.position) does not decode: \(error)", payload: frame.payload))
+                        }
+                    default:
+                        rejected.append(Rejection(source: "spool", reason: "spool frame at \(frame.position) has unknown kind \(frame.kind)", payload: frame.payload))
+                    }
+                case .corrupt(let damage):
+                    logger.error("spool damage kept in lake.rejected", metadata: ["position": "\(damage.position)", "bytes": "\(damage.bytes.count)"])
+                    rejected.append(Rejection(source: "spool", reason: "corrupt spool bytes at \(damage.position) (\(damage.bytes.count) bytes): checksum or framing damaged on disk", payload: damage.bytes))
+                }
+            }
+            if !events.isEmpty {
+                let (stored, failed) = try storeTagEvents(events, on: c)
+                outcome.tagEventsStored = stored
+                outcome.tagEventDuplicates = events.count - stored - failed.count
+                rejected += failed
+            }
+            for rejection in rejected {
+                try c.execute(
+                    "INSERT INTO lake.rejected (received_at, source, reason, payload) VALUES (now(), $1, $2, $3)",
+                    [.text(rejection.source), .text(rejection.reason), .bytea(rejection.payload)])
+            }
+            outcome.rejected = rejected.count
+            try c.execute(
+                """
+                INSERT INTO seam_meta.spool_progress (spool_id, segment, "offset") VALUES ($1, $2, $3)
+                ON CONFLICT (spool_id) DO UPDATE SET segment = excluded.segment, "offset" = excluded."offset", updated_at = now()
+                """,
+                [.text(spoolID), .int64(Int64(next.segment)), .int64(Int64(next.offset))])
+            return outcome
+        }
+    }
+
+    /// The stored progress of this spool, if any.
+    func progress(on c: PostgresConnection, lock: Bool = false) throws -> SpoolPosition? {
+        let row = try c.query(
+            "SELECT segment, \"offset\" FROM seam_meta.spool_progress WHERE spool_id = $1" + (lock ? " FOR UPDATE" : ""),
+            [.text(spoolID)]
+        ).first
+        guard let row else { return nil }
+        return SpoolPosition(segment: UInt64(try row[0].decode(Int64.self)), offset: UInt64(try row[1].decode(Int64.self)))
+    }
+
+    private func positionOf(_ entry: SpoolEntry) -> SpoolPosition {
+        switch entry {
+        case .frame(let frame): frame.position
+        case .corrupt(let damage): damage.position
+        }
+    }
+
+    struct Rejection {
+        var source: String
+        var reason: String
+        var payload: [UInt8]
+    }
+
+    static let tagEventColumns = "event_id, name, occurred_at, client_timestamp, sent_at, received_at, session_id, anonymous_id, user_id, trace_id, parent_span_id, page_url, page_path, page_referrer, page_title, properties, context, source"
+
+    /// Stores new events (an `event_id` already in the lake is a retry: skipped). Returns
+    /// how many were stored, and the events PostgreSQL refused, each with its reason.
+    private func storeTagEvents(_ events: [TagEventRecord], on c: PostgresConnection) throws -> (Int, [Rejection]) {
+        let first = events.map(\.occurredAt).min()!
+        let last = events.map(\.occurredAt).max()!
+        try LakePartitions.ensure(on: c, covering: first, last)
+        try c.executeScript(
+            """
+            CREATE TEMP TABLE IF NOT EXISTS seam_stage_tag_events (LIKE lake.tag_events INCLUDING DEFAULTS) ON COMMIT DELETE ROWS;
+            SAVEPOINT seam_tag_events
+            """)
+        do {
+            try c.copyIn("COPY seam_stage_tag_events (\(Self.tagEventColumns)) FROM STDIN (FORMAT binary)") { w in
+                for event in events { try Self.append(event, to: w) }
+            }
+            let stored = try c.execute(
+                """
+                WITH batch AS (
+                    SELECT DISTINCT ON (event_id) * FROM seam_stage_tag_events ORDER BY event_id, received_at, occurred_at
+                ), fresh AS (
+                    INSERT INTO lake.tag_event_ids (event_id, occurred_at, received_at)
+                    SELECT event_id, occurred_at, received_at FROM batch
+                    ON CONFLICT (event_id) DO NOTHING
+                    RETURNING event_id
+                )
+                INSERT INTO lake.tag_events (\(Self.tagEventColumns))
+                SELECT \(Self.tagEventColumns.split(separator: ",").map { "b." + $0.trimmingCharacters(in: .whitespaces) }.joined(separator: ", "))
+                FROM batch b JOIN fresh f ON f.event_id = b.event_id
+                """)
+            try c.executeScript("RELEASE SAVEPOINT seam_tag_events")
+            return (stored, [])
+        } catch let error as PostgresError where error.isDataError {
+            // One bad record must not block the rest: store them one by one and keep the
+            // ones PostgreSQL refuses in lake.rejected with its reason.
+            logger.warning("tag event batch refused; storing events one by one", metadata: ["error": "\(error.message)"])
+            try c.executeScript("ROLLBACK TO SAVEPOINT seam_tag_events")
+            return try storeOneByOne(events, on: c)
+        }
+    }
+
+    private func storeOneByOne(_ events: [TagEventRecord], on c: PostgresConnection) throws -> (Int, [Rejection]) {
+        var stored = 0
+        var failed: [Rejection] = []
+        var seen = Set<UUID>()
+        for event in events where seen.insert(event.eventID).inserted {
+            try c.executeScript("SAVEPOINT seam_one_event")
+            do {
+                let fresh = try c.query(
+                    "INSERT INTO lake.tag_event_ids (event_id, occurred_at, received_at) VALUES ($1, $2, $3) ON CONFLICT (event_id) DO NOTHING RETURNING 1",
+                    [.uuid(event.eventID), .timestamptz(event.occurredAt), .timestamptz(event.receivedAt)])
+                if fresh.rowCount == 1 {
+                    try c.execute(
+                        "INSERT INTO lake.tag_events (\(Self.tagEventColumns)) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18)",
+                        Self.parameters(event))
+                    stored += 1
+                }
+                try c.executeScript("RELEASE SAVEPOINT seam_one_event")
+            } catch let error as PostgresError where error.isDataError {
+                try c.executeScript("ROLLBACK TO SAVEPOINT seam_one_event")
+                failed.append(
+                    Rejection(
+                        source: "events", reason: "event \(event.eventID.uuidString.lowercased()) refused by PostgreSQL: \(error)",
+                        payload: (try? TagEventFrames.encode([event])) ?? []))
+            }
+        }
+        return (stored, failed)
+    }
+
+    static func append(_ e: TagEventRecord, to w: BinaryCopyWriter) throws {
+        try w.beginRow(fieldCount: 18)
+        w.append(e.eventID)
+        w.append(e.name)
+        w.append(e.occurredAt)
+        w.append(e.clientTimestamp)
+        w.append(e.sentAt)
+        w.append(e.receivedAt)
+        w.append(e.sessionID)
+        w.append(e.anonymousID)
+        w.append(e.userID)
+        w.append(bytes: e.traceID)
+        w.append(bytes: e.parentSpanID)
+        w.append(e.pageURL)
+        w.append(e.pagePath)
+        w.append(e.pageReferrer)
+        w.append(e.pageTitle)
+        w.append(jsonb: e.properties)
+        w.append(jsonb: e.context)
+        w.append(e.source)
+    }
+
+    static func parameters(_ e: TagEventRecord) -> [PostgresValue] {
+        [
+            .uuid(e.eventID), .text(e.name), .timestamptz(e.occurredAt), .timestamp(e.clientTimestamp), .timestamp(e.sentAt),
+            .timestamptz(e.receivedAt), .text(e.sessionID), .text(e.anonymousID), .text(e.userID),
+            e.traceID.map { .bytea($0) } ?? .null, e.parentSpanID.map { .bytea($0) } ?? .null, .text(e.pageURL),
+            .text(e.pagePath), .text(e.pageReferrer), .text(e.pageTitle), .jsonb(e.properties), .jsonb(e.context),
+            .text(e.source),
+        ]
+    }
+}
+
+extension PostgresError {
+    /// A refusal caused by the data itself (SQLSTATE classes 22 data exception, 23 integrity
+    /// constraint, 54 program limit): retrying the same row cannot succeed.
+    var isDataError: Bool {
+        guard code == .server, let sqlState else { return false }
+        return sqlState.hasPrefix("22") || sqlState.hasPrefix("23") || sqlState.hasPrefix("54")
+    }
+}

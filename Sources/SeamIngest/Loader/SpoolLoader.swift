@@ -1,0 +1,121 @@
+import Foundation
+import Logging
+import SeamPostgres
+import SeamSpool
+import ServiceLifecycle
+import Synchronization
+
+/// Drains the spool into the lake: reads frames from its recorded progress, stores them
+/// and the new progress in one transaction, then releases the spool segments it has
+/// stored. When PostgreSQL is unavailable it waits and retries; nothing is skipped.
+public final class SpoolLoader: Service, Sendable {
+    public struct Configuration: Sendable {
+        /// Pause between polls when the spool has nothing new.
+        public var pollInterval: Duration
+        /// Payload bytes per transaction, about.
+        public var batchBytes: Int
+        /// Pause before retrying after a database error.
+        public var retryDelay: Duration
+        /// At shutdown, how long the loader keeps draining before it stops.
+        public var drainTimeout: Duration
+
+        public init(
+            pollInterval: Duration = .milliseconds(20), batchBytes: Int = 8 << 20, retryDelay: Duration = .seconds(1),
+            drainTimeout: Duration = .seconds(10)
+        ) {
+            self.pollInterval = pollInterval
+            self.batchBytes = batchBytes
+            self.retryDelay = retryDelay
+            self.drainTimeout = drainTimeout
+        }
+    }
+
+    /// Running totals since start.
+    public struct Totals: Sendable, Equatable {
+        public var batches = 0
+        public var tagEventsStored = 0
+        public var tagEventDuplicates = 0
+        public var rejected = 0
+        public var errors = 0
+    }
+
+    private let spool: Spool
+    private let pool: PostgresPool
+    private let configuration: Configuration
+    private let writer: LakeWriter
+    private let logger: Logger
+    private let position = Mutex<SpoolPosition?>(nil)
+    private let totalsState = Mutex(Totals())
+
+    /// `pool` should be the loader's own (one connection): loading is sequential by design.
+    public init(spool: Spool, pool: PostgresPool, configuration: Configuration = .init(), logger: Logger = Logger(label: "seam.loader")) {
+        self.spool = spool
+        self.pool = pool
+        self.configuration = configuration
+        self.writer = LakeWriter(spoolID: spool.id, logger: logger)
+        self.logger = logger
+    }
+
+    public var totals: Totals { totalsState.withLock { $0 } }
+
+    public func run() async throws {
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            let moved = await step()
+            if !moved {
+                let interval = configuration.pollInterval
+                try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
+            }
+        }
+        // Shutdown: keep draining what the server acknowledged, for a bounded time.
+        let deadline = ContinuousClock.now + configuration.drainTimeout
+        while ContinuousClock.now < deadline && !Task.isCancelled {
+            if !(await step()) { break }
+        }
+        if spool.durableEnd > (position.withLock { $0 } ?? spool.start) {
+            logger.notice("loader stopped with spooled records left; they load on the next start")
+        }
+    }
+
+    /// Loads one batch; true when it stored something (or should be called again at once).
+    @discardableResult
+    public func step() async -> Bool {
+        do {
+            return try await loadBatch()
+        } catch {
+            totalsState.withLock { $0.errors += 1 }
+            logger.error("loading the spool failed; retrying", metadata: ["error": "\(error)"])
+            try? await Task.sleep(for: configuration.retryDelay)
+            return false
+        }
+    }
+
+    /// Loads until the spool is caught up (for tests and tools); returns the batches loaded.
+    public func drain() async throws -> Int {
+        var batches = 0
+        while try await loadBatch() { batches += 1 }
+        return batches
+    }
+
+    private func loadBatch() async throws -> Bool {
+        let spool = spool
+        let writer = writer
+        let batchBytes = configuration.batchBytes
+        let known = position.withLock { $0 }
+        let (outcome, next) = try await pool.withConnection { connection -> (LakeWriter.Outcome?, SpoolPosition) in
+            let from = try known ?? writer.progress(on: connection) ?? spool.start
+            let (entries, next) = try spool.read(from: from, maximumBytes: batchBytes)
+            guard !entries.isEmpty else { return (nil, from) }
+            return (try writer.write(entries, next: next, on: connection), next)
+        }
+        position.withLock { $0 = next }
+        guard let outcome else { return false }
+        try spool.release(before: next)
+        totalsState.withLock { totals in
+            totals.batches += 1
+            totals.tagEventsStored += outcome.tagEventsStored
+            totals.tagEventDuplicates += outcome.tagEventDuplicates
+            totals.rejected += outcome.rejected
+        }
+        return true
+    }
+}
