@@ -18,6 +18,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-async-algorithms.git", from: "1.1.4"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1", traits: []),
+        .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
     ],
     targets: [
         // System library shim; never a product.
@@ -40,6 +41,15 @@ let package = Package(
                 "CLZ4",
                 .product(name: "Logging", package: "swift-log"),
             ]
+        ),
+        // OTLP protobuf and JSON → SeamModel records (generated code under Generated/).
+        .target(
+            name: "SeamOTLP",
+            dependencies: [
+                "SeamModel",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ],
+            exclude: ["Generated/README.md"]
         ),
         // HTTP ingestion (Hummingbird), validation, spooling, and the loader into the lake.
         .target(
