@@ -19,6 +19,7 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1", traits: []),
         .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
+        .package(url: "https://github.com/adam-fowler/compress-nio.git", from: "1.5.0"),
     ],
     targets: [
         // System library shim; never a product.
@@ -56,10 +57,13 @@ let package = Package(
             name: "SeamIngest",
             dependencies: [
                 "SeamModel",
+                "SeamOTLP",
                 "SeamSpool",
                 "SeamPostgres",
                 "SeamLake",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "CompressNIO", package: "compress-nio"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
@@ -114,7 +118,10 @@ let package = Package(
         ),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["SeamPostgres", "SeamLake", "SeamSpool", "SeamModel", "SeamIngest"]
+            dependencies: [
+                "SeamPostgres", "SeamLake", "SeamSpool", "SeamModel", "SeamIngest", "SeamOTLP",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -16,6 +16,10 @@ public struct IngestServer: Sendable {
     let pool: PostgresPool
     let events: TagEventDecoder
     let logger: Logger
+    /// OTLP records older than this are refused (outside the lake's retention); nil: any age.
+    var otlpMaximumAgeMicros: Int64? {
+        events.configuration.maximumAge.map { Int64($0 * 1_000_000) }
+    }
 
     public init(configuration: IngestConfiguration, spool: Spool, pool: PostgresPool, events: TagEventDecoder, logger: Logger) {
         self.configuration = configuration
@@ -36,6 +40,13 @@ public struct IngestServer: Sendable {
         router.get("/healthz") { _, _ in Self.json(.ok, #"{"status":"ok"}"#) }
         router.get("/readyz") { _, _ in await readiness() }
         router.post("/v1/events") { request, _ in await postEvents(request) }
+        router.post("/v1/traces") { request, _ in await postOTLP(request, signal: .traces) }
+        router.post("/v1/logs") { request, _ in await postOTLP(request, signal: .logs) }
+        for path in ["/v1/traces", "/v1/logs"] {
+            for method in [HTTPRequest.Method.get, .put, .delete, .patch] {
+                router.on(RouterPath(path), method: method) { _, _ in Self.error(.methodNotAllowed, "use POST") }
+            }
+        }
         router.on("/v1/events", method: .get) { _, _ in Self.json(.methodNotAllowed, #"{"error":"use POST"}"#) }
         return Application(
             router: router,
@@ -104,15 +115,17 @@ public struct IngestServer: Sendable {
             token = String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces)
         }
         guard let token, let source = configuration.tokens[token] else {
-            var response = Self.error(.unauthorized, "a valid ingestion token is required (Authorization: Bearer <token>, or ?token=<token>)")
+            let message = "a valid ingestion token is required (Authorization: Bearer <token>, or ?token=<token>)"
+            var response = Self.error(.unauthorized, message)
             response.headers[.wwwAuthenticate] = "Bearer"
-            return .failure(AuthenticationFailure(response: response))
+            return .failure(AuthenticationFailure(response: response, message: message))
         }
         return .success(source)
     }
 
     struct AuthenticationFailure: Error {
         var response: Response
+        var message: String
     }
 
     // MARK: /readyz

@@ -11,6 +11,10 @@ import SeamSpool
 struct LakeWriter {
     /// What one batch did.
     struct Outcome: Sendable, Equatable {
+        var spansStored = 0
+        var spansReceived = 0
+        var logsStored = 0
+        var logsReceived = 0
         var tagEventsStored = 0
         var tagEventDuplicates = 0
         var rejected = 0
@@ -33,6 +37,8 @@ struct LakeWriter {
             outcome.framesSkipped = entries.count - fresh.count
 
             var events: [TagEventRecord] = []
+            var spans: [SpanRecord] = []
+            var logs: [LogRecordRow] = []
             var rejected: [Rejection] = []
             for entry in fresh {
                 switch entry {
@@ -44,6 +50,18 @@ struct LakeWriter {
                         } catch {
                             rejected.append(Rejection(source: "events", reason: "spool frame at \(frame.position) does not decode: \(error)", payload: frame.payload))
                         }
+                    case .spans:
+                        do {
+                            spans += try Self.spans(from: frame.payload)
+                        } catch {
+                            rejected.append(Rejection(source: "traces", reason: "spool frame at \(frame.position) does not decode: \(error)", payload: frame.payload))
+                        }
+                    case .logs:
+                        do {
+                            logs += try Self.logs(from: frame.payload)
+                        } catch {
+                            rejected.append(Rejection(source: "logs", reason: "spool frame at \(frame.position) does not decode: \(error)", payload: frame.payload))
+                        }
                     default:
                         rejected.append(Rejection(source: "spool", reason: "spool frame at \(frame.position) has unknown kind \(frame.kind)", payload: frame.payload))
                     }
@@ -51,6 +69,14 @@ struct LakeWriter {
                     logger.error("spool damage kept in lake.rejected", metadata: ["position": "\(damage.position)", "bytes": "\(damage.bytes.count)"])
                     rejected.append(Rejection(source: "spool", reason: "corrupt spool bytes at \(damage.position) (\(damage.bytes.count) bytes): checksum or framing damaged on disk", payload: damage.bytes))
                 }
+            }
+            if !spans.isEmpty {
+                outcome.spansReceived = spans.count
+                outcome.spansStored = try storeRecords(spans, source: "traces", on: c) { try storeSpans($0, on: c) } failed: { rejected.append($0) }
+            }
+            if !logs.isEmpty {
+                outcome.logsReceived = logs.count
+                outcome.logsStored = try storeRecords(logs, source: "logs", on: c) { try storeLogs($0, on: c) } failed: { rejected.append($0) }
             }
             if !events.isEmpty {
                 let (stored, failed) = try storeTagEvents(events, on: c)
@@ -95,6 +121,34 @@ struct LakeWriter {
         var source: String
         var reason: String
         var payload: [UInt8]
+    }
+
+    /// Stores `records` with `store` in one statement; when PostgreSQL refuses the batch for
+    /// its data, retries record by record so that only the bad ones go to `lake.rejected`.
+    private func storeRecords<R>(
+        _ records: [R], source: String, on c: PostgresConnection, store: ([R]) throws -> Int, failed: (Rejection) -> Void
+    ) throws -> Int {
+        try c.executeScript("SAVEPOINT seam_records")
+        do {
+            let stored = try store(records)
+            try c.executeScript("RELEASE SAVEPOINT seam_records")
+            return stored
+        } catch let error as PostgresError where error.isDataError {
+            logger.warning("\(source) batch refused; storing records one by one", metadata: ["error": "\(error.message)"])
+            try c.executeScript("ROLLBACK TO SAVEPOINT seam_records")
+        }
+        var stored = 0
+        for record in records {
+            try c.executeScript("SAVEPOINT seam_one_record")
+            do {
+                stored += try store([record])
+                try c.executeScript("RELEASE SAVEPOINT seam_one_record")
+            } catch let error as PostgresError where error.isDataError {
+                try c.executeScript("ROLLBACK TO SAVEPOINT seam_one_record")
+                failed(Rejection(source: source, reason: "refused by PostgreSQL: \(error)", payload: Array("\(record)".utf8)))
+            }
+        }
+        return stored
     }
 
     static let tagEventColumns = "event_id, name, occurred_at, client_timestamp, sent_at, received_at, session_id, anonymous_id, user_id, trace_id, parent_span_id, page_url, page_path, page_referrer, page_title, properties, context, source"

@@ -33,6 +33,10 @@ public final class SpoolLoader: Service, Sendable {
     /// Running totals since start.
     public struct Totals: Sendable, Equatable {
         public var batches = 0
+        public var spansStored = 0
+        public var spanDuplicates = 0
+        public var logsStored = 0
+        public var logDuplicates = 0
         public var tagEventsStored = 0
         public var tagEventDuplicates = 0
         public var rejected = 0
@@ -112,6 +116,10 @@ public final class SpoolLoader: Service, Sendable {
         try spool.release(before: next)
         totalsState.withLock { totals in
             totals.batches += 1
+            totals.spansStored += outcome.spansStored
+            totals.spanDuplicates += outcome.spansReceived - outcome.spansStored
+            totals.logsStored += outcome.logsStored
+            totals.logDuplicates += outcome.logsReceived - outcome.logsStored
             totals.tagEventsStored += outcome.tagEventsStored
             totals.tagEventDuplicates += outcome.tagEventDuplicates
             totals.rejected += outcome.rejected

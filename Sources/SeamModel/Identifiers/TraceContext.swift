@@ -32,7 +32,7 @@ public enum TraceIDs {
         return out.contains(where: { $0 != 0 }) ? out : nil
     }
 
-    static func nibble(_ c: UInt8) -> UInt8? {
+    public static func nibble(_ c: UInt8) -> UInt8? {
         switch c {
         case 48...57: c - 48
         case 97...102: c - 87

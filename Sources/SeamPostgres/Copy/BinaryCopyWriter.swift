@@ -96,6 +96,26 @@ public final class BinaryCopyWriter {
         buffer.appendBigEndian(PostgresTime.microseconds(since2000: value))
     }
 
+    /// Appends a `timestamptz` field given in microseconds since 1970-01-01 UTC (exact, no
+    /// floating point on the way); nil appends NULL.
+    public func append(unixMicroseconds value: Int64?) {
+        guard let value else { return appendNull() }
+        buffer.appendBigEndian(Int32(8))
+        buffer.appendBigEndian(value - 946_684_800_000_000)
+    }
+
+    /// Appends an `int4` field; nil appends NULL.
+    public func append(int32 value: Int32?) {
+        guard let value else { return appendNull() }
+        append(value)
+    }
+
+    /// Appends an `int2` field; nil appends NULL.
+    public func append(int16 value: Int16?) {
+        guard let value else { return appendNull() }
+        append(value)
+    }
+
     /// Appends a `uuid` field; nil appends NULL.
     public func append(_ value: UUID?) {
         guard let value else { return appendNull() }

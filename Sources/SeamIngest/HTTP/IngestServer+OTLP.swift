@@ -1,0 +1,171 @@
+import Foundation
+import Hummingbird
+import NIOCore
+import SeamModel
+import SeamOTLP
+import SeamSpool
+import SwiftProtobuf
+
+/// OTLP/HTTP: `POST /v1/traces` and `POST /v1/logs`, protobuf or JSON, optionally gzip.
+extension IngestServer {
+    enum Signal {
+        case traces, logs
+
+        var kind: SpoolKind { self == .traces ? .spans : .logs }
+        var recordName: String { self == .traces ? "spans" : "log records" }
+    }
+
+    enum Encoding {
+        case protobuf, json
+
+        var contentType: String { self == .protobuf ? "application/x-protobuf" : "application/json" }
+    }
+
+    func postOTLP(_ request: Request, signal: Signal) async -> Response {
+        let contentType = request.headers[.contentType]?.split(separator: ";").first?
+            .trimmingCharacters(in: .whitespaces).lowercased()
+        let encoding: Encoding
+        switch contentType {
+        case "application/x-protobuf": encoding = .protobuf
+        case "application/json": encoding = .json
+        default:
+            return Self.error(
+                .unsupportedMediaType, "Content-Type must be application/x-protobuf or application/json, got \(contentType ?? "none")")
+        }
+        if case .failure(let failure) = authenticate(request) {
+            return status(.unauthorized, code: 16, failure.message, encoding: encoding)
+        }
+        let body: [UInt8]
+        do {
+            body = try await RequestBodies.read(request, limit: configuration.maximumBodyBytes)
+        } catch let error as RequestBodies.Failure {
+            return status(error.status, code: error.status == .contentTooLarge ? 8 : 3, error.reason, encoding: encoding)
+        } catch {
+            return status(.badRequest, code: 3, "cannot read the request body: \(error)", encoding: encoding)
+        }
+
+        let received = Self.nowMicros()
+        let limits = RecordLimits(receivedMicros: received, maximumAgeMicros: otlpMaximumAgeMicros)
+        var spoolPayload: [UInt8] = []
+        let accepted: Int
+        let rejected: Int
+        let message: String
+        do {
+            switch signal {
+            case .traces:
+                let export = try decode(TraceExportRequest.self, body, encoding: encoding, json: OTLPJSON.traces)
+                let batch = TraceMapper.map(export, limits: limits)
+                (accepted, rejected, message) = (batch.records.count, batch.rejected, batch.message)
+                if accepted > 0 { spoolPayload = try OTLPFrames.encode(received: received, body: body, encoding: encoding, export) }
+            case .logs:
+                let export = try decode(LogsExportRequest.self, body, encoding: encoding, json: OTLPJSON.logs)
+                let batch = LogMapper.map(export, limits: limits)
+                (accepted, rejected, message) = (batch.records.count, batch.rejected, batch.message)
+                if accepted > 0 { spoolPayload = try OTLPFrames.encode(received: received, body: body, encoding: encoding, export) }
+            }
+        } catch let error as OTLPDecodeError {
+            return status(.badRequest, code: 3, "cannot decode the OTLP \(encoding == .json ? "JSON" : "protobuf") request: \(error.message)", encoding: encoding)
+        } catch {
+            return status(.badRequest, code: 3, "cannot decode the OTLP request: \(error)", encoding: encoding)
+        }
+
+        if accepted > 0 {
+            do {
+                try await spool.append(kind: signal.kind.rawValue, spoolPayload)
+            } catch let error as SpoolError where error.code == .full {
+                var response = status(.serviceUnavailable, code: 14, "Seam is catching up (\(error.message)); retry later", encoding: encoding)
+                response.headers[.retryAfter] = String(configuration.retryAfterSeconds)
+                return response
+            } catch {
+                logger.error("spool append failed", metadata: ["error": "\(error)"])
+                var response = status(.serviceUnavailable, code: 14, "Seam cannot store telemetry right now; retry later", encoding: encoding)
+                response.headers[.retryAfter] = String(configuration.retryAfterSeconds)
+                return response
+            }
+        }
+
+        do {
+            switch signal {
+            case .traces:
+                var reply = TraceExportResponse()
+                if rejected > 0 {
+                    reply.partialSuccess.rejectedSpans = Int64(rejected)
+                    reply.partialSuccess.errorMessage = message
+                }
+                return try respond(reply, encoding: encoding)
+            case .logs:
+                var reply = LogsExportResponse()
+                if rejected > 0 {
+                    reply.partialSuccess.rejectedLogRecords = Int64(rejected)
+                    reply.partialSuccess.errorMessage = message
+                }
+                return try respond(reply, encoding: encoding)
+            }
+        } catch {
+            return Self.error(.internalServerError, "cannot encode the response: \(error)")
+        }
+    }
+
+    private func decode<M: SwiftProtobuf.Message>(
+        _ type: M.Type, _ body: [UInt8], encoding: Encoding, json: ([UInt8]) throws(OTLPDecodeError) -> M
+    ) throws -> M {
+        switch encoding {
+        case .protobuf:
+            do {
+                return try M(serializedBytes: body)
+            } catch {
+                throw OTLPDecodeError("not a valid \(M.protoMessageName) (\(error))")
+            }
+        case .json: return try json(body)
+        }
+    }
+
+    private func respond<M: SwiftProtobuf.Message>(_ message: M, encoding: Encoding) throws -> Response {
+        let bytes: [UInt8] = encoding == .protobuf ? try message.serializedBytes() : Array(try message.jsonUTF8Data())
+        return Response(
+            status: .ok, headers: [.contentType: encoding.contentType], body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+    }
+
+    /// An error response with a `google.rpc.Status` body in the request's encoding.
+    func status(_ httpStatus: HTTPResponse.Status, code: Int32, _ message: String, encoding: Encoding) -> Response {
+        var status = RPCStatus()
+        status.code = code
+        status.message = message
+        let bytes: [UInt8]
+        switch encoding {
+        case .protobuf: bytes = (try? status.serializedBytes()) ?? []
+        case .json: bytes = (try? Array(status.jsonUTF8Data())) ?? []
+        }
+        return Response(status: httpStatus, headers: [.contentType: encoding.contentType], body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+    }
+
+    static func nowMicros() -> Int64 { Int64((Date().timeIntervalSince1970 * 1_000_000).rounded()) }
+}
+
+/// Spool payloads of OTLP requests: 8 bytes of `received_at` (microseconds since 1970,
+/// little endian) followed by the export request in protobuf. Protobuf requests are kept
+/// byte for byte; JSON requests are re-encoded. The loader maps them again with the same
+/// validation, so it stores exactly the records the client was told were accepted.
+public enum OTLPFrames {
+    static func encode<M: SwiftProtobuf.Message>(
+        received: Int64, body: [UInt8], encoding: IngestServer.Encoding, _ message: M
+    ) throws -> [UInt8] {
+        var payload = [UInt8]()
+        payload.reserveCapacity(body.count + 8)
+        withUnsafeBytes(of: received.littleEndian) { payload.append(contentsOf: $0) }
+        if encoding == .protobuf {
+            payload.append(contentsOf: body)
+        } else {
+            payload.append(contentsOf: try message.serializedBytes() as [UInt8])
+        }
+        return payload
+    }
+
+    /// `received_at` and the request bytes of a payload.
+    public static func split(_ payload: [UInt8]) throws -> (receivedMicros: Int64, request: ArraySlice<UInt8>) {
+        guard payload.count >= 8 else { throw OTLPDecodeError("spooled OTLP payload shorter than its header") }
+        var received: Int64 = 0
+        withUnsafeMutableBytes(of: &received) { $0.copyBytes(from: payload[0..<8]) }
+        return (Int64(littleEndian: received), payload[8...])
+    }
+}

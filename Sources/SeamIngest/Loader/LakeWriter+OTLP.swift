@@ -1,0 +1,126 @@
+import Foundation
+import SeamLake
+import SeamModel
+import SeamOTLP
+import SeamPostgres
+
+/// Spans and log records into `lake.spans` and `lake.logs`.
+extension LakeWriter {
+    /// Structural validation only: age and future limits were applied when the request was
+    /// acknowledged, and must not change the outcome if the configuration changed since.
+    static func loadLimits(_ received: Int64) -> RecordLimits {
+        RecordLimits(receivedMicros: received, maximumFutureMicros: .max / 2, maximumAgeMicros: nil)
+    }
+
+    static func spans(from payload: [UInt8]) throws -> [SpanRecord] {
+        let (received, bytes) = try OTLPFrames.split(payload)
+        let request = try TraceExportRequest(serializedBytes: Array(bytes))
+        return TraceMapper.map(request, limits: loadLimits(received)).records
+    }
+
+    static func logs(from payload: [UInt8]) throws -> [LogRecordRow] {
+        let (received, bytes) = try OTLPFrames.split(payload)
+        let request = try LogsExportRequest(serializedBytes: Array(bytes))
+        return LogMapper.map(request, limits: loadLimits(received)).records
+    }
+
+    static let spanColumns = "trace_id, span_id, parent_span_id, trace_state, name, kind, service_name, start_time, end_time, status_code, status_message, session_id, user_id, http_route, http_method, http_status_code, scope_name, scope_version, attributes, resource, events, links, received_at"
+
+    static let logColumns = "time, observed_time, trace_id, span_id, trace_flags, severity_number, severity_text, body, event_name, service_name, session_id, user_id, flag_key, flag_variant, flag_context_id, scope_name, attributes, resource, received_at"
+
+    /// Stores spans (a span already stored is skipped); returns how many were new.
+    func storeSpans(_ spans: [SpanRecord], on c: PostgresConnection) throws -> Int {
+        try ensurePartitions(spans.map(\.startMicros), on: c)
+        try c.executeScript(
+            "CREATE TEMP TABLE IF NOT EXISTS seam_stage_spans (LIKE lake.spans INCLUDING DEFAULTS) ON COMMIT DELETE ROWS; TRUNCATE seam_stage_spans")
+        try c.copyIn("COPY seam_stage_spans (\(Self.spanColumns)) FROM STDIN (FORMAT binary)") { w in
+            for s in spans {
+                try w.beginRow(fieldCount: 23)
+                w.append(bytes: s.traceID)
+                w.append(bytes: s.spanID)
+                w.append(bytes: s.parentSpanID)
+                w.append(s.traceState)
+                w.append(s.name)
+                w.append(s.kind)
+                w.append(s.serviceName)
+                w.append(unixMicroseconds: s.startMicros)
+                w.append(unixMicroseconds: s.endMicros)
+                w.append(s.statusCode)
+                w.append(s.statusMessage)
+                w.append(s.sessionID)
+                w.append(s.userID)
+                w.append(s.httpRoute)
+                w.append(s.httpMethod)
+                w.append(int32: s.httpStatusCode)
+                w.append(s.scopeName)
+                w.append(s.scopeVersion)
+                w.append(jsonb: s.attributes)
+                w.append(jsonb: s.resource)
+                w.append(jsonb: s.events)
+                w.append(jsonb: s.links)
+                w.append(unixMicroseconds: s.receivedMicros)
+            }
+        }
+        return try c.execute(
+            """
+            INSERT INTO lake.spans (\(Self.spanColumns))
+            SELECT DISTINCT ON (trace_id, span_id, start_time) \(Self.spanColumns) FROM seam_stage_spans
+            ORDER BY trace_id, span_id, start_time, received_at
+            ON CONFLICT DO NOTHING
+            """)
+    }
+
+    /// Stores log records (an identical record already stored is skipped); returns how many were new.
+    func storeLogs(_ logs: [LogRecordRow], on c: PostgresConnection) throws -> Int {
+        try ensurePartitions(logs.map(\.timeMicros), on: c)
+        try c.executeScript(
+            """
+            CREATE TEMP TABLE IF NOT EXISTS seam_stage_logs ON COMMIT DELETE ROWS AS SELECT \(Self.logColumns) FROM lake.logs WITH NO DATA;
+            TRUNCATE seam_stage_logs
+            """)
+        try c.copyIn("COPY seam_stage_logs (\(Self.logColumns)) FROM STDIN (FORMAT binary)") { w in
+            for l in logs {
+                try w.beginRow(fieldCount: 19)
+                w.append(unixMicroseconds: l.timeMicros)
+                w.append(unixMicroseconds: l.observedMicros)
+                w.append(bytes: l.traceID)
+                w.append(bytes: l.spanID)
+                w.append(int32: l.traceFlags)
+                w.append(int16: l.severityNumber)
+                w.append(l.severityText)
+                w.append(l.body)
+                w.append(l.eventName)
+                w.append(l.serviceName)
+                w.append(l.sessionID)
+                w.append(l.userID)
+                w.append(l.flagKey)
+                w.append(l.flagVariant)
+                w.append(l.flagContextID)
+                w.append(l.scopeName)
+                w.append(jsonb: l.attributes)
+                w.append(jsonb: l.resource)
+                w.append(unixMicroseconds: l.receivedMicros)
+            }
+        }
+        // log_id: a digest of the record's content, so a record sent twice is stored once.
+        return try c.execute(
+            """
+            INSERT INTO lake.logs (log_id, \(Self.logColumns))
+            SELECT DISTINCT ON (log_id, time) log_id, \(Self.logColumns) FROM (
+                SELECT substring(sha256(convert_to(json_build_array(
+                           (extract(epoch FROM time) * 1000000)::bigint, (extract(epoch FROM observed_time) * 1000000)::bigint,
+                           encode(trace_id, 'hex'), encode(span_id, 'hex'), trace_flags, severity_number, severity_text, body,
+                           event_name, scope_name, attributes, resource)::text, 'UTF8')) FROM 1 FOR 16) AS log_id, *
+                FROM seam_stage_logs
+            ) digested
+            ORDER BY log_id, time, received_at
+            ON CONFLICT DO NOTHING
+            """)
+    }
+
+    private func ensurePartitions(_ times: [Int64], on c: PostgresConnection) throws {
+        guard let first = times.min(), let last = times.max() else { return }
+        try LakePartitions.ensure(
+            on: c, covering: Date(timeIntervalSince1970: Double(first) / 1e6), Date(timeIntervalSince1970: Double(last) / 1e6))
+    }
+}

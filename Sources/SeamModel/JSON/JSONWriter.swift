@@ -1,0 +1,51 @@
+/// A minimal, fast JSON text builder for the lake's `jsonb` columns.
+public struct JSONWriter {
+    public private(set) var bytes: [UInt8] = []
+
+    public init(capacity: Int = 256) { bytes.reserveCapacity(capacity) }
+
+    public var string: String { String(decoding: bytes, as: UTF8.self) }
+
+    public mutating func raw(_ text: StaticString) {
+        text.withUTF8Buffer { bytes.append(contentsOf: $0) }
+    }
+
+    public mutating func byte(_ c: UInt8) { bytes.append(c) }
+
+    /// A JSON string literal, escaped. NUL characters become `\u0000`, which jsonb refuses:
+    /// the loader then keeps the record in `lake.rejected`.
+    public mutating func quoted(_ value: String) {
+        bytes.append(UInt8(ascii: "\""))
+        for c in value.utf8 {
+            switch c {
+            case UInt8(ascii: "\""): bytes.append(contentsOf: [92, 34])
+            case UInt8(ascii: "\\"): bytes.append(contentsOf: [92, 92])
+            case 0x0A: bytes.append(contentsOf: [92, 110])
+            case 0x0D: bytes.append(contentsOf: [92, 114])
+            case 0x09: bytes.append(contentsOf: [92, 116])
+            case 0..<0x20:
+                let hex = Array("0123456789abcdef".utf8)
+                bytes.append(contentsOf: [92, 117, 48, 48, hex[Int(c >> 4)], hex[Int(c & 0xF)]])
+            default: bytes.append(c)
+            }
+        }
+        bytes.append(UInt8(ascii: "\""))
+    }
+
+    public mutating func number(_ value: Int64) {
+        bytes.append(contentsOf: String(value).utf8)
+    }
+
+    /// Finite doubles as numbers; NaN and infinities (not JSON) as the strings "NaN", "Infinity", "-Infinity".
+    public mutating func number(_ value: Double) {
+        if value.isFinite {
+            bytes.append(contentsOf: "\(value)".utf8)
+        } else {
+            quoted(value.isNaN ? "NaN" : (value > 0 ? "Infinity" : "-Infinity"))
+        }
+    }
+
+    public mutating func bool(_ value: Bool) {
+        if value { raw("true") } else { raw("false") }
+    }
+}

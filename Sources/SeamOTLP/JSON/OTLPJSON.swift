@@ -1,0 +1,259 @@
+import Foundation
+import SeamModel
+
+/// OTLP/HTTP JSON → the protobuf messages, following OTLP's JSON rules rather than
+/// protobuf's: trace and span ids are hex (not base64), enums are integers, 64-bit integers
+/// may be strings or numbers, keys are lowerCamelCase (snake_case accepted too), and
+/// unknown fields are ignored.
+public enum OTLPJSON {
+    public static func traces(_ body: [UInt8]) throws(OTLPDecodeError) -> TraceExportRequest {
+        let root = try object(body)
+        var request = TraceExportRequest()
+        for (i, item) in try list(root, "resourceSpans", "resource_spans", at: "").enumerated() {
+            let path = "resourceSpans[\(i)]"
+            let rs = try dictionary(item, at: path)
+            var resourceSpans = Opentelemetry_Proto_Trace_V1_ResourceSpans()
+            if let resource = rs["resource"] {
+                resourceSpans.resource.attributes = try attributes(dictionary(resource, at: path + ".resource"), at: path + ".resource")
+            }
+            for (j, scopeItem) in try list(rs, "scopeSpans", "scope_spans", at: path).enumerated() {
+                let scopePath = "\(path).scopeSpans[\(j)]"
+                let ss = try dictionary(scopeItem, at: scopePath)
+                var scopeSpans = Opentelemetry_Proto_Trace_V1_ScopeSpans()
+                if let scope = ss["scope"] { scopeSpans.scope = try self.scope(scope, at: scopePath + ".scope") }
+                for (k, spanItem) in try list(ss, "spans", "spans", at: scopePath).enumerated() {
+                    scopeSpans.spans.append(try span(spanItem, at: "\(scopePath).spans[\(k)]"))
+                }
+                resourceSpans.scopeSpans.append(scopeSpans)
+            }
+            request.resourceSpans.append(resourceSpans)
+        }
+        return request
+    }
+
+    public static func logs(_ body: [UInt8]) throws(OTLPDecodeError) -> LogsExportRequest {
+        let root = try object(body)
+        var request = LogsExportRequest()
+        for (i, item) in try list(root, "resourceLogs", "resource_logs", at: "").enumerated() {
+            let path = "resourceLogs[\(i)]"
+            let rl = try dictionary(item, at: path)
+            var resourceLogs = Opentelemetry_Proto_Logs_V1_ResourceLogs()
+            if let resource = rl["resource"] {
+                resourceLogs.resource.attributes = try attributes(dictionary(resource, at: path + ".resource"), at: path + ".resource")
+            }
+            for (j, scopeItem) in try list(rl, "scopeLogs", "scope_logs", at: path).enumerated() {
+                let scopePath = "\(path).scopeLogs[\(j)]"
+                let sl = try dictionary(scopeItem, at: scopePath)
+                var scopeLogs = Opentelemetry_Proto_Logs_V1_ScopeLogs()
+                if let scope = sl["scope"] { scopeLogs.scope = try self.scope(scope, at: scopePath + ".scope") }
+                for (k, recordItem) in try list(sl, "logRecords", "log_records", at: scopePath).enumerated() {
+                    scopeLogs.logRecords.append(try logRecord(recordItem, at: "\(scopePath).logRecords[\(k)]"))
+                }
+                resourceLogs.scopeLogs.append(scopeLogs)
+            }
+            request.resourceLogs.append(resourceLogs)
+        }
+        return request
+    }
+
+    // MARK: Messages
+
+    static func span(_ value: Any, at path: String) throws(OTLPDecodeError) -> Opentelemetry_Proto_Trace_V1_Span {
+        let d = try dictionary(value, at: path)
+        var span = Opentelemetry_Proto_Trace_V1_Span()
+        span.traceID = try hexID(d, "traceId", "trace_id", at: path)
+        span.spanID = try hexID(d, "spanId", "span_id", at: path)
+        span.parentSpanID = try hexID(d, "parentSpanId", "parent_span_id", at: path)
+        span.traceState = try string(d, "traceState", "trace_state", at: path) ?? ""
+        span.name = try string(d, "name", "name", at: path) ?? ""
+        span.kind = .init(rawValue: Int(try integer(d, "kind", "kind", at: path) ?? 0)) ?? .unspecified
+        span.startTimeUnixNano = UInt64(clamping: try integer(d, "startTimeUnixNano", "start_time_unix_nano", at: path) ?? 0)
+        span.endTimeUnixNano = UInt64(clamping: try integer(d, "endTimeUnixNano", "end_time_unix_nano", at: path) ?? 0)
+        span.flags = UInt32(truncatingIfNeeded: try integer(d, "flags", "flags", at: path) ?? 0)
+        span.attributes = try attributes(d, at: path)
+        for (i, item) in try list(d, "events", "events", at: path).enumerated() {
+            let eventPath = "\(path).events[\(i)]"
+            let e = try dictionary(item, at: eventPath)
+            var event = Opentelemetry_Proto_Trace_V1_Span.Event()
+            event.timeUnixNano = UInt64(clamping: try integer(e, "timeUnixNano", "time_unix_nano", at: eventPath) ?? 0)
+            event.name = try string(e, "name", "name", at: eventPath) ?? ""
+            event.attributes = try attributes(e, at: eventPath)
+            span.events.append(event)
+        }
+        for (i, item) in try list(d, "links", "links", at: path).enumerated() {
+            let linkPath = "\(path).links[\(i)]"
+            let l = try dictionary(item, at: linkPath)
+            var link = Opentelemetry_Proto_Trace_V1_Span.Link()
+            link.traceID = try hexID(l, "traceId", "trace_id", at: linkPath)
+            link.spanID = try hexID(l, "spanId", "span_id", at: linkPath)
+            link.traceState = try string(l, "traceState", "trace_state", at: linkPath) ?? ""
+            link.attributes = try attributes(l, at: linkPath)
+            span.links.append(link)
+        }
+        if let statusValue = d["status"] {
+            let s = try dictionary(statusValue, at: path + ".status")
+            span.status.message = try string(s, "message", "message", at: path + ".status") ?? ""
+            span.status.code = .init(rawValue: Int(try integer(s, "code", "code", at: path + ".status") ?? 0)) ?? .unset
+        }
+        return span
+    }
+
+    static func logRecord(_ value: Any, at path: String) throws(OTLPDecodeError) -> Opentelemetry_Proto_Logs_V1_LogRecord {
+        let d = try dictionary(value, at: path)
+        var log = Opentelemetry_Proto_Logs_V1_LogRecord()
+        log.timeUnixNano = UInt64(clamping: try integer(d, "timeUnixNano", "time_unix_nano", at: path) ?? 0)
+        log.observedTimeUnixNano = UInt64(clamping: try integer(d, "observedTimeUnixNano", "observed_time_unix_nano", at: path) ?? 0)
+        log.severityNumber = .init(rawValue: Int(try integer(d, "severityNumber", "severity_number", at: path) ?? 0)) ?? .unspecified
+        log.severityText = try string(d, "severityText", "severity_text", at: path) ?? ""
+        if let body = d["body"] { log.body = try anyValue(body, at: path + ".body") }
+        log.attributes = try attributes(d, at: path)
+        log.flags = UInt32(truncatingIfNeeded: try integer(d, "flags", "flags", at: path) ?? 0)
+        log.traceID = try hexID(d, "traceId", "trace_id", at: path)
+        log.spanID = try hexID(d, "spanId", "span_id", at: path)
+        log.eventName = try string(d, "eventName", "event_name", at: path) ?? ""
+        return log
+    }
+
+    static func scope(_ value: Any, at path: String) throws(OTLPDecodeError) -> Opentelemetry_Proto_Common_V1_InstrumentationScope {
+        let d = try dictionary(value, at: path)
+        var scope = Opentelemetry_Proto_Common_V1_InstrumentationScope()
+        scope.name = try string(d, "name", "name", at: path) ?? ""
+        scope.version = try string(d, "version", "version", at: path) ?? ""
+        scope.attributes = try attributes(d, at: path)
+        return scope
+    }
+
+    static func attributes(_ d: [String: Any], at path: String) throws(OTLPDecodeError) -> [KeyValue] {
+        var result: [KeyValue] = []
+        for (i, item) in try list(d, "attributes", "attributes", at: path).enumerated() {
+            result.append(try keyValue(item, at: "\(path).attributes[\(i)]"))
+        }
+        return result
+    }
+
+    static func keyValue(_ value: Any, at path: String) throws(OTLPDecodeError) -> KeyValue {
+        let d = try dictionary(value, at: path)
+        var kv = KeyValue()
+        guard let key = try string(d, "key", "key", at: path) else { throw OTLPDecodeError("\(path).key: required") }
+        kv.key = key
+        if let v = d["value"] { kv.value = try anyValue(v, at: path + ".value") }
+        return kv
+    }
+
+    static func anyValue(_ value: Any, at path: String) throws(OTLPDecodeError) -> AnyValue {
+        let d = try dictionary(value, at: path)
+        var any = AnyValue()
+        if let v = field(d, "stringValue", "string_value") {
+            guard let s = v as? String else { throw OTLPDecodeError("\(path).stringValue: must be a string") }
+            any.stringValue = s
+        } else if let v = field(d, "boolValue", "bool_value") {
+            guard let b = v as? Bool else { throw OTLPDecodeError("\(path).boolValue: must be true or false") }
+            any.boolValue = b
+        } else if field(d, "intValue", "int_value") != nil {
+            any.intValue = try integer(d, "intValue", "int_value", at: path) ?? 0
+        } else if let v = field(d, "doubleValue", "double_value") {
+            if let n = v as? NSNumber, !(v is Bool) {
+                any.doubleValue = n.doubleValue
+            } else if let s = v as? String, let x = Double(s) {
+                any.doubleValue = x  // "NaN", "Infinity" per proto3 JSON
+            } else {
+                throw OTLPDecodeError("\(path).doubleValue: must be a number")
+            }
+        } else if let v = field(d, "bytesValue", "bytes_value") {
+            guard let s = v as? String, let data = Data(base64Encoded: s) else {
+                throw OTLPDecodeError("\(path).bytesValue: must be base64")
+            }
+            any.bytesValue = data
+        } else if let v = field(d, "arrayValue", "array_value") {
+            let a = try dictionary(v, at: path + ".arrayValue")
+            var array = Opentelemetry_Proto_Common_V1_ArrayValue()
+            for (i, item) in try list(a, "values", "values", at: path + ".arrayValue").enumerated() {
+                array.values.append(try anyValue(item, at: "\(path).arrayValue.values[\(i)]"))
+            }
+            any.arrayValue = array
+        } else if let v = field(d, "kvlistValue", "kvlist_value") {
+            let m = try dictionary(v, at: path + ".kvlistValue")
+            var map = Opentelemetry_Proto_Common_V1_KeyValueList()
+            for (i, item) in try list(m, "values", "values", at: path + ".kvlistValue").enumerated() {
+                map.values.append(try keyValue(item, at: "\(path).kvlistValue.values[\(i)]"))
+            }
+            any.kvlistValue = map
+        }
+        return any
+    }
+
+    // MARK: Helpers
+
+    static func object(_ body: [UInt8]) throws(OTLPDecodeError) -> [String: Any] {
+        let value: Any
+        do {
+            value = try JSONSerialization.jsonObject(with: Data(body), options: [])
+        } catch {
+            throw OTLPDecodeError("body is not valid JSON")
+        }
+        guard let object = value as? [String: Any] else { throw OTLPDecodeError("body must be a JSON object") }
+        return object
+    }
+
+    static func field(_ d: [String: Any], _ camel: String, _ snake: String) -> Any? {
+        guard let value = d[camel] ?? d[snake], !(value is NSNull) else { return nil }
+        return value
+    }
+
+    static func dictionary(_ value: Any, at path: String) throws(OTLPDecodeError) -> [String: Any] {
+        guard let d = value as? [String: Any] else { throw OTLPDecodeError("\(path.isEmpty ? "body" : path): must be an object") }
+        return d
+    }
+
+    static func list(_ d: [String: Any], _ camel: String, _ snake: String, at path: String) throws(OTLPDecodeError) -> [Any] {
+        guard let value = field(d, camel, snake) else { return [] }
+        guard let array = value as? [Any] else {
+            throw OTLPDecodeError("\(path.isEmpty ? "" : path + ".")\(camel): must be an array")
+        }
+        return array
+    }
+
+    static func string(_ d: [String: Any], _ camel: String, _ snake: String, at path: String) throws(OTLPDecodeError) -> String? {
+        guard let value = field(d, camel, snake) else { return nil }
+        guard let s = value as? String else { throw OTLPDecodeError("\(path).\(camel): must be a string") }
+        return s
+    }
+
+    /// 64-bit integers arrive as decimal strings or as JSON numbers.
+    static func integer(_ d: [String: Any], _ camel: String, _ snake: String, at path: String) throws(OTLPDecodeError) -> Int64? {
+        guard let value = field(d, camel, snake) else { return nil }
+        if let s = value as? String {
+            if let i = Int64(s) { return i }
+            if let u = UInt64(s) { return Int64(bitPattern: u) }
+            throw OTLPDecodeError("\(path).\(camel): \"\(s)\" is not an integer")
+        }
+        if !(value is Bool), let n = value as? NSNumber {
+            let d = n.doubleValue
+            if d == d.rounded(), abs(d) < 9.2e18 { return n.int64Value }
+        }
+        throw OTLPDecodeError("\(path).\(camel): must be an integer (number or decimal string)")
+    }
+
+    /// Trace and span ids are hex in OTLP JSON. Malformed hex is kept as its raw characters,
+    /// so validation refuses just that record, naming the length.
+    static func hexID(_ d: [String: Any], _ camel: String, _ snake: String, at path: String) throws(OTLPDecodeError) -> Data {
+        guard let value = field(d, camel, snake) else { return Data() }
+        guard let s = value as? String else { throw OTLPDecodeError("\(path).\(camel): must be a hex string") }
+        if s.isEmpty { return Data() }
+        if s.count % 2 == 0, let bytes = hexBytes(s) { return Data(bytes) }
+        return Data(s.utf8)
+    }
+
+    static func hexBytes(_ s: String) -> [UInt8]? {
+        let utf8 = Array(s.utf8)
+        var out = [UInt8]()
+        out.reserveCapacity(utf8.count / 2)
+        var i = 0
+        while i + 1 < utf8.count {
+            guard let hi = TraceIDs.nibble(utf8[i]), let lo = TraceIDs.nibble(utf8[i + 1]) else { return nil }
+            out.append(hi << 4 | lo)
+            i += 2
+        }
+        return out
+    }
+}

@@ -1,0 +1,71 @@
+import Foundation
+import SeamModel
+
+/// OTLP log export requests → validated `LogRecordRow`s, with feature-flag evaluation
+/// attributes lifted into their own columns.
+public enum LogMapper {
+    public static func map(_ request: LogsExportRequest, limits: RecordLimits) -> MappedBatch<LogRecordRow> {
+        var batch = MappedBatch<LogRecordRow>()
+        var index = 0
+        for resourceLogs in request.resourceLogs {
+            let resourceAttributes = resourceLogs.resource.attributes
+            let resourceJSON = Attributes.json(resourceAttributes)
+            let service = Attributes.lookup(["service.name"], in: resourceAttributes)
+            for scopeLogs in resourceLogs.scopeLogs {
+                let scopeName = scopeLogs.scope.name
+                for log in scopeLogs.logRecords {
+                    defer { index += 1 }
+                    let label = "log record \(index)"
+                    let traceID = [UInt8](log.traceID)
+                    let spanID = [UInt8](log.spanID)
+                    guard traceID.isEmpty || traceID.count == 16 else {
+                        batch.refuse("\(label): trace_id must be empty or 16 bytes (got \(traceID.count))")
+                        continue
+                    }
+                    guard spanID.isEmpty || spanID.count == 8 else {
+                        batch.refuse("\(label): span_id must be empty or 8 bytes (got \(spanID.count))")
+                        continue
+                    }
+                    guard log.severityNumber.rawValue >= 0 && log.severityNumber.rawValue <= 24 else {
+                        batch.refuse("\(label): severity_number \(log.severityNumber.rawValue) is outside 0-24")
+                        continue
+                    }
+                    let observed = log.observedTimeUnixNano > 0 ? micros(fromNanos: log.observedTimeUnixNano) : nil
+                    let time = log.timeUnixNano > 0 ? micros(fromNanos: log.timeUnixNano) : (observed ?? limits.receivedMicros)
+                    if let problem = limits.problem(atMicros: time) {
+                        batch.refuse("\(label): time_unix_nano \(problem)")
+                        continue
+                    }
+                    let attributes = log.attributes
+                    let hasTrace = !traceID.isEmpty && !traceID.isAllZero
+                    batch.records.append(
+                        LogRecordRow(
+                            timeMicros: time, observedMicros: observed, traceID: hasTrace ? traceID : nil,
+                            spanID: spanID.isEmpty || spanID.isAllZero ? nil : spanID,
+                            traceFlags: hasTrace ? Int32(log.flags & 0xFF) : nil,
+                            severityNumber: Int16(log.severityNumber.rawValue),
+                            severityText: log.severityText.isEmpty ? nil : log.severityText, body: body(log),
+                            eventName: log.eventName.isEmpty
+                                ? Attributes.lookup(["event.name"], in: attributes) : log.eventName,
+                            serviceName: service,
+                            sessionID: Attributes.lookup(["session.id"], in: attributes, resourceAttributes),
+                            userID: Attributes.lookup(["enduser.id", "user.id"], in: attributes, resourceAttributes),
+                            flagKey: Attributes.lookup(["feature_flag.key"], in: attributes),
+                            flagVariant: Attributes.lookup(["feature_flag.result.variant", "feature_flag.variant"], in: attributes),
+                            flagContextID: Attributes.lookup(["feature_flag.context.id"], in: attributes),
+                            scopeName: scopeName.isEmpty ? nil : scopeName, attributes: Attributes.json(attributes),
+                            resource: resourceJSON, receivedMicros: limits.receivedMicros))
+                }
+            }
+        }
+        return batch
+    }
+
+    static func body(_ log: Opentelemetry_Proto_Logs_V1_LogRecord) -> String? {
+        guard log.hasBody, let value = log.body.value else { return nil }
+        if case .stringValue(let text) = value { return text }
+        var w = JSONWriter()
+        Attributes.value(log.body, into: &w)
+        return w.string
+    }
+}
