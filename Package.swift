@@ -109,6 +109,10 @@ let package = Package(
             dependencies: ["SeamModel"]
         ),
         .testTarget(
+            name: "SeamOTLPTests",
+            dependencies: ["SeamOTLP", "SeamModel", .product(name: "SwiftProtobuf", package: "swift-protobuf")]
+        ),
+        .testTarget(
             name: "SeamSpoolTests",
             dependencies: ["SeamSpool"]
         ),

@@ -178,7 +178,7 @@ public struct TagEventDecoder: Sendable {
             }
             return .success(date)
         }
-        if !(value is Bool), let number = value as? NSNumber {
+        if let number = JSONValues.number(value) {
             return .success(Date(timeIntervalSince1970: number.doubleValue / 1000))  // epoch milliseconds
         }
         return .failure(Reason("must be an RFC 3339 string or epoch milliseconds"))

@@ -147,12 +147,14 @@ public enum OTLPJSON {
             guard let s = v as? String else { throw OTLPDecodeError("\(path).stringValue: must be a string") }
             any.stringValue = s
         } else if let v = field(d, "boolValue", "bool_value") {
-            guard let b = v as? Bool else { throw OTLPDecodeError("\(path).boolValue: must be true or false") }
+            guard JSONValues.isBoolean(v), let b = v as? Bool else {
+                throw OTLPDecodeError("\(path).boolValue: must be true or false")
+            }
             any.boolValue = b
         } else if field(d, "intValue", "int_value") != nil {
             any.intValue = try integer(d, "intValue", "int_value", at: path) ?? 0
         } else if let v = field(d, "doubleValue", "double_value") {
-            if let n = v as? NSNumber, !(v is Bool) {
+            if let n = JSONValues.number(v) {
                 any.doubleValue = n.doubleValue
             } else if let s = v as? String, let x = Double(s) {
                 any.doubleValue = x  // "NaN", "Infinity" per proto3 JSON
@@ -227,7 +229,7 @@ public enum OTLPJSON {
             if let u = UInt64(s) { return Int64(bitPattern: u) }
             throw OTLPDecodeError("\(path).\(camel): \"\(s)\" is not an integer")
         }
-        if !(value is Bool), let n = value as? NSNumber {
+        if let n = JSONValues.number(value) {
             let d = n.doubleValue
             if d == d.rounded(), abs(d) < 9.2e18 { return n.int64Value }
         }
