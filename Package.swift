@@ -125,6 +125,7 @@ let package = Package(
             dependencies: [
                 "SeamPostgres", "SeamLake", "SeamSpool", "SeamModel", "SeamIngest", "SeamOTLP",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "CompressNIO", package: "compress-nio"),
             ]
         ),
     ],

@@ -66,7 +66,7 @@ public enum OTLPJSON {
         span.parentSpanID = try hexID(d, "parentSpanId", "parent_span_id", at: path)
         span.traceState = try string(d, "traceState", "trace_state", at: path) ?? ""
         span.name = try string(d, "name", "name", at: path) ?? ""
-        span.kind = .init(rawValue: Int(try integer(d, "kind", "kind", at: path) ?? 0)) ?? .unspecified
+        span.kind = .init(rawValue: try enumeration(d, "kind", "kind", names: spanKinds, at: path)) ?? .unspecified
         span.startTimeUnixNano = UInt64(clamping: try integer(d, "startTimeUnixNano", "start_time_unix_nano", at: path) ?? 0)
         span.endTimeUnixNano = UInt64(clamping: try integer(d, "endTimeUnixNano", "end_time_unix_nano", at: path) ?? 0)
         span.flags = UInt32(truncatingIfNeeded: try integer(d, "flags", "flags", at: path) ?? 0)
@@ -93,7 +93,7 @@ public enum OTLPJSON {
         if let statusValue = d["status"] {
             let s = try dictionary(statusValue, at: path + ".status")
             span.status.message = try string(s, "message", "message", at: path + ".status") ?? ""
-            span.status.code = .init(rawValue: Int(try integer(s, "code", "code", at: path + ".status") ?? 0)) ?? .unset
+            span.status.code = .init(rawValue: try enumeration(s, "code", "code", names: statusCodes, at: path + ".status")) ?? .unset
         }
         return span
     }
@@ -103,7 +103,7 @@ public enum OTLPJSON {
         var log = Opentelemetry_Proto_Logs_V1_LogRecord()
         log.timeUnixNano = UInt64(clamping: try integer(d, "timeUnixNano", "time_unix_nano", at: path) ?? 0)
         log.observedTimeUnixNano = UInt64(clamping: try integer(d, "observedTimeUnixNano", "observed_time_unix_nano", at: path) ?? 0)
-        log.severityNumber = .init(rawValue: Int(try integer(d, "severityNumber", "severity_number", at: path) ?? 0)) ?? .unspecified
+        log.severityNumber = .init(rawValue: try enumeration(d, "severityNumber", "severity_number", names: severities, at: path)) ?? .unspecified
         log.severityText = try string(d, "severityText", "severity_text", at: path) ?? ""
         if let body = d["body"] { log.body = try anyValue(body, at: path + ".body") }
         log.attributes = try attributes(d, at: path)
@@ -219,6 +219,23 @@ public enum OTLPJSON {
         guard let value = field(d, camel, snake) else { return nil }
         guard let s = value as? String else { throw OTLPDecodeError("\(path).\(camel): must be a string") }
         return s
+    }
+
+    static let spanKinds = ["SPAN_KIND_UNSPECIFIED", "SPAN_KIND_INTERNAL", "SPAN_KIND_SERVER", "SPAN_KIND_CLIENT", "SPAN_KIND_PRODUCER", "SPAN_KIND_CONSUMER"]
+    static let statusCodes = ["STATUS_CODE_UNSET", "STATUS_CODE_OK", "STATUS_CODE_ERROR"]
+    static let severities = ["SEVERITY_NUMBER_UNSPECIFIED"] + ["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"].flatMap { level in
+        ["", "2", "3", "4"].map { "SEVERITY_NUMBER_\(level)\($0)" }
+    }
+
+    /// OTLP JSON sends enums as integers; generic protobuf JSON writers send their names, which are accepted too.
+    static func enumeration(_ d: [String: Any], _ camel: String, _ snake: String, names: [String], at path: String) throws(OTLPDecodeError) -> Int {
+        if let name = field(d, camel, snake) as? String, Int64(name) == nil {
+            guard let index = names.firstIndex(of: name) else {
+                throw OTLPDecodeError("\(path).\(camel): unknown value \"\(name)\"")
+            }
+            return index
+        }
+        return Int(clamping: try integer(d, camel, snake, at: path) ?? 0)
     }
 
     /// 64-bit integers arrive as decimal strings or as JSON numbers.

@@ -70,17 +70,24 @@ struct IngestHarness {
     func request(
         _ method: String, _ path: String, body: String? = nil, headers: [String: String] = ["Content-Type": "application/json"]
     ) async throws -> Reply {
+        try await request(method, path, bytes: body.map { Array($0.utf8) }, headers: headers).reply
+    }
+
+    /// Sends raw bytes; returns the reply and the raw response body.
+    func request(
+        _ method: String, _ path: String, bytes: [UInt8]?, headers: [String: String]
+    ) async throws -> (reply: Reply, body: [UInt8]) {
         var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)\(path)")!)
         request.httpMethod = method
         for (name, value) in headers { request.setValue(value, forHTTPHeaderField: name) }
-        if let body { request.httpBody = Data(body.utf8) }
+        if let bytes { request.httpBody = Data(bytes) }
         let (data, response) = try await URLSession.shared.data(for: request)
         let http = try #require(response as? HTTPURLResponse)
         var fields: [String: String] = [:]
         for (name, value) in http.allHeaderFields {
             if let name = name as? String, let value = value as? String { fields[name.lowercased()] = value }
         }
-        return Reply(status: http.statusCode, headers: fields, body: String(decoding: data, as: UTF8.self))
+        return (Reply(status: http.statusCode, headers: fields, body: String(decoding: data, as: UTF8.self)), [UInt8](data))
     }
 
     func post(_ body: String, headers: [String: String] = ["Content-Type": "application/json"]) async throws -> Reply {

@@ -1,0 +1,175 @@
+import CompressNIO
+import Foundation
+import NIOCore
+import SeamIngest
+import SeamModel
+import SeamOTLP
+import SeamPostgres
+import SwiftProtobuf
+import Testing
+
+@Suite("OTLP/HTTP ingestion", .requiresPostgres)
+struct OTLPIngestTests {
+    static func nowNanos(_ offsetSeconds: Double = 0) -> UInt64 {
+        UInt64((Date().timeIntervalSince1970 + offsetSeconds) * 1e9)
+    }
+
+    static func traces(count: Int, traceByte: UInt8 = 0x4b, bad: Int? = nil) -> TraceExportRequest {
+        var request = TraceExportRequest()
+        var resourceSpans = Opentelemetry_Proto_Trace_V1_ResourceSpans()
+        var service = Opentelemetry_Proto_Common_V1_KeyValue()
+        service.key = "service.name"
+        service.value.stringValue = "catalog"
+        resourceSpans.resource.attributes = [service]
+        var scope = Opentelemetry_Proto_Trace_V1_ScopeSpans()
+        for i in 0..<count {
+            var span = Opentelemetry_Proto_Trace_V1_Span()
+            span.traceID = Data([traceByte] + Array(repeating: UInt8(i % 250 + 1), count: 15))
+            span.spanID = Data(Array(repeating: UInt8(i % 250 + 1), count: 7) + [0x01])
+            span.name = "span-\(i)"
+            span.kind = .server
+            span.startTimeUnixNano = nowNanos(-1)
+            span.endTimeUnixNano = i == bad ? nowNanos(-2) : nowNanos()
+            var route = Opentelemetry_Proto_Common_V1_KeyValue()
+            route.key = "http.route"
+            route.value.stringValue = "/items/{id}"
+            span.attributes = [route]
+            scope.spans.append(span)
+        }
+        resourceSpans.scopeSpans = [scope]
+        request.resourceSpans = [resourceSpans]
+        return request
+    }
+
+    static func gzip(_ bytes: [UInt8]) throws -> [UInt8] {
+        var buffer = ByteBuffer(bytes: bytes)
+        var compressed = try buffer.compress(with: .gzip())
+        return compressed.readBytes(length: compressed.readableBytes)!
+    }
+
+    @Test("protobuf + gzip: stored, answered in protobuf; a resent request adds nothing")
+    func protobufGzip() async throws {
+        try await IngestHarness.with { h in
+            let body = try Self.gzip(try Self.traces(count: 50).serializedBytes())
+            let headers = ["Content-Type": "application/x-protobuf", "Content-Encoding": "gzip"]
+            let (reply, raw) = try await h.request("POST", "/v1/traces", bytes: body, headers: headers)
+            #expect(reply.status == 200)
+            #expect(reply.headers["content-type"] == "application/x-protobuf")
+            let response = try TraceExportResponse(serializedBytes: raw)
+            #expect(!response.hasPartialSuccess)
+            _ = try await h.loader.drain()
+            #expect(try await h.request("POST", "/v1/traces", bytes: body, headers: headers).reply.status == 200)
+            _ = try await h.loader.drain()
+            let c = try h.connect()
+            #expect(try c.query("SELECT count(*) FROM lake.spans").scalar(Int.self) == 50)
+            #expect(try c.query("SELECT count(DISTINCT service_name) FROM lake.spans WHERE service_name = 'catalog' AND http_route = '/items/{id}' AND kind = 2").scalar(Int.self) == 1)
+            #expect(h.loader.totals.spansStored == 50)
+            #expect(h.loader.totals.spanDuplicates == 50)
+        }
+    }
+
+    @Test("invalid spans come back as partial success; the valid ones are stored")
+    func partialSuccess() async throws {
+        try await IngestHarness.with { h in
+            let body: [UInt8] = try Self.traces(count: 4, bad: 2).serializedBytes()
+            let (reply, raw) = try await h.request("POST", "/v1/traces", bytes: body, headers: ["Content-Type": "application/x-protobuf"])
+            #expect(reply.status == 200)
+            let response = try TraceExportResponse(serializedBytes: raw)
+            #expect(response.partialSuccess.rejectedSpans == 1)
+            #expect(response.partialSuccess.errorMessage.contains("span 2"))
+            #expect(response.partialSuccess.errorMessage.contains("end_time_unix_nano is before start_time_unix_nano"))
+            _ = try await h.loader.drain()
+            #expect(try h.connect().query("SELECT count(*) FROM lake.spans").scalar(Int.self) == 3)
+        }
+    }
+
+    @Test("JSON requests get JSON answers; partial success is camelCase JSON")
+    func json() async throws {
+        try await IngestHarness.with { h in
+            let json = try Self.traces(count: 2, traceByte: 0x5c, bad: 1).jsonString()
+            // swift-protobuf writes ids as base64; OTLP JSON wants hex, so rewrite them as a client would.
+            var object = try JSONSerialization.jsonObject(with: Data(json.utf8)) as! [String: Any]
+            var rs = (object["resourceSpans"] as! [[String: Any]])[0]
+            var ss = (rs["scopeSpans"] as! [[String: Any]])[0]
+            ss["spans"] = (ss["spans"] as! [[String: Any]]).map { span in
+                var span = span
+                for key in ["traceId", "spanId"] {
+                    span[key] = TraceIDs.hex([UInt8](Data(base64Encoded: span[key] as! String)!))
+                }
+                return span
+            }
+            rs["scopeSpans"] = [ss]
+            object["resourceSpans"] = [rs]
+            let body = try JSONSerialization.data(withJSONObject: object)
+            let (reply, raw) = try await h.request("POST", "/v1/traces", bytes: [UInt8](body), headers: ["Content-Type": "application/json"])
+            #expect(reply.status == 200)
+            #expect(reply.headers["content-type"] == "application/json")
+            let parsed = try JSONSerialization.jsonObject(with: Data(raw)) as? [String: Any]
+            let partial = parsed?["partialSuccess"] as? [String: Any]
+            #expect(partial?["rejectedSpans"] as? String == "1")
+            _ = try await h.loader.drain()
+            #expect(
+                try h.connect().query("SELECT encode(trace_id, 'hex') FROM lake.spans").scalar(String.self)
+                    == "5c" + String(repeating: "01", count: 15))
+        }
+    }
+
+    @Test("undecodable bodies get 400 with a google.rpc.Status in the request's encoding")
+    func badRequests() async throws {
+        try await IngestHarness.with { h in
+            let (protobuf, raw) = try await h.request(
+                "POST", "/v1/traces", bytes: [0xFF, 0xFF, 0xFF], headers: ["Content-Type": "application/x-protobuf"])
+            #expect(protobuf.status == 400)
+            let status = try RPCStatus(serializedBytes: raw)
+            #expect(status.code == 3)
+            #expect(status.message.contains("cannot decode"))
+            let json = try await h.request("POST", "/v1/logs", body: "{\"resourceLogs\": 5}")
+            #expect(json.status == 400)
+            #expect((json.json["message"] as? String)?.contains("resourceLogs: must be an array") == true)
+            let gzipped = try await h.request(
+                "POST", "/v1/traces", bytes: [1, 2, 3], headers: ["Content-Type": "application/x-protobuf", "Content-Encoding": "gzip"])
+            #expect(gzipped.reply.status == 400)
+            #expect(try await h.request("POST", "/v1/traces", body: "x", headers: ["Content-Type": "text/plain"]).status == 415)
+            #expect(try await h.request("GET", "/v1/traces").status == 405)
+            let brotli = try await h.request(
+                "POST", "/v1/traces", bytes: [1], headers: ["Content-Type": "application/x-protobuf", "Content-Encoding": "br"])
+            #expect(brotli.reply.status == 415)
+        }
+    }
+
+    @Test("a gzip bomb is cut off at the body limit with 413, without inflating it all")
+    func gzipBomb() async throws {
+        try await IngestHarness.with(configuration: .init(host: "127.0.0.1", port: 0, maximumBodyBytes: 1 << 20)) { h in
+            let bomb = try Self.gzip([UInt8](repeating: 0, count: 64 << 20))  // 64 MiB of zeros, ~64 KiB compressed
+            #expect(bomb.count < 1 << 20)
+            let reply = try await h.request(
+                "POST", "/v1/traces", bytes: bomb, headers: ["Content-Type": "application/x-protobuf", "Content-Encoding": "gzip"])
+            #expect(reply.reply.status == 413)
+        }
+    }
+
+    @Test("feature-flag evaluations land in typed columns; an identical record resent is stored once")
+    func logs() async throws {
+        try await IngestHarness.with { h in
+            let now = Self.nowNanos()
+            let body = #"""
+                {"resourceLogs":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"web"}}]},
+                  "scopeLogs":[{"logRecords":[{"timeUnixNano":"\#(now)","eventName":"feature_flag.evaluation","severityNumber":9,
+                    "attributes":[{"key":"feature_flag.key","value":{"stringValue":"reco"}},
+                                  {"key":"feature_flag.result.variant","value":{"stringValue":"B"}},
+                                  {"key":"feature_flag.context.id","value":{"stringValue":"u1"}}]}]}]}]}
+                """#
+            #expect(try await h.request("POST", "/v1/logs", body: body).status == 200)
+            #expect(try await h.request("POST", "/v1/logs", body: body).status == 200)
+            _ = try await h.loader.drain()
+            let c = try h.connect()
+            let row = try #require(try c.query("SELECT flag_key, flag_variant, flag_context_id, event_name, service_name, count(*) OVER () FROM lake.logs").first)
+            #expect(try row[0].decode(String.self) == "reco")
+            #expect(try row[1].decode(String.self) == "B")
+            #expect(try row[2].decode(String.self) == "u1")
+            #expect(try row[3].decode(String.self) == "feature_flag.evaluation")
+            #expect(try row[4].decode(String.self) == "web")
+            #expect(try row[5].decode(Int.self) == 1)
+        }
+    }
+}
