@@ -211,6 +211,26 @@ struct TagEventIngestTests {
         }
     }
 
+    @Test("/metrics counts requests, accepted and rejected records, and loaded rows")
+    func metrics() async throws {
+        try await IngestHarness.with { h in
+            #expect(try await h.post(#"{"events":[\#(Self.event()),{"name":"x"}]}"#).status == 200)
+            _ = try await h.loader.drain()
+            let reply = try await h.request("GET", "/metrics")
+            #expect(reply.status == 200)
+            #expect(reply.headers["content-type"]?.hasPrefix("text/plain") == true)
+            for line in [
+                #"seam_http_requests_total{path="/v1/events",status="200"} 1"#,
+                #"seam_records_accepted_total{signal="events"} 1"#,
+                #"seam_records_rejected_total{signal="events",reason="invalid"} 1"#,
+                #"seam_loader_rows_total{table="tag_events",outcome="stored"} 1"#,
+                "seam_loader_batch_seconds_count 1",
+            ] {
+                #expect(reply.body.contains(line), "missing \(line)")
+            }
+        }
+    }
+
     @Test("health and readiness endpoints report the database and the spool")
     func health() async throws {
         try await IngestHarness.with { h in

@@ -84,6 +84,8 @@ extension IngestServer {
             }
         }
 
+        metrics.accepted(signal == .traces ? "traces" : "logs", accepted)
+        metrics.rejected(signal == .traces ? "traces" : "logs", reason: "invalid", rejected)
         do {
             switch signal {
             case .traces:

@@ -21,12 +21,21 @@ public struct IngestServer: Sendable {
         events.configuration.maximumAge.map { Int64($0 * 1_000_000) }
     }
 
-    public init(configuration: IngestConfiguration, spool: Spool, pool: PostgresPool, events: TagEventDecoder, logger: Logger) {
+    let metrics: IngestMetrics
+    /// Renders `/metrics` (Prometheus text format); nil answers 404.
+    let metricsExposition: (@Sendable () -> [UInt8])?
+
+    public init(
+        configuration: IngestConfiguration, spool: Spool, pool: PostgresPool, events: TagEventDecoder, logger: Logger,
+        metrics: IngestMetrics = .global, metricsExposition: (@Sendable () -> [UInt8])? = nil
+    ) {
         self.configuration = configuration
         self.spool = spool
         self.pool = pool
         self.events = events
         self.logger = logger
+        self.metrics = metrics
+        self.metricsExposition = metricsExposition
     }
 
     /// The Hummingbird application; it is a `Service` for the service group.
@@ -39,9 +48,15 @@ public struct IngestServer: Sendable {
                 allowMethods: [.post, .options, .get], maxAge: .seconds(3600)))
         router.get("/healthz") { _, _ in Self.json(.ok, #"{"status":"ok"}"#) }
         router.get("/readyz") { _, _ in await readiness() }
-        router.post("/v1/events") { request, _ in await postEvents(request) }
-        router.post("/v1/traces") { request, _ in await postOTLP(request, signal: .traces) }
-        router.post("/v1/logs") { request, _ in await postOTLP(request, signal: .logs) }
+        router.get("/metrics") { _, _ in
+            guard let metricsExposition else { return Self.error(.notFound, "metrics are not enabled") }
+            return Response(
+                status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                body: .init(byteBuffer: ByteBuffer(bytes: metricsExposition())))
+        }
+        router.post("/v1/events") { request, _ in counted("/v1/events", await postEvents(request)) }
+        router.post("/v1/traces") { request, _ in counted("/v1/traces", await postOTLP(request, signal: .traces)) }
+        router.post("/v1/logs") { request, _ in counted("/v1/logs", await postOTLP(request, signal: .logs)) }
         for path in ["/v1/traces", "/v1/logs"] {
             for method in [HTTPRequest.Method.get, .put, .delete, .patch] {
                 router.on(RouterPath(path), method: method) { _, _ in Self.error(.methodNotAllowed, "use POST") }
@@ -53,6 +68,11 @@ public struct IngestServer: Sendable {
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "seam"),
             onServerRunning: { channel in await onListening(channel.localAddress?.port ?? 0) },
             logger: logger)
+    }
+
+    private func counted(_ path: String, _ response: Response) -> Response {
+        metrics.request(path: path, status: response.status.code)
+        return response
     }
 
     // MARK: /v1/events
@@ -96,6 +116,8 @@ public struct IngestServer: Sendable {
                 return response
             }
         }
+        metrics.accepted("events", batch.accepted.count)
+        metrics.rejected("events", reason: "invalid", batch.rejected.count)
         let result = EventsResponse(accepted: batch.accepted.count, rejected: batch.rejected)
         let encoded = (try? JSONEncoder().encode(result)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
         let status: HTTPResponse.Status = batch.accepted.isEmpty && !batch.rejected.isEmpty ? .badRequest : .ok

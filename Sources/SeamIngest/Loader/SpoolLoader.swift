@@ -52,7 +52,13 @@ public final class SpoolLoader: Service, Sendable {
     private let totalsState = Mutex(Totals())
 
     /// `pool` should be the loader's own (one connection): loading is sequential by design.
-    public init(spool: Spool, pool: PostgresPool, configuration: Configuration = .init(), logger: Logger = Logger(label: "seam.loader")) {
+    private let metrics: IngestMetrics
+
+    public init(
+        spool: Spool, pool: PostgresPool, configuration: Configuration = .init(), metrics: IngestMetrics = .global,
+        logger: Logger = Logger(label: "seam.loader")
+    ) {
+        self.metrics = metrics
         self.spool = spool
         self.pool = pool
         self.configuration = configuration
@@ -87,6 +93,7 @@ public final class SpoolLoader: Service, Sendable {
             return try await loadBatch()
         } catch {
             totalsState.withLock { $0.errors += 1 }
+            metrics.loaderError()
             logger.error("loading the spool failed; retrying", metadata: ["error": "\(error)"])
             try? await Task.sleep(for: configuration.retryDelay)
             return false
@@ -105,15 +112,25 @@ public final class SpoolLoader: Service, Sendable {
         let writer = writer
         let batchBytes = configuration.batchBytes
         let known = position.withLock { $0 }
-        let (outcome, next) = try await pool.withConnection { connection -> (LakeWriter.Outcome?, SpoolPosition) in
+        let started = ContinuousClock.now
+        let (outcome, next, oldest) = try await pool.withConnection { connection -> (LakeWriter.Outcome?, SpoolPosition, Date?) in
             let from = try known ?? writer.progress(on: connection) ?? spool.start
             let (entries, next) = try spool.read(from: from, maximumBytes: batchBytes)
-            guard !entries.isEmpty else { return (nil, from) }
-            return (try writer.write(entries, next: next, on: connection), next)
+            guard !entries.isEmpty else { return (nil, from, nil) }
+            var oldest: Date?
+            if case .frame(let frame) = entries[0] { oldest = frame.appendedAt }
+            return (try writer.write(entries, next: next, on: connection), next, oldest)
         }
         position.withLock { $0 = next }
+        metrics.spool(
+            unloadedBytes: spool.unreleasedBytes, oldestAgeSeconds: oldest.map { max(0, Date().timeIntervalSince($0)) } ?? 0)
         guard let outcome else { return false }
         try spool.release(before: next)
+        metrics.batch(seconds: (ContinuousClock.now - started).secondsDouble)
+        metrics.loaded(table: "spans", stored: outcome.spansStored, duplicates: outcome.spansReceived - outcome.spansStored)
+        metrics.loaded(table: "logs", stored: outcome.logsStored, duplicates: outcome.logsReceived - outcome.logsStored)
+        metrics.loaded(table: "tag_events", stored: outcome.tagEventsStored, duplicates: outcome.tagEventDuplicates)
+        metrics.rejected("load", reason: "database", outcome.rejected)
         totalsState.withLock { totals in
             totals.batches += 1
             totals.spansStored += outcome.spansStored
@@ -126,4 +143,8 @@ public final class SpoolLoader: Service, Sendable {
         }
         return true
     }
+}
+
+extension Duration {
+    var secondsDouble: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
 }

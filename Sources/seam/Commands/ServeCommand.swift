@@ -1,5 +1,7 @@
 import ArgumentParser
 import Logging
+import Metrics
+import Prometheus
 import SeamIngest
 import SeamLake
 import SeamModel
@@ -16,6 +18,8 @@ struct ServeCommand: AsyncParsableCommand {
 
     func run() async throws {
         let runtime = try Runtime(options: options)
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
         let settings = runtime.settings
         let logger = runtime.logger
         let database = try await runtime.openDatabase()
@@ -43,6 +47,7 @@ struct ServeCommand: AsyncParsableCommand {
                 directory: settings.spoolURL, segmentBytes: settings.spoolSegmentBytes, maximumBytes: settings.spoolMaximumBytes)
             let openedSpool = try await runBlocking("seam-spool-open") { try Spool(configuration: spoolConfiguration) }
             spool = openedSpool
+            IngestMetrics.global.tornTail(bytes: openedSpool.recovery.tornTailBytes)
             let loader = SpoolLoader(spool: openedSpool, pool: loaderPool)
             let ingest = IngestServer(
                 configuration: .init(
@@ -50,7 +55,8 @@ struct ServeCommand: AsyncParsableCommand {
                 spool: openedSpool, pool: pool,
                 events: TagEventDecoder(
                     configuration: .init(maximumAge: settings.retentionDays > 0 ? Double(settings.retentionDays) * 86_400 : nil)),
-                logger: Logger(label: "seam.ingest"))
+                logger: Logger(label: "seam.ingest"),
+                metricsExposition: { registry.emitToBuffer() })
             let server = ingest.makeApplication { port in
                 logger.info("listening", metadata: ["address": "\(address.host):\(port)"])
             }

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Prometheus
 import SeamIngest
 import SeamLake
 import SeamModel
@@ -39,11 +40,13 @@ struct IngestHarness {
             defer { try? FileManager.default.removeItem(at: directory) }
             let spool = try Spool(configuration: .init(directory: directory, segmentBytes: 1 << 20, maximumBytes: spoolBytes))
             let loaderPool = PostgresPool(configuration: .init(connectionString: db.url, maximumConnections: 1))
-            let loader = SpoolLoader(spool: spool, pool: loaderPool)
+            let registry = PrometheusCollectorRegistry()
+            let metrics = IngestMetrics(factory: PrometheusMetricsFactory(registry: registry))
+            let loader = SpoolLoader(spool: spool, pool: loaderPool, metrics: metrics)
             let (ports, continuation) = AsyncStream<Int>.makeStream()
             let app = IngestServer(
                 configuration: configuration, spool: spool, pool: pool, events: TagEventDecoder(),
-                logger: Logger(label: "test.ingest")
+                logger: Logger(label: "test.ingest"), metrics: metrics, metricsExposition: { registry.emitToBuffer() }
             ).makeApplication { port in continuation.yield(port) }
             let group = ServiceGroup(services: [app], logger: Logger(label: "test"))
             let running = Task { try await group.run() }
