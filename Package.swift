@@ -98,6 +98,8 @@ let package = Package(
                 "SeamSpool",
                 "SeamIngest",
                 "SeamModel",
+                "SeamOTLP",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -33,34 +33,7 @@ extension LakeWriter {
         try ensurePartitions(spans.map(\.startMicros), on: c)
         try c.executeScript(
             "CREATE TEMP TABLE IF NOT EXISTS seam_stage_spans (LIKE lake.spans INCLUDING DEFAULTS) ON COMMIT DELETE ROWS; TRUNCATE seam_stage_spans")
-        try c.copyIn("COPY seam_stage_spans (\(Self.spanColumns)) FROM STDIN (FORMAT binary)") { w in
-            for s in spans {
-                try w.beginRow(fieldCount: 23)
-                w.append(bytes: s.traceID)
-                w.append(bytes: s.spanID)
-                w.append(bytes: s.parentSpanID)
-                w.append(s.traceState)
-                w.append(s.name)
-                w.append(s.kind)
-                w.append(s.serviceName)
-                w.append(unixMicroseconds: s.startMicros)
-                w.append(unixMicroseconds: s.endMicros)
-                w.append(s.statusCode)
-                w.append(s.statusMessage)
-                w.append(s.sessionID)
-                w.append(s.userID)
-                w.append(s.httpRoute)
-                w.append(s.httpMethod)
-                w.append(int32: s.httpStatusCode)
-                w.append(s.scopeName)
-                w.append(s.scopeVersion)
-                w.append(jsonb: s.attributes)
-                w.append(jsonb: s.resource)
-                w.append(jsonb: s.events)
-                w.append(jsonb: s.links)
-                w.append(unixMicroseconds: s.receivedMicros)
-            }
-        }
+        try SpanCopy.copy(spans, into: "seam_stage_spans", on: c)
         return try c.execute(
             """
             INSERT INTO lake.spans (\(Self.spanColumns))
@@ -122,5 +95,42 @@ extension LakeWriter {
         guard let first = times.min(), let last = times.max() else { return }
         try LakePartitions.ensure(
             on: c, covering: Date(timeIntervalSince1970: Double(first) / 1e6), Date(timeIntervalSince1970: Double(last) / 1e6))
+    }
+}
+
+/// Binary COPY of span records into a table with `lake.spans`' columns.
+public enum SpanCopy {
+    /// Copies `spans` into `table` (a staging table, or `lake.spans` itself for a baseline) and
+    /// returns the number of rows copied. Blocking.
+    @discardableResult
+    public static func copy(_ spans: [SpanRecord], into table: String, on c: PostgresConnection) throws -> Int {
+        try c.copyIn("COPY \(table) (\(LakeWriter.spanColumns)) FROM STDIN (FORMAT binary)") { w in
+            for s in spans {
+                try w.beginRow(fieldCount: 23)
+                w.append(bytes: s.traceID)
+                w.append(bytes: s.spanID)
+                w.append(bytes: s.parentSpanID)
+                w.append(s.traceState)
+                w.append(s.name)
+                w.append(s.kind)
+                w.append(s.serviceName)
+                w.append(unixMicroseconds: s.startMicros)
+                w.append(unixMicroseconds: s.endMicros)
+                w.append(s.statusCode)
+                w.append(s.statusMessage)
+                w.append(s.sessionID)
+                w.append(s.userID)
+                w.append(s.httpRoute)
+                w.append(s.httpMethod)
+                w.append(int32: s.httpStatusCode)
+                w.append(s.scopeName)
+                w.append(s.scopeVersion)
+                w.append(jsonb: s.attributes)
+                w.append(jsonb: s.resource)
+                w.append(jsonb: s.events)
+                w.append(jsonb: s.links)
+                w.append(unixMicroseconds: s.receivedMicros)
+            }
+        }
     }
 }

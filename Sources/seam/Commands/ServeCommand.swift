@@ -64,7 +64,9 @@ struct ServeCommand: AsyncParsableCommand {
             // then the loader drains the spool, then maintenance stops.
             let group = ServiceGroup(
                 configuration: .init(
-                    services: [.init(service: maintenance), .init(service: loader), .init(service: server)],
+                    services: settings.loaderEnabled
+                        ? [.init(service: maintenance), .init(service: loader), .init(service: server)]
+                        : [.init(service: maintenance), .init(service: server)],
                     gracefulShutdownSignals: [.sigterm, .sigint],
                     logger: logger))
             logger.info("seam serving; stop with SIGTERM or SIGINT")

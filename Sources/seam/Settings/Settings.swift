@@ -24,6 +24,8 @@ struct Settings: Sendable {
     var maximumBodyBytes: Int = 20 << 20
     /// Ingestion tokens → source names; empty means no token is required.
     var ingestTokens: [String: String] = [:]
+    /// Whether `seam serve` loads its spool into the lake (off only for benchmarks and maintenance).
+    var loaderEnabled = true
     /// Spool directory; `home/spool` when nil.
     var spoolDirectory: String?
     /// Bytes the spool may hold before ingestion answers 503.
@@ -45,6 +47,7 @@ struct Settings: Sendable {
         ("SEAM_MAX_BODY_BYTES", "http.max_body_bytes"),
         ("SEAM_INGEST_TOKENS", "ingest.tokens"),
         ("SEAM_SPOOL_DIR", "spool.dir"),
+        ("SEAM_LOADER", "spool.loader"),
         ("SEAM_SPOOL_MAX_BYTES", "spool.max_bytes"),
         ("SEAM_SPOOL_SEGMENT_BYTES", "spool.segment_bytes"),
     ]
@@ -107,6 +110,12 @@ struct Settings: Sendable {
             }
             ingestTokens = tokens
         case "spool.dir": spoolDirectory = value
+        case "spool.loader":
+            switch value.lowercased() {
+            case "on", "true", "1": loaderEnabled = true
+            case "off", "false", "0": loaderEnabled = false
+            default: throw SettingsError("\(source): spool.loader must be on or off, got \"\(value)\"")
+            }
         case "spool.max_bytes": spoolMaximumBytes = try integer(minimum: 1 << 20)
         case "spool.segment_bytes": spoolSegmentBytes = try integer(minimum: 64 << 10)
         default: throw SettingsError("\(source): unknown setting \(keyPath)")

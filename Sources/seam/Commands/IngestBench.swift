@@ -1,0 +1,274 @@
+import ArgumentParser
+import Foundation
+import SeamIngest
+import SeamModel
+import SeamOTLP
+import SeamPostgres
+import SwiftProtobuf
+
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// `seam bench ingest`: OTLP protobuf batches through a real `seam serve` process.
+///
+/// 1. Acknowledgement path: `seam serve` with its loader off receives the batches over
+///    HTTP (decode, validate, fsync'd spool); the figure is spans/s and the server's CPU
+///    time per span, read from /proc.
+/// 2. End to end: `seam serve` restarted with its loader on drains that spool into
+///    `lake.spans`; the figure is rows/s.
+/// 3. Baseline, same run: a plain binary COPY of the same rows into the same table.
+struct IngestBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ingest",
+        abstract: "Spans/s and server CPU per span to the durable acknowledgement, and end-to-end load rate against plain COPY.")
+
+    @OptionGroup var options: GlobalOptions
+
+    @Option(help: "Requests to send.")
+    var requests: Int = 200
+
+    @Option(help: "Spans per request.")
+    var spansPerRequest: Int = 500
+
+    @Option(help: "Requests in flight at once.")
+    var concurrency: Int = 4
+
+    func run() async throws {
+        let runtime = try Runtime(options: options)
+        let database = try await runtime.openDatabase()
+        do {
+            try await measure(adminURL: database.url)
+        } catch {
+            try? await database.startedCluster?.stopAsync()
+            throw error
+        }
+        try await database.startedCluster?.stopAsync()
+    }
+
+    private func measure(adminURL: String) async throws {
+        let name = "seam_bench_\(UUID().uuidString.prefix(8).lowercased())"
+        let admin = PostgresPool(configuration: .init(connectionString: adminURL, maximumConnections: 1))
+        try await admin.withConnection { try $0.executeScript("CREATE DATABASE \(name)") }
+        let url = try ConnectionString.replacing(["dbname": name], in: adminURL)
+        let home = URL(fileURLWithPath: "/tmp/seam-bench-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: home, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: home) }
+        do {
+            try await phases(url: url, home: home)
+        } catch {
+            _ = try? await admin.withConnection { try $0.executeScript("DROP DATABASE \(name) WITH (FORCE)") }
+            await admin.close()
+            throw error
+        }
+        try await admin.withConnection { try $0.executeScript("DROP DATABASE \(name) WITH (FORCE)") }
+        await admin.close()
+    }
+
+    private func phases(url: String, home: URL) async throws {
+        let totalSpans = requests * spansPerRequest
+        print("ingest benchmark: \(requests) OTLP protobuf requests × \(spansPerRequest) spans (~20 attributes each), \(concurrency) in flight")
+        let bodies: [[UInt8]] = try (0..<requests).map { try BenchSpans.request(index: $0, spans: spansPerRequest).serializedBytes() }
+        let port = Self.freePort()
+        var environment = ProcessInfo.processInfo.environment
+        environment["SEAM_DATABASE_URL"] = url
+        environment["SEAM_HOME"] = home.path
+        environment["SEAM_HTTP_ADDR"] = "127.0.0.1:\(port)"
+        environment["SEAM_LOG_LEVEL"] = "warning"
+
+        // 1. Acknowledgement path (loader off).
+        environment["SEAM_LOADER"] = "off"
+        var server = try ServerProcess(environment: environment, port: port)
+        try await server.waitUntilHealthy()
+        let cpuBefore = server.cpuSeconds()
+        let started = ContinuousClock.now
+        try await Self.send(bodies, port: port, concurrency: concurrency)
+        let ackSeconds = (ContinuousClock.now - started).seconds
+        let ackCPU = server.cpuSeconds() - cpuBefore
+        try server.stop()
+
+        // 2. End to end: the loader drains that spool into lake.spans.
+        environment["SEAM_LOADER"] = "on"
+        let pool = PostgresPool(configuration: .init(connectionString: url, maximumConnections: 1))
+        server = try ServerProcess(environment: environment, port: port)
+        let loadStarted = ContinuousClock.now
+        var stored = 0
+        while stored < totalSpans {
+            try await Task.sleep(for: .milliseconds(50))
+            stored = (try? await pool.query("SELECT count(*) FROM lake.spans").scalar(Int.self)) ?? 0
+            if (ContinuousClock.now - loadStarted) > .seconds(600) { throw ValidationError("loading took over 10 minutes") }
+        }
+        let loadSeconds = (ContinuousClock.now - loadStarted).seconds
+        try server.stop()
+
+        // 3. Baseline: plain COPY of the same rows into the same table.
+        let records = try bodies.flatMap { body in
+            TraceMapper.map(try TraceExportRequest(serializedBytes: body), limits: .init(receivedMicros: Self.nowMicros())).records
+        }
+        let copySeconds = try await pool.withConnection { c -> Double in
+            try c.executeScript("TRUNCATE lake.spans")
+            let begin = ContinuousClock.now
+            try SpanCopy.copy(records, into: "lake.spans", on: c)
+            return (ContinuousClock.now - begin).seconds
+        }
+        await pool.close()
+
+        let ackRate = Double(totalSpans) / ackSeconds
+        let loadRate = Double(totalSpans) / loadSeconds
+        let copyRate = Double(records.count) / copySeconds
+        print(String(format: "  acknowledged (HTTP → decode → validate → fsync'd spool): %9.0f spans/s", ackRate))
+        print(String(format: "  server CPU per span to the acknowledgement:              %9.2f µs", ackCPU * 1e6 / Double(totalSpans)))
+        print(String(format: "  end to end into lake.spans (spool → staging COPY → insert): %7.0f rows/s", loadRate))
+        print(String(format: "  baseline: plain binary COPY of the same rows into lake.spans: %5.0f rows/s", copyRate))
+        print(String(format: "  ratio end to end / plain COPY:                            %9.2f", loadRate / copyRate))
+    }
+
+    static func send(_ bodies: [[UInt8]], port: Int, concurrency: Int) async throws {
+        let session = URLSession(configuration: .ephemeral)
+        let url = URL(string: "http://127.0.0.1:\(port)/v1/traces")!
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            var next = 0
+            func post(_ body: [UInt8]) async throws {
+                var request = URLRequest(url: url)
+                request.httpMethod = "POST"
+                request.setValue("application/x-protobuf", forHTTPHeaderField: "Content-Type")
+                request.httpBody = Data(body)
+                let (_, response) = try await session.data(for: request)
+                guard (response as? HTTPURLResponse)?.statusCode == 200 else {
+                    throw ValidationError("seam serve answered \((response as? HTTPURLResponse)?.statusCode ?? 0)")
+                }
+            }
+            while next < min(concurrency, bodies.count) {
+                let body = bodies[next]
+                group.addTask { try await post(body) }
+                next += 1
+            }
+            while try await group.next() != nil {
+                if next < bodies.count {
+                    let body = bodies[next]
+                    group.addTask { try await post(body) }
+                    next += 1
+                }
+            }
+        }
+    }
+
+    static func freePort() -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                _ = bind(fd, $0, length)
+                _ = getsockname(fd, $0, &length)
+            }
+        }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    static func nowMicros() -> Int64 { Int64(Date().timeIntervalSince1970 * 1_000_000) }
+}
+
+/// A `seam serve` child process.
+struct ServerProcess {
+    let process: Process
+    let port: Int
+
+    init(environment: [String: String], port: Int) throws {
+        process = Process()
+        process.executableURL = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+        process.arguments = ["serve"]
+        process.environment = environment
+        self.port = port
+        try process.run()
+    }
+
+    func waitUntilHealthy() async throws {
+        for _ in 0..<400 {
+            if let (_, response) = try? await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(port)/healthz")!),
+                (response as? HTTPURLResponse)?.statusCode == 200
+            {
+                return
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw ValidationError("seam serve did not come up")
+    }
+
+    /// User + system CPU time of the server so far, from /proc/PID/stat.
+    func cpuSeconds() -> Double {
+        guard let stat = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/stat", encoding: .utf8),
+            let close = stat.lastIndex(of: ")")
+        else { return 0 }
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        // After the command name: state is field 3, utime 14, stime 15 (1-based in proc(5)).
+        guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return 0 }
+        return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+    }
+
+    func stop() throws {
+        process.terminate()
+        process.waitUntilExit()
+    }
+}
+
+/// Span batches shaped like a web shop's server spans.
+enum BenchSpans {
+    static func request(index: Int, spans: Int) -> TraceExportRequest {
+        func attribute(_ key: String, _ value: String) -> Opentelemetry_Proto_Common_V1_KeyValue {
+            var kv = Opentelemetry_Proto_Common_V1_KeyValue()
+            kv.key = key
+            kv.value.stringValue = value
+            return kv
+        }
+        func attribute(_ key: String, int value: Int64) -> Opentelemetry_Proto_Common_V1_KeyValue {
+            var kv = Opentelemetry_Proto_Common_V1_KeyValue()
+            kv.key = key
+            kv.value.intValue = value
+            return kv
+        }
+        var request = TraceExportRequest()
+        var resourceSpans = Opentelemetry_Proto_Trace_V1_ResourceSpans()
+        resourceSpans.resource.attributes = [
+            attribute("service.name", ["frontend", "checkout", "catalog", "cart"][index % 4]),
+            attribute("service.version", "2.14.1"), attribute("host.name", "node-\(index % 8)"),
+            attribute("deployment.environment", "prod"),
+        ]
+        var scope = Opentelemetry_Proto_Trace_V1_ScopeSpans()
+        scope.scope.name = "io.opentelemetry.instrumentation.http"
+        scope.scope.version = "2.9.0"
+        let base = UInt64(Date().timeIntervalSince1970 * 1e9) - 60_000_000_000
+        for i in 0..<spans {
+            let n = UInt64(index * spans + i + 1)
+            var span = Opentelemetry_Proto_Trace_V1_Span()
+            span.traceID = Data((0..<16).map { UInt8(truncatingIfNeeded: (n &* 0x9E37_79B9_7F4A_7C15) >> ($0 % 8 * 8)) ^ UInt8($0) })
+            span.spanID = Data((0..<8).map { UInt8(truncatingIfNeeded: n >> ($0 * 8)) })
+            if i % 4 != 0 { span.parentSpanID = Data((0..<8).map { UInt8(truncatingIfNeeded: (n + 7) >> ($0 * 8)) }) }
+            span.name = "GET /product/{id}"
+            span.kind = .server
+            span.startTimeUnixNano = base + n * 1000
+            span.endTimeUnixNano = span.startTimeUnixNano + 12_345_678
+            span.attributes = [
+                attribute("http.request.method", "GET"), attribute("http.route", "/product/{id}"),
+                attribute("http.response.status_code", int: 200), attribute("url.path", "/product/\(n % 10_000)"),
+                attribute("url.scheme", "https"), attribute("server.address", "shop.example"), attribute("server.port", int: 443),
+                attribute("client.address", "10.1.\(n % 256).\(n % 199)"), attribute("user_agent.original", "Mozilla/5.0 (X11; Linux x86_64) Firefox/130.0"),
+                attribute("network.protocol.version", "1.1"), attribute("session.id", "s-\(n / 20)"), attribute("enduser.id", "u-\(n / 200)"),
+                attribute("app.cart.items", int: Int64(n % 7)), attribute("app.experiment", "reco-v2"), attribute("app.variant", n % 2 == 0 ? "A" : "B"),
+                attribute("app.region", "eu-west-1"), attribute("app.request.bytes", int: Int64(n % 50_000)), attribute("app.cache", "miss"),
+                attribute("app.product.category", "shoes"), attribute("thread.name", "worker-\(n % 16)"),
+            ]
+            scope.spans.append(span)
+        }
+        resourceSpans.scopeSpans = [scope]
+        request.resourceSpans = [resourceSpans]
+        return request
+    }
+}
