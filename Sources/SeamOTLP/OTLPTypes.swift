@@ -19,6 +19,8 @@ public struct OTLPDecodeError: Error, Sendable, CustomStringConvertible {
 /// The records of one export request that passed validation, and what was refused.
 public struct MappedBatch<Record: Sendable>: Sendable {
     public var records: [Record] = []
+    /// Records that passed validation (`records.count` once mapped).
+    public var accepted = 0
     /// Records refused (reported to the client as partial success).
     public var rejected = 0
     /// The first few problems, each naming the record and the reason.

@@ -54,13 +54,13 @@ extension IngestServer {
             switch signal {
             case .traces:
                 let export = try decode(TraceExportRequest.self, body, encoding: encoding, json: OTLPJSON.traces)
-                let batch = TraceMapper.map(export, limits: limits)
-                (accepted, rejected, message) = (batch.records.count, batch.rejected, batch.message)
+                let batch = TraceMapper.validate(export, limits: limits)
+                (accepted, rejected, message) = (batch.accepted, batch.rejected, batch.message)
                 if accepted > 0 { spoolPayload = try OTLPFrames.encode(received: received, body: body, encoding: encoding, export) }
             case .logs:
                 let export = try decode(LogsExportRequest.self, body, encoding: encoding, json: OTLPJSON.logs)
-                let batch = LogMapper.map(export, limits: limits)
-                (accepted, rejected, message) = (batch.records.count, batch.rejected, batch.message)
+                let batch = LogMapper.validate(export, limits: limits)
+                (accepted, rejected, message) = (batch.accepted, batch.rejected, batch.message)
                 if accepted > 0 { spoolPayload = try OTLPFrames.encode(received: received, body: body, encoding: encoding, export) }
             }
         } catch let error as OTLPDecodeError {

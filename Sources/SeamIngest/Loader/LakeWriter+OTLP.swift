@@ -31,6 +31,17 @@ extension LakeWriter {
     /// Stores spans (a span already stored is skipped); returns how many were new.
     func storeSpans(_ spans: [SpanRecord], on c: PostgresConnection) throws -> Int {
         try ensurePartitions(spans.map(\.startMicros), on: c)
+        // Fast path: nearly every batch is new, so COPY straight into the lake. A span stored
+        // before (a client retry) makes the COPY fail on the primary key; then the batch goes
+        // through a staging table and INSERT … ON CONFLICT DO NOTHING instead.
+        try c.executeScript("SAVEPOINT seam_spans_direct")
+        do {
+            let copied = try SpanCopy.copy(spans, into: "lake.spans", on: c)
+            try c.executeScript("RELEASE SAVEPOINT seam_spans_direct")
+            return copied
+        } catch let error as PostgresError where error.sqlState == "23505" {
+            try c.executeScript("ROLLBACK TO SAVEPOINT seam_spans_direct")
+        }
         try c.executeScript(
             "CREATE TEMP TABLE IF NOT EXISTS seam_stage_spans (LIKE lake.spans INCLUDING DEFAULTS) ON COMMIT DELETE ROWS; TRUNCATE seam_stage_spans")
         try SpanCopy.copy(spans, into: "seam_stage_spans", on: c)

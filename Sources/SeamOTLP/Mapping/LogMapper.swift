@@ -15,27 +15,14 @@ public enum LogMapper {
                 let scopeName = scopeLogs.scope.name
                 for log in scopeLogs.logRecords {
                     defer { index += 1 }
-                    let label = "log record \(index)"
+                    if let problem = problem(log, index: index, limits: limits) {
+                        batch.refuse(problem)
+                        continue
+                    }
                     let traceID = [UInt8](log.traceID)
                     let spanID = [UInt8](log.spanID)
-                    guard traceID.isEmpty || traceID.count == 16 else {
-                        batch.refuse("\(label): trace_id must be empty or 16 bytes (got \(traceID.count))")
-                        continue
-                    }
-                    guard spanID.isEmpty || spanID.count == 8 else {
-                        batch.refuse("\(label): span_id must be empty or 8 bytes (got \(spanID.count))")
-                        continue
-                    }
-                    guard log.severityNumber.rawValue >= 0 && log.severityNumber.rawValue <= 24 else {
-                        batch.refuse("\(label): severity_number \(log.severityNumber.rawValue) is outside 0-24")
-                        continue
-                    }
                     let observed = log.observedTimeUnixNano > 0 ? micros(fromNanos: log.observedTimeUnixNano) : nil
                     let time = log.timeUnixNano > 0 ? micros(fromNanos: log.timeUnixNano) : (observed ?? limits.receivedMicros)
-                    if let problem = limits.problem(atMicros: time) {
-                        batch.refuse("\(label): time_unix_nano \(problem)")
-                        continue
-                    }
                     let attributes = log.attributes
                     let hasTrace = !traceID.isEmpty && !traceID.isAllZero
                     batch.records.append(
@@ -55,10 +42,48 @@ public enum LogMapper {
                             flagContextID: Attributes.lookup(["feature_flag.context.id"], in: attributes),
                             scopeName: scopeName.isEmpty ? nil : scopeName, attributes: Attributes.json(attributes),
                             resource: resourceJSON, receivedMicros: limits.receivedMicros))
+                    batch.accepted += 1
                 }
             }
         }
         return batch
+    }
+
+    /// Counts the records that pass validation without building rows (the acknowledgement path).
+    public static func validate(_ request: LogsExportRequest, limits: RecordLimits) -> MappedBatch<LogRecordRow> {
+        var batch = MappedBatch<LogRecordRow>()
+        var index = 0
+        for resourceLogs in request.resourceLogs {
+            for scopeLogs in resourceLogs.scopeLogs {
+                for log in scopeLogs.logRecords {
+                    if let problem = problem(log, index: index, limits: limits) {
+                        batch.refuse(problem)
+                    } else {
+                        batch.accepted += 1
+                    }
+                    index += 1
+                }
+            }
+        }
+        return batch
+    }
+
+    /// Why `log` is refused, naming it; nil when it is valid.
+    static func problem(_ log: Opentelemetry_Proto_Logs_V1_LogRecord, index: Int, limits: RecordLimits) -> String? {
+        let label = "log record \(index)"
+        guard log.traceID.isEmpty || log.traceID.count == 16 else {
+            return "\(label): trace_id must be empty or 16 bytes (got \(log.traceID.count))"
+        }
+        guard log.spanID.isEmpty || log.spanID.count == 8 else {
+            return "\(label): span_id must be empty or 8 bytes (got \(log.spanID.count))"
+        }
+        guard log.severityNumber.rawValue >= 0 && log.severityNumber.rawValue <= 24 else {
+            return "\(label): severity_number \(log.severityNumber.rawValue) is outside 0-24"
+        }
+        let observed = log.observedTimeUnixNano > 0 ? micros(fromNanos: log.observedTimeUnixNano) : nil
+        let time = log.timeUnixNano > 0 ? micros(fromNanos: log.timeUnixNano) : (observed ?? limits.receivedMicros)
+        if let problem = limits.problem(atMicros: time) { return "\(label): time_unix_nano \(problem)" }
+        return nil
     }
 
     static func body(_ log: Opentelemetry_Proto_Logs_V1_LogRecord) -> String? {

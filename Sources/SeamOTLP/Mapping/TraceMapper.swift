@@ -17,35 +17,14 @@ public enum TraceMapper {
                 let scope = scopeSpans.scope
                 for span in scopeSpans.spans {
                     defer { index += 1 }
+                    if let problem = problem(span, index: index, limits: limits) {
+                        batch.refuse(problem)
+                        continue
+                    }
                     let traceID = [UInt8](span.traceID)
                     let spanID = [UInt8](span.spanID)
-                    let label = "span \(index) (trace_id \(TraceIDs.hex(traceID)), span_id \(TraceIDs.hex(spanID)))"
-                    guard traceID.count == 16, !traceID.isAllZero else {
-                        batch.refuse("\(label): trace_id must be 16 bytes, not all zero (got \(traceID.count) bytes)")
-                        continue
-                    }
-                    guard spanID.count == 8, !spanID.isAllZero else {
-                        batch.refuse("\(label): span_id must be 8 bytes, not all zero (got \(spanID.count) bytes)")
-                        continue
-                    }
                     let parent = [UInt8](span.parentSpanID)
-                    guard parent.isEmpty || parent.count == 8 else {
-                        batch.refuse("\(label): parent_span_id must be empty or 8 bytes (got \(parent.count))")
-                        continue
-                    }
-                    guard span.startTimeUnixNano > 0 else {
-                        batch.refuse("\(label): start_time_unix_nano is missing")
-                        continue
-                    }
-                    guard span.endTimeUnixNano >= span.startTimeUnixNano else {
-                        batch.refuse("\(label): end_time_unix_nano is before start_time_unix_nano")
-                        continue
-                    }
                     let start = micros(fromNanos: span.startTimeUnixNano)
-                    if let problem = limits.problem(atMicros: start) {
-                        batch.refuse("\(label): start_time_unix_nano \(problem)")
-                        continue
-                    }
                     let attributes = span.attributes
                     let statusCode = Attributes.lookup(["http.response.status_code", "http.status_code"], in: attributes)
                     batch.records.append(
@@ -63,10 +42,57 @@ public enum TraceMapper {
                             scopeName: scope.name.isEmpty ? nil : scope.name, scopeVersion: scope.version.isEmpty ? nil : scope.version,
                             attributes: Attributes.json(attributes), resource: resourceJSON, events: events(span.events),
                             links: links(span.links), receivedMicros: limits.receivedMicros))
+                    batch.accepted += 1
                 }
             }
         }
         return batch
+    }
+
+    /// Counts the spans that pass validation without building records: the acknowledgement
+    /// path needs only the verdict, the loader builds the records later.
+    public static func validate(_ request: TraceExportRequest, limits: RecordLimits) -> MappedBatch<SpanRecord> {
+        var batch = MappedBatch<SpanRecord>()
+        var index = 0
+        for resourceSpans in request.resourceSpans {
+            for scopeSpans in resourceSpans.scopeSpans {
+                for span in scopeSpans.spans {
+                    if let problem = problem(span, index: index, limits: limits) {
+                        batch.refuse(problem)
+                    } else {
+                        batch.accepted += 1
+                    }
+                    index += 1
+                }
+            }
+        }
+        return batch
+    }
+
+    /// Why `span` is refused, naming it; nil when it is valid.
+    static func problem(_ span: Opentelemetry_Proto_Trace_V1_Span, index: Int, limits: RecordLimits) -> String? {
+        let traceCount = span.traceID.count
+        let spanCount = span.spanID.count
+        func label() -> String {
+            "span \(index) (trace_id \(TraceIDs.hex([UInt8](span.traceID))), span_id \(TraceIDs.hex([UInt8](span.spanID))))"
+        }
+        guard traceCount == 16, span.traceID.contains(where: { $0 != 0 }) else {
+            return "\(label()): trace_id must be 16 bytes, not all zero (got \(traceCount) bytes)"
+        }
+        guard spanCount == 8, span.spanID.contains(where: { $0 != 0 }) else {
+            return "\(label()): span_id must be 8 bytes, not all zero (got \(spanCount) bytes)"
+        }
+        guard span.parentSpanID.isEmpty || span.parentSpanID.count == 8 else {
+            return "\(label()): parent_span_id must be empty or 8 bytes (got \(span.parentSpanID.count))"
+        }
+        guard span.startTimeUnixNano > 0 else { return "\(label()): start_time_unix_nano is missing" }
+        guard span.endTimeUnixNano >= span.startTimeUnixNano else {
+            return "\(label()): end_time_unix_nano is before start_time_unix_nano"
+        }
+        if let problem = limits.problem(atMicros: micros(fromNanos: span.startTimeUnixNano)) {
+            return "\(label()): start_time_unix_nano \(problem)"
+        }
+        return nil
     }
 
     static func events(_ events: [Opentelemetry_Proto_Trace_V1_Span.Event]) -> String {
