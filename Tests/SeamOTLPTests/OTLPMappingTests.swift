@@ -176,3 +176,58 @@ struct OTLPMappingTests {
         #expect(parsed?["nan"] as? String == "NaN")
     }
 }
+
+@Suite("OTLP wire validation")
+struct OTLPWireTests {
+    let limits = RecordLimits(receivedMicros: OTLPMappingTests.now)
+
+    @Test("the wire validator agrees with decoding + TraceMapper on valid and invalid spans")
+    func agreesWithMapper() throws {
+        var requests: [TraceExportRequest] = [try OTLPJSON.traces(Array(OTLPMappingTests.traceJSON.utf8))]
+        var mixed = TraceExportRequest()
+        var rs = Opentelemetry_Proto_Trace_V1_ResourceSpans()
+        var ss = Opentelemetry_Proto_Trace_V1_ScopeSpans()
+        let start = UInt64(OTLPMappingTests.now - 1_000_000) * 1000
+        for variant in 0..<9 {
+            var span = Opentelemetry_Proto_Trace_V1_Span()
+            span.traceID = Data(repeating: 7, count: variant == 1 ? 15 : 16)
+            span.spanID = Data(repeating: variant == 2 ? 0 : 9, count: 8)
+            if variant == 3 { span.parentSpanID = Data([1, 2]) }
+            span.startTimeUnixNano = variant == 4 ? 0 : start
+            span.endTimeUnixNano = variant == 5 ? start - 1 : start + 5
+            if variant == 6 { span.startTimeUnixNano = start + 3 * 86_400_000_000_000; span.endTimeUnixNano = span.startTimeUnixNano }
+            var kv = Opentelemetry_Proto_Common_V1_KeyValue()
+            kv.key = "nested"
+            kv.value.kvlistValue.values = [kv]
+            span.attributes = [kv]
+            ss.spans.append(span)
+        }
+        rs.scopeSpans = [ss]
+        mixed.resourceSpans = [rs]
+        requests.append(mixed)
+        for request in requests {
+            let bytes: [UInt8] = try request.serializedBytes()
+            let wire = try OTLPWire.validateTraces(bytes, limits: limits)
+            let decoded = TraceMapper.validate(try TraceExportRequest(serializedBytes: bytes), limits: limits)
+            #expect(wire.accepted == decoded.accepted)
+            #expect(wire.rejected == decoded.rejected)
+            #expect(wire.problems == decoded.problems)
+        }
+    }
+
+    @Test("malformed protobuf is refused by the wire validator as by swift-protobuf")
+    func malformed() throws {
+        let valid: [UInt8] = try OTLPJSON.traces(Array(OTLPMappingTests.traceJSON.utf8)).serializedBytes()
+        let cases: [[UInt8]] = [
+            Array(valid.prefix(valid.count - 3)),  // truncated
+            [0x0A, 0x7F],  // length past the end
+            [0x0B],  // group wire type
+            [0x0A, 0x02, 0x12, 0x05],  // nested length past its message
+            [0x08],  // field 1 as an unfinished varint
+        ]
+        for bytes in cases {
+            #expect(throws: OTLPDecodeError.self) { try OTLPWire.validateTraces(bytes, limits: limits) }
+            #expect(throws: (any Error).self) { try TraceExportRequest(serializedBytes: bytes) }
+        }
+    }
+}

@@ -52,6 +52,11 @@ extension IngestServer {
         let message: String
         do {
             switch signal {
+            case .traces where encoding == .protobuf:
+                // The hot path: validated on the wire, spooled byte for byte.
+                let batch = try OTLPWire.validateTraces(body, limits: limits)
+                (accepted, rejected, message) = (batch.accepted, batch.rejected, batch.message)
+                if accepted > 0 { spoolPayload = OTLPFrames.encode(received: received, protobuf: body) }
             case .traces:
                 let export = try decode(TraceExportRequest.self, body, encoding: encoding, json: OTLPJSON.traces)
                 let batch = TraceMapper.validate(export, limits: limits)
@@ -160,6 +165,14 @@ public enum OTLPFrames {
         } else {
             payload.append(contentsOf: try message.serializedBytes() as [UInt8])
         }
+        return payload
+    }
+
+    static func encode(received: Int64, protobuf body: [UInt8]) -> [UInt8] {
+        var payload = [UInt8]()
+        payload.reserveCapacity(body.count + 8)
+        withUnsafeBytes(of: received.littleEndian) { payload.append(contentsOf: $0) }
+        payload.append(contentsOf: body)
         return payload
     }
 

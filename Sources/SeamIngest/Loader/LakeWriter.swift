@@ -24,52 +24,75 @@ struct LakeWriter {
     let spoolID: String
     let logger: Logger
 
+    /// Spool entries decoded into records, ready to store: the CPU half of a batch, which
+    /// the loader prepares for the next batch while the database stores the current one.
+    struct Prepared: Sendable {
+        var entries: [SpoolEntry]
+        var next: SpoolPosition
+        var events: [TagEventRecord] = []
+        var spans: [SpanRecord] = []
+        var logs: [LogRecordRow] = []
+        var rejected: [Rejection] = []
+        var oldestAppendedAt: Date?
+    }
+
+    /// Decodes `entries` (read from the spool up to `next`). Pure computation.
+    func prepare(_ entries: [SpoolEntry], next: SpoolPosition) -> Prepared {
+        var prepared = Prepared(entries: entries, next: next)
+        if case .frame(let frame) = entries.first { prepared.oldestAppendedAt = frame.appendedAt }
+        for entry in entries {
+            switch entry {
+            case .frame(let frame):
+                switch SpoolKind(rawValue: frame.kind) {
+                case .tagEvents:
+                    do {
+                        prepared.events += try TagEventFrames.decode(frame.payload)
+                    } catch {
+                        prepared.rejected.append(Rejection(source: "events", reason: "spool frame at \(frame.position) does not decode: \(error)", payload: frame.payload))
+                    }
+                case .spans:
+                    do {
+                        prepared.spans += try Self.spans(from: frame.payload)
+                    } catch {
+                        prepared.rejected.append(Rejection(source: "traces", reason: "spool frame at \(frame.position) does not decode: \(error)", payload: frame.payload))
+                    }
+                case .logs:
+                    do {
+                        prepared.logs += try Self.logs(from: frame.payload)
+                    } catch {
+                        prepared.rejected.append(Rejection(source: "logs", reason: "spool frame at \(frame.position) does not decode: \(error)", payload: frame.payload))
+                    }
+                default:
+                    prepared.rejected.append(Rejection(source: "spool", reason: "spool frame at \(frame.position) has unknown kind \(frame.kind)", payload: frame.payload))
+                }
+            case .corrupt(let damage):
+                logger.error("spool damage kept in lake.rejected", metadata: ["position": "\(damage.position)", "bytes": "\(damage.bytes.count)"])
+                prepared.rejected.append(Rejection(source: "spool", reason: "corrupt spool bytes at \(damage.position) (\(damage.bytes.count) bytes): checksum or framing damaged on disk", payload: damage.bytes))
+            }
+        }
+        return prepared
+    }
+
     /// Stores `entries` (read from the spool up to `next`) and records `next` as progress.
     func write(_ entries: [SpoolEntry], next: SpoolPosition, on connection: PostgresConnection) throws -> Outcome {
+        try write(prepare(entries, next: next), on: connection)
+    }
+
+    /// Stores a prepared batch and records its end as progress, in one transaction.
+    func write(_ prepared: Prepared, on connection: PostgresConnection) throws -> Outcome {
         try connection.transaction { c in
             var outcome = Outcome()
-            let done = try progress(on: c, lock: true)
+            var prepared = prepared
             // A retry after a COMMIT whose acknowledgement was lost: skip what is already stored.
-            let fresh = entries.filter { entry in
-                guard let done else { return true }
-                return positionOf(entry) >= done
+            if let done = try progress(on: c, lock: true), let first = prepared.entries.first, positionOf(first) < done {
+                let fresh = prepared.entries.filter { positionOf($0) >= done }
+                outcome.framesSkipped = prepared.entries.count - fresh.count
+                prepared = prepare(fresh, next: prepared.next)
             }
-            outcome.framesSkipped = entries.count - fresh.count
-
-            var events: [TagEventRecord] = []
-            var spans: [SpanRecord] = []
-            var logs: [LogRecordRow] = []
-            var rejected: [Rejection] = []
-            for entry in fresh {
-                switch entry {
-                case .frame(let frame):
-                    switch SpoolKind(rawValue: frame.kind) {
-                    case .tagEvents:
-                        do {
-                            events += try TagEventFrames.decode(frame.payload)
-                        } catch {
-                            rejected.append(Rejection(source: "events", reason: "spool frame at \(frame.position) does not decode: \(error)", payload: frame.payload))
-                        }
-                    case .spans:
-                        do {
-                            spans += try Self.spans(from: frame.payload)
-                        } catch {
-                            rejected.append(Rejection(source: "traces", reason: "spool frame at \(frame.position) does not decode: \(error)", payload: frame.payload))
-                        }
-                    case .logs:
-                        do {
-                            logs += try Self.logs(from: frame.payload)
-                        } catch {
-                            rejected.append(Rejection(source: "logs", reason: "spool frame at \(frame.position) does not decode: \(error)", payload: frame.payload))
-                        }
-                    default:
-                        rejected.append(Rejection(source: "spool", reason: "spool frame at \(frame.position) has unknown kind \(frame.kind)", payload: frame.payload))
-                    }
-                case .corrupt(let damage):
-                    logger.error("spool damage kept in lake.rejected", metadata: ["position": "\(damage.position)", "bytes": "\(damage.bytes.count)"])
-                    rejected.append(Rejection(source: "spool", reason: "corrupt spool bytes at \(damage.position) (\(damage.bytes.count) bytes): checksum or framing damaged on disk", payload: damage.bytes))
-                }
-            }
+            let events = prepared.events
+            let spans = prepared.spans
+            let logs = prepared.logs
+            var rejected = prepared.rejected
             if !spans.isEmpty {
                 outcome.spansReceived = spans.count
                 outcome.spansStored = try storeRecords(spans, source: "traces", on: c) { try storeSpans($0, on: c) } failed: { rejected.append($0) }
@@ -95,7 +118,7 @@ struct LakeWriter {
                 INSERT INTO seam_meta.spool_progress (spool_id, segment, "offset") VALUES ($1, $2, $3)
                 ON CONFLICT (spool_id) DO UPDATE SET segment = excluded.segment, "offset" = excluded."offset", updated_at = now()
                 """,
-                [.text(spoolID), .int64(Int64(next.segment)), .int64(Int64(next.offset))])
+                [.text(spoolID), .int64(Int64(prepared.next.segment)), .int64(Int64(prepared.next.offset))])
             return outcome
         }
     }
@@ -117,7 +140,7 @@ struct LakeWriter {
         }
     }
 
-    struct Rejection {
+    struct Rejection: Sendable {
         var source: String
         var reason: String
         var payload: [UInt8]

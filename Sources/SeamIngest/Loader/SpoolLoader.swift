@@ -49,6 +49,8 @@ public final class SpoolLoader: Service, Sendable {
     private let writer: LakeWriter
     private let logger: Logger
     private let position = Mutex<SpoolPosition?>(nil)
+    private let aheadState = Mutex<Ahead?>(nil)
+    private let preparer = BlockingThread(name: "seam-loader-decode")
     private let totalsState = Mutex(Totals())
 
     /// `pool` should be the loader's own (one connection): loading is sequential by design.
@@ -65,6 +67,8 @@ public final class SpoolLoader: Service, Sendable {
         self.writer = LakeWriter(spoolID: spool.id, logger: logger)
         self.logger = logger
     }
+
+    deinit { preparer.shutdown() }
 
     public var totals: Totals { totalsState.withLock { $0 } }
 
@@ -84,6 +88,7 @@ public final class SpoolLoader: Service, Sendable {
         if spool.durableEnd > (position.withLock { $0 } ?? spool.start) {
             logger.notice("loader stopped with spooled records left; they load on the next start")
         }
+        preparer.shutdown()
     }
 
     /// Loads one batch; true when it stored something (or should be called again at once).
@@ -107,25 +112,52 @@ public final class SpoolLoader: Service, Sendable {
         return batches
     }
 
-    private func loadBatch() async throws -> Bool {
+    /// A batch being decoded ahead, starting at `from`.
+    private struct Ahead: Sendable {
+        var from: SpoolPosition
+        var task: Task<LakeWriter.Prepared, Error>
+    }
+
+    private func prepare(from: SpoolPosition) -> Task<LakeWriter.Prepared, Error> {
         let spool = spool
         let writer = writer
         let batchBytes = configuration.batchBytes
-        let known = position.withLock { $0 }
-        let started = ContinuousClock.now
-        let (outcome, next, oldest) = try await pool.withConnection { connection -> (LakeWriter.Outcome?, SpoolPosition, Date?) in
-            let from = try known ?? writer.progress(on: connection) ?? spool.start
-            let (entries, next) = try spool.read(from: from, maximumBytes: batchBytes)
-            guard !entries.isEmpty else { return (nil, from, nil) }
-            var oldest: Date?
-            if case .frame(let frame) = entries[0] { oldest = frame.appendedAt }
-            return (try writer.write(entries, next: next, on: connection), next, oldest)
+        let thread = preparer
+        return Task {
+            try await thread.run {
+                let (entries, next) = try spool.read(from: from, maximumBytes: batchBytes)
+                return writer.prepare(entries, next: next)
+            }
         }
-        position.withLock { $0 = next }
+    }
+
+    private func loadBatch() async throws -> Bool {
+        let writer = writer
+        var from = position.withLock { $0 }
+        if from == nil {
+            from = try await pool.withConnection { try writer.progress(on: $0) } ?? spool.start
+            position.withLock { $0 = from }
+        }
+        let start = from!
+        // Decoding runs on its own thread, one batch ahead of the database: while batch k is
+        // stored, batch k+1 is read from the spool and decoded.
+        let ahead = aheadState.withLock { state -> Ahead? in
+            defer { state = nil }
+            return state
+        }
+        let task = ahead?.from == start ? ahead!.task : prepare(from: start)
+        let prepared = try await task.value
         metrics.spool(
-            unloadedBytes: spool.unreleasedBytes, oldestAgeSeconds: oldest.map { max(0, Date().timeIntervalSince($0)) } ?? 0)
-        guard let outcome else { return false }
-        try spool.release(before: next)
+            unloadedBytes: spool.unreleasedBytes,
+            oldestAgeSeconds: prepared.oldestAppendedAt.map { max(0, Date().timeIntervalSince($0)) } ?? 0)
+        guard !prepared.entries.isEmpty else { return false }
+        let following = Ahead(from: prepared.next, task: prepare(from: prepared.next))
+        aheadState.withLock { $0 = following }
+
+        let started = ContinuousClock.now
+        let outcome = try await pool.withConnection { try writer.write(prepared, on: $0) }
+        position.withLock { $0 = prepared.next }
+        try spool.release(before: prepared.next)
         metrics.batch(seconds: (ContinuousClock.now - started).secondsDouble)
         metrics.loaded(table: "spans", stored: outcome.spansStored, duplicates: outcome.spansReceived - outcome.spansStored)
         metrics.loaded(table: "logs", stored: outcome.logsStored, duplicates: outcome.logsReceived - outcome.logsStored)

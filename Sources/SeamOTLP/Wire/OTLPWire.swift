@@ -1,0 +1,228 @@
+import SeamModel
+
+/// Validation of protobuf `ExportTraceServiceRequest`s straight from the wire, without
+/// decoding them into messages: the acknowledgement path needs only a verdict per span
+/// (ids, times) and a check that the request is well-formed protobuf.
+///
+/// It walks every message of the request with the OTLP schema — tags, wire types and
+/// lengths of spans, attributes (nested arrays and maps too), events, links, resources and
+/// scopes — reading only the span fields that validation needs, and allocating nothing per
+/// attribute. It does not check that strings are valid UTF-8; a request carrying invalid
+/// UTF-8 is acknowledged, fails to decode in the loader, and is kept in `lake.rejected`.
+/// The loader decodes with swift-protobuf and applies `TraceMapper`'s identical rules.
+public enum OTLPWire {
+    public static func validateTraces(_ body: [UInt8], limits: RecordLimits) throws(OTLPDecodeError) -> MappedBatch<SpanRecord> {
+        var batch = MappedBatch<SpanRecord>()
+        var index = 0
+        let outcome: Result<Void, OTLPDecodeError> = body.withUnsafeBytes { raw in
+            do {
+                var request = WireReader(raw, 0..<raw.count)
+                while let (field, wire) = try request.nextTag() {
+                    guard field == 1 else { try request.skip(wire); continue }
+                    var resourceSpans = try request.message(wire, "resource_spans")
+                    while let (field, wire) = try resourceSpans.nextTag() {
+                        switch field {
+                        case 1: try walk(resourceSpans.message(wire, "resource"), Schema.resource)
+                        case 2:
+                            var scopeSpans = try resourceSpans.message(wire, "scope_spans")
+                            while let (field, wire) = try scopeSpans.nextTag() {
+                                switch field {
+                                case 1: try walk(scopeSpans.message(wire, "scope"), Schema.scope)
+                                case 2:
+                                    let span = try scopeSpans.message(wire, "span")
+                                    if let problem = try checkSpan(span, index: index, limits: limits) {
+                                        batch.refuse(problem)
+                                    } else {
+                                        batch.accepted += 1
+                                    }
+                                    index += 1
+                                default: try scopeSpans.skip(wire)
+                                }
+                            }
+                        default: try resourceSpans.skip(wire)
+                        }
+                    }
+                }
+                return .success(())
+            } catch let error as OTLPDecodeError {
+                return .failure(error)
+            } catch {
+                return .failure(OTLPDecodeError("\(error)"))
+            }
+        }
+        try outcome.get()
+        return batch
+    }
+
+    /// Reads the fields validation needs and checks the structure of the rest.
+    private static func checkSpan(_ span: WireReader, index: Int, limits: RecordLimits) throws -> String? {
+        var span = span
+        var traceID = 0..<0
+        var spanID = 0..<0
+        var parentCount = 0
+        var start: UInt64 = 0
+        var end: UInt64 = 0
+        while let (field, wire) = try span.nextTag() {
+            switch field {
+            case 1: traceID = try span.bytes(wire, "trace_id")
+            case 2: spanID = try span.bytes(wire, "span_id")
+            case 4: parentCount = try span.bytes(wire, "parent_span_id").count
+            case 7: start = try span.fixed64(wire, "start_time_unix_nano")
+            case 8: end = try span.fixed64(wire, "end_time_unix_nano")
+            case 9: try walk(span.message(wire, "attributes"), Schema.keyValue)
+            case 11: try walk(span.message(wire, "events"), Schema.event)
+            case 13: try walk(span.message(wire, "links"), Schema.link)
+            case 15: try walk(span.message(wire, "status"), Schema.status)
+            default: try span.skip(wire)
+            }
+        }
+        let trace = span.slice(traceID)
+        let spanBytes = span.slice(spanID)
+        func label() -> String {
+            "span \(index) (trace_id \(TraceIDs.hex(Array(trace))), span_id \(TraceIDs.hex(Array(spanBytes))))"
+        }
+        guard trace.count == 16, trace.contains(where: { $0 != 0 }) else {
+            return "\(label()): trace_id must be 16 bytes, not all zero (got \(trace.count) bytes)"
+        }
+        guard spanBytes.count == 8, spanBytes.contains(where: { $0 != 0 }) else {
+            return "\(label()): span_id must be 8 bytes, not all zero (got \(spanBytes.count) bytes)"
+        }
+        guard parentCount == 0 || parentCount == 8 else {
+            return "\(label()): parent_span_id must be empty or 8 bytes (got \(parentCount))"
+        }
+        guard start > 0 else { return "\(label()): start_time_unix_nano is missing" }
+        guard end >= start else { return "\(label()): end_time_unix_nano is before start_time_unix_nano" }
+        if let problem = limits.problem(atMicros: micros(fromNanos: start)) {
+            return "\(label()): start_time_unix_nano \(problem)"
+        }
+        return nil
+    }
+
+    /// The messages the structural walk knows, and what each of their fields holds.
+    enum Schema {
+        case anyValue, arrayValue, keyValueList, keyValue, resource, scope, event, link, status
+
+        enum Kind {
+            case varint, fixed64, fixed32, bytes
+            case message(Schema)
+        }
+
+        func kind(_ field: Int) -> Kind? {
+            switch (self, field) {
+            case (.anyValue, 1), (.anyValue, 7): .bytes
+            case (.anyValue, 2), (.anyValue, 3): .varint
+            case (.anyValue, 4): .fixed64
+            case (.anyValue, 5): .message(.arrayValue)
+            case (.anyValue, 6): .message(.keyValueList)
+            case (.arrayValue, 1): .message(.anyValue)
+            case (.keyValueList, 1): .message(.keyValue)
+            case (.keyValue, 1): .bytes
+            case (.keyValue, 2): .message(.anyValue)
+            case (.resource, 1): .message(.keyValue)
+            case (.resource, 2): .varint
+            case (.scope, 1), (.scope, 2): .bytes
+            case (.scope, 3): .message(.keyValue)
+            case (.event, 1): .fixed64
+            case (.event, 2): .bytes
+            case (.event, 3): .message(.keyValue)
+            case (.link, 1), (.link, 2), (.link, 3): .bytes
+            case (.link, 4): .message(.keyValue)
+            case (.link, 6): .fixed32
+            case (.status, 2): .bytes
+            default: nil
+            }
+        }
+    }
+
+    static func walk(_ message: WireReader, _ schema: Schema) throws {
+        var message = message
+        while let (field, wire) = try message.nextTag() {
+            switch schema.kind(field) {
+            case .message(let child): try walk(message.message(wire, "field \(field)"), child)
+            case .bytes: _ = try message.bytes(wire, "field \(field)")
+            case .fixed64: _ = try message.fixed64(wire, "field \(field)")
+            case .varint, .fixed32, nil: try message.skip(wire)
+            }
+        }
+    }
+}
+
+/// A cursor over protobuf wire format within a byte range.
+struct WireReader {
+    let raw: UnsafeRawBufferPointer
+    var position: Int
+    let end: Int
+
+    init(_ raw: UnsafeRawBufferPointer, _ range: Range<Int>) {
+        self.raw = raw
+        position = range.lowerBound
+        end = range.upperBound
+    }
+
+    func slice(_ range: Range<Int>) -> UnsafeRawBufferPointer.SubSequence { raw[range] }
+
+    mutating func varint() throws(OTLPDecodeError) -> UInt64 {
+        var result: UInt64 = 0
+        var shift: UInt64 = 0
+        while true {
+            guard position < end else { throw OTLPDecodeError("truncated varint") }
+            let byte = raw[position]
+            position += 1
+            result |= UInt64(byte & 0x7F) << shift
+            if byte & 0x80 == 0 { return result }
+            shift += 7
+            guard shift < 64 else { throw OTLPDecodeError("varint longer than 10 bytes") }
+        }
+    }
+
+    /// The next (field number, wire type), or nil at the end of the message.
+    mutating func nextTag() throws(OTLPDecodeError) -> (Int, Int)? {
+        guard position < end else { return nil }
+        let tag = try varint()
+        let field = Int(truncatingIfNeeded: tag >> 3)
+        guard field > 0 else { throw OTLPDecodeError("field number 0 at byte \(position)") }
+        return (field, Int(tag & 7))
+    }
+
+    mutating func skip(_ wire: Int) throws(OTLPDecodeError) {
+        switch wire {
+        case 0: _ = try varint()
+        case 1: try advance(8)
+        case 2: try advance(Int(try length()))
+        case 5: try advance(4)
+        default: throw OTLPDecodeError("unsupported wire type \(wire) at byte \(position)")
+        }
+    }
+
+    private mutating func length() throws(OTLPDecodeError) -> UInt64 {
+        let length = try varint()
+        guard length <= UInt64(end - position) else { throw OTLPDecodeError("length \(length) runs past the end of its message") }
+        return length
+    }
+
+    private mutating func advance(_ count: Int) throws(OTLPDecodeError) {
+        guard count <= end - position else { throw OTLPDecodeError("field runs past the end of its message") }
+        position += count
+    }
+
+    /// A length-delimited field's byte range.
+    mutating func bytes(_ wire: Int, _ name: String) throws(OTLPDecodeError) -> Range<Int> {
+        guard wire == 2 else { throw OTLPDecodeError("\(name) has wire type \(wire), expected length-delimited") }
+        let count = Int(try length())
+        defer { position += count }
+        return position..<(position + count)
+    }
+
+    /// A length-delimited field read as a nested message.
+    mutating func message(_ wire: Int, _ name: String) throws(OTLPDecodeError) -> WireReader {
+        WireReader(raw, try bytes(wire, name))
+    }
+
+    mutating func fixed64(_ wire: Int, _ name: String) throws(OTLPDecodeError) -> UInt64 {
+        guard wire == 1 else { throw OTLPDecodeError("\(name) has wire type \(wire), expected fixed64") }
+        try advance(8)
+        var value: UInt64 = 0
+        for i in 0..<8 { value |= UInt64(raw[position - 8 + i]) << (8 * UInt64(i)) }
+        return value
+    }
+}
