@@ -26,7 +26,7 @@ public enum TraceMapper {
                     let parent = [UInt8](span.parentSpanID)
                     let start = micros(fromNanos: span.startTimeUnixNano)
                     let attributes = span.attributes
-                    let statusCode = Attributes.lookup(["http.response.status_code", "http.status_code"], in: attributes)
+                    let typed = TypedAttributes(span: attributes, resource: resourceAttributes)
                     batch.records.append(
                         SpanRecord(
                             traceID: traceID, spanID: spanID, parentSpanID: parent.isEmpty || parent.isAllZero ? nil : parent,
@@ -34,11 +34,8 @@ public enum TraceMapper {
                             kind: Int16(clamping: span.kind.rawValue), serviceName: service, startMicros: start,
                             endMicros: micros(fromNanos: span.endTimeUnixNano), statusCode: Int16(clamping: span.status.code.rawValue),
                             statusMessage: span.status.message.isEmpty ? nil : span.status.message,
-                            sessionID: Attributes.lookup(["session.id"], in: attributes, resourceAttributes),
-                            userID: Attributes.lookup(["enduser.id", "user.id"], in: attributes, resourceAttributes),
-                            httpRoute: Attributes.lookup(["http.route"], in: attributes),
-                            httpMethod: Attributes.lookup(["http.request.method", "http.method"], in: attributes),
-                            httpStatusCode: statusCode.flatMap { Int32($0) },
+                            sessionID: typed.sessionID, userID: typed.userID, httpRoute: typed.httpRoute,
+                            httpMethod: typed.httpMethod, httpStatusCode: typed.httpStatusCode,
                             scopeName: scope.name.isEmpty ? nil : scope.name, scopeVersion: scope.version.isEmpty ? nil : scope.version,
                             attributes: Attributes.json(attributes), resource: resourceJSON, events: events(span.events),
                             links: links(span.links), receivedMicros: limits.receivedMicros))
@@ -131,5 +128,41 @@ public enum TraceMapper {
         }
         w.byte(UInt8(ascii: "]"))
         return w.string
+    }
+}
+
+/// The attributes Seam copies into typed span columns, found in one pass over the span's
+/// attributes (the resource's serve as fallback for session and user). Newer semantic
+/// convention names win over their older forms.
+struct TypedAttributes {
+    var sessionID: String?
+    var userID: String?
+    var httpRoute: String?
+    var httpMethod: String?
+    var httpStatusCode: Int32?
+
+    init(span: [KeyValue], resource: [KeyValue]) {
+        var legacyUser: String?
+        var legacyMethod: String?
+        var legacyStatus: String?
+        var status: String?
+        for kv in span {
+            switch kv.key {
+            case "session.id": sessionID = Attributes.text(kv.value)
+            case "enduser.id": userID = Attributes.text(kv.value)
+            case "user.id": legacyUser = Attributes.text(kv.value)
+            case "http.route": httpRoute = Attributes.text(kv.value)
+            case "http.request.method": httpMethod = Attributes.text(kv.value)
+            case "http.method": legacyMethod = Attributes.text(kv.value)
+            case "http.response.status_code": status = Attributes.text(kv.value)
+            case "http.status_code": legacyStatus = Attributes.text(kv.value)
+            default: break
+            }
+        }
+        userID = userID ?? legacyUser
+        httpMethod = httpMethod ?? legacyMethod
+        httpStatusCode = (status ?? legacyStatus).flatMap { Int32($0) }
+        if sessionID == nil { sessionID = Attributes.lookup(["session.id"], in: resource) }
+        if userID == nil { userID = Attributes.lookup(["enduser.id", "user.id"], in: resource) }
     }
 }
