@@ -72,3 +72,20 @@ struct SettingsTests {
         }
     }
 }
+
+@Suite("Example configuration")
+struct ExampleConfigurationTests {
+    @Test("ops/seam.example.yaml is valid and states the defaults")
+    func exampleIsValid() throws {
+        let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("ops/seam.example.yaml").path
+        let fromFile = try Settings.resolve(options: GlobalOptions.parse(["--config", path]), environment: [:])
+        let defaults = Settings()
+        #expect(fromFile.httpAddress == defaults.httpAddress)
+        #expect(fromFile.retentionDays == defaults.retentionDays)
+        #expect(fromFile.spoolMaximumBytes == defaults.spoolMaximumBytes)
+        #expect(fromFile.spoolSegmentBytes == defaults.spoolSegmentBytes)
+        #expect(fromFile.maximumBodyBytes == defaults.maximumBodyBytes)
+        #expect(fromFile.loaderEnabled)
+    }
+}

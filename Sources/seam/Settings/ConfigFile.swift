@@ -48,6 +48,11 @@ struct ConfigFile {
                     throw SettingsError("\(path):\(line(key)): unknown section \(keyPath)")
                 }
                 try collect(value, prefix: keyPath)
+            case .scalar(let scalar) where ["", "~", "null"].contains(scalar.string) && scalar.style == .plain:
+                // An empty section or setting (everything under it commented out): nothing to set.
+                guard Settings.keyPaths.contains(where: { $0 == keyPath || $0.hasPrefix(keyPath + ".") }) else {
+                    throw SettingsError("\(path):\(line(key)): unknown setting \(keyPath)")
+                }
             case .scalar(let scalar):
                 guard Settings.keyPaths.contains(keyPath) else {
                     throw SettingsError(
