@@ -127,7 +127,7 @@ struct IngestBench: AsyncParsableCommand {
         let copyRate = Double(records.count) / copySeconds
         print(String(format: "  acknowledged (HTTP → decode → validate → fsync'd spool): %9.0f spans/s", ackRate))
         print(String(format: "  server CPU per span to the acknowledgement:              %9.2f µs", ackCPU * 1e6 / Double(totalSpans)))
-        print(String(format: "  end to end into lake.spans (spool → staging COPY → insert): %7.0f rows/s", loadRate))
+        print(String(format: "  end to end into lake.spans (spool → decode → COPY):        %9.0f rows/s", loadRate))
         print(String(format: "  baseline: plain binary COPY of the same rows into lake.spans: %5.0f rows/s", copyRate))
         print(String(format: "  ratio end to end / plain COPY:                            %9.2f", loadRate / copyRate))
         print(String(format: "  loader decoding alone (protobuf → rows, one thread):      %9.0f rows/s", Double(records.count) / decodeSeconds))
