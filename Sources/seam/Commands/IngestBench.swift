@@ -88,6 +88,15 @@ struct IngestBench: AsyncParsableCommand {
         try await Self.send(bodies, port: port, concurrency: concurrency)
         let ackSeconds = (ContinuousClock.now - started).seconds
         let ackCPU = server.cpuSeconds() - cpuBefore
+
+        // Tag events through the same server: JSON batches of 100 events.
+        let eventBodies = (0..<max(1, requests / 2)).map { BenchEvents.batch(index: $0, events: 100) }
+        let eventCPUBefore = server.cpuSeconds()
+        let eventsStarted = ContinuousClock.now
+        try await Self.send(eventBodies, port: port, path: "/v1/events", contentType: "application/json", concurrency: concurrency)
+        let eventSeconds = (ContinuousClock.now - eventsStarted).seconds
+        let eventCPU = server.cpuSeconds() - eventCPUBefore
+        let eventCount = eventBodies.count * 100
         try server.stop()
 
         // 2. End to end: the loader drains that spool into lake.spans.
@@ -130,18 +139,23 @@ struct IngestBench: AsyncParsableCommand {
         print(String(format: "  end to end into lake.spans (spool → decode → COPY):        %9.0f rows/s", loadRate))
         print(String(format: "  baseline: plain binary COPY of the same rows into lake.spans: %5.0f rows/s", copyRate))
         print(String(format: "  ratio end to end / plain COPY:                            %9.2f", loadRate / copyRate))
+        print(String(format: "  tag events acknowledged (JSON batches of 100):            %9.0f events/s", Double(eventCount) / eventSeconds))
+        print(String(format: "  server CPU per tag event to the acknowledgement:          %9.2f µs", eventCPU * 1e6 / Double(eventCount)))
         print(String(format: "  loader decoding alone (protobuf → rows, one thread):      %9.0f rows/s", Double(records.count) / decodeSeconds))
     }
 
-    static func send(_ bodies: [[UInt8]], port: Int, concurrency: Int) async throws {
+    static func send(
+        _ bodies: [[UInt8]], port: Int, path: String = "/v1/traces", contentType: String = "application/x-protobuf",
+        concurrency: Int
+    ) async throws {
         let session = URLSession(configuration: .ephemeral)
-        let url = URL(string: "http://127.0.0.1:\(port)/v1/traces")!
+        let url = URL(string: "http://127.0.0.1:\(port)\(path)")!
         try await withThrowingTaskGroup(of: Void.self) { group in
             var next = 0
             func post(_ body: [UInt8]) async throws {
                 var request = URLRequest(url: url)
                 request.httpMethod = "POST"
-                request.setValue("application/x-protobuf", forHTTPHeaderField: "Content-Type")
+                request.setValue(contentType, forHTTPHeaderField: "Content-Type")
                 request.httpBody = Data(body)
                 let (_, response) = try await session.data(for: request)
                 guard (response as? HTTPURLResponse)?.statusCode == 200 else {
@@ -277,5 +291,20 @@ enum BenchSpans {
         resourceSpans.scopeSpans = [scope]
         request.resourceSpans = [resourceSpans]
         return request
+    }
+}
+
+/// Tag-event batches shaped like a shop's front end.
+enum BenchEvents {
+    static func batch(index: Int, events: Int) -> [UInt8] {
+        let sentAt = RFC3339.format(Date())
+        let names = ["page_view", "product_view", "add_to_basket", "purchase"]
+        var items: [String] = []
+        for i in 0..<events {
+            let n = index * events + i
+            items.append(
+                #"{"event_id":"\#(UUID().uuidString.lowercased())","name":"\#(names[n % 4])","timestamp":"\#(sentAt)","sent_at":"\#(sentAt)","session_id":"s-\#(n / 20)","anonymous_id":"a-\#(n / 50)","traceparent":"00-\#(TraceIDs.hex((0..<16).map { UInt8(truncatingIfNeeded: n >> ($0 % 4 * 8)) ^ 0x5a }))-00f067aa0ba902b7-01","page":{"url":"https://shop.example/product/\#(n % 1000)","path":"/product/\#(n % 1000)","title":"Product \#(n % 1000)"},"properties":{"product_id":"\#(n % 1000)","category":"shoes","value":59.9,"currency":"EUR"},"context":{"locale":"de-DE","user_agent":"Mozilla/5.0"}}"#)
+        }
+        return Array(#"{"sent_at":"\#(sentAt)","events":[\#(items.joined(separator: ","))]}"#.utf8)
     }
 }
