@@ -231,3 +231,69 @@ struct OTLPWireTests {
         }
     }
 }
+
+@Suite("OTLP wire mapping")
+struct WireTraceMapperTests {
+    let limits = RecordLimits(receivedMicros: OTLPMappingTests.now)
+
+    @Test("records read from the wire equal decoded-and-mapped records")
+    func equalToDecodedMapping() throws {
+        var requests: [TraceExportRequest] = [try OTLPJSON.traces(Array(OTLPMappingTests.traceJSON.utf8))]
+        // Duplicate keys, empty values, nested maps, unicode and escapes, every value type.
+        var request = TraceExportRequest()
+        var rs = Opentelemetry_Proto_Trace_V1_ResourceSpans()
+        func kv(_ key: String, _ set: (inout Opentelemetry_Proto_Common_V1_AnyValue) -> Void) -> Opentelemetry_Proto_Common_V1_KeyValue {
+            var kv = Opentelemetry_Proto_Common_V1_KeyValue()
+            kv.key = key
+            set(&kv.value)
+            return kv
+        }
+        rs.resource.attributes = [kv("service.name") { $0.stringValue = "svc ü" }, kv("user.id") { $0.intValue = 42 }]
+        var ss = Opentelemetry_Proto_Trace_V1_ScopeSpans()
+        ss.scope.name = "scope"
+        var span = Opentelemetry_Proto_Trace_V1_Span()
+        span.traceID = Data(repeating: 3, count: 16)
+        span.spanID = Data(repeating: 4, count: 8)
+        span.parentSpanID = Data(repeating: 0, count: 8)
+        span.name = "naïve \"quoted\"\n"
+        span.kind = .client
+        span.startTimeUnixNano = UInt64(OTLPMappingTests.now - 5_000_000) * 1000 + 999
+        span.endTimeUnixNano = span.startTimeUnixNano + 1_234_567
+        span.status.code = .ok
+        var nested = Opentelemetry_Proto_Common_V1_KeyValueList()
+        nested.values = [kv("inner") { $0.doubleValue = -0.5 }, kv("nan") { $0.doubleValue = .nan }]
+        var array = Opentelemetry_Proto_Common_V1_ArrayValue()
+        array.values = [Opentelemetry_Proto_Common_V1_AnyValue(), { var v = Opentelemetry_Proto_Common_V1_AnyValue(); v.boolValue = false; return v }()]
+        span.attributes = [
+            kv("session.id") { $0.stringValue = "first" }, kv("session.id") { $0.stringValue = "second" },
+            kv("http.status_code") { $0.stringValue = "404" }, kv("http.method") { $0.stringValue = "PUT" },
+            kv("map") { $0.kvlistValue = nested }, kv("list") { $0.arrayValue = array }, kv("raw") { $0.bytesValue = Data([0, 255]) },
+            kv("empty") { _ in }, kv("tab\tkey") { $0.stringValue = "ctrl\u{1}" },
+        ]
+        var event = Opentelemetry_Proto_Trace_V1_Span.Event()
+        event.timeUnixNano = span.startTimeUnixNano + 10
+        event.name = "evt"
+        event.attributes = [kv("k") { $0.intValue = -7 }]
+        span.events = [event]
+        var link = Opentelemetry_Proto_Trace_V1_Span.Link()
+        link.traceID = Data(repeating: 9, count: 16)
+        link.spanID = Data(repeating: 8, count: 8)
+        link.traceState = "a=b"
+        span.links = [link]
+        var invalid = span
+        invalid.traceID = Data()
+        ss.spans = [span, invalid]
+        rs.scopeSpans = [ss]
+        request.resourceSpans = [rs]
+        requests.append(request)
+
+        for request in requests {
+            let bytes: [UInt8] = try request.serializedBytes()
+            let wire = try WireTraceMapper.map(bytes, limits: limits)
+            let decoded = TraceMapper.map(try TraceExportRequest(serializedBytes: bytes), limits: limits)
+            #expect(wire.records == decoded.records)
+            #expect(wire.problems == decoded.problems)
+            #expect(wire.accepted == decoded.accepted)
+        }
+    }
+}

@@ -14,8 +14,7 @@ extension LakeWriter {
 
     static func spans(from payload: [UInt8]) throws -> [SpanRecord] {
         let (received, bytes) = try OTLPFrames.split(payload)
-        let request = try TraceExportRequest(serializedBytes: Array(bytes))
-        return TraceMapper.map(request, limits: loadLimits(received)).records
+        return try WireTraceMapper.map(bytes, limits: loadLimits(received)).records
     }
 
     static func logs(from payload: [UInt8]) throws -> [LogRecordRow] {

@@ -15,8 +15,17 @@ public struct JSONWriter {
     /// A JSON string literal, escaped. NUL characters become `\u0000`, which jsonb refuses:
     /// the loader then keeps the record in `lake.rejected`.
     public mutating func quoted(_ value: String) {
+        var value = value
+        value.withUTF8 { quoted(utf8: UnsafeRawBufferPointer($0)[...]) }
+    }
+
+    /// A JSON string literal from UTF-8 bytes (invalid sequences repaired with U+FFFD).
+    public mutating func quoted(utf8 raw: Slice<UnsafeRawBufferPointer>) {
+        if !Self.isValidUTF8(raw) {
+            return quoted(String(decoding: raw, as: UTF8.self))
+        }
         bytes.append(UInt8(ascii: "\""))
-        for c in value.utf8 {
+        for c in raw {
             switch c {
             case UInt8(ascii: "\""): bytes.append(contentsOf: [92, 34])
             case UInt8(ascii: "\\"): bytes.append(contentsOf: [92, 92])
@@ -30,6 +39,20 @@ public struct JSONWriter {
             }
         }
         bytes.append(UInt8(ascii: "\""))
+    }
+
+    static func isValidUTF8(_ raw: Slice<UnsafeRawBufferPointer>) -> Bool {
+        // Fast path: ASCII is valid UTF-8.
+        if raw.allSatisfy({ $0 < 0x80 }) { return true }
+        var iterator = raw.makeIterator()
+        var decoder = UTF8()
+        while true {
+            switch decoder.decode(&iterator) {
+            case .scalarValue: continue
+            case .emptyInput: return true
+            case .error: return false
+            }
+        }
     }
 
     public mutating func number(_ value: Int64) {

@@ -68,28 +68,9 @@ public enum TraceMapper {
 
     /// Why `span` is refused, naming it; nil when it is valid.
     static func problem(_ span: Opentelemetry_Proto_Trace_V1_Span, index: Int, limits: RecordLimits) -> String? {
-        let traceCount = span.traceID.count
-        let spanCount = span.spanID.count
-        func label() -> String {
-            "span \(index) (trace_id \(TraceIDs.hex([UInt8](span.traceID))), span_id \(TraceIDs.hex([UInt8](span.spanID))))"
-        }
-        guard traceCount == 16, span.traceID.contains(where: { $0 != 0 }) else {
-            return "\(label()): trace_id must be 16 bytes, not all zero (got \(traceCount) bytes)"
-        }
-        guard spanCount == 8, span.spanID.contains(where: { $0 != 0 }) else {
-            return "\(label()): span_id must be 8 bytes, not all zero (got \(spanCount) bytes)"
-        }
-        guard span.parentSpanID.isEmpty || span.parentSpanID.count == 8 else {
-            return "\(label()): parent_span_id must be empty or 8 bytes (got \(span.parentSpanID.count))"
-        }
-        guard span.startTimeUnixNano > 0 else { return "\(label()): start_time_unix_nano is missing" }
-        guard span.endTimeUnixNano >= span.startTimeUnixNano else {
-            return "\(label()): end_time_unix_nano is before start_time_unix_nano"
-        }
-        if let problem = limits.problem(atMicros: micros(fromNanos: span.startTimeUnixNano)) {
-            return "\(label()): start_time_unix_nano \(problem)"
-        }
-        return nil
+        OTLPWire.spanProblem(
+            index: index, traceID: [UInt8](span.traceID), spanID: [UInt8](span.spanID), parentCount: span.parentSpanID.count,
+            start: span.startTimeUnixNano, end: span.endTimeUnixNano, limits: limits)
     }
 
     static func events(_ events: [Opentelemetry_Proto_Trace_V1_Span.Event]) -> String {

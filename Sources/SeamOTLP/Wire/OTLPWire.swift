@@ -76,16 +76,22 @@ public enum OTLPWire {
             default: try span.skip(wire)
             }
         }
-        let trace = span.slice(traceID)
-        let spanBytes = span.slice(spanID)
-        func label() -> String {
-            "span \(index) (trace_id \(TraceIDs.hex(Array(trace))), span_id \(TraceIDs.hex(Array(spanBytes))))"
+        return spanProblem(
+            index: index, traceID: Array(span.slice(traceID)), spanID: Array(span.slice(spanID)), parentCount: parentCount,
+            start: start, end: end, limits: limits)
+    }
+
+    /// The validation rules for a span, shared by every path (wire, decoded, loader), so the
+    /// same span gets the same verdict everywhere.
+    static func spanProblem(
+        index: Int, traceID: [UInt8], spanID: [UInt8], parentCount: Int, start: UInt64, end: UInt64, limits: RecordLimits
+    ) -> String? {
+        func label() -> String { "span \(index) (trace_id \(TraceIDs.hex(traceID)), span_id \(TraceIDs.hex(spanID)))" }
+        guard traceID.count == 16, traceID.contains(where: { $0 != 0 }) else {
+            return "\(label()): trace_id must be 16 bytes, not all zero (got \(traceID.count) bytes)"
         }
-        guard trace.count == 16, trace.contains(where: { $0 != 0 }) else {
-            return "\(label()): trace_id must be 16 bytes, not all zero (got \(trace.count) bytes)"
-        }
-        guard spanBytes.count == 8, spanBytes.contains(where: { $0 != 0 }) else {
-            return "\(label()): span_id must be 8 bytes, not all zero (got \(spanBytes.count) bytes)"
+        guard spanID.count == 8, spanID.contains(where: { $0 != 0 }) else {
+            return "\(label()): span_id must be 8 bytes, not all zero (got \(spanID.count) bytes)"
         }
         guard parentCount == 0 || parentCount == 8 else {
             return "\(label()): parent_span_id must be empty or 8 bytes (got \(parentCount))"
