@@ -107,11 +107,12 @@ struct IngestBench: AsyncParsableCommand {
         // stored from then on.
         try await server.waitUntilHealthy()
         let loadStarted = ContinuousClock.now
-        let storedAtStart = (try? await pool.query("SELECT count(*) FROM lake.spans").scalar(Int.self)) ?? 0
+        // Progress from the server's own counter: polling count(*) would compete with the load.
+        let storedAtStart = try await server.loadedSpans()
         var stored = storedAtStart
         while stored < totalSpans {
-            try await Task.sleep(for: .milliseconds(50))
-            stored = (try? await pool.query("SELECT count(*) FROM lake.spans").scalar(Int.self)) ?? 0
+            try await Task.sleep(for: .milliseconds(20))
+            stored = try await server.loadedSpans()
             if (ContinuousClock.now - loadStarted) > .seconds(600) { throw ValidationError("loading took over 10 minutes") }
         }
         let loadSeconds = (ContinuousClock.now - loadStarted).seconds
@@ -120,7 +121,7 @@ struct IngestBench: AsyncParsableCommand {
         // 3. Baseline: plain COPY of the same rows into the same table.
         let decodeStarted = ContinuousClock.now
         let records = try bodies.flatMap { body in
-            TraceMapper.map(try TraceExportRequest(serializedBytes: body), limits: .init(receivedMicros: Self.nowMicros())).records
+            try WireTraceMapper.map(body, limits: .init(receivedMicros: Self.nowMicros())).records
         }
         let decodeSeconds = (ContinuousClock.now - decodeStarted).seconds
         let copySeconds = try await pool.withConnection { c -> Double in
@@ -221,6 +222,16 @@ struct ServerProcess {
             try await Task.sleep(for: .milliseconds(50))
         }
         throw ValidationError("seam serve did not come up")
+    }
+
+    /// Spans the server's loader has stored so far, from its `/metrics`.
+    func loadedSpans() async throws -> Int {
+        let (data, _) = try await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(port)/metrics")!)
+        let prefix = #"seam_loader_rows_total{table="spans",outcome="stored"} "#
+        for line in String(decoding: data, as: UTF8.self).split(separator: "\n") where line.hasPrefix(prefix) {
+            return Int(Double(line.dropFirst(prefix.count)) ?? 0)
+        }
+        return 0
     }
 
     /// User + system CPU time of the server so far, from /proc/PID/stat.
