@@ -148,6 +148,27 @@ struct OTLPIngestTests {
         }
     }
 
+    @Test("a span PostgreSQL refuses goes to lake.rejected as JSON; the rest of its request is stored")
+    func refusedSpan() async throws {
+        try await IngestHarness.with { h in
+            var request = Self.traces(count: 3, traceByte: 0x6d)
+            var nul = Opentelemetry_Proto_Common_V1_KeyValue()
+            nul.key = "note"
+            nul.value.stringValue = "a\u{0}b"  // valid OTLP, but jsonb refuses NUL characters
+            request.resourceSpans[0].scopeSpans[0].spans[1].attributes.append(nul)
+            let body: [UInt8] = try request.serializedBytes()
+            #expect(try await h.request("POST", "/v1/traces", bytes: body, headers: ["Content-Type": "application/x-protobuf"]).reply.status == 200)
+            _ = try await h.loader.drain()
+            let c = try h.connect()
+            #expect(try c.query("SELECT count(*) FROM lake.spans").scalar(Int.self) == 2)
+            let rejected = try #require(try c.query("SELECT source, reason, convert_from(payload, 'UTF8') FROM lake.rejected").first)
+            #expect(try rejected[0].decode(String.self) == "traces")
+            #expect(try rejected[1].decode(String.self).contains("22P05") || rejected[1].decode(String.self).contains("unsupported Unicode"))
+            let payload = try JSONSerialization.jsonObject(with: Data(try rejected[2].decode(String.self).utf8)) as? [String: Any]
+            #expect(payload?["name"] as? String == "span-1")
+        }
+    }
+
     @Test("feature-flag evaluations land in typed columns; an identical record resent is stored once")
     func logs() async throws {
         try await IngestHarness.with { h in

@@ -48,22 +48,22 @@ struct LakeWriter {
                     do {
                         prepared.events += try TagEventFrames.decode(frame.payload)
                     } catch {
-                        prepared.rejected.append(Rejection(source: "events", reason: "spool frame at \(frame.position) does not decode: \(error)", payload: frame.payload))
+                        prepared.rejected.append(Rejection(source: "events", reason: "spool frame at \(frame.position) does not decode: \(error)", payload: frame.payload, receivedAt: frame.appendedAt))
                     }
                 case .spans:
                     do {
                         prepared.spans += try Self.spans(from: frame.payload)
                     } catch {
-                        prepared.rejected.append(Rejection(source: "traces", reason: "spool frame at \(frame.position) does not decode: \(error)", payload: frame.payload))
+                        prepared.rejected.append(Rejection(source: "traces", reason: "spool frame at \(frame.position) does not decode: \(error)", payload: frame.payload, receivedAt: frame.appendedAt))
                     }
                 case .logs:
                     do {
                         prepared.logs += try Self.logs(from: frame.payload)
                     } catch {
-                        prepared.rejected.append(Rejection(source: "logs", reason: "spool frame at \(frame.position) does not decode: \(error)", payload: frame.payload))
+                        prepared.rejected.append(Rejection(source: "logs", reason: "spool frame at \(frame.position) does not decode: \(error)", payload: frame.payload, receivedAt: frame.appendedAt))
                     }
                 default:
-                    prepared.rejected.append(Rejection(source: "spool", reason: "spool frame at \(frame.position) has unknown kind \(frame.kind)", payload: frame.payload))
+                    prepared.rejected.append(Rejection(source: "spool", reason: "spool frame at \(frame.position) has unknown kind \(frame.kind)", payload: frame.payload, receivedAt: frame.appendedAt))
                 }
             case .corrupt(let damage):
                 logger.error("spool damage kept in lake.rejected", metadata: ["position": "\(damage.position)", "bytes": "\(damage.bytes.count)"])
@@ -109,8 +109,15 @@ struct LakeWriter {
             }
             for rejection in rejected {
                 try c.execute(
-                    "INSERT INTO lake.rejected (received_at, source, reason, payload) VALUES (now(), $1, $2, $3)",
-                    [.text(rejection.source), .text(rejection.reason), .bytea(rejection.payload)])
+                    """
+                    INSERT INTO lake.rejected (received_at, source, reason, payload, record_index, content_type)
+                    VALUES (coalesce($1, now()), $2, $3, $4, $5, $6)
+                    """,
+                    [
+                        .timestamp(rejection.receivedAt), .text(rejection.source), .text(rejection.reason), .bytea(rejection.payload),
+                        rejection.recordIndex.map { .int32(Int32(clamping: $0)) } ?? .null,
+                        .text(rejection.source == "spool" ? "application/octet-stream" : "application/json"),
+                    ])
             }
             outcome.rejected = rejected.count
             try c.execute(
@@ -144,11 +151,15 @@ struct LakeWriter {
         var source: String
         var reason: String
         var payload: [UInt8]
+        /// When Seam received the refused data; now when unknown (damaged spool bytes).
+        var receivedAt: Date? = nil
+        /// The record's position in its request, when a single record was refused.
+        var recordIndex: Int? = nil
     }
 
     /// Stores `records` with `store` in one statement; when PostgreSQL refuses the batch for
     /// its data, retries record by record so that only the bad ones go to `lake.rejected`.
-    private func storeRecords<R>(
+    private func storeRecords<R: Encodable>(
         _ records: [R], source: String, on c: PostgresConnection, store: ([R]) throws -> Int, failed: (Rejection) -> Void
     ) throws -> Int {
         try c.executeScript("SAVEPOINT seam_records")
@@ -168,10 +179,17 @@ struct LakeWriter {
                 try c.executeScript("RELEASE SAVEPOINT seam_one_record")
             } catch let error as PostgresError where error.isDataError {
                 try c.executeScript("ROLLBACK TO SAVEPOINT seam_one_record")
-                failed(Rejection(source: source, reason: "refused by PostgreSQL: \(error)", payload: Array("\(record)".utf8)))
+                failed(Rejection(source: source, reason: "refused by PostgreSQL: \(error)", payload: Self.json(record)))
             }
         }
         return stored
+    }
+
+    /// A refused record as JSON for `lake.rejected.payload`.
+    static func json(_ record: some Encodable) -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return (try? Array(encoder.encode(record))) ?? []
     }
 
     static let tagEventColumns = "event_id, name, occurred_at, client_timestamp, sent_at, received_at, session_id, anonymous_id, user_id, trace_id, parent_span_id, page_url, page_path, page_referrer, page_title, properties, context, source"
@@ -238,7 +256,7 @@ struct LakeWriter {
                 failed.append(
                     Rejection(
                         source: "events", reason: "event \(event.eventID.uuidString.lowercased()) refused by PostgreSQL: \(error)",
-                        payload: (try? TagEventFrames.encode([event])) ?? []))
+                        payload: (try? TagEventFrames.encode([event])) ?? [], receivedAt: event.receivedAt))
             }
         }
         return (stored, failed)

@@ -1,6 +1,6 @@
 /// A validated span: one future row of `lake.spans`. Times are microseconds since
 /// 1970-01-01 UTC (PostgreSQL's precision), truncated from OTLP's nanoseconds.
-public struct SpanRecord: Sendable, Equatable {
+public struct SpanRecord: Sendable, Equatable, Codable {
     public var traceID: [UInt8]
     public var spanID: [UInt8]
     public var parentSpanID: [UInt8]?
@@ -64,7 +64,7 @@ public struct SpanRecord: Sendable, Equatable {
 
 /// A validated OTLP log record: one future row of `lake.logs` (its `log_id` digest is
 /// computed by the loader).
-public struct LogRecordRow: Sendable, Equatable {
+public struct LogRecordRow: Sendable, Equatable, Codable {
     public var timeMicros: Int64
     public var observedMicros: Int64?
     public var traceID: [UInt8]?
