@@ -53,9 +53,9 @@ public final class SpoolLoader: Service, Sendable {
     private let preparer = BlockingThread(name: "seam-loader-decode")
     private let totalsState = Mutex(Totals())
 
-    /// `pool` should be the loader's own (one connection): loading is sequential by design.
     private let metrics: IngestMetrics
 
+    /// `pool` should be the loader's own (one connection): loading is sequential by design.
     public init(
         spool: Spool, pool: PostgresPool, configuration: Configuration = .init(), metrics: IngestMetrics = .global,
         logger: Logger = Logger(label: "seam.loader")
