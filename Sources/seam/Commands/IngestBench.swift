@@ -116,6 +116,8 @@ struct IngestBench: AsyncParsableCommand {
             if (ContinuousClock.now - loadStarted) > .seconds(600) { throw ValidationError("loading took over 10 minutes") }
         }
         let loadSeconds = (ContinuousClock.now - loadStarted).seconds
+        let transactionSeconds = try await server.metric("seam_loader_batch_seconds_sum")
+        let transactions = try await server.metric("seam_loader_batch_seconds_count")
         try server.stop()
 
         // 3. Baseline: plain COPY of the same rows into the same table.
@@ -140,6 +142,7 @@ struct IngestBench: AsyncParsableCommand {
         print(String(format: "  end to end into lake.spans (spool → decode → COPY):        %9.0f rows/s", loadRate))
         print(String(format: "  baseline: plain binary COPY of the same rows into lake.spans: %5.0f rows/s", copyRate))
         print(String(format: "  ratio end to end / plain COPY:                            %9.2f", loadRate / copyRate))
+        print(String(format: "  loader: %.0f transactions, %.2f s inside them of %.2f s loading", transactions, transactionSeconds, loadSeconds))
         print(String(format: "  tag events acknowledged (JSON batches of 100):            %9.0f events/s", Double(eventCount) / eventSeconds))
         print(String(format: "  server CPU per tag event to the acknowledgement:          %9.2f µs", eventCPU * 1e6 / Double(eventCount)))
         print(String(format: "  loader decoding alone (protobuf → rows, one thread):      %9.0f rows/s", Double(records.count) / decodeSeconds))
@@ -226,10 +229,15 @@ struct ServerProcess {
 
     /// Spans the server's loader has stored so far, from its `/metrics`.
     func loadedSpans() async throws -> Int {
+        Int(try await metric(#"seam_loader_rows_total{table="spans",outcome="stored"}"#))
+    }
+
+    /// One sample of the server's `/metrics`, 0 when absent.
+    func metric(_ name: String) async throws -> Double {
         let (data, _) = try await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(port)/metrics")!)
-        let prefix = #"seam_loader_rows_total{table="spans",outcome="stored"} "#
+        let prefix = name + " "
         for line in String(decoding: data, as: UTF8.self).split(separator: "\n") where line.hasPrefix(prefix) {
-            return Int(Double(line.dropFirst(prefix.count)) ?? 0)
+            return Double(line.dropFirst(prefix.count)) ?? 0
         }
         return 0
     }
