@@ -137,6 +137,31 @@ struct OTLPIngestTests {
         }
     }
 
+    @Test("a full spool answers OTLP clients 503 with Retry-After and a google.rpc.Status")
+    func spoolFull() async throws {
+        try await IngestHarness.with(spoolBytes: 1 << 20) { h in
+            var last: (reply: IngestHarness.Reply, body: [UInt8])?
+            for round in 0..<60 {
+                var request = Self.traces(count: 50, traceByte: UInt8(round + 1))
+                for i in request.resourceSpans[0].scopeSpans[0].spans.indices {
+                    var noise = Opentelemetry_Proto_Common_V1_KeyValue()
+                    noise.key = "noise"
+                    noise.value.bytesValue = Data((0..<1000).map { _ in UInt8.random(in: 0...255) })  // defeats LZ4
+                    request.resourceSpans[0].scopeSpans[0].spans[i].attributes.append(noise)
+                }
+                last = try await h.request(
+                    "POST", "/v1/traces", bytes: try request.serializedBytes(), headers: ["Content-Type": "application/x-protobuf"])
+                if last?.reply.status != 200 { break }
+            }
+            let reply = try #require(last)
+            #expect(reply.reply.status == 503)
+            #expect(reply.reply.headers["retry-after"] == "5")
+            let status = try RPCStatus(serializedBytes: reply.body)
+            #expect(status.code == 14)
+            #expect(status.message.contains("spool is full"))
+        }
+    }
+
     @Test("a gzip bomb is cut off at the body limit with 413, without inflating it all")
     func gzipBomb() async throws {
         try await IngestHarness.with(configuration: .init(host: "127.0.0.1", port: 0, maximumBodyBytes: 1 << 20)) { h in
