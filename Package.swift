@@ -121,6 +121,10 @@ let package = Package(
             dependencies: ["SeamOTLP", "SeamModel", .product(name: "SwiftProtobuf", package: "swift-protobuf")]
         ),
         .testTarget(
+            name: "SeamIngestTests",
+            dependencies: ["SeamIngest", "SeamModel"]
+        ),
+        .testTarget(
             name: "SeamSpoolTests",
             dependencies: ["SeamSpool"]
         ),

@@ -256,7 +256,7 @@ struct LakeWriter {
                 failed.append(
                     Rejection(
                         source: "events", reason: "event \(event.eventID.uuidString.lowercased()) refused by PostgreSQL: \(error)",
-                        payload: (try? TagEventFrames.encode([event])) ?? [], receivedAt: event.receivedAt))
+                        payload: Self.json(event), receivedAt: event.receivedAt))
             }
         }
         return (stored, failed)
