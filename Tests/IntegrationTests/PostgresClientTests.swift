@@ -1,6 +1,7 @@
 import Foundation
-import SeamPostgres
 import Testing
+
+@testable import SeamPostgres
 
 @Suite("PostgreSQL client", .requiresPostgres)
 struct PostgresClientTests {
@@ -276,5 +277,32 @@ struct PostgresClientTests {
             performing: { try PostgresConnection("host=/nonexistent-seam-dir port=5999 dbname=x connect_timeout=2") })
         #expect(error.code == .connectionFailed)
         #expect(error.message.contains("/nonexistent-seam-dir"))
+    }
+}
+
+@Suite("PostgreSQL pool", .requiresPostgres)
+struct PostgresPoolTests {
+    @Test("a caller waiting for a connection can be cancelled; the pool carries on")
+    func cancelWaiting() async throws {
+        try await TestDatabase.with { db in
+            let pool = PostgresPool(configuration: .init(connectionString: db.url, maximumConnections: 1))
+            let holder = Task { try await pool.withConnection { try $0.query("SELECT pg_sleep(0.5)") } }
+            try await Task.sleep(for: .milliseconds(100))
+            let waiter = Task { try await pool.query("SELECT 1").scalar(Int.self) }
+            try await Task.sleep(for: .milliseconds(50))
+            waiter.cancel()
+            await #expect(throws: CancellationError.self) { try await waiter.value }
+            _ = try await holder.value
+            #expect(try await pool.query("SELECT 2").scalar(Int.self) == 2)
+            await pool.close()
+        }
+    }
+
+    @Test("pools bound connection attempts unless the connection string says otherwise")
+    func connectTimeout() throws {
+        let pool = PostgresPool.Configuration(connectionString: "postgresql://db.example/lake")
+        #expect(try ConnectionString.parse(pool.effectiveConnectionString)["connect_timeout"] == "10")
+        let own = PostgresPool.Configuration(connectionString: "host=x connect_timeout=3")
+        #expect(try ConnectionString.parse(own.effectiveConnectionString)["connect_timeout"] == "3")
     }
 }

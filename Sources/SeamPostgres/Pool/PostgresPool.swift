@@ -16,10 +16,23 @@ public final class PostgresPool: Sendable {
         /// Prefix of the connection threads' names (visible in debuggers and `top -H`).
         public var name: String
 
-        public init(connectionString: String, maximumConnections: Int = 4, name: String = "seam-pg") {
+        /// Seconds a connection attempt may take (libpq's `connect_timeout`) unless the
+        /// connection string sets its own; libpq's default is to wait indefinitely.
+        public var connectTimeoutSeconds: Int
+
+        public init(connectionString: String, maximumConnections: Int = 4, name: String = "seam-pg", connectTimeoutSeconds: Int = 10) {
             self.connectionString = connectionString
             self.maximumConnections = max(1, maximumConnections)
             self.name = name
+            self.connectTimeoutSeconds = connectTimeoutSeconds
+        }
+
+        /// The connection string with the connect timeout applied.
+        var effectiveConnectionString: String {
+            guard let values = try? ConnectionString.parse(connectionString), values["connect_timeout"] == nil,
+                let rewritten = try? ConnectionString.replacing(["connect_timeout": String(connectTimeoutSeconds)], in: connectionString)
+            else { return connectionString }
+            return rewritten
         }
     }
 
@@ -33,15 +46,19 @@ public final class PostgresPool: Sendable {
     struct State {
         var idle: [Slot] = []
         var all: [Slot] = []
-        var waiters: [CheckedContinuation<Slot, Error>] = []
+        var waiters: [(id: UInt64, continuation: CheckedContinuation<Slot, Error>)] = []
+        var nextWaiterID: UInt64 = 0
         var closed = false
     }
 
     public let configuration: Configuration
     private let state = Mutex(State())
 
+    private let connectionString: String
+
     public init(configuration: Configuration) {
         self.configuration = configuration
+        connectionString = configuration.effectiveConnectionString
     }
 
     /// Runs `body` with a connection on that connection's own thread and returns its result.
@@ -52,7 +69,7 @@ public final class PostgresPool: Sendable {
     ) async throws -> T {
         let slot = try await acquire()
         defer { release(slot) }
-        let connectionString = configuration.connectionString
+        let connectionString = connectionString
         return try await slot.thread.run {
             let connection: PostgresConnection
             if let existing = slot.connection {
@@ -88,7 +105,7 @@ public final class PostgresPool: Sendable {
     public func close() async {
         let (slots, waiters) = state.withLock { state -> ([Slot], [CheckedContinuation<Slot, Error>]) in
             state.closed = true
-            let waiters = state.waiters
+            let waiters = state.waiters.map(\.continuation)
             state.waiters = []
             return (state.all, waiters)
         }
@@ -125,25 +142,36 @@ public final class PostgresPool: Sendable {
         case .slot(let slot): return slot
         case .closed: throw Self.closedError
         case .wait:
-            return try await withCheckedThrowingContinuation { continuation in
-                let rejected = state.withLock { state -> Bool in
-                    if state.closed { return true }
-                    // A slot may have come back between the first look and now.
-                    if let slot = state.idle.popLast() {
-                        continuation.resume(returning: slot)
-                        return false
+            // Waiting callers queue in order; a cancelled one leaves the queue with CancellationError.
+            let id = state.withLock { state -> UInt64 in
+                state.nextWaiterID += 1
+                return state.nextWaiterID
+            }
+            return try await withTaskCancellationHandler {
+                try await withCheckedThrowingContinuation { continuation in
+                    let outcome = state.withLock { state -> Result<Slot, Error>? in
+                        if state.closed { return .failure(Self.closedError) }
+                        if Task.isCancelled { return .failure(CancellationError()) }
+                        // A slot may have come back between the first look and now.
+                        if let slot = state.idle.popLast() { return .success(slot) }
+                        state.waiters.append((id, continuation))
+                        return nil
                     }
-                    state.waiters.append(continuation)
-                    return false
+                    if let outcome { continuation.resume(with: outcome) }
                 }
-                if rejected { continuation.resume(throwing: Self.closedError) }
+            } onCancel: {
+                let cancelled = state.withLock { state -> CheckedContinuation<Slot, Error>? in
+                    guard let index = state.waiters.firstIndex(where: { $0.id == id }) else { return nil }
+                    return state.waiters.remove(at: index).continuation
+                }
+                cancelled?.resume(throwing: CancellationError())
             }
         }
     }
 
     private func release(_ slot: Slot) {
         let waiter = state.withLock { state -> CheckedContinuation<Slot, Error>? in
-            if !state.waiters.isEmpty { return state.waiters.removeFirst() }
+            if !state.waiters.isEmpty { return state.waiters.removeFirst().continuation }
             state.idle.append(slot)
             return nil
         }

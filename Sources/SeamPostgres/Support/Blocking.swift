@@ -19,12 +19,19 @@ public final class BlockingThread: @unchecked Sendable {
         thread.start()
     }
 
-    /// Runs `body` on this thread and returns its result to the awaiting task.
+    /// Runs `body` on this thread and returns its result to the awaiting task; throws
+    /// without running it once the thread is shut down.
     public func run<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, Error>) in
-            submit {
-                continuation.resume(with: Result { try body() })
+            condition.lock()
+            if stopping {
+                condition.unlock()
+                continuation.resume(throwing: PostgresError(code: .misuse, message: "\(thread?.name ?? "thread") is shut down"))
+                return
             }
+            jobs.append { continuation.resume(with: Result { try body() }) }
+            condition.signal()
+            condition.unlock()
         }
     }
 
