@@ -29,4 +29,7 @@ struct GlobalOptions: ParsableArguments {
 
     @Option(name: .long, help: "trace, debug, info, notice, warning, error or critical (or SEAM_LOG_LEVEL).")
     var logLevel: String?
+
+    @Option(name: .long, help: "Roles seam serve runs, comma-separated: ingest, maintenance (or SEAM_ROLES; default all).")
+    var roles: String?
 }

@@ -42,6 +42,18 @@ struct SettingsTests {
         #expect(settings.partitionDaysAhead == 2)
     }
 
+    @Test("roles: all by default, a chosen subset, and a clear error for unknown ones")
+    func roles() throws {
+        #expect(try Settings.resolve(options: options([]), environment: [:]).roles == [.ingest, .maintenance])
+        #expect(try Settings.resolve(options: options(["--roles", "ingest"]), environment: [:]).roles == [.ingest])
+        #expect(try Settings.resolve(options: options([]), environment: ["SEAM_ROLES": "maintenance, ingest"]).roles == [.ingest, .maintenance])
+        let error = try #require(throws: SettingsError.self) {
+            try Settings.resolve(options: options(["--roles", "ingest,joiner"]), environment: [:])
+        }
+        #expect(error.description.contains("unknown role \"joiner\""))
+        #expect(throws: SettingsError.self) { try Settings.resolve(options: options(["--roles", ","]), environment: [:]) }
+    }
+
     @Test("an unknown key names the file, the line and the key")
     func unknownKey() throws {
         let file = try configFile("lake:\n  retention_dayz: 3\n")
@@ -87,5 +99,6 @@ struct ExampleConfigurationTests {
         #expect(fromFile.spoolSegmentBytes == defaults.spoolSegmentBytes)
         #expect(fromFile.maximumBodyBytes == defaults.maximumBodyBytes)
         #expect(fromFile.loaderEnabled)
+        #expect(fromFile.roles == defaults.roles)
     }
 }

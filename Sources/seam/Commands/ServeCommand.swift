@@ -35,41 +35,50 @@ struct ServeCommand: AsyncParsableCommand {
                     "partitions_created": "\(report.partitionsCreated)",
                     "database": "\(settings.databaseURL == nil ? "embedded" : "external")",
                 ])
-            let maintenance = PartitionMaintenance(
-                pool: pool,
-                configuration: .init(
-                    daysAhead: settings.partitionDaysAhead, retentionDays: settings.retentionDays,
-                    interval: .seconds(settings.maintenanceIntervalSeconds)))
-            guard let address = IngestConfiguration.parseAddress(settings.httpAddress) else {
-                throw SettingsError("http.addr must be host:port, got \(settings.httpAddress)")
+            // Services start in this order and shut down in reverse: the server stops
+            // accepting and finishes its requests, then the loader drains the spool, then
+            // maintenance stops.
+            var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
+            if settings.roles.contains(.maintenance) {
+                let maintenance = PartitionMaintenance(
+                    pool: pool,
+                    configuration: .init(
+                        daysAhead: settings.partitionDaysAhead, retentionDays: settings.retentionDays,
+                        interval: .seconds(settings.maintenanceIntervalSeconds)))
+                services.append(.init(service: maintenance))
             }
-            let spoolConfiguration = Spool.Configuration(
-                directory: settings.spoolURL, segmentBytes: settings.spoolSegmentBytes, maximumBytes: settings.spoolMaximumBytes)
-            let openedSpool = try await runBlocking("seam-spool-open") { try Spool(configuration: spoolConfiguration) }
-            spool = openedSpool
-            IngestMetrics.global.tornTail(bytes: openedSpool.recovery.tornTailBytes)
-            let loader = SpoolLoader(spool: openedSpool, pool: loaderPool)
-            let ingest = IngestServer(
-                configuration: .init(
-                    host: address.host, port: address.port, maximumBodyBytes: settings.maximumBodyBytes, tokens: settings.ingestTokens),
-                spool: openedSpool, pool: pool,
-                events: TagEventDecoder(
-                    configuration: .init(maximumAge: settings.retentionDays > 0 ? Double(settings.retentionDays) * 86_400 : nil)),
-                logger: Logger(label: "seam.ingest"),
-                metricsExposition: { registry.emitToBuffer() })
-            let server = ingest.makeApplication { port in
-                logger.info("listening", metadata: ["address": "\(address.host):\(port)"])
+            if settings.roles.contains(.ingest) {
+                guard let address = IngestConfiguration.parseAddress(settings.httpAddress) else {
+                    throw SettingsError("http.addr must be host:port, got \(settings.httpAddress)")
+                }
+                let spoolConfiguration = Spool.Configuration(
+                    directory: settings.spoolURL, segmentBytes: settings.spoolSegmentBytes, maximumBytes: settings.spoolMaximumBytes)
+                let openedSpool = try await runBlocking("seam-spool-open") { try Spool(configuration: spoolConfiguration) }
+                spool = openedSpool
+                IngestMetrics.global.tornTail(bytes: openedSpool.recovery.tornTailBytes)
+                if settings.loaderEnabled {
+                    services.append(.init(service: SpoolLoader(spool: openedSpool, pool: loaderPool)))
+                }
+                let ingest = IngestServer(
+                    configuration: .init(
+                        host: address.host, port: address.port, maximumBodyBytes: settings.maximumBodyBytes,
+                        tokens: settings.ingestTokens),
+                    spool: openedSpool, pool: pool,
+                    events: TagEventDecoder(
+                        configuration: .init(maximumAge: settings.retentionDays > 0 ? Double(settings.retentionDays) * 86_400 : nil)),
+                    logger: Logger(label: "seam.ingest"),
+                    metricsExposition: { registry.emitToBuffer() })
+                services.append(
+                    .init(
+                        service: ingest.makeApplication { port in
+                            logger.info("listening", metadata: ["address": "\(address.host):\(port)"])
+                        }))
             }
-            // Shutdown runs in reverse: the server stops accepting and finishes its requests,
-            // then the loader drains the spool, then maintenance stops.
             let group = ServiceGroup(
-                configuration: .init(
-                    services: settings.loaderEnabled
-                        ? [.init(service: maintenance), .init(service: loader), .init(service: server)]
-                        : [.init(service: maintenance), .init(service: server)],
-                    gracefulShutdownSignals: [.sigterm, .sigint],
-                    logger: logger))
-            logger.info("seam serving; stop with SIGTERM or SIGINT")
+                configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            logger.info(
+                "seam serving; stop with SIGTERM or SIGINT",
+                metadata: ["roles": "\(settings.roles.map(\.rawValue).sorted().joined(separator: ","))"])
             try await group.run()
         } catch {
             logger.error("seam serve failed", metadata: ["error": "\(error)"])

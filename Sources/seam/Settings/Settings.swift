@@ -24,6 +24,8 @@ struct Settings: Sendable {
     var maximumBodyBytes: Int = 20 << 20
     /// Ingestion tokens → source names; empty means no token is required.
     var ingestTokens: [String: String] = [:]
+    /// What `seam serve` runs.
+    var roles: Set<Role> = Set(Role.allCases)
     /// Whether `seam serve` loads its spool into the lake (off only for benchmarks and maintenance).
     var loaderEnabled = true
     /// Spool directory; `home/spool` when nil.
@@ -48,6 +50,7 @@ struct Settings: Sendable {
         ("SEAM_INGEST_TOKENS", "ingest.tokens"),
         ("SEAM_SPOOL_DIR", "spool.dir"),
         ("SEAM_LOADER", "spool.loader"),
+        ("SEAM_ROLES", "roles"),
         ("SEAM_SPOOL_MAX_BYTES", "spool.max_bytes"),
         ("SEAM_SPOOL_SEGMENT_BYTES", "spool.segment_bytes"),
     ]
@@ -68,6 +71,7 @@ struct Settings: Sendable {
         if let value = options.home { settings.home = value }
         if let value = options.migrations { settings.migrationsDirectory = value }
         if let value = options.logLevel { try settings.set("log_level", to: value, source: "--log-level") }
+        if let value = options.roles { try settings.set("roles", to: value, source: "--roles") }
         return settings
     }
 
@@ -110,6 +114,17 @@ struct Settings: Sendable {
             }
             ingestTokens = tokens
         case "spool.dir": spoolDirectory = value
+        case "roles":
+            var roles = Set<Role>()
+            for name in value.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces).lowercased() }) where !name.isEmpty {
+                guard let role = Role(rawValue: name) else {
+                    throw SettingsError(
+                        "\(source): roles: unknown role \"\(name)\" (known: \(Role.allCases.map(\.rawValue).joined(separator: ", ")))")
+                }
+                roles.insert(role)
+            }
+            guard !roles.isEmpty else { throw SettingsError("\(source): roles: name at least one role") }
+            self.roles = roles
         case "spool.loader":
             switch value.lowercased() {
             case "on", "true", "1": loaderEnabled = true
@@ -137,6 +152,15 @@ struct Settings: Sendable {
         URL(fileURLWithPath: home, relativeTo: URL(fileURLWithPath: FileManager.default.currentDirectoryPath, isDirectory: true))
             .standardizedFileURL
     }
+}
+
+/// What a `seam serve` process runs; each can run alone so ingestion nodes scale out
+/// separately from the rest.
+enum Role: String, CaseIterable, Sendable {
+    /// HTTP API for telemetry, the spool, and the loader that drains it into the lake.
+    case ingest
+    /// Partition creation and retention.
+    case maintenance
 }
 
 /// A configuration problem a person can fix: names the source, the key and the reason.
