@@ -127,7 +127,7 @@ public final class Spool: Sendable {
         var torn = 0
         if let last = sizes.keys.max() {
             let path = Self.segmentPath(directory, last)
-            let cut = try SegmentScanner.tornTail(path: path, size: sizes[last]!)
+            let cut = try SegmentFile.tornTail(path: path, size: sizes[last]!)
             if let cut {
                 torn = Int(sizes[last]! - cut)
                 guard truncate(path, off_t(cut)) == 0 else {

@@ -35,19 +35,6 @@ public final class BlockingThread: @unchecked Sendable {
         }
     }
 
-    /// Queues `job` without waiting for it.
-    public func submit(_ job: @escaping () -> Void) {
-        condition.lock()
-        if stopping {
-            condition.unlock()
-            job()  // keeps the contract that every submitted job runs exactly once
-            return
-        }
-        jobs.append(job)
-        condition.signal()
-        condition.unlock()
-    }
-
     /// Lets queued jobs finish, then ends the thread.
     public func shutdown() {
         condition.lock()

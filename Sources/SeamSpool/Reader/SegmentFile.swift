@@ -97,5 +97,3 @@ struct SegmentFile {
         return nil
     }
 }
-
-typealias SegmentScanner = SegmentFile
