@@ -74,19 +74,8 @@ extension IngestServer {
             return status(.badRequest, code: 3, "cannot decode the OTLP request: \(error)", encoding: encoding)
         }
 
-        if accepted > 0 {
-            do {
-                try await spool.append(kind: signal.kind.rawValue, spoolPayload)
-            } catch let error as SpoolError where error.code == .full {
-                var response = status(.serviceUnavailable, code: 14, "Seam is catching up (\(error.message)); retry later", encoding: encoding)
-                response.headers[.retryAfter] = String(configuration.retryAfterSeconds)
-                return response
-            } catch {
-                logger.error("spool append failed", metadata: ["error": "\(error)"])
-                var response = status(.serviceUnavailable, code: 14, "Seam cannot store telemetry right now; retry later", encoding: encoding)
-                response.headers[.retryAfter] = String(configuration.retryAfterSeconds)
-                return response
-            }
+        if accepted > 0, let problem = await appendToSpool(signal.kind, spoolPayload) {
+            return retryLater(status(.serviceUnavailable, code: 14, problem, encoding: encoding))
         }
 
         metrics.accepted(signal == .traces ? "traces" : "logs", accepted)

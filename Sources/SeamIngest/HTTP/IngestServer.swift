@@ -103,17 +103,14 @@ public struct IngestServer: Sendable {
             return Self.error(.badRequest, error.reason)
         }
         if !batch.accepted.isEmpty {
+            let payload: [UInt8]
             do {
-                try await spool.append(kind: SpoolKind.tagEvents.rawValue, TagEventFrames.encode(batch.accepted))
-            } catch let error as SpoolError where error.code == .full {
-                var response = Self.error(.serviceUnavailable, "Seam is catching up (\(error.message)); retry later")
-                response.headers[.retryAfter] = String(configuration.retryAfterSeconds)
-                return response
+                payload = try TagEventFrames.encode(batch.accepted)
             } catch {
-                logger.error("spool append failed", metadata: ["error": "\(error)"])
-                var response = Self.error(.serviceUnavailable, "Seam cannot store events right now; retry later")
-                response.headers[.retryAfter] = String(configuration.retryAfterSeconds)
-                return response
+                return Self.error(.internalServerError, "cannot encode events for the spool: \(error)")
+            }
+            if let problem = await appendToSpool(.tagEvents, payload) {
+                return retryLater(Self.error(.serviceUnavailable, problem))
             }
         }
         metrics.accepted("events", batch.accepted.count)
@@ -172,6 +169,28 @@ public struct IngestServer: Sendable {
         let text = (try? JSONSerialization.data(withJSONObject: detail, options: [.sortedKeys]))
             .map { String(decoding: $0, as: UTF8.self) } ?? "{}"
         return Self.json(ready ? .ok : .serviceUnavailable, text)
+    }
+
+    // MARK: Spool
+
+    /// Appends `payload` durably; on failure returns why, for a 503 the client retries.
+    func appendToSpool(_ kind: SpoolKind, _ payload: [UInt8]) async -> String? {
+        do {
+            try await spool.append(kind: kind.rawValue, payload)
+            return nil
+        } catch let error as SpoolError where error.code == .full {
+            return "Seam is catching up (\(error.message)); retry later"
+        } catch {
+            logger.error("spool append failed", metadata: ["error": "\(error)"])
+            return "Seam cannot store records right now; retry later"
+        }
+    }
+
+    /// `response` with `Retry-After`.
+    func retryLater(_ response: Response) -> Response {
+        var response = response
+        response.headers[.retryAfter] = String(configuration.retryAfterSeconds)
+        return response
     }
 
     // MARK: Responses

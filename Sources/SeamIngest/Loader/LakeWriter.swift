@@ -43,27 +43,27 @@ struct LakeWriter {
         for entry in entries {
             switch entry {
             case .frame(let frame):
+                // A frame that does not decode is kept whole in lake.rejected, not skipped.
+                func decode<R>(_ source: String, _ body: () throws -> [R]) -> [R] {
+                    do {
+                        return try body()
+                    } catch {
+                        prepared.rejected.append(
+                            Rejection(
+                                source: source, reason: "spool frame at \(frame.position) does not decode: \(error)",
+                                payload: frame.payload, receivedAt: frame.appendedAt))
+                        return []
+                    }
+                }
                 switch SpoolKind(rawValue: frame.kind) {
-                case .tagEvents:
-                    do {
-                        prepared.events += try TagEventFrames.decode(frame.payload)
-                    } catch {
-                        prepared.rejected.append(Rejection(source: "events", reason: "spool frame at \(frame.position) does not decode: \(error)", payload: frame.payload, receivedAt: frame.appendedAt))
-                    }
-                case .spans:
-                    do {
-                        prepared.spans += try Self.spans(from: frame.payload)
-                    } catch {
-                        prepared.rejected.append(Rejection(source: "traces", reason: "spool frame at \(frame.position) does not decode: \(error)", payload: frame.payload, receivedAt: frame.appendedAt))
-                    }
-                case .logs:
-                    do {
-                        prepared.logs += try Self.logs(from: frame.payload)
-                    } catch {
-                        prepared.rejected.append(Rejection(source: "logs", reason: "spool frame at \(frame.position) does not decode: \(error)", payload: frame.payload, receivedAt: frame.appendedAt))
-                    }
-                default:
-                    prepared.rejected.append(Rejection(source: "spool", reason: "spool frame at \(frame.position) has unknown kind \(frame.kind)", payload: frame.payload, receivedAt: frame.appendedAt))
+                case .tagEvents: prepared.events += decode("events") { try TagEventFrames.decode(frame.payload) }
+                case .spans: prepared.spans += decode("traces") { try Self.spans(from: frame.payload) }
+                case .logs: prepared.logs += decode("logs") { try Self.logs(from: frame.payload) }
+                case nil:
+                    prepared.rejected.append(
+                        Rejection(
+                            source: "spool", reason: "spool frame at \(frame.position) has unknown kind \(frame.kind)",
+                            payload: frame.payload, receivedAt: frame.appendedAt))
                 }
             case .corrupt(let damage):
                 logger.error("spool damage kept in lake.rejected", metadata: ["position": "\(damage.position)", "bytes": "\(damage.bytes.count)"])

@@ -7,53 +7,74 @@ import SeamModel
 /// unknown fields are ignored.
 public enum OTLPJSON {
     public static func traces(_ body: [UInt8]) throws(OTLPDecodeError) -> TraceExportRequest {
-        let root = try object(body)
         var request = TraceExportRequest()
-        for (i, item) in try list(root, "resourceSpans", "resource_spans", at: "").enumerated() {
-            let path = "resourceSpans[\(i)]"
-            let rs = try dictionary(item, at: path)
+        request.resourceSpans = try walk(
+            body, ("resourceSpans", "resource_spans"), ("scopeSpans", "scope_spans"), ("spans", "spans"), record: span
+        ).map { resource in
             var resourceSpans = Opentelemetry_Proto_Trace_V1_ResourceSpans()
-            if let resource = rs["resource"] {
-                resourceSpans.resource.attributes = try attributes(dictionary(resource, at: path + ".resource"), at: path + ".resource")
-            }
-            for (j, scopeItem) in try list(rs, "scopeSpans", "scope_spans", at: path).enumerated() {
-                let scopePath = "\(path).scopeSpans[\(j)]"
-                let ss = try dictionary(scopeItem, at: scopePath)
+            resourceSpans.resource.attributes = resource.attributes
+            resourceSpans.scopeSpans = resource.scopes.map { scope in
                 var scopeSpans = Opentelemetry_Proto_Trace_V1_ScopeSpans()
-                if let scope = ss["scope"] { scopeSpans.scope = try self.scope(scope, at: scopePath + ".scope") }
-                for (k, spanItem) in try list(ss, "spans", "spans", at: scopePath).enumerated() {
-                    scopeSpans.spans.append(try span(spanItem, at: "\(scopePath).spans[\(k)]"))
-                }
-                resourceSpans.scopeSpans.append(scopeSpans)
+                if let header = scope.header { scopeSpans.scope = header }
+                scopeSpans.spans = scope.records
+                return scopeSpans
             }
-            request.resourceSpans.append(resourceSpans)
+            return resourceSpans
         }
         return request
     }
 
     public static func logs(_ body: [UInt8]) throws(OTLPDecodeError) -> LogsExportRequest {
-        let root = try object(body)
         var request = LogsExportRequest()
-        for (i, item) in try list(root, "resourceLogs", "resource_logs", at: "").enumerated() {
-            let path = "resourceLogs[\(i)]"
-            let rl = try dictionary(item, at: path)
+        request.resourceLogs = try walk(
+            body, ("resourceLogs", "resource_logs"), ("scopeLogs", "scope_logs"), ("logRecords", "log_records"), record: logRecord
+        ).map { resource in
             var resourceLogs = Opentelemetry_Proto_Logs_V1_ResourceLogs()
-            if let resource = rl["resource"] {
-                resourceLogs.resource.attributes = try attributes(dictionary(resource, at: path + ".resource"), at: path + ".resource")
-            }
-            for (j, scopeItem) in try list(rl, "scopeLogs", "scope_logs", at: path).enumerated() {
-                let scopePath = "\(path).scopeLogs[\(j)]"
-                let sl = try dictionary(scopeItem, at: scopePath)
+            resourceLogs.resource.attributes = resource.attributes
+            resourceLogs.scopeLogs = resource.scopes.map { scope in
                 var scopeLogs = Opentelemetry_Proto_Logs_V1_ScopeLogs()
-                if let scope = sl["scope"] { scopeLogs.scope = try self.scope(scope, at: scopePath + ".scope") }
-                for (k, recordItem) in try list(sl, "logRecords", "log_records", at: scopePath).enumerated() {
-                    scopeLogs.logRecords.append(try logRecord(recordItem, at: "\(scopePath).logRecords[\(k)]"))
-                }
-                resourceLogs.scopeLogs.append(scopeLogs)
+                if let header = scope.header { scopeLogs.scope = header }
+                scopeLogs.logRecords = scope.records
+                return scopeLogs
             }
-            request.resourceLogs.append(resourceLogs)
+            return resourceLogs
         }
         return request
+    }
+
+    struct Resource<Record> {
+        var attributes: [KeyValue]
+        var scopes: [(header: Opentelemetry_Proto_Common_V1_InstrumentationScope?, records: [Record])]
+    }
+
+    /// The resource → scope → record nesting that traces and logs share; `keys` are the
+    /// (lowerCamelCase, snake_case) names at each level.
+    static func walk<Record>(
+        _ body: [UInt8], _ resourceKey: (String, String), _ scopeKey: (String, String), _ recordKey: (String, String),
+        record: (Any, String) throws(OTLPDecodeError) -> Record
+    ) throws(OTLPDecodeError) -> [Resource<Record>] {
+        let root = try object(body)
+        var resources: [Resource<Record>] = []
+        for (i, item) in try list(root, resourceKey.0, resourceKey.1, at: "").enumerated() {
+            let path = "\(resourceKey.0)[\(i)]"
+            let r = try dictionary(item, at: path)
+            var resource = Resource<Record>(attributes: [], scopes: [])
+            if let attributes = r["resource"] {
+                resource.attributes = try self.attributes(dictionary(attributes, at: path + ".resource"), at: path + ".resource")
+            }
+            for (j, scopeItem) in try list(r, scopeKey.0, scopeKey.1, at: path).enumerated() {
+                let scopePath = "\(path).\(scopeKey.0)[\(j)]"
+                let sc = try dictionary(scopeItem, at: scopePath)
+                let header = try sc["scope"].map { (value) throws(OTLPDecodeError) in try scope(value, at: scopePath + ".scope") }
+                var records: [Record] = []
+                for (k, recordItem) in try list(sc, recordKey.0, recordKey.1, at: scopePath).enumerated() {
+                    records.append(try record(recordItem, "\(scopePath).\(recordKey.0)[\(k)]"))
+                }
+                resource.scopes.append((header, records))
+            }
+            resources.append(resource)
+        }
+        return resources
     }
 
     // MARK: Messages
