@@ -10,6 +10,7 @@ let package = Package(
         .library(name: "SeamLake", targets: ["SeamLake"]),
         .library(name: "SeamSpool", targets: ["SeamSpool"]),
         .library(name: "SeamIngest", targets: ["SeamIngest"]),
+        .library(name: "SeamJoin", targets: ["SeamJoin"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
@@ -89,6 +90,16 @@ let package = Package(
                 .product(name: "AsyncAlgorithms", package: "swift-async-algorithms"),
             ]
         ),
+        // The join service: derived traces, exposures, event facts and sessions, computed in PostgreSQL.
+        .target(
+            name: "SeamJoin",
+            dependencies: [
+                "SeamPostgres",
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         // The executable only wires: flags, environment, config file, services.
         .executableTarget(
             name: "seam",
@@ -97,6 +108,7 @@ let package = Package(
                 "SeamLake",
                 "SeamSpool",
                 "SeamIngest",
+                "SeamJoin",
                 "SeamModel",
                 "SeamOTLP",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
@@ -135,7 +147,7 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "SeamPostgres", "SeamLake", "SeamSpool", "SeamModel", "SeamIngest", "SeamOTLP",
+                "SeamPostgres", "SeamLake", "SeamSpool", "SeamModel", "SeamIngest", "SeamOTLP", "SeamJoin",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "CompressNIO", package: "compress-nio"),
                 .product(name: "Prometheus", package: "swift-prometheus"),

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import SeamJoin
 
 /// Seam's resolved settings: flags, then environment, then the config file, then defaults.
 struct Settings: Sendable {
@@ -34,6 +35,14 @@ struct Settings: Sendable {
     var spoolMaximumBytes: Int = 2 << 30
     /// Size at which a spool segment is sealed.
     var spoolSegmentBytes: Int = 64 << 20
+    /// Days after which arriving data is stored raw and reported but not joined.
+    var joinHorizonDays: Int = 7
+    /// Minutes of inactivity that end a derived session.
+    var sessionTimeoutMinutes: Int = 30
+    /// Milliseconds the join worker waits when it found no work.
+    var joinPollMilliseconds: Int = 200
+    /// Queue items one join stage transaction claims at most.
+    var joinBatchItems: Int = 20_000
 
     /// Every setting by its config-file key path, environment variable and flag (for errors and docs).
     static let environmentNames: [(variable: String, keyPath: String)] = [
@@ -53,6 +62,10 @@ struct Settings: Sendable {
         ("SEAM_ROLES", "roles"),
         ("SEAM_SPOOL_MAX_BYTES", "spool.max_bytes"),
         ("SEAM_SPOOL_SEGMENT_BYTES", "spool.segment_bytes"),
+        ("SEAM_JOIN_HORIZON_DAYS", "join.horizon_days"),
+        ("SEAM_SESSION_TIMEOUT_MINUTES", "join.session_timeout_minutes"),
+        ("SEAM_JOIN_POLL_MS", "join.poll_ms"),
+        ("SEAM_JOIN_BATCH_ITEMS", "join.batch_items"),
     ]
 
     /// Resolves the settings for a command.
@@ -133,6 +146,10 @@ struct Settings: Sendable {
             }
         case "spool.max_bytes": spoolMaximumBytes = try integer(minimum: 1 << 20)
         case "spool.segment_bytes": spoolSegmentBytes = try integer(minimum: 64 << 10)
+        case "join.horizon_days": joinHorizonDays = try integer(minimum: 1)
+        case "join.session_timeout_minutes": sessionTimeoutMinutes = try integer(minimum: 1)
+        case "join.poll_ms": joinPollMilliseconds = try integer(minimum: 10)
+        case "join.batch_items": joinBatchItems = try integer(minimum: 100)
         default: throw SettingsError("\(source): unknown setting \(keyPath)")
         }
     }
@@ -161,10 +178,21 @@ enum Role: String, CaseIterable, Sendable {
     case ingest
     /// Partition creation and retention.
     case maintenance
+    /// The join worker: derived traces, exposures, event facts and sessions.
+    case join
 }
 
 /// A configuration problem a person can fix: names the source, the key and the reason.
 struct SettingsError: Error, CustomStringConvertible {
     var description: String
     init(_ description: String) { self.description = description }
+}
+
+extension Settings {
+    /// The join service's configuration.
+    var joinConfiguration: JoinConfiguration {
+        JoinConfiguration(
+            horizon: .seconds(joinHorizonDays * 86_400), sessionTimeout: .seconds(sessionTimeoutMinutes * 60),
+            pollInterval: .milliseconds(joinPollMilliseconds), batchItems: joinBatchItems)
+    }
 }

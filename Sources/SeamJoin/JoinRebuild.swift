@@ -1,0 +1,57 @@
+import Foundation
+import SeamPostgres
+
+/// `seam join rebuild --from … --to …`: queues every key with raw or derived data in a
+/// time range as forced work (processed whatever its age), for a worker to recompute.
+///
+/// Keys come from the raw tables (so late data older than the horizon is joined) and from
+/// the derived tables (so derived rows whose raw rows are gone are removed).
+public enum JoinRebuild {
+    /// Items queued, by kind.
+    public static func enqueue(from: Date, to: Date, on c: PostgresConnection) throws -> [QueueKind: Int] {
+        guard from < to else {
+            throw PostgresError(code: .misuse, message: "rebuild range is empty: --from must be before --to")
+        }
+        let range: [PostgresValue] = [.timestamptz(from), .timestamptz(to)]
+        var counts: [QueueKind: Int] = [:]
+        counts[.trace] = try c.execute(
+            """
+            INSERT INTO seam_meta.join_queue (kind, bucket, trace_id, at, forced)
+            SELECT 1, get_byte(trace_id, 15) & 15, trace_id, min(at), true FROM (
+                SELECT trace_id, start_time AS at FROM lake.spans WHERE start_time >= $1 AND start_time < $2
+                UNION ALL
+                SELECT trace_id, start_time FROM lake.traces WHERE start_time >= $1 AND start_time < $2
+            ) AS k GROUP BY trace_id
+            """, range)
+        counts[.exposure] = try c.execute(
+            """
+            INSERT INTO seam_meta.join_queue (kind, bucket, key1, key2, at, forced)
+            SELECT 2, hashtext(experiment_key || E'\\x1f' || unit_id) & 15, experiment_key, unit_id, min(at), true FROM (
+                SELECT flag_key AS experiment_key, coalesce(flag_context_id, user_id, session_id) AS unit_id, time AS at
+                FROM lake.logs
+                WHERE time >= $1 AND time < $2 AND flag_key IS NOT NULL AND flag_variant IS NOT NULL
+                UNION ALL
+                SELECT experiment_key, unit_id, first_exposed_at FROM lake.exposures
+                WHERE first_exposed_at >= $1 AND first_exposed_at < $2
+            ) AS k WHERE unit_id IS NOT NULL GROUP BY experiment_key, unit_id
+            """, range)
+        counts[.event] = try c.execute(
+            """
+            INSERT INTO seam_meta.join_queue (kind, bucket, event_id, key1, at, forced)
+            SELECT 3, hashtext(coalesce(visitor, event_id::text)) & 15, event_id, visitor, at, true FROM (
+                SELECT event_id, coalesce(anonymous_id, user_id) AS visitor, occurred_at AS at FROM lake.tag_events
+                WHERE occurred_at >= $1 AND occurred_at < $2
+                UNION
+                SELECT event_id, coalesce(anonymous_id, user_id), occurred_at FROM lake.event_facts
+                WHERE occurred_at >= $1 AND occurred_at < $2
+            ) AS k
+            """, range)
+        counts[.session] = try c.execute(
+            """
+            INSERT INTO seam_meta.join_queue (kind, bucket, key1, at, forced)
+            SELECT 5, hashtext(session_id) & 15, session_id, started_at, true FROM lake.sessions
+            WHERE started_at >= $1 AND started_at < $2
+            """, range)
+        return counts
+    }
+}

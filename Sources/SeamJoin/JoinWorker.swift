@@ -1,0 +1,156 @@
+import Foundation
+import Logging
+import SeamPostgres
+import ServiceLifecycle
+
+/// The join service: keeps `lake.traces`, `lake.exposures`, `lake.event_facts` and
+/// `lake.sessions` a deterministic function of the raw tables.
+///
+/// **What is new, safely.** Statement triggers on `lake.spans`, `lake.logs` and
+/// `lake.tag_events` write the keys each insert touched into `seam_meta.join_queue` in
+/// the inserting transaction. A watermark such as "rows with an id above the last one I
+/// saw" skips rows: ids are drawn when a transaction inserts, not when it commits, so a
+/// transaction holding id 10 can commit after the worker already advanced past id 11.
+/// The queue has no cursor: an item becomes visible exactly when the raw rows that
+/// produced it commit, in whatever order that happens, and the worker deletes it in the
+/// same transaction that writes the derived rows. A crash rolls both back together.
+///
+/// **Stages.** One pass runs, each in transactions of its own: traces (from spans), trace
+/// changes → the tag events naming the trace, exposures (from flag evaluations), unit
+/// changes → the unit's tag events, event facts (tag event + trace + variants + session),
+/// sessions (from event facts and traces). Each stage queues what depends on the rows it
+/// changed, so a span arriving hours late updates its trace, then the events naming it,
+/// then their sessions. Every derived row is recomputed from all the raw rows of its key,
+/// never patched, which makes the result independent of arrival order, batching and
+/// duplicates (the raw tables already drop duplicates by natural key).
+///
+/// **Several workers.** Claims lock (kind, bucket-of-key) pairs for the transaction
+/// (`QueueClaim`), so workers split the buckets between them and never recompute one key
+/// concurrently; see `PropagationStage` for why the reverse lookups are race-free.
+///
+/// **Bounded.** A stage claims at most `batchItems` items; the keys and intermediate rows
+/// live in temporary tables in PostgreSQL, not in this process.
+public struct JoinWorker: Service {
+    public let configuration: JoinConfiguration
+    private let pool: PostgresPool
+    private let metrics: JoinMetrics
+    private let logger: Logger
+
+    public init(
+        pool: PostgresPool, configuration: JoinConfiguration = .init(), metrics: JoinMetrics = .global,
+        logger: Logger = Logger(label: "seam.join")
+    ) {
+        self.pool = pool
+        self.configuration = configuration
+        self.metrics = metrics
+        self.logger = logger
+    }
+
+    /// What one pass did.
+    public struct PassReport: Sendable, Equatable {
+        /// Queue items processed, by kind.
+        public var items: [QueueKind: Int] = [:]
+        /// Items older than the horizon, reported instead of joined, by kind.
+        public var late: [QueueKind: Int] = [:]
+        /// Derived rows written, by table.
+        public var rows: [String: Int] = [:]
+
+        public var totalItems: Int { items.values.reduce(0, +) }
+        public var totalLate: Int { late.values.reduce(0, +) }
+    }
+
+    /// The stages of a pass, in dependency order.
+    static let order: [QueueKind] = [.trace, .traceChanged, .exposure, .unitChanged, .event, .session]
+
+    /// Runs every stage until no claimable work is left (work in buckets another worker
+    /// holds is left to it).
+    public func runPass() async throws -> PassReport {
+        var report = PassReport()
+        for kind in Self.order {
+            // Bounded so that a flood into one stage cannot starve the later ones forever.
+            for _ in 0..<64 {
+                guard let step = try await runStage(kind) else { break }
+                report.items[kind, default: 0] += step.items
+                report.late[kind, default: 0] += step.late
+                if let table = step.table { report.rows[table, default: 0] += step.rows }
+            }
+        }
+        if report.totalLate > 0 {
+            logger.warning(
+                "late data not joined (older than the horizon); stored raw, rejoin with seam join rebuild",
+                metadata: ["items": "\(report.late.map { "\($0.key.label)=\($0.value)" }.sorted().joined(separator: ","))"])
+        }
+        return report
+    }
+
+    /// Runs passes until the queue holds nothing this worker can claim; returns the sum.
+    public func drain() async throws -> PassReport {
+        var total = PassReport()
+        while true {
+            let report = try await runPass()
+            for (kind, count) in report.items { total.items[kind, default: 0] += count }
+            for (kind, count) in report.late { total.late[kind, default: 0] += count }
+            for (table, count) in report.rows { total.rows[table, default: 0] += count }
+            if report.totalItems == 0 && report.totalLate == 0 { return total }
+        }
+    }
+
+    private struct Step: Sendable {
+        var items: Int
+        var late: Int
+        var table: String?
+        var rows: Int
+    }
+
+    private func runStage(_ kind: QueueKind) async throws -> Step? {
+        let configuration = configuration
+        let started = ContinuousClock.now
+        let step = try await pool.transaction { c -> Step? in
+            guard let claimed = try QueueClaim.claim(kind: kind, limit: configuration.batchItems, horizon: configuration.horizon, on: c)
+            else { return nil }
+            switch kind {
+            case .trace:
+                return Step(items: claimed.items, late: claimed.late, table: "traces", rows: try TraceStage.run(on: c))
+            case .exposure:
+                return Step(items: claimed.items, late: claimed.late, table: "exposures", rows: try ExposureStage.run(on: c))
+            case .event:
+                return Step(
+                    items: claimed.items, late: claimed.late, table: "event_facts",
+                    rows: try EventStage.run(sessionTimeout: configuration.sessionTimeout, on: c))
+            case .session:
+                return Step(items: claimed.items, late: claimed.late, table: "sessions", rows: try SessionStage.run(on: c))
+            case .traceChanged, .unitChanged:
+                _ = try PropagationStage.run(kind: kind, horizon: configuration.horizon, on: c)
+                return Step(items: claimed.items, late: claimed.late, table: nil, rows: 0)
+            }
+        }
+        guard let step else { return nil }
+        metrics.stage(kind, seconds: (ContinuousClock.now - started).seconds)
+        metrics.processed(kind, items: step.items, late: step.late)
+        if let table = step.table { metrics.rows(table, step.rows) }
+        // A claim can come back empty (its items were all late): that is still progress.
+        return step.items + step.late > 0 ? step : nil
+    }
+
+    public func run() async throws {
+        logger.info(
+            "join worker started",
+            metadata: ["horizon_s": "\(Int(configuration.horizon.seconds))", "session_timeout_s": "\(Int(configuration.sessionTimeout.seconds))"])
+        while !Task.isShuttingDownGracefully {
+            var worked = false
+            do {
+                let report = try await runPass()
+                worked = report.totalItems + report.totalLate > 0
+                metrics.lag(seconds: try await JoinStatus.read(from: pool).lagSeconds)
+            } catch {
+                // The database may be restarting: the claimed items rolled back; retry later.
+                metrics.error()
+                logger.error("join pass failed; retrying", metadata: ["error": "\(error)"])
+            }
+            if !worked {
+                try? await Task.sleep(for: configuration.pollInterval)
+            }
+        }
+        logger.info("join worker stopped")
+    }
+}

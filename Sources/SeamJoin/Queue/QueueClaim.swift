@@ -1,0 +1,67 @@
+import SeamPostgres
+
+/// Claims queue items of one kind for the current transaction.
+///
+/// Items are hashed by key into 16 buckets. A worker takes a transaction-scoped advisory
+/// lock on (kind, bucket) with `pg_try_advisory_xact_lock` for every bucket that has
+/// work, skips buckets another worker holds, and moves at most `limit` items of the
+/// buckets it got into the temporary table `join_claim`, deleting them from the queue. The
+/// locks are held until the transaction that writes the results commits, so no two
+/// workers ever recompute the same key at once; and because the statements that read the
+/// raw and derived tables run after the lock was granted, under READ COMMITTED they see
+/// everything the previous holder committed. A crash rolls the deletion back: the items
+/// are claimed again.
+enum QueueClaim {
+    static let bucketCount = 16
+    /// First key of the (kind, bucket) advisory locks: "SeJo".
+    static let lockClass: Int32 = 0x5365_4A6F
+
+    struct Claimed {
+        /// Items moved into `join_claim`.
+        var items: Int
+        /// Items older than the horizon, dropped and reported instead of processed.
+        var late: Int
+    }
+
+    /// Claims items of `kind`; returns nil when no bucket with work could be locked.
+    static func claim(kind: QueueKind, limit: Int, horizon: Duration, on c: PostgresConnection) throws -> Claimed? {
+        let buckets = try c.query(
+            """
+            SELECT b FROM generate_series(0, \(bucketCount - 1)) AS b
+            WHERE EXISTS (SELECT 1 FROM seam_meta.join_queue q WHERE q.kind = $1 AND q.bucket = b)
+            """, [.int16(kind.rawValue)]
+        ).rows.compactMap { try? $0[0].decode(Int.self) }
+        guard !buckets.isEmpty else { return nil }
+        var held: [Int] = []
+        for bucket in buckets {
+            let granted: Bool = try c.query(
+                "SELECT pg_try_advisory_xact_lock($1, $2)", [.int32(lockClass &+ Int32(kind.rawValue)), .int32(Int32(bucket))]
+            ).scalar()
+            if granted { held.append(bucket) }
+        }
+        guard !held.isEmpty else { return nil }
+        try c.executeScript(
+            """
+            CREATE TEMP TABLE IF NOT EXISTS join_claim (
+                kind smallint, trace_id bytea, event_id uuid, key1 text, key2 text,
+                at timestamptz, forced boolean, enqueued_at timestamptz
+            ) ON COMMIT DELETE ROWS
+            """)
+        let items = try c.execute(
+            """
+            WITH taken AS (
+                DELETE FROM seam_meta.join_queue WHERE item_id IN (
+                    SELECT item_id FROM seam_meta.join_queue
+                    WHERE kind = $1 AND bucket = ANY($2::int[])
+                    ORDER BY item_id LIMIT $3)
+                RETURNING kind, trace_id, event_id, key1, key2, at, forced, enqueued_at
+            )
+            INSERT INTO join_claim SELECT * FROM taken
+            """,
+            [.int16(kind.rawValue), .text("{\(held.map(String.init).joined(separator: ","))}"), .int64(Int64(limit))])
+        let late = try c.execute(
+            "DELETE FROM join_claim WHERE NOT forced AND at < now() - $1::interval", [.text(horizon.intervalText)])
+        try c.execute("ANALYZE join_claim")
+        return Claimed(items: items, late: late)
+    }
+}

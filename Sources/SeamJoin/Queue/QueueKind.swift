@@ -1,0 +1,30 @@
+/// What a `seam_meta.join_queue` item asks the join service to recompute.
+///
+/// Raw-table triggers write kinds `trace`, `exposure` and `event`; the stages write the
+/// rest for what depends on the rows they changed.
+public enum QueueKind: Int16, Sendable, CaseIterable {
+    /// Recompute `lake.traces` for `trace_id`.
+    case trace = 1
+    /// Recompute `lake.exposures` for experiment `key1` and unit `key2`.
+    case exposure = 2
+    /// Recompute `lake.event_facts` for `event_id` (and its visitor's derived sessions that day).
+    case event = 3
+    /// Recompute `lake.sessions` for session `key1`.
+    case session = 5
+    /// `trace_id` changed: queue the tag events that name it.
+    case traceChanged = 6
+    /// Unit `key1` has new exposures from `at` on: queue its tag events since then.
+    case unitChanged = 7
+
+    /// Label for metrics and logs.
+    public var label: String {
+        switch self {
+        case .trace: "trace"
+        case .exposure: "exposure"
+        case .event: "event"
+        case .session: "session"
+        case .traceChanged: "trace_changed"
+        case .unitChanged: "unit_changed"
+        }
+    }
+}

@@ -1,0 +1,115 @@
+import SeamPostgres
+
+/// Recomputes `lake.event_facts` for the claimed tag events, together with every other
+/// session-less event of the same visitor on the same UTC day (their derived sessions
+/// depend on each other), then queues the sessions the events belonged to before and after.
+///
+/// Claims are bucketed by visitor (anonymous id, else user id), so one worker holds all
+/// of a visitor's events at a time.
+enum EventStage {
+    static func run(sessionTimeout: Duration, on c: PostgresConnection) throws -> Int {
+        try c.executeScript(
+            """
+            CREATE TEMP TABLE IF NOT EXISTS join_events (event_id uuid PRIMARY KEY, forced boolean) ON COMMIT DELETE ROWS;
+            CREATE TEMP TABLE IF NOT EXISTS join_ev (LIKE lake.tag_events, forced boolean, PRIMARY KEY (event_id)) ON COMMIT DELETE ROWS;
+            CREATE TEMP TABLE IF NOT EXISTS join_facts (LIKE lake.event_facts) ON COMMIT DELETE ROWS;
+            CREATE TEMP TABLE IF NOT EXISTS join_touched (session_id text, at timestamptz, forced boolean) ON COMMIT DELETE ROWS;
+
+            INSERT INTO join_events SELECT event_id, bool_or(forced) FROM join_claim GROUP BY event_id;
+
+            INSERT INTO join_ev
+            SELECT e.*, c.forced
+            FROM (SELECT event_id, at, bool_or(forced) AS forced FROM join_claim GROUP BY event_id, at) AS c
+            CROSS JOIN LATERAL (
+                SELECT * FROM lake.tag_events e WHERE e.event_id = c.event_id AND e.occurred_at = c.at
+            ) AS e
+            ON CONFLICT (event_id) DO NOTHING;
+
+            -- Derived sessions: all of a visitor's session-less events that day.
+            INSERT INTO join_ev
+            SELECT e.*, g.forced
+            FROM (
+                SELECT coalesce(anonymous_id, user_id) AS visitor, date_trunc('day', occurred_at, 'UTC') AS day,
+                       bool_or(forced) AS forced
+                FROM join_ev WHERE session_id IS NULL AND coalesce(anonymous_id, user_id) IS NOT NULL
+                GROUP BY 1, 2
+            ) AS g
+            CROSS JOIN LATERAL (
+                SELECT * FROM lake.tag_events e
+                WHERE coalesce(e.anonymous_id, e.user_id) = g.visitor AND e.session_id IS NULL
+                  AND e.occurred_at >= g.day AND e.occurred_at < g.day + interval '24 hours'
+            ) AS e
+            ON CONFLICT (event_id) DO NOTHING;
+            ANALYZE join_ev;
+            """)
+        try c.execute(
+            """
+            INSERT INTO join_facts
+            WITH base AS MATERIALIZED (
+                SELECT e.*, coalesce(e.anonymous_id, e.user_id) AS visitor,
+                       t.trace_id IS NOT NULL AS trace_known, t.root_service, t.root_route, t.duration_ms,
+                       t.span_count, t.error_count > 0 AS trace_error, t.session_id AS trace_session
+                FROM join_ev e LEFT JOIN lake.traces t ON t.trace_id = e.trace_id
+            ), starts AS (
+                SELECT event_id, visitor, occurred_at, date_trunc('day', occurred_at, 'UTC') AS day,
+                       CASE WHEN lag(occurred_at) OVER w IS NULL OR occurred_at - lag(occurred_at) OVER w > $1::interval
+                            THEN 1 ELSE 0 END AS starts
+                FROM base
+                WHERE session_id IS NULL AND trace_session IS NULL AND visitor IS NOT NULL
+                WINDOW w AS (PARTITION BY visitor, date_trunc('day', occurred_at, 'UTC') ORDER BY occurred_at, event_id)
+            ), numbered AS (
+                SELECT event_id, visitor, occurred_at, day,
+                       sum(starts) OVER (PARTITION BY visitor, day ORDER BY occurred_at, event_id) AS n
+                FROM starts
+            ), derived AS (
+                SELECT event_id,
+                       'derived:' || visitor || ':'
+                       || to_char(min(occurred_at) OVER (PARTITION BY visitor, day, n) AT TIME ZONE 'UTC', 'YYYYMMDD"T"HH24MISS.US')
+                       AS session_id
+                FROM numbered
+            )
+            SELECT b.event_id, b.name, b.occurred_at, b.received_at,
+                   coalesce(b.session_id, b.trace_session, d.session_id),
+                   CASE WHEN b.session_id IS NOT NULL THEN 'client'
+                        WHEN b.trace_session IS NOT NULL THEN 'trace'
+                        WHEN d.session_id IS NOT NULL THEN 'derived' END,
+                   b.anonymous_id, b.user_id, b.trace_id, b.page_url, b.page_path, b.properties,
+                   CASE WHEN b.name = 'purchase' THEN lake.event_revenue(b.properties) END,
+                   b.trace_known, b.root_service, b.root_route, b.duration_ms, b.span_count, b.trace_error,
+                   coalesce(v.variants, '{}'::jsonb), clock_timestamp()
+            FROM base b
+            LEFT JOIN derived d ON d.event_id = b.event_id
+            LEFT JOIN LATERAL (
+                SELECT jsonb_object_agg(experiment_key, variant) AS variants
+                FROM (
+                    SELECT DISTINCT ON (x.experiment_key) x.experiment_key, x.variant
+                    FROM lake.exposures x
+                    WHERE x.unit_id IN (b.user_id, b.anonymous_id, b.session_id) AND x.first_exposed_at <= b.occurred_at
+                    ORDER BY x.experiment_key, x.first_exposed_at, x.unit_id
+                ) AS firsts
+            ) AS v ON true
+            """, [.text(sessionTimeout.intervalText)])
+        try c.executeScript(
+            """
+            WITH old AS (
+                DELETE FROM lake.event_facts f
+                USING (SELECT event_id, forced FROM join_events UNION SELECT event_id, forced FROM join_ev) AS k
+                WHERE f.event_id = k.event_id
+                RETURNING f.session_id, f.occurred_at, k.forced
+            )
+            INSERT INTO join_touched SELECT session_id, occurred_at, forced FROM old WHERE session_id IS NOT NULL;
+            """)
+        let written = try c.execute("INSERT INTO lake.event_facts SELECT * FROM join_facts")
+        try c.executeScript(
+            """
+            INSERT INTO join_touched
+            SELECT f.session_id, f.occurred_at, e.forced FROM join_facts f JOIN join_ev e USING (event_id)
+            WHERE f.session_id IS NOT NULL;
+
+            INSERT INTO seam_meta.join_queue (kind, bucket, key1, at, forced)
+            SELECT 5, hashtext(session_id) & 15, session_id, min(at), bool_or(forced)
+            FROM join_touched GROUP BY session_id;
+            """)
+        return written
+    }
+}

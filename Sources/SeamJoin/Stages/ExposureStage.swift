@@ -1,0 +1,61 @@
+import SeamPostgres
+
+/// Recomputes `lake.exposures` for the claimed experiment × unit pairs from the
+/// feature-flag evaluation records in `lake.logs`, then queues a `unitChanged` item per
+/// unit so that its tag events pick up the variants.
+enum ExposureStage {
+    static func run(on c: PostgresConnection) throws -> Int {
+        try c.executeScript(
+            """
+            CREATE TEMP TABLE IF NOT EXISTS join_units (
+                experiment_key text, unit_id text, forced boolean, PRIMARY KEY (experiment_key, unit_id)
+            ) ON COMMIT DELETE ROWS;
+            INSERT INTO join_units SELECT key1, key2, bool_or(forced) FROM join_claim GROUP BY key1, key2;
+            ANALYZE join_units;
+
+            WITH old AS (
+                DELETE FROM lake.exposures e USING join_units u
+                WHERE e.experiment_key = u.experiment_key AND e.unit_id = u.unit_id
+                RETURNING e.unit_id, e.first_exposed_at, u.forced
+            )
+            INSERT INTO seam_meta.join_queue (kind, bucket, key1, at, forced)
+            SELECT 7, hashtext(unit_id) & 15, unit_id, first_exposed_at, forced FROM old;
+            """)
+        return try c.query(
+            """
+            WITH evaluations AS MATERIALIZED (
+                SELECT u.experiment_key, u.unit_id, l.log_id, l.time, l.flag_variant AS variant,
+                       CASE WHEN l.flag_context_id IS NOT NULL THEN 'context'
+                            WHEN l.user_id IS NOT NULL THEN 'user' ELSE 'session' END AS unit_type,
+                       l.session_id, l.trace_id, l.user_id
+                FROM join_units u
+                CROSS JOIN LATERAL (
+                    SELECT * FROM lake.logs l
+                    WHERE l.flag_key = u.experiment_key
+                      AND coalesce(l.flag_context_id, l.user_id, l.session_id) = u.unit_id
+                      AND l.flag_key IS NOT NULL AND l.flag_variant IS NOT NULL
+                ) AS l
+            ), firsts AS (
+                SELECT DISTINCT ON (experiment_key, unit_id) *
+                FROM evaluations ORDER BY experiment_key, unit_id, time, log_id
+            ), totals AS (
+                SELECT experiment_key, unit_id, count(*) AS evaluation_count, max(time) AS last_exposed_at,
+                       array_agg(DISTINCT variant ORDER BY variant) AS variants
+                FROM evaluations GROUP BY experiment_key, unit_id
+            ), written AS (
+                INSERT INTO lake.exposures (
+                    experiment_key, unit_id, unit_type, variant, first_exposed_at, last_exposed_at, session_id,
+                    trace_id, user_id, evaluation_count, variants, multiple_variants, updated_at)
+                SELECT f.experiment_key, f.unit_id, f.unit_type, f.variant, f.time, t.last_exposed_at, f.session_id,
+                       f.trace_id, f.user_id, t.evaluation_count, t.variants, cardinality(t.variants) > 1, clock_timestamp()
+                FROM firsts f JOIN totals t USING (experiment_key, unit_id)
+                RETURNING experiment_key, unit_id, first_exposed_at
+            ), queued AS (
+                INSERT INTO seam_meta.join_queue (kind, bucket, key1, at, forced)
+                SELECT 7, hashtext(w.unit_id) & 15, w.unit_id, w.first_exposed_at, u.forced
+                FROM written w JOIN join_units u USING (experiment_key, unit_id)
+            )
+            SELECT count(*) FROM written
+            """).scalar(Int.self)
+    }
+}

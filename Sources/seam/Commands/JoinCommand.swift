@@ -1,0 +1,90 @@
+import ArgumentParser
+import Foundation
+import Logging
+import SeamJoin
+import SeamModel
+import SeamPostgres
+
+struct JoinCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "join", abstract: "The join service: derived traces, exposures, event facts and sessions.",
+        subcommands: [Run.self, Rebuild.self, Status.self])
+
+    /// Runs `body` with a pool on Seam's database (starting the embedded cluster when needed).
+    static func withPool(_ options: GlobalOptions, _ body: (Runtime, PostgresPool) async throws -> Void) async throws {
+        let runtime = try Runtime(options: options)
+        let database = try await runtime.openDatabase()
+        let pool = PostgresPool(configuration: .init(connectionString: database.url, maximumConnections: 2))
+        do {
+            _ = try await runtime.setUpLake(on: pool)
+            try await body(runtime, pool)
+        } catch {
+            await pool.close()
+            try? await database.startedCluster?.stopAsync()
+            throw error
+        }
+        await pool.close()
+        try await database.startedCluster?.stopAsync()
+    }
+
+    static func describe(_ report: JoinWorker.PassReport) -> String {
+        let items = report.items.filter { $0.value > 0 }.map { "\($0.key.label)=\($0.value)" }.sorted().joined(separator: " ")
+        let rows = report.rows.filter { $0.value > 0 }.map { "\($0.key)=\($0.value)" }.sorted().joined(separator: " ")
+        var text = "items: \(items.isEmpty ? "none" : items); rows written: \(rows.isEmpty ? "none" : rows)"
+        if report.totalLate > 0 { text += "; late (older than the horizon, not joined): \(report.totalLate)" }
+        return text
+    }
+
+    struct Run: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Process the join queue until it is empty, then exit (seam serve does this continuously).")
+        @OptionGroup var options: GlobalOptions
+
+        func run() async throws {
+            try await JoinCommand.withPool(options) { runtime, pool in
+                let worker = JoinWorker(pool: pool, configuration: runtime.settings.joinConfiguration)
+                print("seam join run: \(JoinCommand.describe(try await worker.drain()))")
+            }
+        }
+    }
+
+    struct Rebuild: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Recompute the derived tables for a time range, late data older than the horizon included.",
+            discussion: "Times are RFC 3339 (2026-11-20T00:00:00Z) or dates (2026-11-20, midnight UTC); the range is [from, to).")
+        @OptionGroup var options: GlobalOptions
+        @Option(help: "Start of the range (inclusive).") var from: String
+        @Option(help: "End of the range (exclusive).") var to: String
+
+        func run() async throws {
+            let start = try Self.parse(from, "--from")
+            let end = try Self.parse(to, "--to")
+            guard start < end else { throw ValidationError("--from must be before --to") }
+            try await JoinCommand.withPool(options) { runtime, pool in
+                let queued = try await pool.withConnection { try JoinRebuild.enqueue(from: start, to: end, on: $0) }
+                print(
+                    "seam join rebuild: queued \(queued.map { "\($0.key.label)=\($0.value)" }.sorted().joined(separator: " "))")
+                let worker = JoinWorker(pool: pool, configuration: runtime.settings.joinConfiguration)
+                print("seam join rebuild: \(JoinCommand.describe(try await worker.drain()))")
+            }
+        }
+
+        static func parse(_ text: String, _ option: String) throws -> Date {
+            if let date = RFC3339.parse(text) { return date }
+            if let date = RFC3339.parse(text + "T00:00:00Z") { return date }
+            throw ValidationError("\(option): expected an RFC 3339 time or a YYYY-MM-DD date, got \"\(text)\"")
+        }
+    }
+
+    struct Status: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Print the join lag and the queue length.")
+        @OptionGroup var options: GlobalOptions
+
+        func run() async throws {
+            try await JoinCommand.withPool(options) { _, pool in
+                let status = try await JoinStatus.read(from: pool)
+                print(String(format: "lag_seconds %.3f\npending_items %d", status.lagSeconds, status.pendingItems))
+            }
+        }
+    }
+}
