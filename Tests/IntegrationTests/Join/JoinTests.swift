@@ -1,0 +1,354 @@
+import Foundation
+import Logging
+import SeamJoin
+import SeamLake
+import SeamPostgres
+import Synchronization
+import Testing
+
+@Suite("Join service", .requiresPostgres)
+struct JoinTests {
+    /// A fresh lake in its own database; `body` gets a pool on it.
+    func withLake(_ body: (PostgresPool) async throws -> Void) async throws {
+        try await TestDatabase.with { db in
+            let pool = PostgresPool(configuration: .init(connectionString: db.url, maximumConnections: 3))
+            do {
+                _ = try await LakeSetup(
+                    configuration: .init(migrationsDirectory: TestServer.migrationsDirectory, partitionDaysAhead: 2)
+                ).run(on: pool)
+                try await body(pool)
+            } catch {
+                await pool.close()
+                throw error
+            }
+            await pool.close()
+        }
+    }
+
+    /// Inserts raw rows as the loader would leave them: duplicates of stored rows are dropped by natural key.
+    static func insert(_ rows: [JoinDataset.Raw], into pool: PostgresPool) async throws {
+        for table in [JoinDataset.Raw.Table.spans, .logs, .tag_events] {
+            let batch = rows.filter { $0.table == table }.map(\.json)
+            guard !batch.isEmpty else { continue }
+            let json = String(decoding: try JSONSerialization.data(withJSONObject: batch), as: UTF8.self)
+            let columns: String
+            switch table {
+            case .spans:
+                columns = "trace_id, span_id, parent_span_id, name, kind, service_name, start_time, end_time, status_code, session_id, user_id, http_route, attributes, resource, events, links, received_at"
+            case .logs:
+                columns = "log_id, time, event_name, flag_key, flag_variant, flag_context_id, user_id, session_id, trace_id, attributes, resource"
+            case .tag_events:
+                columns = "event_id, name, occurred_at, received_at, session_id, anonymous_id, user_id, trace_id, page_path, properties, context"
+            }
+            try await pool.execute(
+                """
+                INSERT INTO lake.\(table.rawValue) (\(columns))
+                SELECT \(columns) FROM jsonb_populate_recordset(NULL::lake.\(table.rawValue), $1::jsonb)
+                ON CONFLICT DO NOTHING
+                """, [.text(json)])
+        }
+    }
+
+    /// Every derived row as JSON text, without arrival and bookkeeping columns: equal
+    /// snapshots mean equal derived tables.
+    static func snapshot(_ pool: PostgresPool) async throws -> [String: [String]] {
+        var result: [String: [String]] = [:]
+        let tables = [
+            ("traces", "trace_id", "'updated_at' - 'first_seen' - 'last_seen'"),
+            ("exposures", "experiment_key, unit_id", "'updated_at'"),
+            ("event_facts", "event_id", "'updated_at' - 'received_at'"),
+            ("sessions", "session_id", "'updated_at'"),
+        ]
+        for (table, key, drop) in tables {
+            result[table] = try await pool.query("SELECT (to_jsonb(t) - \(drop))::text FROM lake.\(table) t ORDER BY \(key)")
+                .rows.map { try $0[0].decode(String.self) }
+        }
+        return result
+    }
+
+    static func traceLines(_ pool: PostgresPool) async throws -> Set<String> {
+        try await lines(
+            pool,
+            """
+            SELECT encode(trace_id, 'hex') || '|' || root_service || '|' || root_route || '|' || span_count || '|' || error_count
+                   || '|' || services::text || '|' || coalesce(session_id, '-') || '|' || round(duration_ms)::bigint
+            FROM lake.traces
+            """)
+    }
+
+    static func exposureLines(_ pool: PostgresPool) async throws -> Set<String> {
+        try await lines(
+            pool,
+            """
+            SELECT experiment_key || '|' || unit_id || '|' || unit_type || '|' || variant || '|' || evaluation_count
+                   || '|' || multiple_variants FROM lake.exposures
+            """)
+    }
+
+    static func eventLines(_ pool: PostgresPool) async throws -> Set<String> {
+        try await lines(
+            pool,
+            """
+            SELECT event_id::text || '|' || session_id || '|' || session_source || '|' || trace_known || '|'
+                   || coalesce(trace_root_route, '-') || '|' || coalesce(trace_error::text, '-') || '|'
+                   || coalesce((SELECT string_agg(key || '=' || value, ',' ORDER BY key) FROM jsonb_each_text(variants)), '')
+            FROM lake.event_facts
+            """)
+    }
+
+    static func sessionLines(_ pool: PostgresPool) async throws -> Set<String> {
+        try await lines(
+            pool,
+            """
+            SELECT session_id || '|' || derived || '|' || event_count || '|' || page_views || '|' || product_views || '|'
+                   || add_to_basket || '|' || purchases || '|' || to_char(revenue, 'FM999990.00') || '|' || trace_count || '|'
+                   || server_errors || '|' || coalesce(first_page, '-') || '|' || coalesce(last_page, '-') || '|' || converted
+            FROM lake.sessions
+            """)
+    }
+
+    static func lines(_ pool: PostgresPool, _ sql: String) async throws -> Set<String> {
+        Set(try await pool.query(sql).rows.map { try $0[0].decode(String.self) })
+    }
+
+    /// Loads `batches` one after the other, running one join pass after each (incremental
+    /// processing), then drains the queue; returns the snapshot.
+    func load(_ batches: [[JoinDataset.Raw]]) async throws -> [String: [String]] {
+        var outcome: [String: [String]] = [:]
+        try await withLake { pool in
+            let worker = JoinWorker(pool: pool)
+            for batch in batches {
+                try await Self.insert(batch, into: pool)
+                _ = try await worker.runPass()
+            }
+            _ = try await worker.drain()
+            let pending: Int = try await pool.query("SELECT count(*) FROM seam_meta.join_queue").scalar()
+            #expect(pending == 0)
+            outcome = try await Self.snapshot(pool)
+            let dataset = JoinDataset(seed: 7)
+            #expect(try await Self.traceLines(pool) == dataset.expectedTraceLines)
+            #expect(try await Self.exposureLines(pool) == dataset.expectedExposureLines)
+            #expect(try await Self.eventLines(pool) == dataset.expectedEventLines)
+            #expect(try await Self.sessionLines(pool) == dataset.expectedSessionLines)
+        }
+        return outcome
+    }
+
+    static func chunks<T>(_ items: [T], size: Int) -> [[T]] {
+        stride(from: 0, to: items.count, by: size).map { Array(items[$0..<min($0 + size, items.count)]) }
+    }
+
+    @Test("in order, shuffled, random batches with duplicates, and late spans: identical derived tables, equal to the truth")
+    func orderIndependence() async throws {
+        let dataset = JoinDataset(seed: 7)
+        #expect(dataset.events.count > 200 && dataset.traces.count > 100 && dataset.evaluations.count > 20)
+        #expect(dataset.expectedSessionLines.contains { $0.hasPrefix("derived:") })
+        #expect(dataset.expectedExposureLines.contains { $0.hasSuffix("|true") })
+
+        // (a) in order of data time
+        let ordered = dataset.raws.sorted { $0.time < $1.time }
+        let a = try await load(Self.chunks(ordered, size: 60))
+
+        // (b) shuffled
+        var rng = SplitMix64(seed: 99)
+        var shuffled = dataset.raws
+        rng.shuffle(&shuffled)
+        let b = try await load(Self.chunks(shuffled, size: 60))
+
+        // (c) random batch sizes, with a fifth of the rows sent again in later batches
+        var withDuplicates = dataset.raws
+        for _ in 0..<(dataset.raws.count / 5) {
+            withDuplicates.append(dataset.raws[Int(rng.next(below: UInt64(dataset.raws.count)))])
+        }
+        rng.shuffle(&withDuplicates)
+        var batches: [[JoinDataset.Raw]] = []
+        var index = 0
+        while index < withDuplicates.count {
+            let size = 1 + Int(rng.next(below: 150))
+            batches.append(Array(withDuplicates[index..<min(index + size, withDuplicates.count)]))
+            index += size
+        }
+        let c = try await load(batches)
+
+        // (d) a third of the spans arrive after all tag events
+        let spans = dataset.raws.filter { $0.table == .spans }
+        var lateSpans: [JoinDataset.Raw] = []
+        var early: [JoinDataset.Raw] = dataset.raws.filter { $0.table != .spans }
+        for (i, span) in spans.enumerated() {
+            if i % 3 == 0 { lateSpans.append(span) } else { early.append(span) }
+        }
+        rng.shuffle(&early)
+        let d = try await load(Self.chunks(early, size: 80) + Self.chunks(lateSpans, size: 40))
+
+        for table in ["traces", "exposures", "event_facts", "sessions"] {
+            #expect(a[table]!.count > 0, "\(table) is empty")
+            #expect(a[table] == b[table], "\(table): in order vs shuffled")
+            #expect(a[table] == c[table], "\(table): in order vs random batches with duplicates")
+            #expect(a[table] == d[table], "\(table): in order vs late spans")
+        }
+    }
+
+    @Test("an event whose trace has not arrived has null trace facts, updated when the trace arrives; a trace's session.id resolves the event's session")
+    func orphans() async throws {
+        try await withLake { pool in
+            let worker = JoinWorker(pool: pool)
+            let now = Date().timeIntervalSince1970
+            let t = Int64(now * 1000) - 3_600_000
+            let event: [String: Any] = [
+                "event_id": "6f1c2a9e-1111-4e0b-9a3f-000000000001", "name": "page_view", "occurred_at": JoinDataset.timestamp(t),
+                "received_at": JoinDataset.timestamp(t), "anonymous_id": "visitor-x", "trace_id": "\\x" + String(repeating: "ab", count: 16),
+                "properties": [String: Any](), "context": [String: Any](),
+            ]
+            try await Self.insert([.init(table: .tag_events, json: event, time: t)], into: pool)
+            _ = try await worker.drain()
+            let before = try await pool.query(
+                "SELECT trace_known, trace_root_route, trace_duration_ms, session_source, session_id FROM lake.event_facts")
+            #expect(before.rowCount == 1)
+            #expect(try before[0].decode(Bool.self, "trace_known") == false)
+            #expect(before[0][1].isNull && before[0][2].isNull)
+            #expect(try before[0].decode(String.self, "session_source") == "derived")
+            let derivedSession = try before[0].decode(String.self, "session_id")
+            #expect(derivedSession.hasPrefix("derived:visitor-x:"))
+
+            let span: [String: Any] = [
+                "trace_id": "\\x" + String(repeating: "ab", count: 16), "span_id": "\\x0102030405060708", "name": "GET /",
+                "kind": 2, "service_name": "web", "start_time": JoinDataset.timestamp(t - 500), "end_time": JoinDataset.timestamp(t - 250),
+                "status_code": 0, "session_id": "server-session-1", "http_route": "/home", "attributes": [String: Any](),
+                "resource": [String: Any](), "events": [Any](), "links": [Any](), "received_at": JoinDataset.timestamp(t),
+            ]
+            try await Self.insert([.init(table: .spans, json: span, time: t)], into: pool)
+            _ = try await worker.drain()
+            let after = try await pool.query(
+                "SELECT trace_known, trace_root_route, trace_duration_ms, session_source, session_id FROM lake.event_facts")
+            #expect(try after[0].decode(Bool.self, "trace_known"))
+            #expect(try after[0].decode(String.self, "trace_root_route") == "/home")
+            #expect(try after[0].decode(Double.self, "trace_duration_ms") == 250)
+            #expect(try after[0].decode(String.self, "session_source") == "trace")
+            #expect(try after[0].decode(String.self, "session_id") == "server-session-1")
+            // The derived session the event left is gone; the trace's session has the event and the trace.
+            let sessions = try await pool.query("SELECT session_id, event_count, trace_count FROM lake.sessions")
+            #expect(sessions.rowCount == 1)
+            #expect(try sessions[0].decode(String.self, "session_id") == "server-session-1")
+            #expect(try sessions[0].decode(Int.self, "event_count") == 1)
+            #expect(try sessions[0].decode(Int.self, "trace_count") == 1)
+        }
+    }
+
+    @Test("units served two variants are flagged; derived sessions split after the inactivity timeout, which is configurable")
+    func multiVariantAndSessionSplit() async throws {
+        let dataset = JoinDataset(seed: 7)
+        let rows = dataset.raws
+        for (timeout, expectedSplit) in [(30, true), (120, false)] {
+            try await withLake { pool in
+                try await Self.insert(rows, into: pool)
+                let worker = JoinWorker(pool: pool, configuration: .init(sessionTimeout: .seconds(timeout * 60)))
+                _ = try await worker.drain()
+                let flagged = try await pool.query(
+                    "SELECT unit_id, variants::text FROM lake.exposures WHERE multiple_variants ORDER BY unit_id")
+                #expect(flagged.rowCount == 1)
+                #expect(try flagged[0].decode(String.self, "unit_id") == "anon-2")
+                #expect(try flagged[0].decode(String.self, "variants") == "{control,treatment}")
+                // anon-3 has no client session and two visits 45 minutes apart.
+                let derived: Int = try await pool.query(
+                    "SELECT count(*) FROM lake.sessions WHERE derived AND anonymous_id = 'anon-3'").scalar()
+                #expect(derived == (expectedSplit ? 2 : 1), "timeout \(timeout) min")
+            }
+        }
+    }
+
+    @Test("two workers at once while data arrives: every queue item processed exactly once, same tables as one worker")
+    func twoWorkers() async throws {
+        let dataset = JoinDataset(seed: 7)
+        var rng = SplitMix64(seed: 5)
+        var shuffled = dataset.raws
+        rng.shuffle(&shuffled)
+        let rows = shuffled
+        let single = try await load(Self.chunks(rows, size: 60))
+        try await withLake { pool in
+            let second = PostgresPool(configuration: .init(connectionString: pool.configuration.connectionString, maximumConnections: 1))
+            let loadingDone = DoneFlag()
+            let workers = [
+                JoinWorker(pool: pool, configuration: .init(batchItems: 100)),
+                JoinWorker(pool: second, configuration: .init(batchItems: 100)),
+            ]
+            let processed = try await withThrowingTaskGroup(of: Int.self) { group in
+                group.addTask {
+                    for batch in Self.chunks(rows, size: 60) { try await Self.insert(batch, into: pool) }
+                    loadingDone.set()
+                    return 0
+                }
+                for worker in workers {
+                    group.addTask {
+                        var items = 0
+                        while true {
+                            let report = try await worker.runPass()
+                            items += report.totalItems + report.totalLate
+                            guard report.totalItems == 0 else { continue }
+                            // Items another worker holds stay visible until it commits, so an empty queue means done.
+                            let pending: Int = try await pool.query("SELECT count(*) FROM seam_meta.join_queue").scalar()
+                            if pending == 0 && loadingDone.isSet { return items }
+                            try await Task.sleep(for: .milliseconds(10))
+                        }
+                    }
+                }
+                var perWorker: [Int] = []
+                for try await count in group { perWorker.append(count) }
+                return perWorker
+            }
+            await second.close()
+            // The identity has no gaps here (no transaction rolled back), so its last value counts every item ever queued.
+            let queued: Int = try await pool.query(
+                "SELECT last_value FROM seam_meta.join_queue_item_id_seq").scalar()
+            #expect(processed.reduce(0, +) == queued, "items processed \(processed) vs queued \(queued)")
+            let snapshot = try await Self.snapshot(pool)
+            for table in ["traces", "exposures", "event_facts", "sessions"] {
+                #expect(snapshot[table] == single[table], "\(table): two workers vs one")
+            }
+            #expect(try await Self.sessionLines(pool) == dataset.expectedSessionLines)
+        }
+    }
+
+    @Test("late data older than the horizon is stored raw and reported, and joined by a rebuild of its range")
+    func horizonAndRebuild() async throws {
+        try await withLake { pool in
+            let day: TimeInterval = 86_400
+            let old = Date().addingTimeInterval(-10 * day)
+            _ = try await pool.withConnection { try LakePartitions.ensure(on: $0, covering: old, old) }
+            let t = Int64(old.timeIntervalSince1970 * 1000)
+            let span: [String: Any] = [
+                "trace_id": "\\x" + String(repeating: "cd", count: 16), "span_id": "\\x0102030405060708", "name": "GET /",
+                "kind": 2, "service_name": "web", "start_time": JoinDataset.timestamp(t), "end_time": JoinDataset.timestamp(t + 100),
+                "status_code": 0, "attributes": [String: Any](), "resource": [String: Any](), "events": [Any](), "links": [Any](),
+                "received_at": JoinDataset.timestamp(t),
+            ]
+            try await Self.insert([.init(table: .spans, json: span, time: t)], into: pool)
+            let worker = JoinWorker(pool: pool)
+            let report = try await worker.drain()
+            #expect(report.late[.trace] == 1)
+            #expect(try await pool.query("SELECT 1 FROM lake.traces").rowCount == 0)
+            #expect(try await pool.query("SELECT 1 FROM lake.spans").rowCount == 1)
+
+            let queued = try await pool.withConnection {
+                try JoinRebuild.enqueue(from: old.addingTimeInterval(-day), to: old.addingTimeInterval(day), on: $0)
+            }
+            #expect(queued[.trace] == 1)
+            let rebuilt = try await worker.drain()
+            #expect(rebuilt.rows["traces"] == 1)
+            #expect(try await pool.query("SELECT span_count FROM lake.traces").scalar(Int.self) == 1)
+            // A second rebuild of the same range changes nothing.
+            let before = try await Self.snapshot(pool)
+            _ = try await pool.withConnection {
+                try JoinRebuild.enqueue(from: old.addingTimeInterval(-day), to: old.addingTimeInterval(day), on: $0)
+            }
+            _ = try await worker.drain()
+            #expect(try await Self.snapshot(pool) == before)
+        }
+    }
+}
+
+/// A flag one task sets and others read.
+final class DoneFlag: Sendable {
+    private let value = Mutex(false)
+    func set() { value.withLock { $0 = true } }
+    var isSet: Bool { value.withLock { $0 } }
+}
