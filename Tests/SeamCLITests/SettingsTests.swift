@@ -44,13 +44,14 @@ struct SettingsTests {
 
     @Test("roles: all by default, a chosen subset, and a clear error for unknown ones")
     func roles() throws {
-        #expect(try Settings.resolve(options: options([]), environment: [:]).roles == [.ingest, .maintenance])
+        #expect(try Settings.resolve(options: options([]), environment: [:]).roles == [.ingest, .maintenance, .join])
         #expect(try Settings.resolve(options: options(["--roles", "ingest"]), environment: [:]).roles == [.ingest])
         #expect(try Settings.resolve(options: options([]), environment: ["SEAM_ROLES": "maintenance, ingest"]).roles == [.ingest, .maintenance])
         let error = try #require(throws: SettingsError.self) {
             try Settings.resolve(options: options(["--roles", "ingest,joiner"]), environment: [:])
         }
         #expect(error.description.contains("unknown role \"joiner\""))
+        #expect(try Settings.resolve(options: options(["--roles", "join"]), environment: [:]).roles == [.join])
         #expect(throws: SettingsError.self) { try Settings.resolve(options: options(["--roles", ","]), environment: [:]) }
     }
 
@@ -100,5 +101,9 @@ struct ExampleConfigurationTests {
         #expect(fromFile.maximumBodyBytes == defaults.maximumBodyBytes)
         #expect(fromFile.loaderEnabled)
         #expect(fromFile.roles == defaults.roles)
+        #expect(fromFile.joinHorizonDays == defaults.joinHorizonDays)
+        #expect(fromFile.sessionTimeoutMinutes == defaults.sessionTimeoutMinutes)
+        #expect(fromFile.joinPollMilliseconds == defaults.joinPollMilliseconds)
+        #expect(fromFile.joinBatchItems == defaults.joinBatchItems)
     }
 }

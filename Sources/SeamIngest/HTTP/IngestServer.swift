@@ -24,10 +24,14 @@ public struct IngestServer: Sendable {
     let metrics: IngestMetrics
     /// Renders `/metrics` (Prometheus text format); nil answers 404.
     let metricsExposition: (@Sendable () -> [UInt8])?
+    /// More figures for `/readyz`, by section name (e.g. the join lag); they inform and do
+    /// not decide readiness.
+    let readinessDetail: [String: @Sendable () async -> [String: Double]]
 
     public init(
         configuration: IngestConfiguration, spool: Spool, pool: PostgresPool, events: TagEventDecoder, logger: Logger,
-        metrics: IngestMetrics = .global, metricsExposition: (@Sendable () -> [UInt8])? = nil
+        metrics: IngestMetrics = .global, metricsExposition: (@Sendable () -> [UInt8])? = nil,
+        readinessDetail: [String: @Sendable () async -> [String: Double]] = [:]
     ) {
         self.configuration = configuration
         self.spool = spool
@@ -36,6 +40,7 @@ public struct IngestServer: Sendable {
         self.logger = logger
         self.metrics = metrics
         self.metricsExposition = metricsExposition
+        self.readinessDetail = readinessDetail
     }
 
     /// The Hummingbird application; it is a `Service` for the service group.
@@ -161,11 +166,12 @@ public struct IngestServer: Sendable {
         let fill = Double(spool.unreleasedBytes) / capacity
         let spoolOK = fill < configuration.spoolHighWaterMark
         let ready = database == "ok" && spoolOK
-        let detail: [String: Any] = [
+        var detail: [String: Any] = [
             "ready": ready,
             "database": database,
             "spool": ["unloaded_bytes": spool.unreleasedBytes, "capacity_bytes": Int(capacity), "fill": fill, "ok": spoolOK],
         ]
+        for (section, figures) in readinessDetail { detail[section] = await figures() }
         let text = (try? JSONSerialization.data(withJSONObject: detail, options: [.sortedKeys]))
             .map { String(decoding: $0, as: UTF8.self) } ?? "{}"
         return Self.json(ready ? .ok : .serviceUnavailable, text)

@@ -3,6 +3,7 @@ import Logging
 import Metrics
 import Prometheus
 import SeamIngest
+import SeamJoin
 import SeamLake
 import SeamModel
 import SeamPostgres
@@ -25,6 +26,7 @@ struct ServeCommand: AsyncParsableCommand {
         let database = try await runtime.openDatabase()
         let pool = PostgresPool(configuration: .init(connectionString: database.url, maximumConnections: 4))
         let loaderPool = PostgresPool(configuration: .init(connectionString: database.url, maximumConnections: 1, name: "seam-loader"))
+        let joinPool = PostgresPool(configuration: .init(connectionString: database.url, maximumConnections: 1, name: "seam-join"))
         var spool: Spool?
         do {
             let report = try await runtime.setUpLake(on: pool)
@@ -47,6 +49,9 @@ struct ServeCommand: AsyncParsableCommand {
                         interval: .seconds(settings.maintenanceIntervalSeconds)))
                 services.append(.init(service: maintenance))
             }
+            if settings.roles.contains(.join) {
+                services.append(.init(service: JoinWorker(pool: joinPool, configuration: settings.joinConfiguration)))
+            }
             if settings.roles.contains(.ingest) {
                 guard let address = IngestConfiguration.parseAddress(settings.httpAddress) else {
                     throw SettingsError("http.addr must be host:port, got \(settings.httpAddress)")
@@ -67,7 +72,14 @@ struct ServeCommand: AsyncParsableCommand {
                     events: TagEventDecoder(
                         configuration: .init(maximumAge: settings.retentionDays > 0 ? Double(settings.retentionDays) * 86_400 : nil)),
                     logger: Logger(label: "seam.ingest"),
-                    metricsExposition: { registry.emitToBuffer() })
+                    metricsExposition: { registry.emitToBuffer() },
+                    readinessDetail: [
+                        // Read from the queue in PostgreSQL: right whichever process runs the join.
+                        "join": {
+                            guard let status = try? await JoinStatus.read(from: pool) else { return [:] }
+                            return ["lag_seconds": status.lagSeconds, "pending_items": Double(status.pendingItems)]
+                        }
+                    ])
                 services.append(
                     .init(
                         service: ingest.makeApplication { port in
@@ -84,12 +96,14 @@ struct ServeCommand: AsyncParsableCommand {
             logger.error("seam serve failed", metadata: ["error": "\(error)"])
             await spool?.close()
             await loaderPool.close()
+            await joinPool.close()
             await pool.close()
             try? await database.startedCluster?.stopAsync()
             throw ExitCode.failure
         }
         await spool?.close()
         await loaderPool.close()
+        await joinPool.close()
         await pool.close()
         try await database.startedCluster?.stopAsync()
         logger.info("seam stopped")
