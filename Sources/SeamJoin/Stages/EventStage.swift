@@ -7,6 +7,65 @@ import SeamPostgres
 /// Claims are bucketed by visitor (anonymous id, else user id), so one worker holds all
 /// of a visitor's events at a time.
 enum EventStage {
+    static let columns = """
+        event_id, name, occurred_at, received_at, session_id, session_source, anonymous_id, user_id, trace_id, page_url,
+        page_path, properties, revenue, trace_known, trace_root_service, trace_root_route, trace_duration_ms,
+        trace_span_count, trace_error, variants, updated_at
+        """
+
+    /// A query whose rows are `lake.event_facts` rows for the tag events `events` selects
+    /// (`lake.tag_events` columns; with every session-less event of each visitor and UTC
+    /// day it includes), joined to the traces and exposures tables named. `$1` is the
+    /// session timeout as an interval.
+    static func compute(events: String, traces: String = "lake.traces", exposures: String = "lake.exposures") -> String {
+        """
+        WITH base AS MATERIALIZED (
+            SELECT e.event_id, e.name, e.occurred_at, e.received_at, e.session_id, e.anonymous_id, e.user_id, e.trace_id,
+                   e.page_url, e.page_path, e.properties, coalesce(e.anonymous_id, e.user_id) AS visitor,
+                   t.trace_id IS NOT NULL AS trace_known, t.root_service, t.root_route, t.duration_ms,
+                   t.span_count, t.error_count > 0 AS trace_error, t.session_id AS trace_session
+            FROM (\(events)) AS e LEFT JOIN \(traces) t ON t.trace_id = e.trace_id
+        ), starts AS (
+            SELECT event_id, visitor, occurred_at, date_trunc('day', occurred_at, 'UTC') AS day,
+                   CASE WHEN lag(occurred_at) OVER w IS NULL OR occurred_at - lag(occurred_at) OVER w > $1::interval
+                        THEN 1 ELSE 0 END AS starts
+            FROM base
+            WHERE session_id IS NULL AND trace_session IS NULL AND visitor IS NOT NULL
+            WINDOW w AS (PARTITION BY visitor, date_trunc('day', occurred_at, 'UTC') ORDER BY occurred_at, event_id)
+        ), numbered AS (
+            SELECT event_id, visitor, occurred_at, day,
+                   sum(starts) OVER (PARTITION BY visitor, day ORDER BY occurred_at, event_id) AS n
+            FROM starts
+        ), derived AS (
+            SELECT event_id,
+                   'derived:' || visitor || ':'
+                   || to_char(min(occurred_at) OVER (PARTITION BY visitor, day, n) AT TIME ZONE 'UTC', 'YYYYMMDD"T"HH24MISS.US')
+                   AS session_id
+            FROM numbered
+        )
+        SELECT b.event_id, b.name, b.occurred_at, b.received_at,
+               coalesce(b.session_id, b.trace_session, d.session_id),
+               CASE WHEN b.session_id IS NOT NULL THEN 'client'
+                    WHEN b.trace_session IS NOT NULL THEN 'trace'
+                    WHEN d.session_id IS NOT NULL THEN 'derived' END,
+               b.anonymous_id, b.user_id, b.trace_id, b.page_url, b.page_path, b.properties,
+               CASE WHEN b.name = 'purchase' THEN lake.event_revenue(b.properties) END,
+               b.trace_known, b.root_service, b.root_route, b.duration_ms, b.span_count, b.trace_error,
+               coalesce(v.variants, '{}'::jsonb), clock_timestamp()
+        FROM base b
+        LEFT JOIN derived d ON d.event_id = b.event_id
+        LEFT JOIN LATERAL (
+            SELECT jsonb_object_agg(experiment_key, variant) AS variants
+            FROM (
+                SELECT DISTINCT ON (x.experiment_key) x.experiment_key, x.variant
+                FROM \(exposures) x
+                WHERE x.unit_id IN (b.user_id, b.anonymous_id, b.session_id) AND x.first_exposed_at <= b.occurred_at
+                ORDER BY x.experiment_key, x.first_exposed_at, x.unit_id
+            ) AS firsts
+        ) AS v ON true
+        """
+    }
+
     static func run(sessionTimeout: Duration, on c: PostgresConnection) throws -> Int {
         try c.executeScript(
             """
@@ -43,52 +102,7 @@ enum EventStage {
             ANALYZE join_ev;
             """)
         try c.execute(
-            """
-            INSERT INTO join_facts
-            WITH base AS MATERIALIZED (
-                SELECT e.*, coalesce(e.anonymous_id, e.user_id) AS visitor,
-                       t.trace_id IS NOT NULL AS trace_known, t.root_service, t.root_route, t.duration_ms,
-                       t.span_count, t.error_count > 0 AS trace_error, t.session_id AS trace_session
-                FROM join_ev e LEFT JOIN lake.traces t ON t.trace_id = e.trace_id
-            ), starts AS (
-                SELECT event_id, visitor, occurred_at, date_trunc('day', occurred_at, 'UTC') AS day,
-                       CASE WHEN lag(occurred_at) OVER w IS NULL OR occurred_at - lag(occurred_at) OVER w > $1::interval
-                            THEN 1 ELSE 0 END AS starts
-                FROM base
-                WHERE session_id IS NULL AND trace_session IS NULL AND visitor IS NOT NULL
-                WINDOW w AS (PARTITION BY visitor, date_trunc('day', occurred_at, 'UTC') ORDER BY occurred_at, event_id)
-            ), numbered AS (
-                SELECT event_id, visitor, occurred_at, day,
-                       sum(starts) OVER (PARTITION BY visitor, day ORDER BY occurred_at, event_id) AS n
-                FROM starts
-            ), derived AS (
-                SELECT event_id,
-                       'derived:' || visitor || ':'
-                       || to_char(min(occurred_at) OVER (PARTITION BY visitor, day, n) AT TIME ZONE 'UTC', 'YYYYMMDD"T"HH24MISS.US')
-                       AS session_id
-                FROM numbered
-            )
-            SELECT b.event_id, b.name, b.occurred_at, b.received_at,
-                   coalesce(b.session_id, b.trace_session, d.session_id),
-                   CASE WHEN b.session_id IS NOT NULL THEN 'client'
-                        WHEN b.trace_session IS NOT NULL THEN 'trace'
-                        WHEN d.session_id IS NOT NULL THEN 'derived' END,
-                   b.anonymous_id, b.user_id, b.trace_id, b.page_url, b.page_path, b.properties,
-                   CASE WHEN b.name = 'purchase' THEN lake.event_revenue(b.properties) END,
-                   b.trace_known, b.root_service, b.root_route, b.duration_ms, b.span_count, b.trace_error,
-                   coalesce(v.variants, '{}'::jsonb), clock_timestamp()
-            FROM base b
-            LEFT JOIN derived d ON d.event_id = b.event_id
-            LEFT JOIN LATERAL (
-                SELECT jsonb_object_agg(experiment_key, variant) AS variants
-                FROM (
-                    SELECT DISTINCT ON (x.experiment_key) x.experiment_key, x.variant
-                    FROM lake.exposures x
-                    WHERE x.unit_id IN (b.user_id, b.anonymous_id, b.session_id) AND x.first_exposed_at <= b.occurred_at
-                    ORDER BY x.experiment_key, x.first_exposed_at, x.unit_id
-                ) AS firsts
-            ) AS v ON true
-            """, [.text(sessionTimeout.intervalText)])
+            "INSERT INTO join_facts (\(columns)) \(compute(events: "SELECT * FROM join_ev"))", [.text(sessionTimeout.intervalText)])
         try c.executeScript(
             """
             WITH old AS (
@@ -99,7 +113,7 @@ enum EventStage {
             )
             INSERT INTO join_touched SELECT session_id, occurred_at, forced FROM old WHERE session_id IS NOT NULL;
             """)
-        let written = try c.execute("INSERT INTO lake.event_facts SELECT * FROM join_facts")
+        let written = try c.execute("INSERT INTO lake.event_facts (\(columns)) SELECT \(columns) FROM join_facts")
         try c.executeScript(
             """
             INSERT INTO join_touched

@@ -4,6 +4,40 @@ import SeamPostgres
 /// feature-flag evaluation records in `lake.logs`, then queues a `unitChanged` item per
 /// unit so that its tag events pick up the variants.
 enum ExposureStage {
+    static let columns = """
+        experiment_key, unit_id, unit_type, variant, first_exposed_at, last_exposed_at, session_id,
+        trace_id, user_id, evaluation_count, variants, multiple_variants, updated_at
+        """
+
+    /// The unit of an evaluation record in `lake.logs` (alias `l`), and where it came from.
+    static let unit = "coalesce(l.flag_context_id, l.user_id, l.session_id)"
+    static let unitType = "CASE WHEN l.flag_context_id IS NOT NULL THEN 'context' WHEN l.user_id IS NOT NULL THEN 'user' ELSE 'session' END"
+    /// The columns `compute` needs from an evaluation record `l`.
+    static let evaluationColumns = """
+        l.flag_key AS experiment_key, \(unit) AS unit_id, l.log_id, l.time, l.flag_variant AS variant,
+        \(unitType) AS unit_type, l.session_id, l.trace_id, l.user_id
+        """
+
+    /// A query whose rows are `lake.exposures` rows (in `columns` order) from the
+    /// evaluation records `evaluations` selects (`evaluationColumns`; every record of each
+    /// experiment × unit it includes).
+    static func compute(evaluations: String) -> String {
+        """
+        WITH evaluations AS MATERIALIZED (\(evaluations)
+        ), firsts AS (
+            SELECT DISTINCT ON (experiment_key, unit_id) *
+            FROM evaluations ORDER BY experiment_key, unit_id, time, log_id
+        ), totals AS (
+            SELECT experiment_key, unit_id, count(*) AS evaluation_count, max(time) AS last_exposed_at,
+                   array_agg(DISTINCT variant ORDER BY variant) AS variants
+            FROM evaluations GROUP BY experiment_key, unit_id
+        )
+        SELECT f.experiment_key, f.unit_id, f.unit_type, f.variant, f.time, t.last_exposed_at, f.session_id,
+               f.trace_id, f.user_id, t.evaluation_count::integer, t.variants, cardinality(t.variants) > 1, clock_timestamp()
+        FROM firsts f JOIN totals t USING (experiment_key, unit_id)
+        """
+    }
+
     static func run(on c: PostgresConnection) throws -> Int {
         try c.executeScript(
             """
@@ -21,34 +55,19 @@ enum ExposureStage {
             INSERT INTO seam_meta.join_queue (kind, bucket, key1, at, forced)
             SELECT 7, hashtext(unit_id) & 15, unit_id, first_exposed_at, forced FROM old;
             """)
-        return try c.query(
-            """
-            WITH evaluations AS MATERIALIZED (
-                SELECT u.experiment_key, u.unit_id, l.log_id, l.time, l.flag_variant AS variant,
-                       CASE WHEN l.flag_context_id IS NOT NULL THEN 'context'
-                            WHEN l.user_id IS NOT NULL THEN 'user' ELSE 'session' END AS unit_type,
-                       l.session_id, l.trace_id, l.user_id
-                FROM join_units u
+        let evaluations = """
+            SELECT l.* FROM join_units u
                 CROSS JOIN LATERAL (
-                    SELECT * FROM lake.logs l
-                    WHERE l.flag_key = u.experiment_key
-                      AND coalesce(l.flag_context_id, l.user_id, l.session_id) = u.unit_id
+                    SELECT \(evaluationColumns) FROM lake.logs l
+                    WHERE l.flag_key = u.experiment_key AND \(unit) = u.unit_id
                       AND l.flag_key IS NOT NULL AND l.flag_variant IS NOT NULL
                 ) AS l
-            ), firsts AS (
-                SELECT DISTINCT ON (experiment_key, unit_id) *
-                FROM evaluations ORDER BY experiment_key, unit_id, time, log_id
-            ), totals AS (
-                SELECT experiment_key, unit_id, count(*) AS evaluation_count, max(time) AS last_exposed_at,
-                       array_agg(DISTINCT variant ORDER BY variant) AS variants
-                FROM evaluations GROUP BY experiment_key, unit_id
-            ), written AS (
-                INSERT INTO lake.exposures (
-                    experiment_key, unit_id, unit_type, variant, first_exposed_at, last_exposed_at, session_id,
-                    trace_id, user_id, evaluation_count, variants, multiple_variants, updated_at)
-                SELECT f.experiment_key, f.unit_id, f.unit_type, f.variant, f.time, t.last_exposed_at, f.session_id,
-                       f.trace_id, f.user_id, t.evaluation_count, t.variants, cardinality(t.variants) > 1, clock_timestamp()
-                FROM firsts f JOIN totals t USING (experiment_key, unit_id)
+            """
+        return try c.query(
+            """
+            WITH written AS (
+                INSERT INTO lake.exposures (\(columns))
+                \(compute(evaluations: evaluations))
                 RETURNING experiment_key, unit_id, first_exposed_at
             ), queued AS (
                 INSERT INTO seam_meta.join_queue (kind, bucket, key1, at, forced)
@@ -56,6 +75,7 @@ enum ExposureStage {
                 FROM written w JOIN join_units u USING (experiment_key, unit_id)
             )
             SELECT count(*) FROM written
-            """).scalar(Int.self)
+            """
+        ).scalar(Int.self)
     }
 }

@@ -8,6 +8,41 @@ enum TraceStage {
     /// a lookup touches a few daily partitions rather than all of them.
     static let window = "24 hours"
 
+    static let columns = """
+        trace_id, root_known, root_span_id, root_service, root_name, root_route, root_http_status, start_time, end_time,
+        duration_ms, span_count, error_count, services, session_id, user_id, first_seen, last_seen, updated_at
+        """
+
+    /// A query whose rows are `lake.traces` rows (in `columns` order) for the spans that
+    /// `spans` selects (`lake.spans` columns; every span of each trace it includes).
+    static func compute(spans: String) -> String {
+        """
+        WITH spans AS MATERIALIZED (\(spans)
+        ), roots AS (
+            SELECT DISTINCT ON (trace_id) trace_id, span_id, service_name, name, http_route, http_status_code
+            FROM spans WHERE parent_span_id IS NULL
+            ORDER BY trace_id, start_time, span_id
+        ), totals AS (
+            SELECT trace_id,
+                   min(start_time) AS start_time,
+                   max(end_time) AS end_time,
+                   count(*) AS span_count,
+                   count(*) FILTER (WHERE status_code = 2) AS error_count,
+                   coalesce(array_agg(DISTINCT service_name ORDER BY service_name)
+                            FILTER (WHERE service_name IS NOT NULL), '{}') AS services,
+                   (array_agg(session_id ORDER BY start_time, span_id) FILTER (WHERE session_id IS NOT NULL))[1] AS session_id,
+                   (array_agg(user_id ORDER BY start_time, span_id) FILTER (WHERE user_id IS NOT NULL))[1] AS user_id,
+                   min(received_at) AS first_seen,
+                   max(received_at) AS last_seen
+            FROM spans GROUP BY trace_id
+        )
+        SELECT t.trace_id, r.trace_id IS NOT NULL, r.span_id, r.service_name, r.name, r.http_route, r.http_status_code,
+               t.start_time, t.end_time, extract(epoch FROM t.end_time - t.start_time) * 1000, t.span_count::integer,
+               t.error_count::integer, t.services, t.session_id, t.user_id, t.first_seen, t.last_seen, clock_timestamp()
+        FROM totals t LEFT JOIN roots r ON r.trace_id = t.trace_id
+        """
+    }
+
     static func run(on c: PostgresConnection) throws -> Int {
         try c.executeScript(
             """
@@ -26,42 +61,17 @@ enum TraceStage {
             INSERT INTO seam_meta.join_queue (kind, bucket, key1, at, forced)
             SELECT 5, hashtext(session_id) & 15, session_id, start_time, forced FROM old WHERE session_id IS NOT NULL;
             """)
+        let spans = """
+            SELECT s.* FROM join_traces d
+                CROSS JOIN LATERAL (
+                    SELECT * FROM lake.spans s WHERE s.trace_id = d.trace_id AND s.start_time BETWEEN d.lo AND d.hi
+                ) AS s
+            """
         return try c.query(
             """
-            WITH spans AS MATERIALIZED (
-                SELECT s.trace_id, s.span_id, s.parent_span_id, s.name, s.service_name, s.start_time, s.end_time,
-                       s.status_code, s.session_id, s.user_id, s.http_route, s.http_status_code, s.received_at
-                FROM join_traces d
-                CROSS JOIN LATERAL (
-                    SELECT * FROM lake.spans s
-                    WHERE s.trace_id = d.trace_id AND s.start_time BETWEEN d.lo AND d.hi
-                ) AS s
-            ), roots AS (
-                SELECT DISTINCT ON (trace_id) trace_id, span_id, service_name, name, http_route, http_status_code
-                FROM spans WHERE parent_span_id IS NULL
-                ORDER BY trace_id, start_time, span_id
-            ), totals AS (
-                SELECT trace_id,
-                       min(start_time) AS start_time,
-                       max(end_time) AS end_time,
-                       count(*) AS span_count,
-                       count(*) FILTER (WHERE status_code = 2) AS error_count,
-                       coalesce(array_agg(DISTINCT service_name ORDER BY service_name)
-                                FILTER (WHERE service_name IS NOT NULL), '{}') AS services,
-                       (array_agg(session_id ORDER BY start_time, span_id) FILTER (WHERE session_id IS NOT NULL))[1] AS session_id,
-                       (array_agg(user_id ORDER BY start_time, span_id) FILTER (WHERE user_id IS NOT NULL))[1] AS user_id,
-                       min(received_at) AS first_seen,
-                       max(received_at) AS last_seen
-                FROM spans GROUP BY trace_id
-            ), written AS (
-                INSERT INTO lake.traces (
-                    trace_id, root_known, root_span_id, root_service, root_name, root_route, root_http_status,
-                    start_time, end_time, duration_ms, span_count, error_count, services, session_id, user_id,
-                    first_seen, last_seen, updated_at)
-                SELECT t.trace_id, r.trace_id IS NOT NULL, r.span_id, r.service_name, r.name, r.http_route, r.http_status_code,
-                       t.start_time, t.end_time, extract(epoch FROM t.end_time - t.start_time) * 1000, t.span_count,
-                       t.error_count, t.services, t.session_id, t.user_id, t.first_seen, t.last_seen, clock_timestamp()
-                FROM totals t LEFT JOIN roots r ON r.trace_id = t.trace_id
+            WITH written AS (
+                INSERT INTO lake.traces (\(columns))
+                \(compute(spans: spans))
                 RETURNING trace_id, session_id, start_time
             ), queued AS (
                 INSERT INTO seam_meta.join_queue (kind, bucket, trace_id, key1, at, forced)
@@ -76,6 +86,7 @@ enum TraceStage {
                 WHERE k.kind = 6 OR w.session_id IS NOT NULL
             )
             SELECT count(*) FROM written
-            """).scalar(Int.self)
+            """
+        ).scalar(Int.self)
     }
 }
