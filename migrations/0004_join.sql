@@ -224,6 +224,10 @@ CREATE TABLE seam_meta.join_queue (
 );
 CREATE INDEX join_queue_claim_idx ON seam_meta.join_queue (kind, bucket, item_id);
 CREATE INDEX join_queue_age_idx ON seam_meta.join_queue (enqueued_at);
+-- A claim also takes the other pending items of the keys it claimed: one recomputation each.
+CREATE INDEX join_queue_trace_idx ON seam_meta.join_queue (trace_id) WHERE trace_id IS NOT NULL;
+CREATE INDEX join_queue_event_idx ON seam_meta.join_queue (event_id) WHERE event_id IS NOT NULL;
+CREATE INDEX join_queue_key_idx ON seam_meta.join_queue (key1, key2) WHERE trace_id IS NULL AND event_id IS NULL;
 
 COMMENT ON TABLE seam_meta.join_queue IS 'Keys the join service must recompute, written by triggers on the raw tables in the same transaction as the raw rows, and by the join stages for what depends on what they changed. Items are deleted by the worker that processes them, in the transaction that writes the result.';
 COMMENT ON COLUMN seam_meta.join_queue.item_id IS 'Identity, used only to claim items in batches; the correctness argument does not rely on its order.';

@@ -48,9 +48,9 @@ public struct JoinWorker: Service {
 
     /// What one pass did.
     public struct PassReport: Sendable, Equatable {
-        /// Queue items processed, by kind.
+        /// Queue items taken from the queue (the late ones included), by kind.
         public var items: [QueueKind: Int] = [:]
-        /// Items older than the horizon, reported instead of joined, by kind.
+        /// Of those, items older than the horizon: reported instead of joined, by kind.
         public var late: [QueueKind: Int] = [:]
         /// Derived rows written, by table.
         public var rows: [String: Int] = [:]
@@ -91,7 +91,7 @@ public struct JoinWorker: Service {
             for (kind, count) in report.items { total.items[kind, default: 0] += count }
             for (kind, count) in report.late { total.late[kind, default: 0] += count }
             for (table, count) in report.rows { total.rows[table, default: 0] += count }
-            if report.totalItems == 0 && report.totalLate == 0 { return total }
+            if report.totalItems == 0 { return total }
         }
     }
 
@@ -128,8 +128,7 @@ public struct JoinWorker: Service {
         metrics.stage(kind, seconds: (ContinuousClock.now - started).seconds)
         metrics.processed(kind, items: step.items, late: step.late)
         if let table = step.table { metrics.rows(table, step.rows) }
-        // A claim can come back empty (its items were all late): that is still progress.
-        return step.items + step.late > 0 ? step : nil
+        return step.items > 0 ? step : nil
     }
 
     public func run() async throws {
@@ -140,7 +139,7 @@ public struct JoinWorker: Service {
             var worked = false
             do {
                 let report = try await runPass()
-                worked = report.totalItems + report.totalLate > 0
+                worked = report.totalItems > 0
                 metrics.lag(seconds: try await JoinStatus.read(from: pool).lagSeconds)
             } catch {
                 // The database may be restarting: the claimed items rolled back; retry later.

@@ -17,7 +17,7 @@ enum QueueClaim {
     static let lockClass: Int32 = 0x5365_4A6F
 
     struct Claimed {
-        /// Items moved into `join_claim`.
+        /// Items taken from the queue (the late ones included).
         var items: Int
         /// Items older than the horizon, dropped and reported instead of processed.
         var late: Int
@@ -47,7 +47,7 @@ enum QueueClaim {
                 at timestamptz, forced boolean, enqueued_at timestamptz
             ) ON COMMIT DELETE ROWS
             """)
-        let items = try c.execute(
+        try c.execute(
             """
             WITH taken AS (
                 DELETE FROM seam_meta.join_queue WHERE item_id IN (
@@ -59,9 +59,23 @@ enum QueueClaim {
             INSERT INTO join_claim SELECT * FROM taken
             """,
             [.int16(kind.rawValue), .text("{\(held.map(String.init).joined(separator: ","))}"), .int64(Int64(limit))])
+        // The same keys' other pending items in the held buckets are covered by this
+        // recomputation too: take them now rather than recompute those keys again later.
+        try c.execute(
+            """
+            WITH more AS (
+                DELETE FROM seam_meta.join_queue q
+                USING (SELECT DISTINCT \(kind.keyColumns.joined(separator: ", ")) FROM join_claim) AS c
+                WHERE q.kind = $1 AND q.bucket = ANY($2::int[])
+                  AND \(kind.keyColumns.map { "q.\($0) = c.\($0)" }.joined(separator: " AND "))
+                RETURNING q.kind, q.trace_id, q.event_id, q.key1, q.key2, q.at, q.forced, q.enqueued_at
+            )
+            INSERT INTO join_claim SELECT * FROM more
+            """,
+            [.int16(kind.rawValue), .text("{\(held.map(String.init).joined(separator: ","))}")])
         let late = try c.execute(
             "DELETE FROM join_claim WHERE NOT forced AND at < now() - $1::interval", [.text(horizon.intervalText)])
         try c.execute("ANALYZE join_claim")
-        return Claimed(items: items, late: late)
+        return Claimed(items: try c.query("SELECT count(*) FROM join_claim").scalar(Int.self) + late, late: late)
     }
 }

@@ -27,4 +27,14 @@ public enum QueueKind: Int16, Sendable, CaseIterable {
         case .unitChanged: "unit_changed"
         }
     }
+
+    /// The queue columns that identify the key an item asks to recompute.
+    var keyColumns: [String] {
+        switch self {
+        case .trace, .traceChanged: ["trace_id"]
+        case .event: ["event_id"]
+        case .exposure: ["key1", "key2"]
+        case .session, .unitChanged: ["key1"]
+        }
+    }
 }
