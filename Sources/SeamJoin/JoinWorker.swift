@@ -125,7 +125,14 @@ public struct JoinWorker: Service {
             }
         }
         guard let step else { return nil }
-        metrics.stage(kind, seconds: (ContinuousClock.now - started).seconds)
+        let seconds = (ContinuousClock.now - started).seconds
+        logger.debug(
+            "join stage",
+            metadata: [
+                "kind": "\(kind.label)", "items": "\(step.items)", "late": "\(step.late)", "rows": "\(step.rows)",
+                "seconds": "\(String(format: "%.3f", seconds))",
+            ])
+        metrics.stage(kind, seconds: seconds)
         metrics.processed(kind, items: step.items, late: step.late)
         if let table = step.table { metrics.rows(table, step.rows) }
         return step.items > 0 ? step : nil

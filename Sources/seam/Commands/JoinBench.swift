@@ -352,6 +352,7 @@ enum BenchMix {
                    '/p/' || ((s * 7 + e) % 1000),
                    CASE WHEN e = 9 AND s % 5 = 0 THEN '{"value": 80.5, "currency": "EUR"}'::jsonb ELSE '{}'::jsonb END
             FROM generate_series(0, $1 - 1) AS s, generate_series(0, 9) AS e
+            ORDER BY s, e
             """, parameters)
         try c.execute(
             """
