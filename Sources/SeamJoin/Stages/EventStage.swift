@@ -72,7 +72,6 @@ enum EventStage {
             CREATE TEMP TABLE IF NOT EXISTS join_events (event_id uuid PRIMARY KEY, forced boolean) ON COMMIT DELETE ROWS;
             CREATE TEMP TABLE IF NOT EXISTS join_ev (LIKE lake.tag_events, forced boolean, PRIMARY KEY (event_id)) ON COMMIT DELETE ROWS;
             CREATE TEMP TABLE IF NOT EXISTS join_facts (LIKE lake.event_facts) ON COMMIT DELETE ROWS;
-            CREATE TEMP TABLE IF NOT EXISTS join_touched (session_id text, at timestamptz, forced boolean) ON COMMIT DELETE ROWS;
 
             INSERT INTO join_events SELECT event_id, bool_or(forced) FROM join_claim GROUP BY event_id;
 
@@ -103,27 +102,32 @@ enum EventStage {
             """)
         try c.execute(
             "INSERT INTO join_facts (\(columns)) \(compute(events: "SELECT * FROM join_ev"))", [.text(sessionTimeout.intervalText)])
+        let stored = RowDiff.names(columns)
         try c.executeScript(
             """
-            WITH old AS (
-                DELETE FROM lake.event_facts f
-                USING (SELECT event_id, forced FROM join_events UNION SELECT event_id, forced FROM join_ev) AS k
-                WHERE f.event_id = k.event_id
-                RETURNING f.session_id, f.occurred_at, k.forced
-            )
-            INSERT INTO join_touched SELECT session_id, occurred_at, forced FROM old WHERE session_id IS NOT NULL;
-            """)
-        let written = try c.execute("INSERT INTO lake.event_facts (\(columns)) SELECT \(columns) FROM join_facts")
-        try c.executeScript(
-            """
-            INSERT INTO join_touched
-            SELECT f.session_id, f.occurred_at, e.forced FROM join_facts f JOIN join_ev e USING (event_id)
-            WHERE f.session_id IS NOT NULL;
+            CREATE TEMP TABLE IF NOT EXISTS join_changed_events (
+                event_id uuid, old_session text, new_session text, at timestamptz, forced boolean
+            ) ON COMMIT DELETE ROWS;
+
+            INSERT INTO join_changed_events
+            SELECT k.event_id, o.session_id, n.session_id, coalesce(n.occurred_at, o.occurred_at), k.forced
+            FROM (SELECT event_id, bool_or(forced) AS forced
+                  FROM (SELECT event_id, forced FROM join_events UNION ALL SELECT event_id, forced FROM join_ev) AS u
+                  GROUP BY event_id) AS k
+            LEFT JOIN lake.event_facts o ON o.event_id = k.event_id
+            LEFT JOIN join_facts n ON n.event_id = k.event_id
+            WHERE \(RowDiff.differs(stored, "o", "n"));
+
+            DELETE FROM lake.event_facts f USING join_changed_events c WHERE f.event_id = c.event_id;
+            INSERT INTO lake.event_facts (\(columns))
+            SELECT \(RowDiff.names(columns, excluding: []).map { "n.\($0)" }.joined(separator: ", "))
+            FROM join_facts n JOIN join_changed_events c USING (event_id);
 
             INSERT INTO seam_meta.join_queue (kind, bucket, key1, at, forced)
-            SELECT 5, hashtext(session_id) & 15, session_id, min(at), bool_or(forced)
-            FROM join_touched GROUP BY session_id;
+            SELECT 5, hashtext(s) & 15, s, min(at), bool_or(forced)
+            FROM join_changed_events CROSS JOIN LATERAL (VALUES (old_session), (new_session)) AS v(s)
+            WHERE s IS NOT NULL GROUP BY s;
             """)
-        return written
+        return try c.query("SELECT count(*) FROM join_changed_events").scalar(Int.self)
     }
 }

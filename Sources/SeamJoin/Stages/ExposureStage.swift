@@ -39,43 +39,50 @@ enum ExposureStage {
     }
 
     static func run(on c: PostgresConnection) throws -> Int {
+        let stored = RowDiff.names(columns)
+        // What tag events read of an exposure: the first variant and when it was served.
+        let facts = ["variant", "first_exposed_at"]
         try c.executeScript(
             """
             CREATE TEMP TABLE IF NOT EXISTS join_units (
                 experiment_key text, unit_id text, forced boolean, PRIMARY KEY (experiment_key, unit_id)
             ) ON COMMIT DELETE ROWS;
+            CREATE TEMP TABLE IF NOT EXISTS join_new_exposures (LIKE lake.exposures) ON COMMIT DELETE ROWS;
+            CREATE TEMP TABLE IF NOT EXISTS join_changed_exposures (
+                experiment_key text, unit_id text, at timestamptz, forced boolean, facts_changed boolean
+            ) ON COMMIT DELETE ROWS;
+
             INSERT INTO join_units SELECT key1, key2, bool_or(forced) FROM join_claim GROUP BY key1, key2;
             ANALYZE join_units;
 
-            WITH old AS (
-                DELETE FROM lake.exposures e USING join_units u
-                WHERE e.experiment_key = u.experiment_key AND e.unit_id = u.unit_id
-                RETURNING e.unit_id, e.first_exposed_at, u.forced
-            )
+            INSERT INTO join_new_exposures (\(columns))
+            \(compute(evaluations: """
+                SELECT l.* FROM join_units u
+                    CROSS JOIN LATERAL (
+                        SELECT \(evaluationColumns) FROM lake.logs l
+                        WHERE l.flag_key = u.experiment_key AND \(unit) = u.unit_id
+                          AND l.flag_key IS NOT NULL AND l.flag_variant IS NOT NULL
+                    ) AS l
+                """));
+
+            INSERT INTO join_changed_exposures
+            SELECT k.experiment_key, k.unit_id, least(o.first_exposed_at, n.first_exposed_at), k.forced,
+                   \(RowDiff.differs(facts, "o", "n"))
+            FROM join_units k
+            LEFT JOIN lake.exposures o ON o.experiment_key = k.experiment_key AND o.unit_id = k.unit_id
+            LEFT JOIN join_new_exposures n ON n.experiment_key = k.experiment_key AND n.unit_id = k.unit_id
+            WHERE \(RowDiff.differs(stored, "o", "n"));
+
+            DELETE FROM lake.exposures e USING join_changed_exposures c
+            WHERE e.experiment_key = c.experiment_key AND e.unit_id = c.unit_id;
+            INSERT INTO lake.exposures (\(columns))
+            SELECT \(RowDiff.names(columns, excluding: []).map { "n.\($0)" }.joined(separator: ", "))
+            FROM join_new_exposures n JOIN join_changed_exposures c USING (experiment_key, unit_id);
+
             INSERT INTO seam_meta.join_queue (kind, bucket, key1, at, forced)
-            SELECT 7, hashtext(unit_id) & 15, unit_id, first_exposed_at, forced FROM old;
+            SELECT 7, hashtext(unit_id) & 15, unit_id, min(at), bool_or(forced)
+            FROM join_changed_exposures WHERE facts_changed GROUP BY unit_id;
             """)
-        let evaluations = """
-            SELECT l.* FROM join_units u
-                CROSS JOIN LATERAL (
-                    SELECT \(evaluationColumns) FROM lake.logs l
-                    WHERE l.flag_key = u.experiment_key AND \(unit) = u.unit_id
-                      AND l.flag_key IS NOT NULL AND l.flag_variant IS NOT NULL
-                ) AS l
-            """
-        return try c.query(
-            """
-            WITH written AS (
-                INSERT INTO lake.exposures (\(columns))
-                \(compute(evaluations: evaluations))
-                RETURNING experiment_key, unit_id, first_exposed_at
-            ), queued AS (
-                INSERT INTO seam_meta.join_queue (kind, bucket, key1, at, forced)
-                SELECT 7, hashtext(w.unit_id) & 15, w.unit_id, w.first_exposed_at, u.forced
-                FROM written w JOIN join_units u USING (experiment_key, unit_id)
-            )
-            SELECT count(*) FROM written
-            """
-        ).scalar(Int.self)
+        return try c.query("SELECT count(*) FROM join_changed_exposures").scalar(Int.self)
     }
 }

@@ -58,19 +58,34 @@ enum SessionStage {
     }
 
     static func run(on c: PostgresConnection) throws -> Int {
-        try c.executeScript(
-            """
-            CREATE TEMP TABLE IF NOT EXISTS join_sessions (session_id text PRIMARY KEY) ON COMMIT DELETE ROWS;
-            INSERT INTO join_sessions SELECT DISTINCT key1 FROM join_claim WHERE key1 IS NOT NULL;
-            ANALYZE join_sessions;
-            DELETE FROM lake.sessions s USING join_sessions j WHERE s.session_id = j.session_id;
-            """)
+        let stored = RowDiff.names(columns)
         let events = "SELECT f.* FROM join_sessions j JOIN lake.event_facts f ON f.session_id = j.session_id"
         let traces = """
             SELECT j.session_id, \(traceColumns) FROM join_sessions j JOIN lake.traces t ON t.session_id = j.session_id
             UNION
             SELECT e.session_id, \(traceColumns) FROM ev e JOIN lake.traces t ON t.trace_id = e.trace_id
             """
-        return try c.execute("INSERT INTO lake.sessions (\(columns)) \(compute(events: events, traces: traces))")
+        try c.executeScript(
+            """
+            CREATE TEMP TABLE IF NOT EXISTS join_sessions (session_id text PRIMARY KEY) ON COMMIT DELETE ROWS;
+            CREATE TEMP TABLE IF NOT EXISTS join_new_sessions (LIKE lake.sessions) ON COMMIT DELETE ROWS;
+            CREATE TEMP TABLE IF NOT EXISTS join_changed_sessions (session_id text) ON COMMIT DELETE ROWS;
+            INSERT INTO join_sessions SELECT DISTINCT key1 FROM join_claim WHERE key1 IS NOT NULL;
+            ANALYZE join_sessions;
+
+            INSERT INTO join_new_sessions (\(columns)) \(compute(events: events, traces: traces));
+
+            INSERT INTO join_changed_sessions
+            SELECT k.session_id FROM join_sessions k
+            LEFT JOIN lake.sessions o ON o.session_id = k.session_id
+            LEFT JOIN join_new_sessions n ON n.session_id = k.session_id
+            WHERE \(RowDiff.differs(stored, "o", "n"));
+
+            DELETE FROM lake.sessions s USING join_changed_sessions c WHERE s.session_id = c.session_id;
+            INSERT INTO lake.sessions (\(columns))
+            SELECT \(RowDiff.names(columns, excluding: []).map { "n.\($0)" }.joined(separator: ", "))
+            FROM join_new_sessions n JOIN join_changed_sessions c USING (session_id);
+            """)
+        return try c.query("SELECT count(*) FROM join_changed_sessions").scalar(Int.self)
     }
 }

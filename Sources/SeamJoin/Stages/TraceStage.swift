@@ -1,8 +1,8 @@
 import SeamPostgres
 
-/// Recomputes `lake.traces` for the claimed trace ids from `lake.spans`, then queues the
-/// sessions the traces belonged to (before and after) and a `traceChanged` item that
-/// later finds the tag events naming them.
+/// Recomputes `lake.traces` for the claimed trace ids from `lake.spans`; for traces whose
+/// facts changed it queues their sessions (before and after) and a `traceChanged` item
+/// that later finds the tag events naming them.
 enum TraceStage {
     /// Spans are gathered within this distance of the span that dirtied the trace, so that
     /// a lookup touches a few daily partitions rather than all of them.
@@ -44,49 +44,52 @@ enum TraceStage {
     }
 
     static func run(on c: PostgresConnection) throws -> Int {
+        let stored = RowDiff.names(columns)
+        // What sessions and tag events read of a trace; arrival times alone do not matter to them.
+        let facts = RowDiff.names(columns, excluding: ["updated_at", "first_seen", "last_seen"])
         try c.executeScript(
             """
             CREATE TEMP TABLE IF NOT EXISTS join_traces (
                 trace_id bytea PRIMARY KEY, lo timestamptz, hi timestamptz, forced boolean
             ) ON COMMIT DELETE ROWS;
+            CREATE TEMP TABLE IF NOT EXISTS join_new_traces (LIKE lake.traces) ON COMMIT DELETE ROWS;
+            CREATE TEMP TABLE IF NOT EXISTS join_changed_traces (
+                trace_id bytea, old_session text, new_session text, at timestamptz, forced boolean, facts_changed boolean
+            ) ON COMMIT DELETE ROWS;
+
             INSERT INTO join_traces
             SELECT trace_id, min(at) - interval '\(window)', max(at) + interval '\(window)', bool_or(forced)
             FROM join_claim GROUP BY trace_id;
             ANALYZE join_traces;
 
-            WITH old AS (
-                DELETE FROM lake.traces t USING join_traces d WHERE t.trace_id = d.trace_id
-                RETURNING t.session_id, t.start_time, d.forced
-            )
-            INSERT INTO seam_meta.join_queue (kind, bucket, key1, at, forced)
-            SELECT 5, hashtext(session_id) & 15, session_id, start_time, forced FROM old WHERE session_id IS NOT NULL;
+            INSERT INTO join_new_traces (\(columns))
+            \(compute(spans: """
+                SELECT s.* FROM join_traces d
+                    CROSS JOIN LATERAL (
+                        SELECT * FROM lake.spans s WHERE s.trace_id = d.trace_id AND s.start_time BETWEEN d.lo AND d.hi
+                    ) AS s
+                """));
+
+            INSERT INTO join_changed_traces
+            SELECT k.trace_id, o.session_id, n.session_id, coalesce(n.start_time, o.start_time), k.forced,
+                   \(RowDiff.differs(facts, "o", "n"))
+            FROM join_traces k
+            LEFT JOIN lake.traces o ON o.trace_id = k.trace_id
+            LEFT JOIN join_new_traces n ON n.trace_id = k.trace_id
+            WHERE \(RowDiff.differs(stored, "o", "n"));
+
+            DELETE FROM lake.traces t USING join_changed_traces c WHERE t.trace_id = c.trace_id;
+            INSERT INTO lake.traces (\(columns))
+            SELECT \(RowDiff.names(columns, excluding: []).map { "n.\($0)" }.joined(separator: ", "))
+            FROM join_new_traces n JOIN join_changed_traces c USING (trace_id);
+
+            INSERT INTO seam_meta.join_queue (kind, bucket, trace_id, key1, at, forced)
+            SELECT 6, get_byte(trace_id, 15) & 15, trace_id, NULL::text, at, forced FROM join_changed_traces WHERE facts_changed
+            UNION ALL
+            SELECT DISTINCT 5, hashtext(s) & 15, NULL::bytea, s, at, forced
+            FROM join_changed_traces CROSS JOIN LATERAL (VALUES (old_session), (new_session)) AS v(s)
+            WHERE facts_changed AND s IS NOT NULL;
             """)
-        let spans = """
-            SELECT s.* FROM join_traces d
-                CROSS JOIN LATERAL (
-                    SELECT * FROM lake.spans s WHERE s.trace_id = d.trace_id AND s.start_time BETWEEN d.lo AND d.hi
-                ) AS s
-            """
-        return try c.query(
-            """
-            WITH written AS (
-                INSERT INTO lake.traces (\(columns))
-                \(compute(spans: spans))
-                RETURNING trace_id, session_id, start_time
-            ), queued AS (
-                INSERT INTO seam_meta.join_queue (kind, bucket, trace_id, key1, at, forced)
-                SELECT k.kind,
-                       CASE k.kind WHEN 5 THEN hashtext(w.session_id) & 15 ELSE get_byte(w.trace_id, 15) & 15 END,
-                       CASE k.kind WHEN 6 THEN w.trace_id END,
-                       CASE k.kind WHEN 5 THEN w.session_id END,
-                       w.start_time, d.forced
-                FROM written w
-                JOIN join_traces d ON d.trace_id = w.trace_id
-                CROSS JOIN (VALUES (5::smallint), (6::smallint)) AS k(kind)
-                WHERE k.kind = 6 OR w.session_id IS NOT NULL
-            )
-            SELECT count(*) FROM written
-            """
-        ).scalar(Int.self)
+        return try c.query("SELECT count(*) FROM join_changed_traces").scalar(Int.self)
     }
 }

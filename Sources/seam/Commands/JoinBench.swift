@@ -88,7 +88,8 @@ struct JoinBench: AsyncParsableCommand {
         environment["SEAM_DATABASE_URL"] = url
         environment["SEAM_HOME"] = home.path
         environment["SEAM_HTTP_ADDR"] = "127.0.0.1:\(port)"
-        environment["SEAM_LOG_LEVEL"] = "warning"
+        // The server logs warnings unless SEAM_BENCH_SERVER_LOG_LEVEL asks for more (debug shows each join stage).
+        environment["SEAM_LOG_LEVEL"] = environment["SEAM_BENCH_SERVER_LOG_LEVEL"] ?? "warning"
         environment["SEAM_ROLES"] = "ingest,join"
         environment["SEAM_JOIN_POLL_MS"] = "50"
 
