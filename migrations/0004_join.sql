@@ -211,7 +211,7 @@ CREATE INDEX logs_flag_unit_idx ON lake.logs (flag_key, (coalesce(flag_context_i
 -- ---------------------------------------------------------------------------------------
 -- The work queue.
 CREATE TABLE seam_meta.join_queue (
-    item_id      bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    item_id      bigint      GENERATED ALWAYS AS IDENTITY,
     kind         smallint    NOT NULL,
     bucket       smallint    NOT NULL,
     trace_id     bytea,
@@ -222,15 +222,14 @@ CREATE TABLE seam_meta.join_queue (
     forced       boolean     NOT NULL DEFAULT false,
     enqueued_at  timestamptz NOT NULL DEFAULT now()
 );
+-- One index only: every raw insert writes here (each more index costs ingestion about a
+-- tenth more). Claims find rows through it and delete them by ctid; taking the other items
+-- of the claimed keys scans the held buckets' items; the lag reads min(enqueued_at) from a
+-- queue that is short when the join keeps up.
 CREATE INDEX join_queue_claim_idx ON seam_meta.join_queue (kind, bucket, item_id);
-CREATE INDEX join_queue_age_idx ON seam_meta.join_queue (enqueued_at);
--- A claim also takes the other pending items of the keys it claimed: one recomputation each.
-CREATE INDEX join_queue_trace_idx ON seam_meta.join_queue (trace_id) WHERE trace_id IS NOT NULL;
-CREATE INDEX join_queue_event_idx ON seam_meta.join_queue (event_id) WHERE event_id IS NOT NULL;
-CREATE INDEX join_queue_key_idx ON seam_meta.join_queue (key1, key2) WHERE trace_id IS NULL AND event_id IS NULL;
 
 COMMENT ON TABLE seam_meta.join_queue IS 'Keys the join service must recompute, written by triggers on the raw tables in the same transaction as the raw rows, and by the join stages for what depends on what they changed. Items are deleted by the worker that processes them, in the transaction that writes the result.';
-COMMENT ON COLUMN seam_meta.join_queue.item_id IS 'Identity, used only to claim items in batches; the correctness argument does not rely on its order.';
+COMMENT ON COLUMN seam_meta.join_queue.item_id IS 'Identity: claims take the oldest items first; the correctness argument does not rely on this order.';
 COMMENT ON COLUMN seam_meta.join_queue.kind IS '1 trace (trace_id), 2 exposure (key1 experiment, key2 unit), 3 tag event (event_id, key1 visitor), 5 session (key1), 6 trace changed (trace_id), 7 unit changed (key1 unit).';
 COMMENT ON COLUMN seam_meta.join_queue.bucket IS 'Hash bucket 0-15 of the key: workers lock (kind, bucket) pairs, so no two recompute the same key at once.';
 COMMENT ON COLUMN seam_meta.join_queue.trace_id IS 'Trace id for kinds 1 and 6.';

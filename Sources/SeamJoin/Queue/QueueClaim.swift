@@ -50,10 +50,10 @@ enum QueueClaim {
         try c.execute(
             """
             WITH taken AS (
-                DELETE FROM seam_meta.join_queue WHERE item_id IN (
-                    SELECT item_id FROM seam_meta.join_queue
+                DELETE FROM seam_meta.join_queue WHERE ctid = ANY(ARRAY(
+                    SELECT ctid FROM seam_meta.join_queue
                     WHERE kind = $1 AND bucket = ANY($2::int[])
-                    ORDER BY item_id LIMIT $3)
+                    ORDER BY item_id LIMIT $3))
                 RETURNING kind, trace_id, event_id, key1, key2, at, forced, enqueued_at
             )
             INSERT INTO join_claim SELECT * FROM taken

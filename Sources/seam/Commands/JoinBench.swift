@@ -180,21 +180,25 @@ struct JoinBench: AsyncParsableCommand {
         let sessions = max(1, events / 10)
         print("join benchmark, catch-up: a backlog of \(events) tag events in \(sessions) sessions, with their traces (3 spans per page) and flag evaluations for 5 experiments")
         let pool = PostgresPool(configuration: .init(connectionString: url, maximumConnections: 2))
-        let generated = try await pool.withConnection { c -> (Double, [String: Int]) in
+        let generated = try await pool.withConnection { c -> (Double, [String: Int], (without: Double, with: Double)) in
             let started = ContinuousClock.now
-            try BenchMix.generateBacklog(sessions: sessions, on: c)
+            let capture = try BenchMix.generateBacklog(sessions: sessions, on: c)
             var counts: [String: Int] = [:]
             for table in ["tag_events", "spans", "logs"] {
                 counts[table] = try c.query("SELECT count(*) FROM lake.\(table)").scalar(Int.self)
             }
             counts["queue"] = try c.query("SELECT count(*) FROM seam_meta.join_queue").scalar(Int.self)
             try c.executeScript("VACUUM ANALYZE")
-            return ((ContinuousClock.now - started).seconds, counts)
+            return ((ContinuousClock.now - started).seconds, counts, capture)
         }
         print(
             String(
                 format: "  generated in %.1f s: %d tag events, %d spans, %d flag evaluations; %d queue items",
                 generated.0, generated.1["tag_events"]!, generated.1["spans"]!, generated.1["logs"]!, generated.1["queue"]!))
+        print(
+            String(
+                format: "  change capture: inserting the spans into lake.spans took %.2f s with the join trigger, %.2f s without (+%.0f %%)",
+                generated.2.with, generated.2.without, (generated.2.with / generated.2.without - 1) * 100))
         let worker = JoinWorker(pool: pool)
         let started = ContinuousClock.now
         let report = try await worker.drain()
@@ -334,7 +338,8 @@ enum BenchMix {
     /// SQL: a quarter without a client session id (derived sessions), a trace of 3 spans
     /// per page, one flag evaluation per session in one of 5 experiments, a purchase in
     /// every fifth session.
-    static func generateBacklog(sessions: Int, on c: PostgresConnection) throws {
+    /// Returns the seconds the spans' insert took without and with the change-capture trigger.
+    static func generateBacklog(sessions: Int, on c: PostgresConnection) throws -> (without: Double, with: Double) {
         let now = Date()
         _ = try LakePartitions.ensure(on: c, covering: now.addingTimeInterval(-2 * 86_400), now)
         // Session s starts at base + s * spacing; its events are a minute apart.
@@ -355,10 +360,13 @@ enum BenchMix {
             FROM generate_series(0, $1 - 1) AS s, generate_series(0, 9) AS e
             ORDER BY s, e
             """, parameters)
+        // The spans go through a staging table so that their insert into lake.spans can be
+        // timed twice: without the join's change-capture trigger, then with it.
         try c.execute(
             """
-            INSERT INTO lake.spans (trace_id, span_id, parent_span_id, name, kind, service_name, start_time, end_time, status_code,
-                                    session_id, http_route)
+            CREATE TEMP TABLE bench_spans (
+                trace_id, span_id, parent_span_id, name, kind, service_name, start_time, end_time, status_code, session_id, http_route
+            ) AS
             SELECT decode(md5('t' || s || ':' || e), 'hex'),
                    substr(decode(md5('p' || s || ':' || e || ':' || k), 'hex'), 1, 8),
                    CASE WHEN k > 0 THEN substr(decode(md5('p' || s || ':' || e || ':0'), 'hex'), 1, 8) END,
@@ -374,6 +382,7 @@ enum BenchMix {
                                  - interval '500 ms' AS t0) AS t
             WHERE e NOT IN (7, 9)
             """, parameters)
+
         try c.execute(
             """
             INSERT INTO lake.logs (log_id, time, event_name, flag_key, flag_variant, flag_context_id, session_id)
@@ -383,5 +392,17 @@ enum BenchMix {
                    'ba-' || (s / 2), CASE WHEN s % 4 = 3 THEN NULL ELSE 'bs-' || s END
             FROM generate_series(0, $1 - 1) AS s
             """, parameters)
+        let columns = "trace_id, span_id, parent_span_id, name, kind, service_name, start_time, end_time, status_code, session_id, http_route"
+        func timedInsert() throws -> Double {
+            let started = ContinuousClock.now
+            try c.execute("INSERT INTO lake.spans (\(columns)) SELECT * FROM bench_spans")
+            return (ContinuousClock.now - started).seconds
+        }
+        try c.executeScript("ALTER TABLE lake.spans DISABLE TRIGGER join_enqueue")
+        let without = try timedInsert()
+        try c.executeScript("TRUNCATE lake.spans; ALTER TABLE lake.spans ENABLE TRIGGER join_enqueue")
+        let with = try timedInsert()
+        try c.executeScript("DROP TABLE bench_spans")
+        return (without, with)
     }
 }
