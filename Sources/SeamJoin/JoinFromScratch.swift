@@ -51,7 +51,7 @@ public enum JoinFromScratch {
         timings.eventFacts = try timed(
             """
             CREATE TABLE \(schema).event_facts (\(EventStage.columns)) AS
-            \(EventStage.compute(events: "SELECT * FROM lake.tag_events", traces: "\(schema).traces", exposures: "\(schema).exposures"))
+            \(EventStage.compute(events: "SELECT * FROM lake.tag_events", traces: "\(schema).traces", exposures: "\(schema).exposures", lookups: false))
             """, [.text(sessionTimeout.intervalText)])
         timings.sessions = try timed(
             """

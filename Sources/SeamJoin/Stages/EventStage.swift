@@ -17,14 +17,19 @@ enum EventStage {
     /// (`lake.tag_events` columns; with every session-less event of each visitor and UTC
     /// day it includes), joined to the traces and exposures tables named. `$1` is the
     /// session timeout as an interval.
-    static func compute(events: String, traces: String = "lake.traces", exposures: String = "lake.exposures") -> String {
+    /// `lookups` joins the traces by index lookups, one per event: right for a batch
+    /// against a large table, where a hash join would read the whole table every time.
+    static func compute(events: String, traces: String = "lake.traces", exposures: String = "lake.exposures", lookups: Bool) -> String {
         """
         WITH base AS MATERIALIZED (
             SELECT e.event_id, e.name, e.occurred_at, e.received_at, e.session_id, e.anonymous_id, e.user_id, e.trace_id,
                    e.page_url, e.page_path, e.properties, coalesce(e.anonymous_id, e.user_id) AS visitor,
                    t.trace_id IS NOT NULL AS trace_known, t.root_service, t.root_route, t.duration_ms,
                    t.span_count, t.error_count > 0 AS trace_error, t.session_id AS trace_session
-            FROM (\(events)) AS e LEFT JOIN \(traces) t ON t.trace_id = e.trace_id
+            FROM (\(events)) AS e
+            \(lookups
+                ? "LEFT JOIN LATERAL (SELECT * FROM \(traces) t WHERE t.trace_id = e.trace_id OFFSET 0) AS t ON true"
+                : "LEFT JOIN \(traces) t ON t.trace_id = e.trace_id")
         ), starts AS (
             SELECT event_id, visitor, occurred_at, date_trunc('day', occurred_at, 'UTC') AS day,
                    CASE WHEN lag(occurred_at) OVER w IS NULL OR occurred_at - lag(occurred_at) OVER w > $1::interval
@@ -79,7 +84,7 @@ enum EventStage {
             SELECT e.*, c.forced
             FROM (SELECT event_id, at, bool_or(forced) AS forced FROM join_claim GROUP BY event_id, at) AS c
             CROSS JOIN LATERAL (
-                SELECT * FROM lake.tag_events e WHERE e.event_id = c.event_id AND e.occurred_at = c.at
+                SELECT * FROM lake.tag_events e WHERE e.event_id = c.event_id AND e.occurred_at = c.at OFFSET 0
             ) AS e
             ON CONFLICT (event_id) DO NOTHING;
 
@@ -96,12 +101,13 @@ enum EventStage {
                 SELECT * FROM lake.tag_events e
                 WHERE coalesce(e.anonymous_id, e.user_id) = g.visitor AND e.session_id IS NULL
                   AND e.occurred_at >= g.day AND e.occurred_at < g.day + interval '24 hours'
+                OFFSET 0
             ) AS e
             ON CONFLICT (event_id) DO NOTHING;
             ANALYZE join_ev;
             """)
         try c.execute(
-            "INSERT INTO join_facts (\(columns)) \(compute(events: "SELECT * FROM join_ev"))", [.text(sessionTimeout.intervalText)])
+            "INSERT INTO join_facts (\(columns)) \(compute(events: "SELECT * FROM join_ev", lookups: true))", [.text(sessionTimeout.intervalText)])
         let stored = RowDiff.names(columns)
         try c.executeScript(
             """
@@ -114,11 +120,11 @@ enum EventStage {
             FROM (SELECT event_id, bool_or(forced) AS forced
                   FROM (SELECT event_id, forced FROM join_events UNION ALL SELECT event_id, forced FROM join_ev) AS u
                   GROUP BY event_id) AS k
-            LEFT JOIN lake.event_facts o ON o.event_id = k.event_id
+            LEFT JOIN LATERAL (SELECT * FROM lake.event_facts o WHERE o.event_id = k.event_id OFFSET 0) AS o ON true
             LEFT JOIN join_facts n ON n.event_id = k.event_id
             WHERE \(RowDiff.differs(stored, "o", "n"));
 
-            DELETE FROM lake.event_facts f USING join_changed_events c WHERE f.event_id = c.event_id;
+            DELETE FROM lake.event_facts WHERE event_id = ANY(ARRAY(SELECT event_id FROM join_changed_events));
             INSERT INTO lake.event_facts (\(columns))
             SELECT \(RowDiff.names(columns, excluding: []).map { "n.\($0)" }.joined(separator: ", "))
             FROM join_facts n JOIN join_changed_events c USING (event_id);

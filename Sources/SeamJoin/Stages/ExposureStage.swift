@@ -62,6 +62,7 @@ enum ExposureStage {
                         SELECT \(evaluationColumns) FROM lake.logs l
                         WHERE l.flag_key = u.experiment_key AND \(unit) = u.unit_id
                           AND l.flag_key IS NOT NULL AND l.flag_variant IS NOT NULL
+                        OFFSET 0
                     ) AS l
                 """));
 
@@ -69,12 +70,17 @@ enum ExposureStage {
             SELECT k.experiment_key, k.unit_id, least(o.first_exposed_at, n.first_exposed_at), k.forced,
                    \(RowDiff.differs(facts, "o", "n"))
             FROM join_units k
-            LEFT JOIN lake.exposures o ON o.experiment_key = k.experiment_key AND o.unit_id = k.unit_id
+            LEFT JOIN LATERAL (
+                SELECT * FROM lake.exposures o WHERE o.experiment_key = k.experiment_key AND o.unit_id = k.unit_id OFFSET 0
+            ) AS o ON true
             LEFT JOIN join_new_exposures n ON n.experiment_key = k.experiment_key AND n.unit_id = k.unit_id
             WHERE \(RowDiff.differs(stored, "o", "n"));
 
-            DELETE FROM lake.exposures e USING join_changed_exposures c
-            WHERE e.experiment_key = c.experiment_key AND e.unit_id = c.unit_id;
+            DELETE FROM lake.exposures WHERE ctid = ANY(ARRAY(
+                SELECT x.ctid FROM join_changed_exposures c
+                CROSS JOIN LATERAL (
+                    SELECT ctid FROM lake.exposures x WHERE x.experiment_key = c.experiment_key AND x.unit_id = c.unit_id OFFSET 0
+                ) AS x));
             INSERT INTO lake.exposures (\(columns))
             SELECT \(RowDiff.names(columns, excluding: []).map { "n.\($0)" }.joined(separator: ", "))
             FROM join_new_exposures n JOIN join_changed_exposures c USING (experiment_key, unit_id);

@@ -24,6 +24,7 @@ enum PropagationStage {
                     WHERE e.trace_id = c.trace_id
                       AND e.occurred_at BETWEEN c.at - interval '\(TraceStage.window)' - interval '\(TraceStage.window)'
                                             AND c.at + interval '\(TraceStage.window)' + interval '\(TraceStage.window)'
+                    OFFSET 0
                 ) AS e
                 """)
         case .unitChanged:

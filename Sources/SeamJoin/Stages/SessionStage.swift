@@ -59,11 +59,18 @@ enum SessionStage {
 
     static func run(on c: PostgresConnection) throws -> Int {
         let stored = RowDiff.names(columns)
-        let events = "SELECT f.* FROM join_sessions j JOIN lake.event_facts f ON f.session_id = j.session_id"
+        // Index lookups per session and per trace (OFFSET 0 keeps them so): a hash join
+        // would read the whole table for every batch.
+        let events = """
+            SELECT f.* FROM join_sessions j
+            CROSS JOIN LATERAL (SELECT * FROM lake.event_facts f WHERE f.session_id = j.session_id OFFSET 0) AS f
+            """
         let traces = """
-            SELECT j.session_id, \(traceColumns) FROM join_sessions j JOIN lake.traces t ON t.session_id = j.session_id
+            SELECT j.session_id, \(traceColumns) FROM join_sessions j
+            CROSS JOIN LATERAL (SELECT * FROM lake.traces t WHERE t.session_id = j.session_id OFFSET 0) AS t
             UNION
-            SELECT e.session_id, \(traceColumns) FROM ev e JOIN lake.traces t ON t.trace_id = e.trace_id
+            SELECT e.session_id, \(traceColumns) FROM ev e
+            CROSS JOIN LATERAL (SELECT * FROM lake.traces t WHERE t.trace_id = e.trace_id OFFSET 0) AS t
             """
         try c.executeScript(
             """
@@ -77,11 +84,11 @@ enum SessionStage {
 
             INSERT INTO join_changed_sessions
             SELECT k.session_id FROM join_sessions k
-            LEFT JOIN lake.sessions o ON o.session_id = k.session_id
+            LEFT JOIN LATERAL (SELECT * FROM lake.sessions o WHERE o.session_id = k.session_id OFFSET 0) AS o ON true
             LEFT JOIN join_new_sessions n ON n.session_id = k.session_id
             WHERE \(RowDiff.differs(stored, "o", "n"));
 
-            DELETE FROM lake.sessions s USING join_changed_sessions c WHERE s.session_id = c.session_id;
+            DELETE FROM lake.sessions WHERE session_id = ANY(ARRAY(SELECT session_id FROM join_changed_sessions));
             INSERT INTO lake.sessions (\(columns))
             SELECT \(RowDiff.names(columns, excluding: []).map { "n.\($0)" }.joined(separator: ", "))
             FROM join_new_sessions n JOIN join_changed_sessions c USING (session_id);

@@ -66,7 +66,7 @@ enum TraceStage {
             \(compute(spans: """
                 SELECT s.* FROM join_traces d
                     CROSS JOIN LATERAL (
-                        SELECT * FROM lake.spans s WHERE s.trace_id = d.trace_id AND s.start_time BETWEEN d.lo AND d.hi
+                        SELECT * FROM lake.spans s WHERE s.trace_id = d.trace_id AND s.start_time BETWEEN d.lo AND d.hi OFFSET 0
                     ) AS s
                 """));
 
@@ -74,11 +74,11 @@ enum TraceStage {
             SELECT k.trace_id, o.session_id, n.session_id, coalesce(n.start_time, o.start_time), k.forced,
                    \(RowDiff.differs(facts, "o", "n"))
             FROM join_traces k
-            LEFT JOIN lake.traces o ON o.trace_id = k.trace_id
+            LEFT JOIN LATERAL (SELECT * FROM lake.traces o WHERE o.trace_id = k.trace_id OFFSET 0) AS o ON true
             LEFT JOIN join_new_traces n ON n.trace_id = k.trace_id
             WHERE \(RowDiff.differs(stored, "o", "n"));
 
-            DELETE FROM lake.traces t USING join_changed_traces c WHERE t.trace_id = c.trace_id;
+            DELETE FROM lake.traces WHERE trace_id = ANY(ARRAY(SELECT trace_id FROM join_changed_traces));
             INSERT INTO lake.traces (\(columns))
             SELECT \(RowDiff.names(columns, excluding: []).map { "n.\($0)" }.joined(separator: ", "))
             FROM join_new_traces n JOIN join_changed_traces c USING (trace_id);
