@@ -28,8 +28,11 @@ struct JoinBench: AsyncParsableCommand {
 
     @OptionGroup var options: GlobalOptions
 
-    @Option(help: "Records per second offered in the freshness phase (0 skips it).")
-    var rate: Int = 20_000
+    @Option(help: "Records per second offered in the freshness phase; by default half the mix's end-to-end ingestion ceiling, measured first.")
+    var rate: Int?
+
+    @Option(help: "Seconds of traffic sent as fast as possible to measure the ingestion ceiling of the mix (0 with no --rate skips the freshness phase).")
+    var ceilingSeconds: Int = 15
 
     @Option(help: "Seconds the freshness phase lasts.")
     var seconds: Int = 30
@@ -41,7 +44,15 @@ struct JoinBench: AsyncParsableCommand {
         let runtime = try Runtime(options: options)
         let database = try await runtime.openDatabase()
         do {
-            if rate > 0 { try await withBenchDatabase(adminURL: database.url, runtime: runtime) { try await freshness(url: $0) } }
+            if ceilingSeconds > 0 || rate != nil {
+                var offered = rate
+                if offered == nil {
+                    let ceiling = try await withBenchDatabase(adminURL: database.url, runtime: runtime) { try await self.ceiling(url: $0) }
+                    offered = Int(ceiling / 2)
+                }
+                let chosen = offered!
+                try await withBenchDatabase(adminURL: database.url, runtime: runtime) { try await freshness(url: $0, rate: chosen) }
+            }
             if events > 0 { try await withBenchDatabase(adminURL: database.url, runtime: runtime) { try await catchUp(url: $0) } }
         } catch {
             try? await database.startedCluster?.stopAsync()
@@ -51,7 +62,7 @@ struct JoinBench: AsyncParsableCommand {
     }
 
     /// A fresh database with the lake, dropped afterwards.
-    private func withBenchDatabase(adminURL: String, runtime: Runtime, _ body: (String) async throws -> Void) async throws {
+    private func withBenchDatabase<T>(adminURL: String, runtime: Runtime, _ body: (String) async throws -> T) async throws -> T {
         let name = "seam_bench_\(UUID().uuidString.prefix(8).lowercased())"
         let admin = PostgresPool(configuration: .init(connectionString: adminURL, maximumConnections: 1))
         try await admin.withConnection { try $0.executeScript("CREATE DATABASE \(name)") }
@@ -60,19 +71,82 @@ struct JoinBench: AsyncParsableCommand {
             let pool = PostgresPool(configuration: .init(connectionString: url, maximumConnections: 1))
             _ = try await runtime.setUpLake(on: pool)
             await pool.close()
-            try await body(url)
+            let value = try await body(url)
+            try await admin.withConnection { try $0.executeScript("DROP DATABASE \(name) WITH (FORCE)") }
+            await admin.close()
+            return value
         } catch {
             _ = try? await admin.withConnection { try $0.executeScript("DROP DATABASE \(name) WITH (FORCE)") }
             await admin.close()
             throw error
         }
-        try await admin.withConnection { try $0.executeScript("DROP DATABASE \(name) WITH (FORCE)") }
-        await admin.close()
+    }
+
+    /// The server environment for a phase: its own home, port and roles.
+    private static func serverEnvironment(url: String, home: URL, port: Int, roles: String) -> [String: String] {
+        var environment = ProcessInfo.processInfo.environment
+        environment["SEAM_DATABASE_URL"] = url
+        environment["SEAM_HOME"] = home.path
+        environment["SEAM_HTTP_ADDR"] = "127.0.0.1:\(port)"
+        // The server logs warnings unless SEAM_BENCH_SERVER_LOG_LEVEL asks for more (debug shows each join stage).
+        environment["SEAM_LOG_LEVEL"] = environment["SEAM_BENCH_SERVER_LOG_LEVEL"] ?? "warning"
+        environment["SEAM_ROLES"] = roles
+        environment["SEAM_JOIN_POLL_MS"] = "50"
+        return environment
+    }
+
+    // MARK: Ceiling
+
+    /// Records/s of the mix stored in the raw tables when sent as fast as the server takes
+    /// it, with the join off: the end-to-end ingestion ceiling for this mix.
+    private func ceiling(url: String) async throws -> Double {
+        let pagesPerTick = 385
+        let ticks = max(1, ceilingSeconds * 10)
+        print("join benchmark, ingestion ceiling of the mix: \(ticks * pagesPerTick) page views sent as fast as seam serve (roles ingest) takes them")
+        let home = URL(fileURLWithPath: "/tmp/seam-bench-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: home, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: home) }
+        let port = IngestBench.freePort()
+        let batches = (0..<ticks).map { BenchMix.tick($0, pages: pagesPerTick) }
+        let records = batches.reduce(0) { $0 + $1.records }
+        let server = try ServerProcess(environment: Self.serverEnvironment(url: url, home: home, port: port, roles: "ingest"), port: port)
+        defer { try? server.stop() }
+        try await server.waitUntilHealthy()
+        func stored() async throws -> Int {
+            var total = 0.0
+            for table in ["spans", "tag_events", "logs"] {
+                total += try await server.metric("seam_loader_rows_total{table=\"\(table)\",outcome=\"stored\"}")
+            }
+            return Int(total)
+        }
+        let started = ContinuousClock.now
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            var next = 0
+            while next < min(4, batches.count) {
+                let batch = batches[next]
+                group.addTask { try await Self.send(batch, port: port, samples: nil) }
+                next += 1
+            }
+            while try await group.next() != nil, next < batches.count {
+                let batch = batches[next]
+                group.addTask { try await Self.send(batch, port: port, samples: nil) }
+                next += 1
+            }
+            try await group.waitForAll()
+        }
+        while try await stored() < records {
+            try await Task.sleep(for: .milliseconds(50))
+            if ContinuousClock.now - started > .seconds(600) { throw ValidationError("loading took over 10 minutes") }
+        }
+        let seconds = (ContinuousClock.now - started).seconds
+        let rate = Double(records) / seconds
+        print(String(format: "  %d records (tag events, spans, flag evaluations) acknowledged and stored in %.1f s: %.0f records/s", records, seconds, rate))
+        return rate
     }
 
     // MARK: Freshness
 
-    private func freshness(url: String) async throws {
+    private func freshness(url: String, rate: Int) async throws {
         let ticksPerSecond = 10
         let pagesPerTick = max(1, Int((Double(rate) / 5.2 / Double(ticksPerSecond)).rounded()))
         let ticks = seconds * ticksPerSecond
@@ -84,23 +158,24 @@ struct JoinBench: AsyncParsableCommand {
         try FileManager.default.createDirectory(at: home, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: home) }
         let port = IngestBench.freePort()
-        var environment = ProcessInfo.processInfo.environment
-        environment["SEAM_DATABASE_URL"] = url
-        environment["SEAM_HOME"] = home.path
-        environment["SEAM_HTTP_ADDR"] = "127.0.0.1:\(port)"
-        // The server logs warnings unless SEAM_BENCH_SERVER_LOG_LEVEL asks for more (debug shows each join stage).
-        environment["SEAM_LOG_LEVEL"] = environment["SEAM_BENCH_SERVER_LOG_LEVEL"] ?? "warning"
-        environment["SEAM_ROLES"] = "ingest,join"
-        environment["SEAM_JOIN_POLL_MS"] = "50"
-
         let batches = (0..<ticks).map { BenchMix.tick($0, pages: pagesPerTick) }
-        let server = try ServerProcess(environment: environment, port: port)
+        let server = try ServerProcess(environment: Self.serverEnvironment(url: url, home: home, port: port, roles: "ingest,join"), port: port)
         defer { try? server.stop() }
         try await server.waitUntilHealthy()
 
         let samples = SampleBook()
         let pool = PostgresPool(configuration: .init(connectionString: url, maximumConnections: 1))
         let poller = Task { try await Self.poll(samples, pool: pool) }
+        // The loader's and the join's own lag, from the server's metrics, to tell which one trails.
+        let lags = Task { () -> (loader: Double, join: Double) in
+            var worst = (loader: 0.0, join: 0.0)
+            while !Task.isCancelled {
+                worst.loader = max(worst.loader, (try? await server.metric("seam_spool_oldest_unloaded_age_seconds")) ?? 0)
+                worst.join = max(worst.join, (try? await server.metric("seam_join_lag_seconds")) ?? 0)
+                try? await Task.sleep(for: .milliseconds(500))
+            }
+            return worst
+        }
         let started = ContinuousClock.now
         try await withThrowingTaskGroup(of: Void.self) { group in
             for (index, batch) in batches.enumerated() {
@@ -115,24 +190,29 @@ struct JoinBench: AsyncParsableCommand {
         while samples.pending > 0 && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(100)) }
         poller.cancel()
         _ = try? await poller.value
+        lags.cancel()
+        let worst = await lags.value
         await pool.close()
-        let lag = try await server.metric("seam_join_lag_seconds")
 
         let records = Double(batches.count * pagesPerTick) * 5.2
         print(String(format: "  offered %.0f records/s; sent in %.1f s (%.0f records/s achieved)", offered, sendSeconds, records / sendSeconds))
-        for (label, latencies) in [("tag event → lake.event_facts", samples.latencies(kind: 0)), ("trace → lake.traces (all spans)", samples.latencies(kind: 1))] {
-            guard !latencies.isEmpty else {
-                print("  \(label): no samples seen")
-                continue
+        for (kind, label) in [(0, "tag event → lake.event_facts"), (1, "trace → lake.traces (all spans)")] {
+            // Samples never seen count as slower than any seen one.
+            let latencies = samples.latencies(kind: kind) + Array(repeating: Double.infinity, count: samples.pending(kind: kind))
+            guard !latencies.isEmpty else { continue }
+            func figure(_ p: Double) -> String {
+                let value = Self.percentile(latencies, p)
+                return value.isFinite ? String(format: "%.3f s", value) : "> 60 s"
             }
             let within = Double(latencies.filter { $0 <= 2.0 }.count) / Double(latencies.count)
             print(
-                String(
-                    format: "  %@: p50 %.3f s, p90 %.3f s, p99 %.3f s, max %.3f s; within 2 s: %.1f %% of %d samples",
-                    label, Self.percentile(latencies, 0.5), Self.percentile(latencies, 0.9), Self.percentile(latencies, 0.99),
-                    latencies.max() ?? 0, within * 100, latencies.count))
+                "  \(label): p50 \(figure(0.5)), p90 \(figure(0.9)), p99 \(figure(0.99)), max \(figure(1)); "
+                    + String(format: "within 2 s: %.1f %% of %d samples", within * 100, latencies.count))
         }
-        print("  samples never seen within 60 s: \(samples.pending); join lag at the end: \(lag) s")
+        print(
+            String(
+                format: "  worst lag seen: loader (oldest acknowledged record not yet stored) %.1f s, join (oldest queue item) %.1f s",
+                worst.loader, worst.join))
     }
 
     static func percentile(_ values: [Double], _ p: Double) -> Double {
@@ -140,15 +220,15 @@ struct JoinBench: AsyncParsableCommand {
         return sorted[min(sorted.count - 1, Int((Double(sorted.count - 1) * p).rounded()))]
     }
 
-    private static func send(_ batch: BenchMix.Tick, port: Int, samples: SampleBook) async throws {
+    private static func send(_ batch: BenchMix.Tick, port: Int, samples: SampleBook?) async throws {
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
                 try await IngestBench.send([batch.events], port: port, path: "/v1/events", contentType: "application/json", concurrency: 1)
-                samples.acknowledged(kind: 0, batch.sampleEvents)
+                samples?.acknowledged(kind: 0, batch.sampleEvents)
             }
             group.addTask {
                 try await IngestBench.send([batch.traces], port: port, concurrency: 1)
-                samples.acknowledged(kind: 1, batch.sampleTraces)
+                samples?.acknowledged(kind: 1, batch.sampleTraces)
             }
             group.addTask { try await IngestBench.send([batch.logs], port: port, path: "/v1/logs", concurrency: 1) }
             try await group.waitForAll()
@@ -247,6 +327,8 @@ final class SampleBook: @unchecked Sendable {
 
     var pending: Int { lock.withLock { acknowledgedAt[0]!.count + acknowledgedAt[1]!.count } }
 
+    func pending(kind: Int) -> Int { lock.withLock { acknowledgedAt[kind]!.count } }
+
     func latencies(kind: Int) -> [Double] { lock.withLock { results[kind]! } }
 }
 
@@ -258,6 +340,8 @@ enum BenchMix {
         var logs: [UInt8]
         var sampleEvents: [String]
         var sampleTraces: [String]
+        /// Tag events, spans and flag evaluations in this tick.
+        var records: Int
     }
 
     static func tick(_ index: Int, pages: Int) -> Tick {
@@ -324,7 +408,8 @@ enum BenchMix {
         return Tick(
             events: Array(#"{"events":[\#(items.joined(separator: ","))]}"#.utf8),
             traces: (try? traces.serializedBytes()) ?? [], logs: (try? logs.serializedBytes()) ?? [],
-            sampleEvents: sampleEvents, sampleTraces: sampleTraces)
+            sampleEvents: sampleEvents, sampleTraces: sampleTraces,
+            records: items.count + scopeSpans.spans.count + scopeLogs.logRecords.count)
     }
 
     static func attribute(_ key: String, _ value: String) -> Opentelemetry_Proto_Common_V1_KeyValue {
