@@ -62,18 +62,17 @@ public struct JoinWorker: Service {
     /// The stages of a pass, in dependency order.
     static let order: [QueueKind] = [.trace, .traceChanged, .exposure, .unitChanged, .event, .session]
 
-    /// Runs every stage until no claimable work is left (work in buckets another worker
-    /// holds is left to it).
+    /// Runs every stage once, in dependency order, each on one claim of at most
+    /// `batchItems` items (work in buckets another worker holds is left to it).
     public func runPass() async throws -> PassReport {
         var report = PassReport()
         for kind in Self.order {
-            // Bounded so that a flood into one stage cannot starve the later ones forever.
-            for _ in 0..<64 {
-                guard let step = try await runStage(kind) else { break }
-                report.items[kind, default: 0] += step.items
-                report.late[kind, default: 0] += step.late
-                if let table = step.table { report.rows[table, default: 0] += step.rows }
-            }
+            // One claim per stage and pass: under a steady stream a stage always finds new
+            // items, and looping on it would keep the later stages (and freshness) waiting.
+            guard let step = try await runStage(kind) else { continue }
+            report.items[kind, default: 0] += step.items
+            report.late[kind, default: 0] += step.late
+            if let table = step.table { report.rows[table, default: 0] += step.rows }
         }
         if report.totalLate > 0 {
             logger.warning(

@@ -26,7 +26,10 @@ struct ServeCommand: AsyncParsableCommand {
         let database = try await runtime.openDatabase()
         let pool = PostgresPool(configuration: .init(connectionString: database.url, maximumConnections: 4))
         let loaderPool = PostgresPool(configuration: .init(connectionString: database.url, maximumConnections: 1, name: "seam-loader"))
-        let joinPool = PostgresPool(configuration: .init(connectionString: database.url, maximumConnections: 1, name: "seam-join"))
+        // One connection per join worker: the workers split the queue's buckets between them.
+        let joinPools = (0..<settings.joinWorkers).map {
+            PostgresPool(configuration: .init(connectionString: database.url, maximumConnections: 1, name: "seam-join\($0)"))
+        }
         var spool: Spool?
         do {
             let report = try await runtime.setUpLake(on: pool)
@@ -50,7 +53,9 @@ struct ServeCommand: AsyncParsableCommand {
                 services.append(.init(service: maintenance))
             }
             if settings.roles.contains(.join) {
-                services.append(.init(service: JoinWorker(pool: joinPool, configuration: settings.joinConfiguration)))
+                for joinPool in joinPools {
+                    services.append(.init(service: JoinWorker(pool: joinPool, configuration: settings.joinConfiguration)))
+                }
             }
             if settings.roles.contains(.ingest) {
                 guard let address = IngestConfiguration.parseAddress(settings.httpAddress) else {
@@ -96,14 +101,14 @@ struct ServeCommand: AsyncParsableCommand {
             logger.error("seam serve failed", metadata: ["error": "\(error)"])
             await spool?.close()
             await loaderPool.close()
-            await joinPool.close()
+            for joinPool in joinPools { await joinPool.close() }
             await pool.close()
             try? await database.startedCluster?.stopAsync()
             throw ExitCode.failure
         }
         await spool?.close()
         await loaderPool.close()
-        await joinPool.close()
+        for joinPool in joinPools { await joinPool.close() }
         await pool.close()
         try await database.startedCluster?.stopAsync()
         logger.info("seam stopped")

@@ -43,6 +43,8 @@ struct Settings: Sendable {
     var joinPollMilliseconds: Int = 200
     /// Queue items one join stage transaction claims at most.
     var joinBatchItems: Int = 20_000
+    /// Join workers in one `seam serve` process, each with its own connection.
+    var joinWorkers: Int = 1
 
     /// Every setting by its config-file key path, environment variable and flag (for errors and docs).
     static let environmentNames: [(variable: String, keyPath: String)] = [
@@ -66,6 +68,7 @@ struct Settings: Sendable {
         ("SEAM_SESSION_TIMEOUT_MINUTES", "join.session_timeout_minutes"),
         ("SEAM_JOIN_POLL_MS", "join.poll_ms"),
         ("SEAM_JOIN_BATCH_ITEMS", "join.batch_items"),
+        ("SEAM_JOIN_WORKERS", "join.workers"),
     ]
 
     /// Resolves the settings for a command.
@@ -150,6 +153,7 @@ struct Settings: Sendable {
         case "join.session_timeout_minutes": sessionTimeoutMinutes = try integer(minimum: 1)
         case "join.poll_ms": joinPollMilliseconds = try integer(minimum: 10)
         case "join.batch_items": joinBatchItems = try integer(minimum: 100)
+        case "join.workers": joinWorkers = try integer(minimum: 1)
         default: throw SettingsError("\(source): unknown setting \(keyPath)")
         }
     }
