@@ -5,7 +5,7 @@ import SeamPostgres
 public struct JoinStatus: Sendable, Equatable {
     /// Age in seconds of the oldest queue item; 0 when the join has caught up.
     public var lagSeconds: Double
-    /// Items waiting in the queue.
+    /// Items waiting in the queue (counted up to a million).
     public var pendingItems: Int
 
     public static func read(from pool: PostgresPool) async throws -> JoinStatus {

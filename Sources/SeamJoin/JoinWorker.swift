@@ -63,16 +63,23 @@ public struct JoinWorker: Service {
     static let order: [QueueKind] = [.trace, .traceChanged, .exposure, .unitChanged, .event, .session]
 
     /// Runs every stage once, in dependency order, each on one claim of at most
-    /// `batchItems` items (work in buckets another worker holds is left to it).
+    /// `batchItems` items, or more claims while they come back full (work in buckets
+    /// another worker holds is left to it).
     public func runPass() async throws -> PassReport {
         var report = PassReport()
         for kind in Self.order {
-            // One claim per stage and pass: under a steady stream a stage always finds new
-            // items, and looping on it would keep the later stages (and freshness) waiting.
-            guard let step = try await runStage(kind) else { continue }
-            report.items[kind, default: 0] += step.items
-            report.late[kind, default: 0] += step.late
-            if let table = step.table { report.rows[table, default: 0] += step.rows }
+            // One claim per stage and pass while the join keeps up: under a steady stream a
+            // stage always finds new items, and looping on it would keep the later stages
+            // (and freshness) waiting. A full claim means a backlog: then the stage drains
+            // it first (bounded), so that the later stages see the result once, not each
+            // intermediate state.
+            for _ in 0..<64 {
+                guard let step = try await runStage(kind) else { break }
+                report.items[kind, default: 0] += step.items
+                report.late[kind, default: 0] += step.late
+                if let table = step.table { report.rows[table, default: 0] += step.rows }
+                if !step.full { break }
+            }
         }
         if report.totalLate > 0 {
             logger.warning(
@@ -99,6 +106,7 @@ public struct JoinWorker: Service {
         var late: Int
         var table: String?
         var rows: Int
+        var full = false
     }
 
     private func runStage(_ kind: QueueKind) async throws -> Step? {
@@ -107,21 +115,15 @@ public struct JoinWorker: Service {
         let step = try await pool.transaction { c -> Step? in
             guard let claimed = try QueueClaim.claim(kind: kind, limit: configuration.batchItems, horizon: configuration.horizon, on: c)
             else { return nil }
+            var step = Step(items: claimed.items, late: claimed.late, table: nil, rows: 0, full: claimed.full)
             switch kind {
-            case .trace:
-                return Step(items: claimed.items, late: claimed.late, table: "traces", rows: try TraceStage.run(on: c))
-            case .exposure:
-                return Step(items: claimed.items, late: claimed.late, table: "exposures", rows: try ExposureStage.run(on: c))
-            case .event:
-                return Step(
-                    items: claimed.items, late: claimed.late, table: "event_facts",
-                    rows: try EventStage.run(sessionTimeout: configuration.sessionTimeout, on: c))
-            case .session:
-                return Step(items: claimed.items, late: claimed.late, table: "sessions", rows: try SessionStage.run(on: c))
-            case .traceChanged, .unitChanged:
-                _ = try PropagationStage.run(kind: kind, horizon: configuration.horizon, on: c)
-                return Step(items: claimed.items, late: claimed.late, table: nil, rows: 0)
+            case .trace: (step.table, step.rows) = ("traces", try TraceStage.run(on: c))
+            case .exposure: (step.table, step.rows) = ("exposures", try ExposureStage.run(on: c))
+            case .event: (step.table, step.rows) = ("event_facts", try EventStage.run(sessionTimeout: configuration.sessionTimeout, on: c))
+            case .session: (step.table, step.rows) = ("sessions", try SessionStage.run(on: c))
+            case .traceChanged, .unitChanged: _ = try PropagationStage.run(kind: kind, horizon: configuration.horizon, on: c)
             }
+            return step
         }
         guard let step else { return nil }
         let seconds = (ContinuousClock.now - started).seconds
@@ -141,12 +143,17 @@ public struct JoinWorker: Service {
         logger.info(
             "join worker started",
             metadata: ["horizon_s": "\(Int(configuration.horizon.seconds))", "session_timeout_s": "\(Int(configuration.sessionTimeout.seconds))"])
+        // The lag reads the whole queue: at most once a second, not after every pass.
+        var lagReadAt = ContinuousClock.now - .seconds(1)
         while !Task.isShuttingDownGracefully {
             var worked = false
             do {
                 let report = try await runPass()
                 worked = report.totalItems > 0
-                metrics.lag(seconds: try await JoinStatus.read(from: pool).lagSeconds)
+                if ContinuousClock.now - lagReadAt >= .seconds(1) {
+                    metrics.lag(seconds: try await JoinStatus.read(from: pool).lagSeconds)
+                    lagReadAt = ContinuousClock.now
+                }
             } catch {
                 // The database may be restarting: the claimed items rolled back; retry later.
                 metrics.error()

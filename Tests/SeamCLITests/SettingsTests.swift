@@ -105,5 +105,6 @@ struct ExampleConfigurationTests {
         #expect(fromFile.sessionTimeoutMinutes == defaults.sessionTimeoutMinutes)
         #expect(fromFile.joinPollMilliseconds == defaults.joinPollMilliseconds)
         #expect(fromFile.joinBatchItems == defaults.joinBatchItems)
+        #expect(fromFile.joinWorkers == defaults.joinWorkers)
     }
 }

@@ -21,24 +21,21 @@ enum QueueClaim {
         var items: Int
         /// Items older than the horizon, dropped and reported instead of processed.
         var late: Int
+        /// True when the claim took `limit` items: more were waiting (a backlog).
+        var full: Bool
     }
 
     /// Claims items of `kind`; returns nil when no bucket with work could be locked.
     static func claim(kind: QueueKind, limit: Int, horizon: Duration, on c: PostgresConnection) throws -> Claimed? {
-        let buckets = try c.query(
+        // One round trip: the buckets with work whose lock this transaction got (CASE makes
+        // PostgreSQL try the lock only where there is work).
+        let held = try c.query(
             """
             SELECT b FROM generate_series(0, \(bucketCount - 1)) AS b
-            WHERE EXISTS (SELECT 1 FROM seam_meta.join_queue q WHERE q.kind = $1 AND q.bucket = b)
-            """, [.int16(kind.rawValue)]
+            WHERE CASE WHEN EXISTS (SELECT 1 FROM seam_meta.join_queue q WHERE q.kind = $1 AND q.bucket = b)
+                       THEN pg_try_advisory_xact_lock($2, b) ELSE false END
+            """, [.int16(kind.rawValue), .int32(lockClass &+ Int32(kind.rawValue))]
         ).rows.compactMap { try? $0[0].decode(Int.self) }
-        guard !buckets.isEmpty else { return nil }
-        var held: [Int] = []
-        for bucket in buckets {
-            let granted: Bool = try c.query(
-                "SELECT pg_try_advisory_xact_lock($1, $2)", [.int32(lockClass &+ Int32(kind.rawValue)), .int32(Int32(bucket))]
-            ).scalar()
-            if granted { held.append(bucket) }
-        }
         guard !held.isEmpty else { return nil }
         try c.executeScript(
             """
@@ -47,7 +44,7 @@ enum QueueClaim {
                 at timestamptz, forced boolean, enqueued_at timestamptz
             ) ON COMMIT DELETE ROWS
             """)
-        try c.execute(
+        let taken = try c.execute(
             """
             WITH taken AS (
                 DELETE FROM seam_meta.join_queue WHERE ctid = ANY(ARRAY(
@@ -76,6 +73,6 @@ enum QueueClaim {
         let late = try c.execute(
             "DELETE FROM join_claim WHERE NOT forced AND at < now() - $1::interval", [.text(horizon.intervalText)])
         try c.execute("ANALYZE join_claim")
-        return Claimed(items: try c.query("SELECT count(*) FROM join_claim").scalar(Int.self) + late, late: late)
+        return Claimed(items: try c.query("SELECT count(*) FROM join_claim").scalar(Int.self) + late, late: late, full: taken >= limit)
     }
 }

@@ -10,6 +10,10 @@ import SeamPostgres
 /// raw row is visible here and the event is queued again; an event whose raw row commits
 /// later has its own queue item, claimed after the change was visible.
 enum PropagationStage {
+    /// Tag events naming a trace are looked for within this distance of the trace's span
+    /// time: the trace's own window plus as much again for pages read long after rendering.
+    static let eventWindow = "48 hours"
+
     static func run(kind: QueueKind, horizon: Duration, on c: PostgresConnection) throws -> Int {
         switch kind {
         case .traceChanged:
@@ -22,8 +26,7 @@ enum PropagationStage {
                 CROSS JOIN LATERAL (
                     SELECT event_id, anonymous_id, user_id, occurred_at FROM lake.tag_events e
                     WHERE e.trace_id = c.trace_id
-                      AND e.occurred_at BETWEEN c.at - interval '\(TraceStage.window)' - interval '\(TraceStage.window)'
-                                            AND c.at + interval '\(TraceStage.window)' + interval '\(TraceStage.window)'
+                      AND e.occurred_at BETWEEN c.at - interval '\(eventWindow)' AND c.at + interval '\(eventWindow)'
                     OFFSET 0
                 ) AS e
                 """)
