@@ -5,7 +5,7 @@ import CoreMetrics
 /// | metric | labels | meaning |
 /// |---|---|---|
 /// | `seam_join_items_total` | kind | queue items taken (late ones included) |
-/// | `seam_join_rows_total` | table | derived rows written |
+/// | `seam_join_rows_total` | table | derived rows rewritten because they changed |
 /// | `seam_join_late_total` | kind | items older than the horizon: stored raw, reported, not joined |
 /// | `seam_join_lag_seconds` | | age of the oldest queue item (0 when caught up): how far the derived tables trail the raw ones |
 /// | `seam_join_stage_seconds` | kind | duration of one stage transaction |

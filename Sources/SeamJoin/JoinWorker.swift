@@ -52,7 +52,7 @@ public struct JoinWorker: Service {
         public var items: [QueueKind: Int] = [:]
         /// Of those, items older than the horizon: reported instead of joined, by kind.
         public var late: [QueueKind: Int] = [:]
-        /// Derived rows written, by table.
+        /// Derived rows rewritten because they changed (new, different or gone), by table.
         public var rows: [String: Int] = [:]
 
         public var totalItems: Int { items.values.reduce(0, +) }
