@@ -26,15 +26,7 @@ struct CopyBench: AsyncParsableCommand {
     var runs: Int = 3
 
     func run() async throws {
-        let runtime = try Runtime(options: options)
-        let database = try await runtime.openDatabase()
-        do {
-            try await measure(url: database.url)
-        } catch {
-            try? await database.startedCluster?.stopAsync()
-            throw error
-        }
-        try await database.startedCluster?.stopAsync()
+        try await Runtime(options: options).withDatabase { try await measure(url: $0) }
     }
 
     private func measure(url: String) async throws {

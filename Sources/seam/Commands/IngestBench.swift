@@ -38,15 +38,7 @@ struct IngestBench: AsyncParsableCommand {
     var concurrency: Int = 4
 
     func run() async throws {
-        let runtime = try Runtime(options: options)
-        let database = try await runtime.openDatabase()
-        do {
-            try await measure(adminURL: database.url)
-        } catch {
-            try? await database.startedCluster?.stopAsync()
-            throw error
-        }
-        try await database.startedCluster?.stopAsync()
+        try await Runtime(options: options).withDatabase { try await measure(adminURL: $0) }
     }
 
     private func measure(adminURL: String) async throws {

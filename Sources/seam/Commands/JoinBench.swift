@@ -42,23 +42,18 @@ struct JoinBench: AsyncParsableCommand {
 
     func run() async throws {
         let runtime = try Runtime(options: options)
-        let database = try await runtime.openDatabase()
-        do {
+        try await runtime.withDatabase { adminURL in
             if ceilingSeconds > 0 || rate != nil {
                 var offered = rate
                 if offered == nil {
-                    let ceiling = try await withBenchDatabase(adminURL: database.url, runtime: runtime) { try await self.ceiling(url: $0) }
+                    let ceiling = try await withBenchDatabase(adminURL: adminURL, runtime: runtime) { try await self.ceiling(url: $0) }
                     offered = Int(ceiling / 2)
                 }
                 let chosen = offered!
-                try await withBenchDatabase(adminURL: database.url, runtime: runtime) { try await freshness(url: $0, rate: chosen) }
+                try await withBenchDatabase(adminURL: adminURL, runtime: runtime) { try await freshness(url: $0, rate: chosen) }
             }
-            if events > 0 { try await withBenchDatabase(adminURL: database.url, runtime: runtime) { try await catchUp(url: $0) } }
-        } catch {
-            try? await database.startedCluster?.stopAsync()
-            throw error
+            if events > 0 { try await withBenchDatabase(adminURL: adminURL, runtime: runtime) { try await catchUp(url: $0) } }
         }
-        try await database.startedCluster?.stopAsync()
     }
 
     /// A fresh database with the lake, dropped afterwards.

@@ -13,18 +13,7 @@ struct JoinCommand: AsyncParsableCommand {
     /// Runs `body` with a pool on Seam's database (starting the embedded cluster when needed).
     static func withPool(_ options: GlobalOptions, _ body: (Runtime, PostgresPool) async throws -> Void) async throws {
         let runtime = try Runtime(options: options)
-        let database = try await runtime.openDatabase()
-        let pool = PostgresPool(configuration: .init(connectionString: database.url, maximumConnections: 2))
-        do {
-            _ = try await runtime.setUpLake(on: pool)
-            try await body(runtime, pool)
-        } catch {
-            await pool.close()
-            try? await database.startedCluster?.stopAsync()
-            throw error
-        }
-        await pool.close()
-        try await database.startedCluster?.stopAsync()
+        try await runtime.withLake(maximumConnections: 2) { pool, _ in try await body(runtime, pool) }
     }
 
     static func describe(_ report: JoinWorker.PassReport) -> String {

@@ -9,11 +9,7 @@ struct MigrateCommand: AsyncParsableCommand {
     @OptionGroup var options: GlobalOptions
 
     func run() async throws {
-        let runtime = try Runtime(options: options)
-        let database = try await runtime.openDatabase()
-        let pool = PostgresPool(configuration: .init(connectionString: database.url, maximumConnections: 1))
-        do {
-            let report = try await runtime.setUpLake(on: pool)
+        try await Runtime(options: options).withLake { _, report in
             let applied = report.migrations.applied.map { String(format: "%04d", $0) }
             print(
                 applied.isEmpty
@@ -22,12 +18,6 @@ struct MigrateCommand: AsyncParsableCommand {
             if !report.roles.isComplete {
                 print("seam migrate: lake roles need an administrator; run:\n\(report.roles.pendingSQL.joined(separator: "\n"))")
             }
-        } catch {
-            await pool.close()
-            try? await database.startedCluster?.stopAsync()
-            throw error
         }
-        await pool.close()
-        try await database.startedCluster?.stopAsync()
     }
 }

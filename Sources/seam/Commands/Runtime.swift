@@ -35,6 +35,39 @@ struct Runtime {
         return (cluster.url, started ? cluster : nil)
     }
 
+    /// Runs `body` with the database's URL (starting the embedded cluster when no URL is
+    /// configured) and stops the cluster afterwards if this call started it, on failure too.
+    func withDatabase<T>(_ body: (String) async throws -> T) async throws -> T {
+        let database = try await openDatabase()
+        let value: T
+        do {
+            value = try await body(database.url)
+        } catch {
+            try? await database.startedCluster?.stopAsync()
+            throw error
+        }
+        try await database.startedCluster?.stopAsync()
+        return value
+    }
+
+    /// Runs `body` with a pool on the database after setting the lake up (migrations,
+    /// roles, partitions); closes the pool and stops a cluster it started afterwards.
+    func withLake<T>(
+        maximumConnections: Int = 1, _ body: (PostgresPool, LakeSetup.Report) async throws -> T
+    ) async throws -> T {
+        try await withDatabase { url in
+            let pool = PostgresPool(configuration: .init(connectionString: url, maximumConnections: maximumConnections))
+            do {
+                let value = try await body(pool, try await setUpLake(on: pool))
+                await pool.close()
+                return value
+            } catch {
+                await pool.close()
+                throw error
+            }
+        }
+    }
+
     /// Migrations, roles and partitions, as `seam migrate` and `seam serve` do on start.
     func setUpLake(on pool: PostgresPool) async throws -> LakeSetup.Report {
         let directory = try LakeMigrations.locate(explicit: settings.migrationsDirectory)
