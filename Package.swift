@@ -11,6 +11,8 @@ let package = Package(
         .library(name: "SeamSpool", targets: ["SeamSpool"]),
         .library(name: "SeamIngest", targets: ["SeamIngest"]),
         .library(name: "SeamJoin", targets: ["SeamJoin"]),
+        .library(name: "SeamETL", targets: ["SeamETL"]),
+        .library(name: "SeamAPI", targets: ["SeamAPI"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
@@ -100,6 +102,25 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        // Scheduled ETL: cron scheduler, jobs (user features, segments, metrics, experiment results), statistics.
+        .target(
+            name: "SeamETL",
+            dependencies: [
+                "SeamPostgres",
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        // Read API for the A/B framework and dashboards: experiments, results, segments.
+        .target(
+            name: "SeamAPI",
+            dependencies: [
+                "SeamPostgres",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         // The executable only wires: flags, environment, config file, services.
         .executableTarget(
             name: "seam",
@@ -109,6 +130,8 @@ let package = Package(
                 "SeamSpool",
                 "SeamIngest",
                 "SeamJoin",
+                "SeamETL",
+                "SeamAPI",
                 "SeamModel",
                 "SeamOTLP",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
@@ -137,6 +160,11 @@ let package = Package(
             dependencies: ["SeamIngest", "SeamModel"]
         ),
         .testTarget(
+            name: "SeamETLTests",
+            dependencies: ["SeamETL"],
+            resources: [.copy("Fixtures")]
+        ),
+        .testTarget(
             name: "SeamSpoolTests",
             dependencies: ["SeamSpool"]
         ),
@@ -147,10 +175,11 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "SeamPostgres", "SeamLake", "SeamSpool", "SeamModel", "SeamIngest", "SeamOTLP", "SeamJoin",
+                "SeamPostgres", "SeamLake", "SeamSpool", "SeamModel", "SeamIngest", "SeamOTLP", "SeamJoin", "SeamETL", "SeamAPI",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "CompressNIO", package: "compress-nio"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Yams", package: "Yams"),
             ]
         ),
     ],

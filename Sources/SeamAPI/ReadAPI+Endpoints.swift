@@ -1,0 +1,157 @@
+import Foundation
+import Hummingbird
+import SeamPostgres
+
+extension ReadAPI {
+    /// `GET /v1/experiments`.
+    func experiments() async throws -> Answer {
+        let table = try Table(
+            try await pool.query(
+                """
+                SELECT experiment_key AS key, configured, control_variant, variants, units, excluded_units,
+                       \(rfc3339("first_exposure")), \(rfc3339("last_exposure")), srm_chi_square, srm_p_value, srm_flag,
+                       \(rfc3339("computed_through")),
+                       (SELECT \(rfc3339("max(finished_at)")) FROM lake.etl_runs
+                        WHERE job = 'experiment_results' AND status = 'succeeded') AS last_computed_at
+                FROM lake.experiments ORDER BY experiment_key
+                """))
+        return Answer(json: ["experiments": table.objects], table: nil)
+    }
+
+    /// `GET /v1/experiments/{key}/results?metric=&dimension=`.
+    func results(key: String, request: Request) async throws -> Answer {
+        let query = request.uri.queryParameters
+        let known = try await pool.query(
+            """
+            SELECT (SELECT count(*) FROM lake.experiments WHERE experiment_key = $1),
+                   (SELECT string_agg(DISTINCT metric, ',' ORDER BY metric) FROM lake.experiment_results WHERE experiment_key = $1),
+                   (SELECT string_agg(DISTINCT dimension, ',' ORDER BY dimension) FROM lake.experiment_results WHERE experiment_key = $1)
+            """, [.text(key)])
+        guard try known[0][0].decode(Int.self) > 0 else {
+            throw Failure(status: .notFound, message: "unknown experiment \"\(key)\" (GET /v1/experiments lists them)")
+        }
+        let metrics = (try known[0][1].decode(String?.self) ?? "").split(separator: ",").map(String.init)
+        var conditions = ["experiment_key = $1"]
+        var parameters: [PostgresValue] = [.text(key)]
+        if let metric = query["metric"].map(String.init) {
+            guard metrics.contains(metric) else {
+                throw Failure(
+                    status: .badRequest,
+                    message: "metric: \"\(metric)\" is not a metric of experiment \(key) (known: \(metrics.joined(separator: ", ")))")
+            }
+            parameters.append(.text(metric))
+            conditions.append("metric = $\(parameters.count)")
+        }
+        if let dimension = query["dimension"].map(String.init) {
+            let allowed = ["overall", "segment", "device"]
+            guard allowed.contains(dimension) else {
+                throw Failure(
+                    status: .badRequest, message: "dimension: must be one of \(allowed.joined(separator: ", ")), got \"\(dimension)\"")
+            }
+            parameters.append(.text(dimension == "overall" ? "" : dimension))
+            conditions.append("dimension = $\(parameters.count)")
+        }
+        let table = try Table(
+            try await pool.query(
+                """
+                SELECT experiment_key, metric, variant, CASE dimension WHEN '' THEN 'overall' ELSE dimension END AS dimension,
+                       dimension_value, metric_type, metric_role, lower_is_better, is_control, units, sum, sum_squares,
+                       denominator_sum, denominator_sum_squares, cross_sum, covariate_sum, covariate_sum_squares, covariate_cross_sum,
+                       cap_value, mean, variance, absolute_diff, absolute_ci_low, absolute_ci_high, relative_lift, relative_ci_low,
+                       relative_ci_high, degrees_of_freedom, p_value, p_value_holm, p_value_bh, cuped_absolute_diff,
+                       cuped_relative_lift, cuped_ci_low, cuped_ci_high, cuped_p_value, alpha, \(rfc3339("computed_through"))
+                FROM lake.experiment_results WHERE \(conditions.joined(separator: " AND "))
+                ORDER BY dimension, dimension_value, metric, is_control DESC, variant
+                """, parameters))
+        let experiment = try Table(
+            try await pool.query(
+                "SELECT srm_p_value, srm_flag, control_variant, \(rfc3339("computed_through")) FROM lake.experiments WHERE experiment_key = $1",
+                [.text(key)])
+        ).objects.first ?? [:]
+        return Answer(
+            json: [
+                "experiment": key, "control_variant": experiment["control_variant"] ?? NSNull(),
+                "srm_p_value": experiment["srm_p_value"] ?? NSNull(), "srm_flag": experiment["srm_flag"] ?? false,
+                "computed_through": experiment["computed_through"] ?? NSNull(), "results": table.objects,
+            ], table: table)
+    }
+
+    /// `GET /v1/segments`.
+    func segments() async throws -> Answer {
+        var counts: [String: (source: String, members: Int)] = [:]
+        for row in try await pool.query("SELECT segment, min(source), count(*) FROM lake.segment_members GROUP BY segment").rows {
+            counts[try row[0].decode(String.self)] = (try row[1].decode(String.self), try row[2].decode(Int.self))
+        }
+        let units = try await pool.query("SELECT count(*) FROM lake.user_features").scalar(Int.self)
+        var list: [[String: Any]] = [
+            ["name": "all", "source": "builtin", "description": "Every unit.", "predicate": NSNull(), "members": units]
+        ]
+        for segment in configuration.segments {
+            list.append([
+                "name": segment.name, "source": "rule", "description": segment.description, "predicate": segment.predicate,
+                "members": counts[segment.name]?.members ?? 0,
+            ])
+        }
+        let rules = Set(configuration.segments.map(\.name))
+        for (name, entry) in counts.sorted(by: { $0.key < $1.key }) where !rules.contains(name) {
+            list.append([
+                "name": name, "source": entry.source, "description": "", "predicate": NSNull(), "members": entry.members,
+            ])
+        }
+        return Answer(json: ["segments": list], table: nil)
+    }
+
+    /// `GET /v1/segments/{name}/metrics?grain=day&from=…&to=…`.
+    func segmentMetrics(name: String, request: Request) async throws -> Answer {
+        let query = request.uri.queryParameters
+        let grain = query["grain"].map { String($0) } ?? "day"
+        guard grain == "day" || grain == "hour" else {
+            throw Failure(status: .badRequest, message: "grain: must be hour or day, got \"\(grain)\"")
+        }
+        func time(_ parameter: String) throws -> Date? {
+            guard let text = query[Substring(parameter)].map(String.init) else { return nil }
+            guard let date = Self.parseTime(text) else {
+                throw Failure(
+                    status: .badRequest,
+                    message: "\(parameter): expected an RFC 3339 time (2026-11-20T00:00:00Z) or a date (2026-11-20), got \"\(text)\"")
+            }
+            return date
+        }
+        let to = try time("to") ?? Date()
+        let from = try time("from") ?? to.addingTimeInterval(-30 * 86_400)
+        guard from < to else { throw Failure(status: .badRequest, message: "from: must be before to") }
+        var known = name == "all" || configuration.segments.contains { $0.name == name }
+        if !known {
+            known = try await pool.query("SELECT EXISTS (SELECT 1 FROM lake.segment_members WHERE segment = $1)", [.text(name)])
+                .scalar(Bool.self)
+        }
+        guard known else {
+            throw Failure(status: .notFound, message: "unknown segment \"\(name)\" (GET /v1/segments lists them)")
+        }
+        let table = try Table(
+            try await pool.query(
+                """
+                SELECT segment, grain, \(rfc3339("period_start")), sessions, users, converted_sessions, conversion_rate,
+                       add_to_basket_sessions, add_to_basket_rate, orders, revenue, average_order_value,
+                       median_time_to_first_action_seconds, server_duration_p95_ms
+                FROM lake.segment_metrics
+                WHERE segment = $1 AND grain = $2 AND period_start >= $3 AND period_start < $4
+                ORDER BY period_start
+                """, [.text(name), .text(grain), .timestamptz(from), .timestamptz(to)]))
+        let formatter = ISO8601DateFormatter()
+        return Answer(
+            json: [
+                "segment": name, "grain": grain, "from": formatter.string(from: from), "to": formatter.string(from: to),
+                "periods": table.objects,
+            ], table: table)
+    }
+
+    static func parseTime(_ text: String) -> Date? {
+        let formatter = ISO8601DateFormatter()
+        if let date = formatter.date(from: text) { return date }
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        if let date = formatter.date(from: text) { return date }
+        formatter.formatOptions = [.withFullDate]
+        return formatter.date(from: text)
+    }
+}

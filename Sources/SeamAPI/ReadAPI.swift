@@ -1,0 +1,133 @@
+import Foundation
+import Hummingbird
+import Logging
+import SeamPostgres
+
+/// The read API for the A/B framework and dashboards: experiments, their results, segments
+/// and segment metrics, straight from the lake tables the ETL jobs write.
+///
+/// Every answer carries an `ETag` (a digest of the body) and honours `If-None-Match`;
+/// results and metrics come as JSON, or CSV with `Accept: text/csv`. With read tokens
+/// configured every request needs `Authorization: Bearer <token>`.
+public struct ReadAPI: Sendable {
+    public struct Configuration: Sendable {
+        /// Read tokens; empty means the API is open.
+        public var tokens: Set<String>
+        /// Rule segments from configuration, listed by `/v1/segments` even before they have members.
+        public var segments: [(name: String, description: String, predicate: String)]
+
+        public init(tokens: Set<String> = [], segments: [(name: String, description: String, predicate: String)] = []) {
+            self.tokens = tokens
+            self.segments = segments
+        }
+    }
+
+    let configuration: Configuration
+    let pool: PostgresPool
+
+    public init(configuration: Configuration = .init(), pool: PostgresPool) {
+        self.configuration = configuration
+        self.pool = pool
+    }
+
+    /// Adds the API's routes to a router (the ingestion server's, when both roles run).
+    public func addRoutes(to router: Router<BasicRequestContext>) {
+        router.get("/v1/experiments") { request, _ in await respond(request) { try await experiments() } }
+        router.get("/v1/experiments/:key/results") { request, context in
+            let key = context.parameters.get("key") ?? ""
+            return await respond(request) { try await results(key: key, request: request) }
+        }
+        router.get("/v1/segments") { request, _ in await respond(request) { try await segments() } }
+        router.get("/v1/segments/:name/metrics") { request, context in
+            let name = context.parameters.get("name") ?? ""
+            return await respond(request) { try await segmentMetrics(name: name, request: request) }
+        }
+    }
+
+    /// An HTTP server with only the read API and `/healthz` (`seam serve --roles api`
+    /// without ingest).
+    public func makeApplication(
+        host: String, port: Int, logger: Logger, onListening: @escaping @Sendable (Int) async -> Void = { _ in }
+    ) -> some ApplicationProtocol {
+        let router = Router(context: BasicRequestContext.self)
+        router.get("/healthz") { _, _ in
+            Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: #"{"status":"ok"}"#)))
+        }
+        addRoutes(to: router)
+        return Application(
+            router: router, configuration: .init(address: .hostname(host, port: port), serverName: "seam"),
+            onServerRunning: { channel in await onListening(channel.localAddress?.port ?? 0) }, logger: logger)
+    }
+
+    // MARK: Responses
+
+    /// A failure with its HTTP status and a message naming the parameter and the reason.
+    struct Failure: Error {
+        var status: HTTPResponse.Status
+        var message: String
+    }
+
+    /// A successful answer: a JSON object, and the table behind it for CSV.
+    struct Answer {
+        var json: [String: Any]
+        var table: Table?
+    }
+
+    private func respond(_ request: Request, _ body: () async throws -> Answer) async -> Response {
+        if !configuration.tokens.isEmpty {
+            let header = request.headers[.authorization] ?? ""
+            let token = header.hasPrefix("Bearer ") ? String(header.dropFirst(7)) : ""
+            guard configuration.tokens.contains(token) else {
+                var response = Self.error(.unauthorized, "a read token is required: Authorization: Bearer <token>")
+                response.headers[.wwwAuthenticate] = #"Bearer realm="seam""#
+                return response
+            }
+        }
+        let answer: Answer
+        do {
+            answer = try await body()
+        } catch let failure as Failure {
+            return Self.error(failure.status, failure.message)
+        } catch {
+            return Self.error(.serviceUnavailable, "the lake could not be read: \(error)")
+        }
+        let wantsCSV = (request.headers[.accept] ?? "").contains("text/csv")
+        let bytes: [UInt8]
+        let contentType: String
+        if wantsCSV, let table = answer.table {
+            bytes = Array(table.csv.utf8)
+            contentType = "text/csv; charset=utf-8"
+        } else if wantsCSV {
+            return Self.error(.notAcceptable, "this resource is JSON only; CSV is offered by results and segment metrics")
+        } else {
+            bytes = [UInt8]((try? JSONSerialization.data(withJSONObject: answer.json, options: [.sortedKeys])) ?? Data("{}".utf8))
+            contentType = "application/json"
+        }
+        let etag = "\"\(Self.digest(bytes, contentType))\""
+        let matches = (request.headers[.ifNoneMatch] ?? "").split(separator: ",").contains {
+            let tag = $0.trimmingCharacters(in: .whitespaces)
+            return tag == etag || tag == "W/\(etag)" || tag == "*"
+        }
+        if matches {
+            return Response(status: .notModified, headers: [.eTag: etag])
+        }
+        return Response(
+            status: .ok, headers: [.contentType: contentType, .eTag: etag, .cacheControl: "no-cache"],
+            body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+    }
+
+    static func error(_ status: HTTPResponse.Status, _ message: String) -> Response {
+        let body = (try? JSONSerialization.data(withJSONObject: ["error": message], options: [.sortedKeys])) ?? Data()
+        return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: body)))
+    }
+
+    /// FNV-1a over the body and its type: equal bodies, equal tags.
+    static func digest(_ bytes: [UInt8], _ contentType: String) -> String {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in bytes + Array(contentType.utf8) {
+            hash ^= UInt64(byte)
+            hash = hash &* 0x100_0000_01b3
+        }
+        return String(hash, radix: 16)
+    }
+}

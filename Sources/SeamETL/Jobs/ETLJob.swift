@@ -1,0 +1,45 @@
+import Foundation
+import SeamPostgres
+
+/// The jobs Seam runs, in dependency order (each reads what the ones before it write).
+public enum JobName: String, Sendable, CaseIterable, Hashable {
+    case userFeatures = "user_features"
+    case segments
+    case segmentMetrics = "segment_metrics"
+    case experimentResults = "experiment_results"
+}
+
+/// The event-time window a run recomputes: [start, end); a nil start means all data.
+public struct JobWindow: Sendable, Equatable, CustomStringConvertible {
+    public var start: Date?
+    public var end: Date
+    public init(start: Date?, end: Date) {
+        self.start = start
+        self.end = end
+    }
+    public var description: String {
+        "[\(start.map { ISO8601DateFormatter().string(from: $0) } ?? "beginning"), \(ISO8601DateFormatter().string(from: end)))"
+    }
+}
+
+/// A job: recomputes its output rows for a window inside the transaction it is given, and
+/// returns the number of rows it wrote. It must replace exactly the rows of what it
+/// recomputes, so that a repeat writes the same rows.
+public protocol ETLJob: Sendable {
+    var name: JobName { get }
+    func run(window: JobWindow, on connection: PostgresConnection) throws -> Int
+}
+
+extension JobWindow {
+    /// The start as a parameter: -infinity when the window starts at the beginning.
+    var startParameter: PostgresValue { start.map { .timestamptz($0) } ?? .text("-infinity") }
+    var endParameter: PostgresValue { .timestamptz(end) }
+}
+
+/// The jobs for a configuration, in dependency order.
+public func makeJobs(_ configuration: ETLConfiguration) -> [any ETLJob] {
+    [
+        UserFeaturesJob(configuration: configuration), SegmentsJob(configuration: configuration),
+        SegmentMetricsJob(), ExperimentResultsJob(configuration: configuration),
+    ]
+}

@@ -1,0 +1,347 @@
+import Foundation
+import SeamPostgres
+
+/// `lake.experiment_results` and `lake.experiments`, through the per-unit tables
+/// `lake.experiment_units` and `lake.experiment_unit_metrics`.
+///
+/// Incremental by unit: a run recomputes the per-unit values of the units that had an
+/// exposure or an event in the window (every unit when the window starts at the beginning
+/// or the metric and experiment definitions changed), then re-aggregates each experiment's
+/// sufficient statistics from the per-unit table, which is small next to the events.
+/// Sums are taken over `numeric`, so the statistics do not depend on row order.
+public struct ExperimentResultsJob: ETLJob {
+    public let name = JobName.experimentResults
+    let configuration: ETLConfiguration
+
+    public init(configuration: ETLConfiguration) { self.configuration = configuration }
+
+    var digest: String {
+        SQLText.digest("\(configuration.metrics.sorted { $0.name < $1.name })\u{1e}\(configuration.experiments.sorted { $0.key < $1.key })")
+    }
+
+    public func run(window: JobWindow, on connection: PostgresConnection) throws -> Int {
+        let previous = try connection.query(
+            "SELECT definitions_digest FROM seam_meta.etl_state WHERE job = $1", [.text(name.rawValue)]
+        ).first.map { try $0[0].decode(String?.self) } ?? nil
+        let everything = window.start == nil || previous != digest
+        try connection.execute(
+            """
+            INSERT INTO seam_meta.etl_state (job, watermark, definitions_digest) VALUES ($1, '-infinity', $2)
+            ON CONFLICT (job) DO UPDATE SET definitions_digest = EXCLUDED.definitions_digest
+            """, [.text(name.rawValue), .text(digest)])
+        var seen: [String: [String]] = [:]
+        for row in try connection.query(
+            "SELECT experiment_key, array_to_json(array_agg(DISTINCT variant ORDER BY variant))::text FROM lake.exposures GROUP BY 1"
+        ).rows {
+            let variants = try JSONDecoder().decode([String].self, from: Data(try row[1].decode(String.self).utf8))
+            seen[try row[0].decode(String.self)] = variants
+        }
+        if !everything {
+            // Every id an event in the window could match a unit by.
+            try connection.execute(
+                """
+                CREATE TEMP TABLE xr_keys ON COMMIT DROP AS
+                SELECT DISTINCT k FROM lake.event_facts AS e, LATERAL (VALUES (e.user_id), (e.anonymous_id), (e.session_id)) AS ids(k)
+                WHERE e.occurred_at >= $1::timestamptz AND e.occurred_at < $2::timestamptz AND k IS NOT NULL
+                """, [window.startParameter, window.endParameter])
+            try connection.execute("ANALYZE xr_keys")
+        }
+        let configured = Dictionary(configuration.experiments.map { ($0.key, $0) }, uniquingKeysWith: { a, _ in a })
+        let keys = Set(seen.keys).union(configured.keys).sorted()
+        try connection.execute(
+            "DELETE FROM lake.experiments WHERE NOT (experiment_key IN \(keys.isEmpty ? "(NULL)" : SQLText.list(keys)))")
+        for table in ["experiment_results", "experiment_units", "experiment_unit_metrics"] {
+            try connection.execute(
+                "DELETE FROM lake.\(table) WHERE NOT (experiment_key IN \(keys.isEmpty ? "(NULL)" : SQLText.list(keys)))")
+        }
+        var rows = 0
+        for key in keys {
+            let definition = configured[key] ?? ExperimentDefinition(key: key)
+            rows += try ExperimentComputation(
+                definition: definition, configured: configured[key] != nil, variantsSeen: seen[key] ?? [],
+                configuration: configuration, window: window, everything: everything
+            ).run(on: connection)
+        }
+        return rows
+    }
+}
+
+/// One experiment's run.
+struct ExperimentComputation {
+    let definition: ExperimentDefinition
+    let configured: Bool
+    let variantsSeen: [String]
+    let configuration: ETLConfiguration
+    let window: JobWindow
+    let everything: Bool
+
+    var key: PostgresValue { .text(definition.key) }
+
+    /// Metrics with their role; every metric as secondary when the experiment names none.
+    var metrics: [(metric: MetricDefinition, role: String)] {
+        var result: [(MetricDefinition, String)] = []
+        var names = Set<String>()
+        let lists = [("primary", definition.primaryMetrics), ("guardrail", definition.guardrailMetrics), ("secondary", definition.secondaryMetrics)]
+        let named = lists.flatMap { list in list.1.map { (list.0, $0) } }
+        for (role, name) in named.isEmpty ? configuration.metrics.map({ ("secondary", $0.name) }) : named {
+            guard let metric = configuration.metric(named: name), names.insert(name).inserted else { continue }
+            result.append((metric, role))
+        }
+        return result
+    }
+
+    var variants: [String] { Set(variantsSeen).union(definition.weights.keys).sorted() }
+
+    var control: String {
+        if let control = definition.control { return control }
+        return variants.contains("control") ? "control" : (variants.first ?? "control")
+    }
+
+    func run(on connection: PostgresConnection) throws -> Int {
+        try connection.execute("DROP TABLE IF EXISTS xr_touched, xr_units, xr_events")
+        if everything {
+            try connection.execute(
+                "CREATE TEMP TABLE xr_touched ON COMMIT DROP AS SELECT unit_id FROM lake.exposures WHERE experiment_key = $1", [key])
+            try connection.execute("DELETE FROM lake.experiment_units WHERE experiment_key = $1", [key])
+            try connection.execute("DELETE FROM lake.experiment_unit_metrics WHERE experiment_key = $1", [key])
+        } else {
+            try connection.execute(
+                """
+                CREATE TEMP TABLE xr_touched ON COMMIT DROP AS
+                SELECT unit_id FROM lake.exposures WHERE experiment_key = $1 AND last_exposed_at >= $2::timestamptz
+                UNION SELECT x.unit_id FROM lake.exposures AS x JOIN xr_keys ON xr_keys.k = x.unit_id WHERE x.experiment_key = $1
+                UNION SELECT u.unit_id FROM lake.experiment_units AS u
+                      WHERE u.experiment_key = $1 AND NOT EXISTS (
+                          SELECT 1 FROM lake.exposures AS x WHERE x.experiment_key = $1 AND x.unit_id = u.unit_id)
+                """, [key, window.startParameter])
+            try connection.execute(
+                "DELETE FROM lake.experiment_units WHERE experiment_key = $1 AND unit_id IN (SELECT unit_id FROM xr_touched)", [key])
+            try connection.execute(
+                "DELETE FROM lake.experiment_unit_metrics WHERE experiment_key = $1 AND unit_id IN (SELECT unit_id FROM xr_touched)",
+                [key])
+        }
+        try connection.execute(
+            """
+            CREATE TEMP TABLE xr_units ON COMMIT DROP AS
+            SELECT x.experiment_key, x.unit_id, x.unit_type, x.variant, x.first_exposed_at,
+                   (SELECT coalesce(t.context ->> 'device', t.context ->> 'device_type') FROM lake.tag_events AS t
+                    WHERE t.session_id = x.session_id
+                      AND t.occurred_at >= x.first_exposed_at - interval '1 day' AND t.occurred_at < x.first_exposed_at + interval '1 day'
+                      AND coalesce(t.context ->> 'device', t.context ->> 'device_type') IS NOT NULL
+                    ORDER BY t.occurred_at, t.event_id LIMIT 1) AS device,
+                   coalesce((SELECT array_agg(m.segment ORDER BY m.segment) FROM lake.segment_members AS m
+                             WHERE m.unit_id = CASE WHEN x.unit_type = 'session' THEN x.user_id ELSE x.unit_id END), '{}') AS segments
+            FROM lake.exposures AS x
+            WHERE x.experiment_key = $1 AND NOT x.multiple_variants AND x.unit_id IN (SELECT unit_id FROM xr_touched)
+            """, [key])
+        try connection.execute("ANALYZE xr_units")
+        var rows = try connection.execute("INSERT INTO lake.experiment_units SELECT * FROM xr_units")
+        rows += try unitMetrics(on: connection)
+        rows += try results(on: connection)
+        return rows
+    }
+
+    /// Per-unit values of every metric for the recomputed units.
+    private func unitMetrics(on connection: PostgresConnection) throws -> Int {
+        let sql = metrics.map { MetricSQL(metric: $0.metric, cupedDays: definition.cupedDays) }
+        guard !sql.isEmpty else { return 0 }
+        let before = sql.map(\.reach.before).max() ?? 0
+        let after = sql.map(\.reach.after).max() ?? 0
+        let range = """
+            e.occurred_at >= u.first_exposed_at - \(SQLText.seconds(before)) AND e.occurred_at < u.first_exposed_at + \(SQLText.seconds(after))
+            """
+        // Events by the id the unit is: user id or anonymous id for flag contexts, user id
+        // for users, session id for sessions; an event matched twice is taken once.
+        try connection.execute(
+            """
+            CREATE TEMP TABLE xr_events ON COMMIT DROP AS
+            SELECT u.unit_id, e.name, e.occurred_at, e.revenue, e.trace_duration_ms, e.properties
+            FROM xr_units AS u JOIN lake.event_facts AS e ON e.user_id = u.unit_id
+            WHERE u.unit_type IN ('context', 'user') AND \(range)
+            UNION ALL
+            SELECT u.unit_id, e.name, e.occurred_at, e.revenue, e.trace_duration_ms, e.properties
+            FROM xr_units AS u JOIN lake.event_facts AS e ON e.anonymous_id = u.unit_id
+            WHERE u.unit_type = 'context' AND e.user_id IS DISTINCT FROM u.unit_id AND \(range)
+            UNION ALL
+            SELECT u.unit_id, e.name, e.occurred_at, e.revenue, e.trace_duration_ms, e.properties
+            FROM xr_units AS u JOIN lake.event_facts AS e ON e.session_id = u.unit_id
+            WHERE u.unit_type = 'session' AND \(range)
+            """)
+        try connection.execute("CREATE INDEX ON xr_events (unit_id); ANALYZE xr_events")
+        var rows = 0
+        for metric in sql {
+            rows += try connection.execute(
+                """
+                INSERT INTO lake.experiment_unit_metrics
+                SELECT u.experiment_key, $1, u.unit_id, \(metric.valueExpression), \(metric.denominatorExpression), \(metric.covariateExpression)
+                FROM xr_units AS u LEFT JOIN xr_events AS e ON e.unit_id = u.unit_id
+                GROUP BY u.experiment_key, u.unit_id, u.first_exposed_at
+                """, [.text(metric.metric.name)])
+        }
+        return rows
+    }
+
+    /// Sufficient statistics per metric × variant × dimension value, the comparisons, and
+    /// the experiment's row with its sample-ratio check.
+    private func results(on connection: PostgresConnection) throws -> Int {
+        try connection.execute("DELETE FROM lake.experiment_results WHERE experiment_key = $1", [key])
+        var caps: [String: Double] = [:]
+        for (metric, _) in metrics {
+            switch metric.cap {
+            case .absolute(let value): caps[metric.name] = value
+            case .percentile(let p):
+                caps[metric.name] = try connection.query(
+                    """
+                    SELECT percentile_cont($3::float8) WITHIN GROUP (ORDER BY value) FROM lake.experiment_unit_metrics
+                    WHERE experiment_key = $1 AND metric = $2 AND value IS NOT NULL
+                    """, [key, .text(metric.name), .float64(p)]
+                ).scalar(Double?.self)
+            case nil: break
+            }
+        }
+        let capped = caps.isEmpty
+            ? "m.value"
+            : "CASE m.metric " + caps.map { "WHEN \(SQLText.literal($0.key)) THEN least(m.value, \(SQLText.number($0.value)))" }.joined(separator: " ")
+                + " ELSE m.value END"
+        let names = metrics.map(\.metric.name)
+        let dimensions = Set(definition.dimensions)
+        let result = try connection.query(
+            """
+            SELECT m.metric, u.variant, d.dimension, d.value, count(*)::float8,
+                   sum(m.v)::float8, sum(m.v * m.v)::float8,
+                   sum(m.den)::float8, sum(m.den * m.den)::float8, sum(m.v * m.den)::float8,
+                   sum(m.cov)::float8, sum(m.cov * m.cov)::float8, sum(m.v * m.cov)::float8
+            FROM (SELECT m.metric, m.unit_id, (\(capped))::numeric AS v, m.denominator::numeric AS den, m.covariate::numeric AS cov
+                  FROM lake.experiment_unit_metrics AS m
+                  WHERE m.experiment_key = $1 AND m.value IS NOT NULL AND m.metric IN \(SQLText.list(names))) AS m
+            JOIN lake.experiment_units AS u ON u.experiment_key = $1 AND u.unit_id = m.unit_id
+            CROSS JOIN LATERAL (
+                SELECT '', ''
+                UNION ALL SELECT 'segment', s FROM unnest(u.segments) AS s WHERE $2
+                UNION ALL SELECT 'device', coalesce(u.device, '(unknown)') WHERE $3
+            ) AS d(dimension, value)
+            GROUP BY 1, 2, 3, 4
+            """, [key, .bool(dimensions.contains(.segment)), .bool(dimensions.contains(.device))])
+        struct Slice: Hashable { var dimension: String, value: String }
+        var statistics: [Slice: [String: [String: SufficientStatistics]]] = [:]
+        for row in result.rows {
+            let metric = try row[0].decode(String.self)
+            let isRatio = configuration.metric(named: metric)?.kind == .ratio
+            let covariateSum = try row[10].decode(Double?.self)
+            let stats = SufficientStatistics(
+                n: try row[4].decode(Double.self), sum: try row[5].decode(Double.self), sumSquares: try row[6].decode(Double.self),
+                denominator: isRatio
+                    ? (try row[7].decode(Double?.self) ?? 0, try row[8].decode(Double?.self) ?? 0, try row[9].decode(Double?.self) ?? 0)
+                    : nil,
+                covariate: covariateSum.map { ($0, (try? row[11].decode(Double.self)) ?? 0, (try? row[12].decode(Double.self)) ?? 0) })
+            statistics[Slice(dimension: try row[2].decode(String.self), value: try row[3].decode(String.self)), default: [:]][metric, default: [:]][
+                try row[1].decode(String.self)] = stats
+        }
+        var output: [[PostgresValue]] = []
+        for (slice, byMetric) in statistics.sorted(by: { ($0.key.dimension, $0.key.value) < ($1.key.dimension, $1.key.value) }) {
+            var sliceRows: [[PostgresValue]] = []
+            var pValues: [(row: Int, p: Double)] = []
+            for (metric, role) in metrics {
+                guard let byVariant = byMetric[metric.name] else { continue }
+                let pooled = byVariant.values.reduce(SufficientStatistics(n: 0, sum: 0, sumSquares: 0, denominator: metric.kind == .ratio ? (0, 0, 0) : nil, covariate: byVariant.values.first?.covariate.map { _ in (0, 0, 0) })) { $0 + $1 }
+                for (variant, stats) in byVariant.sorted(by: { $0.key < $1.key }) {
+                    let isControl = variant == control
+                    let comparison = isControl ? nil : byVariant[control].flatMap {
+                        Comparison.compare(treatment: stats, control: $0, pooled: pooled, alpha: definition.alpha)
+                    }
+                    if let p = comparison?.pValue, p.isFinite { pValues.append((sliceRows.count, p)) }
+                    sliceRows.append(
+                        resultRow(
+                            metric: metric, role: role, variant: variant, slice: (slice.dimension, slice.value), isControl: isControl,
+                            stats: stats, cap: caps[metric.name], comparison: comparison))
+                }
+            }
+            let holm = PValueAdjustment.holm(pValues.map(\.p))
+            let bh = PValueAdjustment.benjaminiHochberg(pValues.map(\.p))
+            for (index, entry) in pValues.enumerated() {
+                sliceRows[entry.row][Self.holmColumn] = .float64(holm[index])
+                sliceRows[entry.row][Self.holmColumn + 1] = .float64(bh[index])
+            }
+            output += sliceRows
+        }
+        var rows = 0
+        for chunk in stride(from: 0, to: output.count, by: 50).map({ Array(output[$0..<min($0 + 50, output.count)]) }) {
+            let width = chunk[0].count
+            let placeholders = chunk.indices.map { r in
+                "(" + (0..<width).map { "$\(r * width + $0 + 1)" }.joined(separator: ", ") + ")"
+            }.joined(separator: ", ")
+            rows += try connection.execute("INSERT INTO lake.experiment_results VALUES \(placeholders)", chunk.flatMap { $0 })
+        }
+        return rows + (try experimentRow(on: connection))
+    }
+
+    static let holmColumn = 29
+
+    private func resultRow(
+        metric: MetricDefinition, role: String, variant: String, slice: (String, String), isControl: Bool,
+        stats: SufficientStatistics, cap: Double?, comparison: Comparison?
+    ) -> [PostgresValue] {
+        func number(_ value: Double?) -> PostgresValue {
+            guard let value, value.isFinite else { return .null }
+            return .float64(value)
+        }
+        let cuped = comparison?.cuped
+        return [
+            key, .text(metric.name), .text(variant), .text(slice.0), .text(slice.1), .text(metric.kind.rawValue), .text(role),
+            .bool(metric.lowerIsBetter), .bool(isControl), .int64(Int64(stats.n)), .float64(stats.sum), .float64(stats.sumSquares),
+            number(stats.denominator?.sum), number(stats.denominator?.sumSquares), number(stats.denominator?.crossSum),
+            number(stats.covariate?.sum), number(stats.covariate?.sumSquares), number(stats.covariate?.crossSum),
+            number(cap), number(stats.mean), number(stats.variance),
+            number(comparison?.absoluteDifference), number(comparison?.absoluteInterval.lowerBound),
+            number(comparison?.absoluteInterval.upperBound), number(comparison?.relativeLift),
+            number(comparison?.relativeInterval.lowerBound), number(comparison?.relativeInterval.upperBound),
+            number(comparison?.degreesOfFreedom), number(comparison?.pValue),
+            .null, .null,  // Holm and BH, filled per slice (holmColumn)
+            number(cuped?.absoluteDifference), number(cuped?.relativeLift), number(cuped?.interval.lowerBound),
+            number(cuped?.interval.upperBound), number(cuped?.pValue), .float64(definition.alpha), window.endParameter,
+        ]
+    }
+
+    /// `lake.experiments`: variants with units and weights, exposure range, SRM.
+    private func experimentRow(on connection: PostgresConnection) throws -> Int {
+        var units: [String: Double] = [:]
+        for row in try connection.query(
+            "SELECT variant, count(*)::float8 FROM lake.experiment_units WHERE experiment_key = $1 GROUP BY variant", [key]
+        ).rows {
+            units[try row[0].decode(String.self)] = try row[1].decode(Double.self)
+        }
+        let names = Set(variants).union(units.keys).sorted()
+        let weights = names.map { definition.weights.isEmpty ? 1 : (definition.weights[$0] ?? 0) }
+        let weightTotal = weights.reduce(0, +)
+        let observed = names.map { units[$0] ?? 0 }
+        let srm = SampleRatioMismatch.test(observed: observed, expectedWeights: weights)
+        let variantsJSON = zip(names, zip(observed, weights)).map { name, pair in
+            #"{"name":\#(jsonString(name)),"units":\#(Int(pair.0)),"expected_weight":\#(weightTotal > 0 ? pair.1 / weightTotal : 0)}"#
+        }.joined(separator: ",")
+        return try connection.execute(
+            """
+            INSERT INTO lake.experiments
+            SELECT $1, $2, $3, $4::jsonb, (SELECT count(*) FROM lake.experiment_units WHERE experiment_key = $1),
+                   (SELECT count(*) FROM lake.exposures WHERE experiment_key = $1 AND multiple_variants),
+                   (SELECT min(first_exposed_at) FROM lake.experiment_units WHERE experiment_key = $1),
+                   (SELECT max(first_exposed_at) FROM lake.experiment_units WHERE experiment_key = $1),
+                   $5, $6, $7, $8
+            ON CONFLICT (experiment_key) DO UPDATE SET
+                configured = EXCLUDED.configured, control_variant = EXCLUDED.control_variant, variants = EXCLUDED.variants,
+                units = EXCLUDED.units, excluded_units = EXCLUDED.excluded_units, first_exposure = EXCLUDED.first_exposure,
+                last_exposure = EXCLUDED.last_exposure, srm_chi_square = EXCLUDED.srm_chi_square,
+                srm_p_value = EXCLUDED.srm_p_value, srm_flag = EXCLUDED.srm_flag, computed_through = EXCLUDED.computed_through
+            """,
+            [
+                key, .bool(configured), .text(control), .jsonb("[\(variantsJSON)]"),
+                srm.map { .float64($0.chiSquare) } ?? .null, srm.map { .float64($0.pValue) } ?? .null,
+                .bool((srm?.pValue ?? 1) < SampleRatioMismatch.threshold), window.endParameter,
+            ])
+    }
+
+    private func jsonString(_ text: String) -> String {
+        let data = try! JSONSerialization.data(withJSONObject: [text])
+        let array = String(decoding: data, as: UTF8.self)
+        return String(array.dropFirst().dropLast())
+    }
+}

@@ -1,0 +1,79 @@
+import SeamPostgres
+
+/// `lake.segment_members`: rule segments (SQL predicates over `lake.user_features`) and
+/// each unit's latest classifier assignment (`lake.segment_assignments`).
+///
+/// Recomputes the units whose features a user_features run rewrote in the window
+/// (`as_of` at or after its start) and the units with new assignments; every unit when the
+/// window starts at the beginning or the segment definitions changed since the last run.
+public struct SegmentsJob: ETLJob {
+    public let name = JobName.segments
+    let segments: [SegmentDefinition]
+
+    public init(configuration: ETLConfiguration) { segments = configuration.segments }
+
+    var digest: String { SQLText.digest(segments.map { "\($0.name)\u{1f}\($0.predicate)" }.joined(separator: "\u{1e}")) }
+
+    /// Checks each predicate against `lake.user_features` without running it: a bad
+    /// predicate fails configuration, not the job.
+    public static func validate(_ segments: [SegmentDefinition], on connection: PostgresConnection) -> [ConfigurationProblem] {
+        segments.compactMap { segment in
+            do {
+                try connection.execute("EXPLAIN SELECT 1 FROM lake.user_features WHERE (\(segment.predicate)) IS TRUE")
+                return nil
+            } catch {
+                return ConfigurationProblem(
+                    keyPath: "segments.\(segment.name).predicate",
+                    message: "not a valid condition over lake.user_features: \((error as? PostgresError)?.message ?? "\(error)")")
+            }
+        }
+    }
+
+    public func run(window: JobWindow, on connection: PostgresConnection) throws -> Int {
+        let previous = try connection.query(
+            "SELECT definitions_digest FROM seam_meta.etl_state WHERE job = $1", [.text(name.rawValue)]
+        ).first.map { try $0[0].decode(String?.self) } ?? nil
+        let everything = window.start == nil || previous != digest
+        try connection.execute(
+            """
+            INSERT INTO seam_meta.etl_state (job, watermark, definitions_digest) VALUES ($1, '-infinity', $2)
+            ON CONFLICT (job) DO UPDATE SET definitions_digest = EXCLUDED.definitions_digest
+            """, [.text(name.rawValue), .text(digest)])
+        if everything {
+            try connection.execute(
+                """
+                CREATE TEMP TABLE seg_units ON COMMIT DROP AS
+                SELECT unit_id FROM lake.user_features UNION SELECT unit_id FROM lake.segment_assignments
+                """)
+            try connection.execute("DELETE FROM lake.segment_members")
+        } else {
+            try connection.execute(
+                """
+                CREATE TEMP TABLE seg_units ON COMMIT DROP AS
+                SELECT unit_id FROM lake.user_features WHERE as_of >= $1::timestamptz
+                UNION SELECT unit_id FROM lake.segment_assignments WHERE assigned_at >= $1::timestamptz
+                """, [window.startParameter])
+            try connection.execute("DELETE FROM lake.segment_members WHERE unit_id IN (SELECT unit_id FROM seg_units)")
+        }
+        try connection.execute("ANALYZE seg_units")
+        var rows = 0
+        for segment in segments {
+            rows += try connection.execute(
+                """
+                INSERT INTO lake.segment_members (unit_id, segment, source)
+                SELECT unit_id, $1, 'rule' FROM lake.user_features
+                WHERE unit_id IN (SELECT unit_id FROM seg_units) AND (\(segment.predicate)) IS TRUE
+                """, [.text(segment.name)])
+        }
+        rows += try connection.execute(
+            """
+            INSERT INTO lake.segment_members (unit_id, segment, source, model_version)
+            SELECT DISTINCT ON (unit_id) unit_id, segment, 'model', model_version
+            FROM lake.segment_assignments
+            WHERE unit_id IN (SELECT unit_id FROM seg_units)
+            ORDER BY unit_id, assigned_at DESC, segment DESC
+            ON CONFLICT (unit_id, segment) DO NOTHING
+            """)
+        return rows
+    }
+}

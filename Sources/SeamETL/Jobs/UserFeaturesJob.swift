@@ -1,0 +1,87 @@
+import SeamPostgres
+
+/// `lake.user_features`: per unit (user id, else anonymous id), recomputed from all of the
+/// unit's sessions whenever the unit had a session or an exposure in the window.
+public struct UserFeaturesJob: ETLJob {
+    public let name = JobName.userFeatures
+    let priorAlpha: Double
+    let priorBeta: Double
+
+    public init(configuration: ETLConfiguration) {
+        priorAlpha = configuration.priorAlpha
+        priorBeta = configuration.priorBeta
+    }
+
+    public func run(window: JobWindow, on connection: PostgresConnection) throws -> Int {
+        let bounds = [window.startParameter, window.endParameter]
+        try connection.execute(
+            """
+            CREATE TEMP TABLE uf_units ON COMMIT DROP AS
+            SELECT coalesce(user_id, anonymous_id) AS unit_id FROM lake.sessions
+            WHERE ended_at >= $1::timestamptz AND started_at < $2::timestamptz AND coalesce(user_id, anonymous_id) IS NOT NULL
+            UNION
+            SELECT coalesce(user_id, unit_id) FROM lake.exposures
+            WHERE last_exposed_at >= $1::timestamptz AND first_exposed_at < $2::timestamptz AND unit_type <> 'session'
+            """, bounds)
+        try connection.execute("ANALYZE uf_units")
+        try connection.execute("DELETE FROM lake.user_features WHERE unit_id IN (SELECT unit_id FROM uf_units)")
+        return try connection.execute(
+            """
+            INSERT INTO lake.user_features
+            WITH us AS (
+                SELECT coalesce(s.user_id, s.anonymous_id) AS unit_id, s.*
+                FROM lake.sessions AS s
+                WHERE coalesce(s.user_id, s.anonymous_id) IN (SELECT unit_id FROM uf_units)
+                  AND s.started_at < $1::timestamptz
+            ),
+            agg AS (
+                SELECT unit_id, bool_or(user_id IS NOT NULL) AS is_user, min(started_at) AS first_seen, max(ended_at) AS last_seen,
+                       count(*) AS sessions, sum(event_count) AS events, sum(page_views) AS page_views,
+                       sum(product_views) AS product_views, sum(add_to_basket) AS add_to_basket, sum(purchases) AS purchases,
+                       sum(revenue) AS revenue
+                FROM us GROUP BY unit_id
+            ),
+            cats AS (
+                SELECT us.unit_id, e.properties ->> 'category' AS category, count(*) AS views
+                FROM us JOIN lake.event_facts AS e ON e.session_id = us.session_id
+                WHERE e.name = 'product_view' AND coalesce(e.properties ->> 'category', '') <> ''
+                GROUP BY 1, 2
+            ),
+            cat_agg AS (
+                SELECT c.unit_id, array_agg(c.category ORDER BY c.category) AS categories,
+                       jsonb_object_agg(c.category, c.views) AS views,
+                       jsonb_object_agg(c.category, (c.views + $2::float8) / (a.product_views + $2::float8 + $3::float8)) AS preference
+                FROM cats AS c JOIN agg AS a USING (unit_id)
+                GROUP BY c.unit_id
+            ),
+            actions AS (
+                SELECT us.unit_id, extract(epoch FROM min(e.occurred_at) - us.started_at)::float8 AS seconds
+                FROM us JOIN lake.event_facts AS e ON e.session_id = us.session_id
+                WHERE e.name <> 'page_view'
+                GROUP BY us.unit_id, us.session_id, us.started_at
+            ),
+            action_agg AS (
+                SELECT unit_id, percentile_cont(0.5) WITHIN GROUP (ORDER BY seconds) AS median FROM actions GROUP BY unit_id
+            ),
+            flags AS (
+                SELECT unit_id, array_agg(DISTINCT flag ORDER BY flag) AS flags FROM (
+                    SELECT u.unit_id, x.experiment_key || ':' || v AS flag
+                    FROM uf_units AS u JOIN lake.exposures AS x ON x.unit_id = u.unit_id, unnest(x.variants) AS v
+                    UNION ALL
+                    SELECT u.unit_id, x.experiment_key || ':' || v
+                    FROM uf_units AS u JOIN lake.exposures AS x ON x.user_id = u.unit_id, unnest(x.variants) AS v
+                ) AS f GROUP BY unit_id
+            )
+            SELECT a.unit_id, CASE WHEN a.is_user THEN 'user' ELSE 'anonymous' END, a.first_seen, a.last_seen,
+                   a.sessions, a.events, a.page_views, a.product_views, a.add_to_basket, a.purchases, a.revenue,
+                   greatest(0, extract(epoch FROM $1::timestamptz - a.last_seen)::float8 / 86400),
+                   a.sessions / greatest(1, extract(epoch FROM $1::timestamptz - a.first_seen)::float8 / 604800),
+                   coalesce(c.categories, '{}'), coalesce(c.views, '{}'), coalesce(c.preference, '{}'),
+                   coalesce(f.flags, '{}'), t.median, $1::timestamptz
+            FROM agg AS a
+            LEFT JOIN cat_agg AS c USING (unit_id)
+            LEFT JOIN action_agg AS t USING (unit_id)
+            LEFT JOIN flags AS f USING (unit_id)
+            """, [window.endParameter, .float64(priorAlpha), .float64(priorBeta)])
+    }
+}

@@ -1,0 +1,142 @@
+import Foundation
+import Logging
+import SeamPostgres
+
+/// Runs one job once: takes the job's lock, records the run in `lake.etl_runs`, runs the
+/// job in a transaction and moves its watermark.
+///
+/// **One run at a time.** The lock is a session-level advisory lock keyed by the job name,
+/// so it holds across every Seam process on the database. A run that cannot take it at
+/// once is recorded as skipped and returns; it does not wait or queue.
+///
+/// **Failures.** The job's writes and its watermark commit together, so a failing run
+/// leaves the previous results and watermark in place; its error is recorded and the next
+/// scheduled run tries the same window again (and more).
+public struct JobRunner: Sendable {
+    public enum Trigger: String, Sendable {
+        case schedule, manual, backfill
+    }
+
+    public enum Status: String, Sendable {
+        case succeeded, failed, skipped
+    }
+
+    public struct Report: Sendable, CustomStringConvertible {
+        public var job: JobName
+        public var status: Status
+        public var window: JobWindow?
+        public var rows: Int
+        public var seconds: Double
+        public var error: String?
+
+        public var description: String {
+            var text = "\(job.rawValue): \(status.rawValue)"
+            if let window { text += " window \(window)" }
+            text += String(format: ", %d rows, %.3f s", rows, seconds)
+            if let error { text += " — \(error)" }
+            return text
+        }
+    }
+
+    /// Key space of the advisory locks (first int of the two-int form): "SETL".
+    static let lockSpace: Int32 = 0x5345_544C
+
+    let pool: PostgresPool
+    let lookbackHours: Double
+    let metrics: ETLMetrics
+    let logger: Logger
+
+    public init(pool: PostgresPool, lookbackHours: Double, metrics: ETLMetrics = .global, logger: Logger = Logger(label: "seam.etl")) {
+        self.pool = pool
+        self.lookbackHours = lookbackHours
+        self.metrics = metrics
+        self.logger = logger
+    }
+
+    /// Runs `job` over `window`, or, when nil, over [watermark - lookback, now) (everything
+    /// when the job never ran). Backfills leave the watermark alone.
+    public func run(_ job: any ETLJob, trigger: Trigger, window: JobWindow? = nil, now: Date = Date()) async -> Report {
+        let started = ContinuousClock.now
+        let lookback = lookbackHours
+        let report: Report
+        do {
+            report = try await pool.withConnection { connection in
+                try Self.runLocked(job, trigger: trigger, window: window, now: now, lookbackHours: lookback, on: connection)
+            }
+        } catch {
+            // The database itself failed (connection, recording): nothing was committed.
+            report = Report(job: job.name, status: .failed, window: window, rows: 0, seconds: 0, error: "\(error)")
+        }
+        var final = report
+        final.seconds = (ContinuousClock.now - started).seconds
+        metrics.record(final)
+        switch final.status {
+        case .succeeded: logger.info("etl run succeeded", metadata: ["run": "\(final)"])
+        case .skipped: logger.notice("etl run skipped", metadata: ["run": "\(final)"])
+        case .failed: logger.error("etl run failed", metadata: ["run": "\(final)"])
+        }
+        return final
+    }
+
+    static func runLocked(
+        _ job: any ETLJob, trigger: Trigger, window explicit: JobWindow?, now: Date, lookbackHours: Double,
+        on connection: PostgresConnection
+    ) throws -> Report {
+        let name = PostgresValue.text(job.name.rawValue)
+        let locked = try connection.query(
+            "SELECT pg_try_advisory_lock($1, hashtext($2))", [.int32(lockSpace), name]
+        ).scalar(Bool.self)
+        guard locked else {
+            let window = explicit ?? JobWindow(start: nil, end: now)
+            try connection.execute(
+                """
+                INSERT INTO lake.etl_runs (job, trigger, window_start, window_end, started_at, finished_at, status, error)
+                VALUES ($1, $2, $3, $4, $5, $5, 'skipped', 'another run of this job holds its lock')
+                """, [name, .text(trigger.rawValue), window.start.map { .timestamptz($0) } ?? .null, .timestamptz(window.end), .timestamptz(now)])
+            return Report(job: job.name, status: .skipped, window: nil, rows: 0, seconds: 0, error: "another run of this job holds its lock")
+        }
+        defer { _ = try? connection.query("SELECT pg_advisory_unlock($1, hashtext($2))", [.int32(lockSpace), name]) }
+        let window: JobWindow
+        if let explicit {
+            window = explicit
+        } else {
+            let watermark = try connection.query(
+                "SELECT watermark FROM seam_meta.etl_state WHERE job = $1 AND watermark > '-infinity'", [name]
+            ).first.map { try $0[0].decode(Date.self) }
+            window = JobWindow(start: watermark.map { $0.addingTimeInterval(-lookbackHours * 3600) }, end: now)
+        }
+        let runID = try connection.query(
+            """
+            INSERT INTO lake.etl_runs (job, trigger, window_start, window_end, started_at, status)
+            VALUES ($1, $2, $3, $4, clock_timestamp(), 'running') RETURNING run_id
+            """, [name, .text(trigger.rawValue), window.start.map { .timestamptz($0) } ?? .null, .timestamptz(window.end)]
+        ).scalar(Int64.self)
+        do {
+            let rows = try connection.transaction { connection -> Int in
+                let rows = try job.run(window: window, on: connection)
+                if trigger != .backfill {
+                    try connection.execute(
+                        """
+                        INSERT INTO seam_meta.etl_state (job, watermark) VALUES ($1, $2)
+                        ON CONFLICT (job) DO UPDATE SET watermark = greatest(etl_state.watermark, EXCLUDED.watermark), updated_at = now()
+                        """, [name, .timestamptz(window.end)])
+                }
+                return rows
+            }
+            try connection.execute(
+                "UPDATE lake.etl_runs SET status = 'succeeded', finished_at = clock_timestamp(), rows_written = $2 WHERE run_id = $1",
+                [.int64(runID), .int64(Int64(rows))])
+            return Report(job: job.name, status: .succeeded, window: window, rows: rows, seconds: 0, error: nil)
+        } catch {
+            let message = (error as? PostgresError)?.description ?? "\(error)"
+            try connection.execute(
+                "UPDATE lake.etl_runs SET status = 'failed', finished_at = clock_timestamp(), error = $2 WHERE run_id = $1",
+                [.int64(runID), .text(message)])
+            return Report(job: job.name, status: .failed, window: window, rows: 0, seconds: 0, error: message)
+        }
+    }
+}
+
+extension Duration {
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+}

@@ -1,0 +1,108 @@
+import Foundation
+import Testing
+
+@testable import SeamETL
+
+/// Seam's statistics against SciPy (tests/stats/scipy_reference.py) to 1e-9 relative error.
+/// ops/test regenerates the reference with the SciPy it installs (SEAM_SCIPY_REFERENCE);
+/// without it the committed copy is used.
+@Suite("Statistics against SciPy")
+struct StatisticsTests {
+    static var reference: [String: Any] {
+        let url = ProcessInfo.processInfo.environment["SEAM_SCIPY_REFERENCE"].map { URL(fileURLWithPath: $0) }
+            ?? Bundle.module.url(forResource: "scipy-reference", withExtension: "json", subdirectory: "Fixtures")!
+        return (try? JSONSerialization.jsonObject(with: Data(contentsOf: url))) as? [String: Any] ?? [:]
+    }
+
+    static func close(_ actual: Double, _ expected: Double, _ what: String, tolerance: Double = 1e-9) {
+        let scale = max(abs(expected), 1e-300)
+        #expect(abs(actual - expected) / scale <= tolerance || abs(actual - expected) < 1e-15, "\(what): \(actual) vs SciPy \(expected)")
+    }
+
+    static func cases(_ name: String) -> [[String: Any]] { reference[name] as? [[String: Any]] ?? [] }
+
+    @Test func referenceIsPresent() {
+        #expect(Self.cases("welch").count >= 5)
+        #expect(Self.cases("chisquare").count >= 5)
+        #expect(Self.reference["cuped"] != nil)
+    }
+
+    @Test func welchFromSummaryStatistics() throws {
+        for item in Self.cases("welch") {
+            let t = item["treatment"] as! [Double]
+            let c = item["control"] as! [Double]
+            let comparison = try #require(
+                Comparison.welch(treatment: (t[0], t[1], t[2]), control: (c[0], c[1], c[2]), alpha: item["alpha"] as! Double))
+            Self.close(comparison.tStatistic, item["t"] as! Double, "t")
+            Self.close(comparison.degreesOfFreedom, item["df"] as! Double, "df")
+            Self.close(comparison.pValue, item["p_value"] as! Double, "p")
+            Self.close(comparison.absoluteInterval.lowerBound, item["ci_low"] as! Double, "ci low")
+            Self.close(comparison.absoluteInterval.upperBound, item["ci_high"] as! Double, "ci high")
+        }
+    }
+
+    @Test func studentTAndNormalQuantiles() {
+        for item in Self.cases("t_quantiles") {
+            let p = item["p"] as! Double
+            let df = item["df"] as! Double
+            Self.close(StudentT.quantile(p, df: df), item["quantile"] as! Double, "t.ppf(\(p), \(df))")
+            Self.close(StudentT.survival(2, df: df), item["survival_at_2"] as! Double, "t.sf(2, \(df))")
+        }
+        for item in Self.cases("normal_quantiles") {
+            let p = item["p"] as! Double
+            Self.close(Normal.quantile(p), item["quantile"] as! Double, "norm.ppf(\(p))")
+        }
+    }
+
+    @Test func chiSquareGoodnessOfFit() throws {
+        for item in Self.cases("chisquare") {
+            let observed = (item["observed"] as! [Double])
+            let weights = item["weights"] as! [Double]
+            let result = try #require(SampleRatioMismatch.test(observed: observed, expectedWeights: weights))
+            Self.close(result.chiSquare, item["statistic"] as! Double, "chi2 \(observed)")
+            Self.close(result.pValue, item["p_value"] as! Double, "p \(observed)")
+        }
+    }
+
+    @Test func cupedMatchesRegressionAdjustedWelch() throws {
+        let item = try #require(Self.reference["cuped"] as? [String: Any])
+        let tx = try #require(item["treatment_covariates"] as? [Double])
+        let cx = try #require(item["control_covariates"] as? [Double])
+        let treatment = SufficientStatistics(values: item["treatment_values"] as! [Double], covariates: tx)
+        let control = SufficientStatistics(values: item["control_values"] as! [Double], covariates: cx)
+        let comparison = try #require(
+            Comparison.compare(treatment: treatment, control: control, pooled: treatment + control, alpha: item["alpha"] as! Double))
+        let cuped = try #require(comparison.cuped)
+        Self.close(cuped.theta, item["theta"] as! Double, "theta")
+        Self.close(cuped.absoluteDifference, item["difference"] as! Double, "adjusted difference")
+        Self.close(cuped.pValue, item["p_value"] as! Double, "adjusted p")
+        Self.close(cuped.degreesOfFreedom, item["df"] as! Double, "adjusted df")
+        Self.close(cuped.interval.lowerBound, item["ci_low"] as! Double, "adjusted ci low")
+        Self.close(comparison.pValue, item["unadjusted_p_value"] as! Double, "unadjusted p")
+        // The covariate explains variance: the adjusted interval is narrower.
+        #expect(cuped.interval.upperBound - cuped.interval.lowerBound
+            < comparison.absoluteInterval.upperBound - comparison.absoluteInterval.lowerBound)
+    }
+
+    @Test func holmAndBenjaminiHochberg() throws {
+        let item = try #require(Self.reference["adjustments"] as? [String: Any])
+        let p = item["p"] as! [Double]
+        for (actual, expected) in zip(PValueAdjustment.holm(p), item["holm"] as! [Double]) { Self.close(actual, expected, "holm") }
+        for (actual, expected) in zip(PValueAdjustment.benjaminiHochberg(p), item["bh"] as! [Double]) { Self.close(actual, expected, "bh") }
+    }
+
+    @Test func ratioDeltaMethodMatchesLinearisation() {
+        // Var(Σy/Σx) by the delta method equals the variance of the linearised values
+        // (y - r·x) / mean(x), divided by n.
+        let y: [Double] = [3, 0, 5, 2, 8, 1, 0, 4]
+        let x: [Double] = [2, 1, 3, 2, 4, 1, 1, 3]
+        let stats = SufficientStatistics(values: y, denominators: x)
+        let r = y.reduce(0, +) / x.reduce(0, +)
+        let meanX = x.reduce(0, +) / Double(x.count)
+        let linear = zip(y, x).map { ($0 - r * $1) / meanX }
+        let mean = linear.reduce(0, +) / Double(linear.count)
+        let variance = linear.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(linear.count - 1)
+        Self.close(stats.mean, r, "ratio")
+        Self.close(stats.variance, variance, "delta variance")
+    }
+}
