@@ -9,7 +9,7 @@ struct Seam: AsyncParsableCommand {
             Without a database URL (--database-url, SEAM_DATABASE_URL or database.url in the config file) \
             Seam runs a private PostgreSQL cluster under its home directory (.seam/ or SEAM_HOME).
             """,
-        subcommands: [ServeCommand.self, MigrateCommand.self, DBCommand.self, JoinCommand.self, SpoolCommand.self, BenchCommand.self]
+        subcommands: [ServeCommand.self, MigrateCommand.self, DBCommand.self, JoinCommand.self, ETLCommand.self, SpoolCommand.self, BenchCommand.self]
     )
 }
 
@@ -30,6 +30,6 @@ struct GlobalOptions: ParsableArguments {
     @Option(name: .long, help: "trace, debug, info, notice, warning, error or critical (or SEAM_LOG_LEVEL).")
     var logLevel: String?
 
-    @Option(name: .long, help: "Roles seam serve runs, comma-separated: ingest, maintenance, join (or SEAM_ROLES; default all).")
+    @Option(name: .long, help: "Roles seam serve runs, comma-separated: ingest, maintenance, join, etl, api (or SEAM_ROLES; default all).")
     var roles: String?
 }

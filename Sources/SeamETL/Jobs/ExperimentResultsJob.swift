@@ -167,7 +167,7 @@ struct ExperimentComputation {
             FROM xr_units AS u JOIN lake.event_facts AS e ON e.session_id = u.unit_id
             WHERE u.unit_type = 'session' AND \(range)
             """)
-        try connection.execute("CREATE INDEX ON xr_events (unit_id); ANALYZE xr_events")
+        try connection.executeScript("CREATE INDEX ON xr_events (unit_id); ANALYZE xr_events")
         var rows = 0
         for metric in sql {
             rows += try connection.execute(

@@ -43,7 +43,7 @@ public struct SegmentMetricsJob: ETLJob {
             FROM sm_sessions AS s JOIN lake.event_facts AS e USING (session_id)
             WHERE e.trace_duration_ms IS NOT NULL
             """)
-        try connection.execute("ANALYZE sm_sessions; ANALYZE sm_members; ANALYZE sm_durations")
+        try connection.executeScript("ANALYZE sm_sessions; ANALYZE sm_members; ANALYZE sm_durations")
         var rows = 0
         for grain in ["hour", "day"] {
             rows += try connection.execute(

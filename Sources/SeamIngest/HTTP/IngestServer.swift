@@ -45,7 +45,12 @@ public struct IngestServer: Sendable {
 
     /// The Hummingbird application; it is a `Service` for the service group.
     /// `onListening` receives the bound port (useful with port 0).
-    public func makeApplication(onListening: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
+    /// The HTTP application; `additionalRoutes` adds other roles' routes (the read API) to
+    /// the same server.
+    public func makeApplication(
+        onListening: @escaping @Sendable (Int) async -> Void = { _ in },
+        additionalRoutes: (Router<BasicRequestContext>) -> Void = { _ in }
+    ) -> some ApplicationProtocol {
         let router = Router(context: BasicRequestContext.self)
         router.add(
             middleware: CORSMiddleware(
@@ -68,6 +73,7 @@ public struct IngestServer: Sendable {
             }
         }
         router.on("/v1/events", method: .get) { _, _ in Self.json(.methodNotAllowed, #"{"error":"use POST"}"#) }
+        additionalRoutes(router)
         return Application(
             router: router,
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "seam"),

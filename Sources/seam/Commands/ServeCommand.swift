@@ -2,6 +2,8 @@ import ArgumentParser
 import Logging
 import Metrics
 import Prometheus
+import SeamAPI
+import SeamETL
 import SeamIngest
 import SeamJoin
 import SeamLake
@@ -23,6 +25,7 @@ struct ServeCommand: AsyncParsableCommand {
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
         let settings = runtime.settings
         let logger = runtime.logger
+        let etlConfiguration = try settings.etlConfiguration()
         let database = try await runtime.openDatabase()
         let pool = PostgresPool(configuration: .init(connectionString: database.url, maximumConnections: 4))
         let loaderPool = PostgresPool(configuration: .init(connectionString: database.url, maximumConnections: 1, name: "seam-loader"))
@@ -30,6 +33,12 @@ struct ServeCommand: AsyncParsableCommand {
         let joinPools = (0..<settings.joinWorkers).map {
             PostgresPool(configuration: .init(connectionString: database.url, maximumConnections: 1, name: "seam-join\($0)"))
         }
+        // The ETL runs one job at a time on a connection of its own (jobs hold their lock on it).
+        let etlPool = PostgresPool(configuration: .init(connectionString: database.url, maximumConnections: 1, name: "seam-etl"))
+        let readAPI = ReadAPI(
+            configuration: .init(
+                tokens: settings.apiTokens, segments: etlConfiguration.segments.map { ($0.name, $0.description, $0.predicate) }),
+            pool: pool)
         var spool: Spool?
         do {
             let report = try await runtime.setUpLake(on: pool)
@@ -56,6 +65,24 @@ struct ServeCommand: AsyncParsableCommand {
                 for joinPool in joinPools {
                     services.append(.init(service: JoinWorker(pool: joinPool, configuration: settings.joinConfiguration)))
                 }
+            }
+            if settings.roles.contains(.etl) {
+                try await ETLCommand.checkSegments(etlConfiguration, pool: pool)
+                services.append(
+                    .init(
+                        service: ETLScheduler(
+                            jobs: makeJobs(etlConfiguration), configuration: etlConfiguration,
+                            runner: JobRunner(pool: etlPool, lookbackHours: etlConfiguration.lookbackHours))))
+            }
+            if settings.roles.contains(.api), !settings.roles.contains(.ingest) {
+                guard let address = IngestConfiguration.parseAddress(settings.httpAddress) else {
+                    throw SettingsError("http.addr must be host:port, got \(settings.httpAddress)")
+                }
+                services.append(
+                    .init(
+                        service: readAPI.makeApplication(host: address.host, port: address.port, logger: Logger(label: "seam.api")) { port in
+                            logger.info("read API listening", metadata: ["address": "\(address.host):\(port)"])
+                        }))
             }
             if settings.roles.contains(.ingest) {
                 guard let address = IngestConfiguration.parseAddress(settings.httpAddress) else {
@@ -85,11 +112,12 @@ struct ServeCommand: AsyncParsableCommand {
                             return ["lag_seconds": status.lagSeconds, "pending_items": Double(status.pendingItems)]
                         }
                     ])
+                let apiRoutes = settings.roles.contains(.api) ? readAPI : nil
                 services.append(
                     .init(
-                        service: ingest.makeApplication { port in
-                            logger.info("listening", metadata: ["address": "\(address.host):\(port)"])
-                        }))
+                        service: ingest.makeApplication(
+                            onListening: { port in logger.info("listening", metadata: ["address": "\(address.host):\(port)"]) },
+                            additionalRoutes: { router in apiRoutes?.addRoutes(to: router) })))
             }
             let group = ServiceGroup(
                 configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
@@ -102,6 +130,7 @@ struct ServeCommand: AsyncParsableCommand {
             await spool?.close()
             await loaderPool.close()
             for joinPool in joinPools { await joinPool.close() }
+            await etlPool.close()
             await pool.close()
             try? await database.startedCluster?.stopAsync()
             throw ExitCode.failure
@@ -109,6 +138,7 @@ struct ServeCommand: AsyncParsableCommand {
         await spool?.close()
         await loaderPool.close()
         for joinPool in joinPools { await joinPool.close() }
+        await etlPool.close()
         await pool.close()
         try await database.startedCluster?.stopAsync()
         logger.info("seam stopped")

@@ -42,6 +42,8 @@ struct ConfigFile {
                 throw SettingsError("\(path):\(line(key)): keys must be strings")
             }
             let keyPath = prefix.isEmpty ? name : "\(prefix).\(name)"
+            // Metric, segment and experiment definitions: ETLDefinitionsFile reads them.
+            if prefix.isEmpty, ETLDefinitionsFile.sections.contains(name) { continue }
             switch value {
             case .mapping:
                 guard Settings.keyPaths.contains(where: { $0.hasPrefix(keyPath + ".") }) else {

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import SeamETL
 import SeamJoin
 
 /// Seam's resolved settings: flags, then environment, then the config file, then defaults.
@@ -45,6 +46,19 @@ struct Settings: Sendable {
     var joinBatchItems: Int = 20_000
     /// Join workers in one `seam serve` process, each with its own connection.
     var joinWorkers: Int = 1
+    /// Cron schedule (UTC) of ETL jobs without their own.
+    var etlSchedule: String = "*/15 * * * *"
+    /// Per-job cron overrides.
+    var etlJobSchedules: [JobName: String] = [:]
+    /// Hours before a job's watermark that its next run recomputes (late data).
+    var etlLookbackHours: Int = 48
+    /// Beta prior of user_features.category_preference.
+    var priorAlpha: Double = 1
+    var priorBeta: Double = 1
+    /// Read tokens of the metrics API; empty means open.
+    var apiTokens: Set<String> = []
+    /// Metrics, segments and experiments from the config file.
+    var etlDefinitions = ETLDefinitionsFile(path: "")
 
     /// Every setting by its config-file key path, environment variable and flag (for errors and docs).
     static let environmentNames: [(variable: String, keyPath: String)] = [
@@ -69,6 +83,15 @@ struct Settings: Sendable {
         ("SEAM_JOIN_POLL_MS", "join.poll_ms"),
         ("SEAM_JOIN_BATCH_ITEMS", "join.batch_items"),
         ("SEAM_JOIN_WORKERS", "join.workers"),
+        ("SEAM_ETL_SCHEDULE", "etl.schedule"),
+        ("SEAM_ETL_LOOKBACK_HOURS", "etl.lookback_hours"),
+        ("SEAM_ETL_USER_FEATURES_SCHEDULE", "etl.jobs.user_features.schedule"),
+        ("SEAM_ETL_SEGMENTS_SCHEDULE", "etl.jobs.segments.schedule"),
+        ("SEAM_ETL_SEGMENT_METRICS_SCHEDULE", "etl.jobs.segment_metrics.schedule"),
+        ("SEAM_ETL_EXPERIMENT_RESULTS_SCHEDULE", "etl.jobs.experiment_results.schedule"),
+        ("SEAM_PRIOR_ALPHA", "etl.user_features.prior_alpha"),
+        ("SEAM_PRIOR_BETA", "etl.user_features.prior_beta"),
+        ("SEAM_API_TOKENS", "api.tokens"),
     ]
 
     /// Resolves the settings for a command.
@@ -78,6 +101,7 @@ struct Settings: Sendable {
         var settings = Settings()
         if let path = options.config ?? environment["SEAM_CONFIG"] {
             try ConfigFile.load(path: path).apply(to: &settings)
+            settings.etlDefinitions = try ETLDefinitionsFile.load(path: path)
         }
         for (variable, keyPath) in environmentNames {
             guard let value = environment[variable], !value.isEmpty else { continue }
@@ -88,6 +112,7 @@ struct Settings: Sendable {
         if let value = options.migrations { settings.migrationsDirectory = value }
         if let value = options.logLevel { try settings.set("log_level", to: value, source: "--log-level") }
         if let value = options.roles { try settings.set("roles", to: value, source: "--roles") }
+        _ = try settings.etlConfiguration()
         return settings
     }
 
@@ -154,6 +179,22 @@ struct Settings: Sendable {
         case "join.poll_ms": joinPollMilliseconds = try integer(minimum: 10)
         case "join.batch_items": joinBatchItems = try integer(minimum: 100)
         case "join.workers": joinWorkers = try integer(minimum: 1)
+        case "etl.schedule":
+            do { _ = try CronExpression(value) } catch { throw SettingsError("\(source): etl.schedule: \(error)") }
+            etlSchedule = value
+        case "etl.lookback_hours": etlLookbackHours = try integer(minimum: 0)
+        case let path where path.hasPrefix("etl.jobs.") && path.hasSuffix(".schedule"):
+            let name = String(path.dropFirst("etl.jobs.".count).dropLast(".schedule".count))
+            guard let job = JobName(rawValue: name) else { throw SettingsError("\(source): unknown setting \(keyPath)") }
+            do { _ = try CronExpression(value) } catch { throw SettingsError("\(source): \(keyPath): \(error)") }
+            etlJobSchedules[job] = value
+        case "etl.user_features.prior_alpha", "etl.user_features.prior_beta":
+            guard let number = Double(value), number > 0, number.isFinite else {
+                throw SettingsError("\(source): \(keyPath) must be a number > 0, got \"\(value)\"")
+            }
+            if keyPath.hasSuffix("alpha") { priorAlpha = number } else { priorBeta = number }
+        case "api.tokens":
+            apiTokens = Set(value.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty })
         default: throw SettingsError("\(source): unknown setting \(keyPath)")
         }
     }
@@ -184,6 +225,10 @@ enum Role: String, CaseIterable, Sendable {
     case maintenance
     /// The join worker: derived traces, exposures, event facts and sessions.
     case join
+    /// The ETL scheduler: user features, segments, segment metrics, experiment results.
+    case etl
+    /// The read API for the A/B framework (`/v1/experiments`, `/v1/segments`).
+    case api
 }
 
 /// A configuration problem a person can fix: names the source, the key and the reason.
@@ -193,6 +238,25 @@ struct SettingsError: Error, CustomStringConvertible {
 }
 
 extension Settings {
+    /// The ETL's configuration: schedules, lookback, prior, and the metric, segment and
+    /// experiment definitions (built-in metrics first). Throws when it is invalid, naming
+    /// the config file and the key path.
+    func etlConfiguration() throws -> ETLConfiguration {
+        var configuration = ETLConfiguration(
+            schedules: try etlJobSchedules.mapValues { try CronExpression($0) }, defaultSchedule: try CronExpression(etlSchedule),
+            lookbackHours: Double(etlLookbackHours), priorAlpha: priorAlpha, priorBeta: priorBeta)
+        for metric in etlDefinitions.metrics { configuration.define(metric) }
+        configuration.segments = etlDefinitions.segments
+        configuration.experiments = etlDefinitions.experiments
+        let problems = configuration.problems()
+        guard problems.isEmpty else {
+            throw SettingsError(
+                "\(etlDefinitions.path.isEmpty ? "configuration" : etlDefinitions.path): "
+                    + problems.map(\.description).joined(separator: "; "))
+        }
+        return configuration
+    }
+
     /// The join service's configuration.
     var joinConfiguration: JoinConfiguration {
         JoinConfiguration(

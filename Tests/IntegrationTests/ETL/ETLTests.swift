@@ -1,0 +1,254 @@
+import Foundation
+import Logging
+import SeamETL
+import SeamLake
+import SeamPostgres
+import Testing
+
+@Suite("ETL jobs", .requiresPostgres)
+struct ETLTests {
+    /// A fresh lake with the scenario loaded and joined.
+    func withScenario(_ body: (PostgresPool) async throws -> Void) async throws {
+        try await TestDatabase.with { db in
+            let pool = PostgresPool(configuration: .init(connectionString: db.url, maximumConnections: 3))
+            do {
+                _ = try await LakeSetup(configuration: .init(migrationsDirectory: TestServer.migrationsDirectory, partitionDaysAhead: 2))
+                    .run(on: pool)
+                try await ETLScenario.load(ETLScenario.visitors, into: pool)
+                try await body(pool)
+            } catch {
+                await pool.close()
+                throw error
+            }
+            await pool.close()
+        }
+    }
+
+    static let now = ETLScenario.base.addingTimeInterval(86_400)
+
+    func row(_ pool: PostgresPool, metric: String, variant: String, dimension: String = "", value: String = "") async throws -> PostgresRow {
+        let result = try await pool.query(
+            """
+            SELECT units, sum, sum_squares, denominator_sum, mean, variance, absolute_diff, p_value, p_value_holm, p_value_bh,
+                   degrees_of_freedom, is_control, metric_role, lower_is_better, relative_lift, absolute_ci_low, absolute_ci_high
+            FROM lake.experiment_results
+            WHERE experiment_key = 'checkout' AND metric = $1 AND variant = $2 AND dimension = $3 AND dimension_value = $4
+            """, [.text(metric), .text(variant), .text(dimension), .text(value)])
+        return try #require(result.first, "no row for \(metric) \(variant) \(dimension)=\(value)")
+    }
+
+    @Test("experiment results of the hand-computed scenario")
+    func handComputedExperimentResults() async throws {
+        try await withScenario { pool in
+            let runner = JobRunner(pool: pool, lookbackHours: 48)
+            try await ETLScenario.runAll(runner, now: Self.now)
+
+            // (metric, control units/sum/sum², treatment units/sum/sum²), computed by hand from the table in ETLScenario.
+            let expected: [(String, [Double], [Double])] = [
+                ("purchase_conversion", [2, 1, 1], [3, 2, 2]),
+                ("add_to_basket", [2, 1, 1], [3, 1, 1]),
+                ("product_detail_view", [2, 2, 2], [3, 1, 1]),
+                ("revenue_per_unit", [2, 100, 10_000], [3, 80, 3400]),
+                ("time_to_first_action", [2, 45, 15 * 15 + 30 * 30], [2, 310, 300 * 300 + 10 * 10]),
+                ("personalization_reward", [2, 3, 9], [3, 3, 9]),
+                ("server_duration", [2, 200, 40_000], [3, 800, 400 * 400 + 400 * 400]),
+            ]
+            for (metric, control, treatment) in expected {
+                for (variant, figures) in [("control", control), ("treatment", treatment)] {
+                    let r = try await row(pool, metric: metric, variant: variant)
+                    #expect(try r.decode(Double.self, "units") == figures[0], "\(metric) \(variant) units")
+                    #expect(try r.decode(Double.self, "sum") == figures[1], "\(metric) \(variant) sum")
+                    #expect(try r.decode(Double.self, "sum_squares") == figures[2], "\(metric) \(variant) sum of squares")
+                }
+            }
+            // Welch from the same figures: purchase conversion 1/2 vs 2/3.
+            let conversion = try await row(pool, metric: "purchase_conversion", variant: "treatment")
+            let welch = try #require(Comparison.welch(treatment: (2.0 / 3, 1.0 / 3, 3), control: (0.5, 0.5, 2), alpha: 0.05))
+            #expect(abs(try conversion.decode(Double.self, "absolute_diff") - 1.0 / 6) < 1e-12)
+            #expect(abs(try conversion.decode(Double.self, "p_value") - welch.pValue) < 1e-12)
+            #expect(abs(try conversion.decode(Double.self, "relative_lift") - 1.0 / 3) < 1e-12)
+            #expect(try conversion.decode(String.self, "metric_role") == "primary")
+            #expect(try conversion.decode(Bool?.self, "is_control") == false)
+            #expect(try await row(pool, metric: "purchase_conversion", variant: "control").decode(Double?.self, "p_value") == nil)
+            // Ratio: Σ duration / Σ traced events; per-unit denominators 1,0 and 1,2,0.
+            let duration = try await row(pool, metric: "server_duration", variant: "treatment")
+            #expect(try duration.decode(Double.self, "denominator_sum") == 3)
+            #expect(abs(try duration.decode(Double.self, "mean") - 800.0 / 3) < 1e-9)
+            #expect(try duration.decode(Bool.self, "lower_is_better"))
+            // Holm over the 7 treatment-vs-control p-values of the overall slice.
+            let family = try await pool.query(
+                """
+                SELECT p_value, p_value_holm, p_value_bh FROM lake.experiment_results
+                WHERE experiment_key = 'checkout' AND dimension = '' AND p_value IS NOT NULL ORDER BY metric
+                """)
+            let p = try family.rows.map { try $0[0].decode(Double.self) }
+            #expect(p.count == 7)
+            let holm = PValueAdjustment.holm(p)
+            for (index, r) in family.rows.enumerated() { #expect(abs(try r[1].decode(Double.self) - holm[index]) < 1e-12) }
+
+            // Dimensions: device (a1, a2 control: mobile, desktop; a3 mobile, a4 desktop, a5 unknown).
+            let mobile = try await row(pool, metric: "purchase_conversion", variant: "treatment", dimension: "device", value: "mobile")
+            #expect(try mobile.decode(Double.self, "units") == 1)
+            let unknown = try await row(pool, metric: "purchase_conversion", variant: "treatment", dimension: "device", value: "(unknown)")
+            #expect(try unknown.decode(Double.self, "units") == 1 && (try unknown.decode(Double.self, "sum")) == 0)
+            // Segment big_spenders (revenue >= 50): a1 (control), a3 (treatment).
+            let spenders = try await row(pool, metric: "revenue_per_unit", variant: "treatment", dimension: "segment", value: "big_spenders")
+            #expect(try spenders.decode(Double.self, "units") == 1 && (try spenders.decode(Double.self, "sum")) == 50)
+
+            // The experiment: a6 excluded (two variants); SRM of 2 vs 3 against 1:1.
+            let experiment = try #require(
+                try await pool.query(
+                    "SELECT units, excluded_units, srm_chi_square, srm_p_value, srm_flag, control_variant, variants::text FROM lake.experiments WHERE experiment_key = 'checkout'"
+                ).first)
+            #expect(try experiment[0].decode(Int.self) == 5)
+            #expect(try experiment[1].decode(Int.self) == 1)
+            #expect(abs(try experiment[2].decode(Double.self) - 0.2) < 1e-12)
+            #expect(abs(try experiment[3].decode(Double.self) - ChiSquare.survival(0.2, df: 1)) < 1e-12)
+            #expect(try experiment[4].decode(Bool.self) == false)
+            #expect(try experiment[6].decode(String.self).contains(#""units": 3"#))
+            // The assignment view for warehouse-native tools.
+            let assignments = try await pool.query(
+                "SELECT count(*), count(*) FILTER (WHERE multiple_variants), count(device) FROM lake.experiment_assignments WHERE experiment_id = 'checkout'")
+            #expect(try assignments[0][0].decode(Int.self) == 6)
+            #expect(try assignments[0][1].decode(Int.self) == 1)
+            #expect(try assignments[0][2].decode(Int.self) == 4)
+        }
+    }
+
+    @Test("segment metrics and user features of the hand-computed scenario")
+    func handComputedSegmentMetrics() async throws {
+        try await withScenario { pool in
+            try await ETLScenario.runAll(JobRunner(pool: pool, lookbackHours: 48), now: Self.now)
+            let day = ETLScenario.at(0).prefix(10) + "T00:00:00Z"
+            let daily = try await pool.query(
+                """
+                SELECT segment, sessions, users, converted_sessions, conversion_rate, add_to_basket_sessions, orders, revenue::float8,
+                       average_order_value::float8, median_time_to_first_action_seconds, server_duration_p95_ms
+                FROM lake.segment_metrics WHERE grain = 'day' AND period_start = $1::timestamptz ORDER BY segment
+                """, [.text(String(day))])
+            let rows = try daily.rows.map { row in try (0..<11).map { $0 == 0 ? 0 : (try row[$0].decode(Double?.self) ?? -1) } }
+            #expect(try daily.rows.map { try $0[0].decode(String.self) } == ["all", "big_spenders"])
+            // A session starts at its first event or span: the traced page views' spans start
+            // 0.5 s before them. all: 6 sessions, 3 converted, 2 with a basket, orders 3 = 180;
+            // first actions 5.5, 25, 295.5, 5.5 s (median 15.25); durations 100, 200, 300, 400 ms (p95 385).
+            #expect(rows[0] == [0, 6, 6, 3, 0.5, 2, 3, 180, 60, 15.25, 385])
+            // big_spenders (a1, a3): first actions 5.5 and 295.5 s; durations 200 and 400 ms.
+            #expect(rows[1] == [0, 2, 2, 2, 1, 1, 2, 150, 75, 150.5, 390])
+            let hourly = try await pool.query(
+                "SELECT count(*), sum(sessions) FROM lake.segment_metrics WHERE grain = 'hour' AND segment = 'all'")
+            #expect(try hourly[0][0].decode(Int.self) == 5)  // 04:00, 05:00, 06:00, 07:00 (a4, a5), 08:00
+            #expect(try hourly[0][1].decode(Int.self) == 6)
+
+            let a1 = try #require(
+                try await pool.query(
+                    """
+                    SELECT unit_type, sessions, purchases, revenue::float8, categories_viewed::text, category_preference::text,
+                           flags_seen::text, median_time_to_first_action_seconds, recency_days
+                    FROM lake.user_features WHERE unit_id = 'a1'
+                    """
+                ).first)
+            #expect(try a1[0].decode(String.self) == "anonymous")
+            #expect(try a1[1].decode(Int.self) == 1 && (try a1[2].decode(Int.self)) == 1 && (try a1[3].decode(Double.self)) == 100)
+            #expect(try a1[4].decode(String.self) == "{shoes}")
+            // Beta(1, 1) prior: (1 + 1) / (1 + 2).
+            #expect(try a1[5].decode(String.self) == #"{"shoes": 0.6666666666666666}"#)
+            #expect(try a1[6].decode(String.self) == "{checkout:control}")
+            #expect(try a1[7].decode(Double.self) == 5.5)
+            let members = try await pool.query("SELECT unit_id FROM lake.segment_members WHERE segment = 'big_spenders' ORDER BY 1")
+            #expect(try members.rows.map { try $0[0].decode(String.self) } == ["a1", "a3"])
+        }
+    }
+
+    @Test("running twice, backfilling twice and running incrementally give identical tables")
+    func idempotentAndIncremental() async throws {
+        try await withScenario { pool in
+            let runner = JobRunner(pool: pool, lookbackHours: 48)
+            try await ETLScenario.runAll(runner, now: Self.now)
+            let first = try await ETLScenario.snapshot(pool)
+            try await ETLScenario.runAll(runner, now: Self.now)
+            #expect(try await ETLScenario.snapshot(pool) == first)
+
+            let window = JobWindow(start: ETLScenario.base.addingTimeInterval(-86_400), end: Self.now)
+            try await ETLScenario.runAll(runner, trigger: .backfill, window: window, now: Self.now)
+            let backfilled = try await ETLScenario.snapshot(pool)
+            try await ETLScenario.runAll(runner, trigger: .backfill, window: window, now: Self.now)
+            #expect(try await ETLScenario.snapshot(pool) == backfilled)
+            #expect(backfilled == first)
+
+            // New data: a7 joins the treatment two hours later; an incremental run (from the
+            // watermark minus the lookback) equals a full recomputation.
+            let late = ETLScenario.Visitor(
+                id: "a7", variants: ["treatment"], exposed: 18_000,
+                events: [("page_view", 5, "{}", 250), ("purchase", 60, #"{"revenue":70}"#, nil)], device: "mobile")
+            try await ETLScenario.load([late], into: pool)
+            let later = Self.now.addingTimeInterval(3600)
+            let reports = try await ETLScenario.runAll(runner, now: later)
+            #expect(reports.allSatisfy { $0.window?.start != nil }, "runs after the first are incremental")
+            let incremental = try await ETLScenario.snapshot(pool, ignoring: ["as_of", "recency_days", "frequency_per_week", "computed_through"])
+            let conversion = try await row(pool, metric: "purchase_conversion", variant: "treatment")
+            #expect(try conversion.decode(Double.self, "units") == 4 && (try conversion.decode(Double.self, "sum")) == 3)
+            try await pool.execute("DELETE FROM seam_meta.etl_state")
+            let full = try await ETLScenario.runAll(runner, now: later)
+            #expect(full.allSatisfy { $0.window?.start == nil })
+            #expect(try await ETLScenario.snapshot(pool, ignoring: ["as_of", "recency_days", "frequency_per_week", "computed_through"]) == incremental)
+
+            let runs = try await pool.query("SELECT count(*), count(*) FILTER (WHERE status = 'succeeded') FROM lake.etl_runs")
+            #expect(try runs[0][0].decode(Int.self) == 24)
+            #expect(try runs[0][1].decode(Int.self) == 24)
+        }
+    }
+
+    /// A job that holds its transaction for a while, to overlap two runs.
+    struct SlowJob: ETLJob {
+        let name = JobName.segments
+        func run(window: JobWindow, on connection: PostgresConnection) throws -> Int {
+            try connection.execute("SELECT pg_sleep(1)")
+            return 1
+        }
+    }
+
+    @Test("two concurrent runs of a job: one runs, the other is skipped and recorded")
+    func concurrentRunsSkip() async throws {
+        try await withScenario { pool in
+            // The pool has three connections: the two runs get one each.
+            let a = JobRunner(pool: pool, lookbackHours: 1)
+            async let first = a.run(SlowJob(), trigger: .manual, now: Self.now)
+            async let second = a.run(SlowJob(), trigger: .manual, now: Self.now)
+            let statuses = [await first.status, await second.status].map(\.rawValue).sorted()
+            #expect(statuses == ["skipped", "succeeded"])
+            let recorded = try await pool.query("SELECT status, error FROM lake.etl_runs ORDER BY status")
+            #expect(try recorded.rows.map { try $0[0].decode(String.self) } == ["skipped", "succeeded"])
+            #expect(try recorded[0][1].decode(String.self).contains("lock"))
+        }
+    }
+
+    @Test("a failing job keeps the previous results and watermark, records the error, and the others still run")
+    func failingJobKeepsResults() async throws {
+        try await withScenario { pool in
+            let runner = JobRunner(pool: pool, lookbackHours: 48)
+            try await ETLScenario.runAll(runner, now: Self.now)
+            let before = try await ETLScenario.snapshot(pool)
+            let watermark = try await pool.query("SELECT watermark FROM seam_meta.etl_state WHERE job = 'segments'").scalar(Date.self)
+            // Valid SQL (it passes validation) that fails on the data: division by zero.
+            var broken = ETLScenario.configuration
+            broken.segments = [.init(name: "big_spenders", predicate: "revenue / (sessions - sessions) > 0")]
+            let brokenSegments = broken.segments
+            let problems = try await pool.withConnection { SegmentsJob.validate(brokenSegments, on: $0) }
+            #expect(problems.isEmpty)
+            var reports: [JobRunner.Report] = []
+            for job in makeJobs(broken) { reports.append(await runner.run(job, trigger: .schedule, now: Self.now.addingTimeInterval(60))) }
+            #expect(reports.map(\.status.rawValue) == ["succeeded", "failed", "succeeded", "succeeded"])
+            #expect(try await ETLScenario.snapshot(pool)["segment_members"] == before["segment_members"])
+            #expect(try await pool.query("SELECT watermark FROM seam_meta.etl_state WHERE job = 'segments'").scalar(Date.self) == watermark)
+            let failure = try await pool.query("SELECT error FROM lake.etl_runs WHERE status = 'failed'").scalar(String.self)
+            #expect(failure.contains("division by zero"))
+
+            // A predicate that is not SQL over user_features fails validation, naming the key path.
+            let invalid = try await pool.withConnection {
+                SegmentsJob.validate([.init(name: "typo", predicate: "revenu > 1")], on: $0)
+            }
+            #expect(invalid.map(\.keyPath) == ["segments.typo.predicate"])
+            #expect(invalid.first?.message.contains("revenu") == true)
+        }
+    }
+}
