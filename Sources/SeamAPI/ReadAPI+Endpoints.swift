@@ -11,7 +11,7 @@ extension ReadAPI {
                 SELECT experiment_key AS key, configured, control_variant, variants, units, excluded_units,
                        \(rfc3339("first_exposure")), \(rfc3339("last_exposure")), srm_chi_square, srm_p_value, srm_flag,
                        \(rfc3339("computed_through")),
-                       (SELECT \(rfc3339("max(finished_at)")) FROM lake.etl_runs
+                       (SELECT \(rfc3339("max(finished_at)", as: "finished")) FROM lake.etl_runs
                         WHERE job = 'experiment_results' AND status = 'succeeded') AS last_computed_at
                 FROM lake.experiments ORDER BY experiment_key
                 """))
