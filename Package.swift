@@ -170,7 +170,7 @@ let package = Package(
         ),
         .testTarget(
             name: "SeamCLITests",
-            dependencies: ["seam"]
+            dependencies: ["seam", "SeamETL"]
         ),
         .testTarget(
             name: "IntegrationTests",

@@ -1,4 +1,5 @@
 import Foundation
+import SeamETL
 import Testing
 
 @testable import seam
@@ -44,7 +45,7 @@ struct SettingsTests {
 
     @Test("roles: all by default, a chosen subset, and a clear error for unknown ones")
     func roles() throws {
-        #expect(try Settings.resolve(options: options([]), environment: [:]).roles == [.ingest, .maintenance, .join])
+        #expect(try Settings.resolve(options: options([]), environment: [:]).roles == [.ingest, .maintenance, .join, .etl, .api])
         #expect(try Settings.resolve(options: options(["--roles", "ingest"]), environment: [:]).roles == [.ingest])
         #expect(try Settings.resolve(options: options([]), environment: ["SEAM_ROLES": "maintenance, ingest"]).roles == [.ingest, .maintenance])
         let error = try #require(throws: SettingsError.self) {
@@ -106,5 +107,91 @@ struct ExampleConfigurationTests {
         #expect(fromFile.joinPollMilliseconds == defaults.joinPollMilliseconds)
         #expect(fromFile.joinBatchItems == defaults.joinBatchItems)
         #expect(fromFile.joinWorkers == defaults.joinWorkers)
+        #expect(fromFile.etlSchedule == defaults.etlSchedule)
+        #expect(fromFile.etlLookbackHours == defaults.etlLookbackHours)
+        #expect(fromFile.priorAlpha == defaults.priorAlpha && fromFile.priorBeta == defaults.priorBeta)
+        #expect(fromFile.apiTokens.isEmpty)
+        let etl = try fromFile.etlConfiguration()
+        #expect(etl.metrics.map(\.name) == MetricDefinition.builtIn.map(\.name))
+        #expect(etl.segments.isEmpty && etl.experiments.isEmpty)
+    }
+}
+
+@Suite("ETL configuration in seam.yaml")
+struct ETLConfigurationFileTests {
+    func write(_ text: String) throws -> String {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("seam-etl-\(UUID().uuidString).yaml").path
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    @Test func definitionsAreRead() throws {
+        let path = try write(
+            """
+            etl:
+              schedule: "0 * * * *"
+              lookback_hours: 6
+              jobs:
+                experiment_results:
+                  schedule: "30 2 * * *"
+            api:
+              tokens: "a, b"
+            metrics:
+              capped_revenue: {type: mean, events: [purchase], value: revenue, cap: {percentile: 0.99}, window_hours: 24}
+              revenue_per_visit:
+                type: ratio
+                numerator: {events: [purchase], value: revenue}
+                denominator: {events: [page_view]}
+              purchase_conversion: {type: proportion, events: [purchase], window_hours: 1}
+            segments:
+              big: {predicate: "revenue >= 100", description: Big}
+            experiments:
+              exp1:
+                control: a
+                weights: {a: 2, b: 1}
+                primary_metrics: [capped_revenue]
+                dimensions: [device]
+                cuped_days: 7
+            """)
+        let settings = try Settings.resolve(options: GlobalOptions.parse(["--config", path]), environment: [:])
+        let configuration = try settings.etlConfiguration()
+        #expect(configuration.schedule(for: .experimentResults).description == "30 2 * * *")
+        #expect(configuration.schedule(for: .segments).description == "0 * * * *")
+        #expect(configuration.lookbackHours == 6)
+        #expect(settings.apiTokens == ["a", "b"])
+        #expect(configuration.metric(named: "capped_revenue")?.cap == .percentile(0.99))
+        #expect(configuration.metric(named: "revenue_per_visit")?.denominator?.events == ["page_view"])
+        // A configured metric replaces the built-in one of the same name, in place.
+        #expect(configuration.metric(named: "purchase_conversion")?.windowHours == 1)
+        #expect(configuration.metrics.first?.name == "purchase_conversion")
+        #expect(configuration.segments.map(\.name) == ["big"])
+        let experiment = try #require(configuration.experiments.first)
+        #expect(experiment.weights == ["a": 2, "b": 1] && experiment.dimensions == [.device] && experiment.cupedDays == 7)
+    }
+
+    @Test func errorsNameFileLineAndKeyPath() throws {
+        let cases: [(String, String)] = [
+            ("metrics:\n  m1: {type: median, events: [x]}\n", "metrics.m1.type"),
+            ("metrics:\n  m1: {type: mean, events: [x], colour: red}\n", "metrics.m1.colour"),
+            ("metrics:\n  m1: {type: mean, value: dollars}\n", "metrics.m1.value"),
+            ("metrics:\n  m1: {type: mean, cap: {absolute: 1, percentile: 0.5}}\n", "metrics.m1.cap"),
+            ("segments:\n  s1: {description: no predicate}\n", "segments.s1.predicate"),
+            ("experiments:\n  e1: {alpha: high}\n", "experiments.e1.alpha"),
+            ("experiments:\n  e1: {dimensions: [country]}\n", "experiments.e1.dimensions"),
+            ("experiments:\n  e1: {primary_metrics: [nope]}\n", "experiments.e1.primary_metrics"),
+            ("etl:\n  schedule: \"61 * * * *\"\n", "etl.schedule"),
+            ("etl:\n  jobs:\n    nope:\n      schedule: \"* * * * *\"\n", "etl.jobs.nope"),
+        ]
+        for (text, keyPath) in cases {
+            let path = try write(text)
+            do {
+                let settings = try Settings.resolve(options: GlobalOptions.parse(["--config", path]), environment: [:])
+                _ = try settings.etlConfiguration()
+                Issue.record("accepted: \(text)")
+            } catch {
+                #expect("\(error)".contains(path), "\(error)")
+                #expect("\(error)".contains(keyPath), "\(keyPath): \(error)")
+            }
+        }
     }
 }
