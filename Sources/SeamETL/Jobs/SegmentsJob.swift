@@ -3,8 +3,8 @@ import SeamPostgres
 /// `lake.segment_members`: rule segments (SQL predicates over `lake.user_features`) and
 /// each unit's latest classifier assignment (`lake.segment_assignments`).
 ///
-/// Recomputes the units whose features a user_features run rewrote in the window
-/// (`as_of` at or after its start) and the units with new assignments; every unit when the
+/// Recomputes the units the user_features job recomputes for the same window (a session or
+/// an exposure in it) and the units with assignments made in it; every unit when the
 /// window starts at the beginning or the segment definitions changed since the last run.
 public struct SegmentsJob: ETLJob {
     public let name = JobName.segments
@@ -50,9 +50,9 @@ public struct SegmentsJob: ETLJob {
             try connection.execute(
                 """
                 CREATE TEMP TABLE seg_units ON COMMIT DROP AS
-                SELECT unit_id FROM lake.user_features WHERE as_of >= $1::timestamptz
-                UNION SELECT unit_id FROM lake.segment_assignments WHERE assigned_at >= $1::timestamptz
-                """, [window.startParameter])
+                \(UserFeaturesJob.touchedUnitsSQL)
+                UNION SELECT unit_id FROM lake.segment_assignments WHERE assigned_at >= $1::timestamptz AND assigned_at < $2::timestamptz
+                """, [window.startParameter, window.endParameter])
             try connection.execute("DELETE FROM lake.segment_members WHERE unit_id IN (SELECT unit_id FROM seg_units)")
         }
         try connection.execute("ANALYZE seg_units")

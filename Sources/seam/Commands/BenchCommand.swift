@@ -6,7 +6,7 @@ struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Benchmarks that print their figure and a baseline measured in the same run.",
-        subcommands: [CopyBench.self, IngestBench.self, JoinBench.self])
+        subcommands: [CopyBench.self, IngestBench.self, JoinBench.self, ETLBench.self])
 }
 
 /// Seam's binary COPY of span-shaped rows into a day-partitioned table with its primary

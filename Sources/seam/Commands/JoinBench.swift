@@ -46,34 +46,13 @@ struct JoinBench: AsyncParsableCommand {
             if ceilingSeconds > 0 || rate != nil {
                 var offered = rate
                 if offered == nil {
-                    let ceiling = try await withBenchDatabase(adminURL: adminURL, runtime: runtime) { try await self.ceiling(url: $0) }
+                    let ceiling = try await runtime.withBenchDatabase(adminURL: adminURL) { try await self.ceiling(url: $0) }
                     offered = Int(ceiling / 2)
                 }
                 let chosen = offered!
-                try await withBenchDatabase(adminURL: adminURL, runtime: runtime) { try await freshness(url: $0, rate: chosen) }
+                try await runtime.withBenchDatabase(adminURL: adminURL) { try await freshness(url: $0, rate: chosen) }
             }
-            if events > 0 { try await withBenchDatabase(adminURL: adminURL, runtime: runtime) { try await catchUp(url: $0) } }
-        }
-    }
-
-    /// A fresh database with the lake, dropped afterwards.
-    private func withBenchDatabase<T>(adminURL: String, runtime: Runtime, _ body: (String) async throws -> T) async throws -> T {
-        let name = "seam_bench_\(UUID().uuidString.prefix(8).lowercased())"
-        let admin = PostgresPool(configuration: .init(connectionString: adminURL, maximumConnections: 1))
-        try await admin.withConnection { try $0.executeScript("CREATE DATABASE \(name)") }
-        let url = try ConnectionString.replacing(["dbname": name], in: adminURL)
-        do {
-            let pool = PostgresPool(configuration: .init(connectionString: url, maximumConnections: 1))
-            _ = try await runtime.setUpLake(on: pool)
-            await pool.close()
-            let value = try await body(url)
-            try await admin.withConnection { try $0.executeScript("DROP DATABASE \(name) WITH (FORCE)") }
-            await admin.close()
-            return value
-        } catch {
-            _ = try? await admin.withConnection { try $0.executeScript("DROP DATABASE \(name) WITH (FORCE)") }
-            await admin.close()
-            throw error
+            if events > 0 { try await runtime.withBenchDatabase(adminURL: adminURL) { try await catchUp(url: $0) } }
         }
     }
 

@@ -76,6 +76,27 @@ struct Runtime {
             logger: Logger(label: "seam.lake"))
         return try await setup.run(on: pool)
     }
+
+    /// A fresh database with the lake for a benchmark phase, dropped afterwards.
+    func withBenchDatabase<T>(adminURL: String, _ body: (String) async throws -> T) async throws -> T {
+        let name = "seam_bench_\(UUID().uuidString.prefix(8).lowercased())"
+        let admin = PostgresPool(configuration: .init(connectionString: adminURL, maximumConnections: 1))
+        try await admin.withConnection { try $0.executeScript("CREATE DATABASE \(name)") }
+        let url = try ConnectionString.replacing(["dbname": name], in: adminURL)
+        do {
+            let pool = PostgresPool(configuration: .init(connectionString: url, maximumConnections: 1))
+            _ = try await setUpLake(on: pool)
+            await pool.close()
+            let value = try await body(url)
+            try await admin.withConnection { try $0.executeScript("DROP DATABASE \(name) WITH (FORCE)") }
+            await admin.close()
+            return value
+        } catch {
+            _ = try? await admin.withConnection { try $0.executeScript("DROP DATABASE \(name) WITH (FORCE)") }
+            await admin.close()
+            throw error
+        }
+    }
 }
 
 extension EmbeddedCluster {
