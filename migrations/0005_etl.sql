@@ -196,6 +196,25 @@ COMMENT ON COLUMN lake.experiment_unit_metrics.value IS 'Proportion: 1 or 0; mea
 COMMENT ON COLUMN lake.experiment_unit_metrics.denominator IS 'Ratio metrics: the denominator; NULL otherwise.';
 COMMENT ON COLUMN lake.experiment_unit_metrics.covariate IS 'CUPED covariate: the same metric over the experiment''s pre-exposure period (cuped_days); NULL when CUPED is off or not applicable.';
 
+CREATE TABLE seam_meta.experiment_sums (
+    experiment_key           text    NOT NULL,
+    metric                   text    NOT NULL,
+    variant                  text    NOT NULL,
+    dimension                text    NOT NULL,
+    dimension_value          text    NOT NULL,
+    units                    numeric NOT NULL,
+    sum                      numeric NOT NULL,
+    sum_squares              numeric NOT NULL,
+    denominator_sum          numeric,
+    denominator_sum_squares  numeric,
+    cross_sum                numeric,
+    covariate_sum            numeric,
+    covariate_sum_squares    numeric,
+    covariate_cross_sum      numeric,
+    PRIMARY KEY (experiment_key, metric, variant, dimension, dimension_value)
+);
+COMMENT ON TABLE seam_meta.experiment_sums IS 'Exact (numeric) sufficient statistics per experiment x metric x variant x dimension value, kept by adding the new contributions of recomputed units and subtracting their old ones; lake.experiment_results is computed from it.';
+
 CREATE TABLE lake.experiments (
     experiment_key     text        PRIMARY KEY,
     configured         boolean     NOT NULL,

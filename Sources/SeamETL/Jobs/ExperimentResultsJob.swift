@@ -6,9 +6,11 @@ import SeamPostgres
 ///
 /// Incremental by unit: a run recomputes the per-unit values of the units that had an
 /// exposure or an event in the window (every unit when the window starts at the beginning
-/// or the metric and experiment definitions changed), then re-aggregates each experiment's
-/// sufficient statistics from the per-unit table, which is small next to the events.
-/// Sums are taken over `numeric`, so the statistics do not depend on row order.
+/// or the metric and experiment definitions changed). The sufficient statistics in
+/// `seam_meta.experiment_sums` lose those units' old contributions and gain their new
+/// ones. The sums are `numeric`, exact, so this gives the very numbers a recomputation
+/// from scratch gives, in any order. Metrics capped at a percentile are re-aggregated from
+/// all units (their cap moves with every unit).
 public struct ExperimentResultsJob: ETLJob {
     public let name = JobName.experimentResults
     let configuration: ETLConfiguration
@@ -50,9 +52,9 @@ public struct ExperimentResultsJob: ETLJob {
         let keys = Set(seen.keys).union(configured.keys).sorted()
         try connection.execute(
             "DELETE FROM lake.experiments WHERE NOT (experiment_key IN \(keys.isEmpty ? "(NULL)" : SQLText.list(keys)))")
-        for table in ["experiment_results", "experiment_units", "experiment_unit_metrics"] {
+        for table in ["lake.experiment_results", "lake.experiment_units", "lake.experiment_unit_metrics", "seam_meta.experiment_sums"] {
             try connection.execute(
-                "DELETE FROM lake.\(table) WHERE NOT (experiment_key IN \(keys.isEmpty ? "(NULL)" : SQLText.list(keys)))")
+                "DELETE FROM \(table) WHERE NOT (experiment_key IN \(keys.isEmpty ? "(NULL)" : SQLText.list(keys)))")
         }
         var rows = 0
         for key in keys {
@@ -104,6 +106,7 @@ struct ExperimentComputation {
                 "CREATE TEMP TABLE xr_touched ON COMMIT DROP AS SELECT unit_id FROM lake.exposures WHERE experiment_key = $1", [key])
             try connection.execute("DELETE FROM lake.experiment_units WHERE experiment_key = $1", [key])
             try connection.execute("DELETE FROM lake.experiment_unit_metrics WHERE experiment_key = $1", [key])
+            try connection.execute("DELETE FROM seam_meta.experiment_sums WHERE experiment_key = $1", [key])
         } else {
             try connection.execute(
                 """
@@ -114,6 +117,8 @@ struct ExperimentComputation {
                       WHERE u.experiment_key = $1 AND NOT EXISTS (
                           SELECT 1 FROM lake.exposures AS x WHERE x.experiment_key = $1 AND x.unit_id = u.unit_id)
                 """, [key, window.startParameter])
+            try connection.execute("ANALYZE xr_touched")
+            try accumulate(sign: -1, touchedOnly: true, metrics: deltaMetrics, on: connection)
             try connection.execute(
                 "DELETE FROM lake.experiment_units WHERE experiment_key = $1 AND unit_id IN (SELECT unit_id FROM xr_touched)", [key])
             try connection.execute(
@@ -137,8 +142,81 @@ struct ExperimentComputation {
         try connection.execute("ANALYZE xr_units")
         var rows = try connection.execute("INSERT INTO lake.experiment_units SELECT * FROM xr_units")
         rows += try unitMetrics(on: connection)
+        try accumulate(sign: 1, touchedOnly: !everything, metrics: deltaMetrics, on: connection)
+        let percentileCapped = metrics.map(\.metric).filter { if case .percentile = $0.cap { true } else { false } }
+        if !percentileCapped.isEmpty {
+            try connection.execute(
+                "DELETE FROM seam_meta.experiment_sums WHERE experiment_key = $1 AND metric IN \(SQLText.list(percentileCapped.map(\.name)))",
+                [key])
+            try accumulate(sign: 1, touchedOnly: false, metrics: percentileCapped, on: connection)
+        }
+        try connection.execute("DELETE FROM seam_meta.experiment_sums WHERE experiment_key = $1 AND units = 0", [key])
         rows += try results(on: connection)
         return rows
+    }
+
+    /// The cap of each capped metric: its absolute cap, or the percentile over all the
+    /// experiment's units.
+    private func capValues(_ metrics: [MetricDefinition], on connection: PostgresConnection) throws -> [String: Double] {
+        var caps: [String: Double] = [:]
+        for metric in metrics {
+            switch metric.cap {
+            case .absolute(let value): caps[metric.name] = value
+            case .percentile(let p):
+                caps[metric.name] = try connection.query(
+                    """
+                    SELECT percentile_cont($3::float8) WITHIN GROUP (ORDER BY value) FROM lake.experiment_unit_metrics
+                    WHERE experiment_key = $1 AND metric = $2 AND value IS NOT NULL
+                    """, [key, .text(metric.name), .float64(p)]
+                ).scalar(Double?.self)
+            case nil: break
+            }
+        }
+        return caps
+    }
+
+    /// Metrics whose sums are maintained by difference: all but percentile-capped ones.
+    var deltaMetrics: [MetricDefinition] {
+        metrics.map(\.metric).filter { if case .percentile = $0.cap { false } else { true } }
+    }
+
+    /// Adds (sign 1) or subtracts (sign -1) the contributions of the experiment's units —
+    /// only those in xr_touched when `touchedOnly` — to `seam_meta.experiment_sums`.
+    private func accumulate(sign: Int, touchedOnly: Bool, metrics: [MetricDefinition], on connection: PostgresConnection) throws {
+        guard !metrics.isEmpty else { return }
+        let caps = try capValues(metrics, on: connection)
+        let capped = caps.isEmpty
+            ? "m.value"
+            : "CASE m.metric " + caps.map { "WHEN \(SQLText.literal($0.key)) THEN least(m.value, \(SQLText.number($0.value)))" }.joined(separator: " ")
+                + " ELSE m.value END"
+        let dimensions = Set(definition.dimensions)
+        let s = sign < 0 ? "-" : ""
+        func add(_ column: String) -> String {
+            "\(column) = CASE WHEN s.\(column) IS NULL THEN EXCLUDED.\(column) WHEN EXCLUDED.\(column) IS NULL THEN s.\(column) ELSE s.\(column) + EXCLUDED.\(column) END"
+        }
+        let columns = ["units", "sum", "sum_squares", "denominator_sum", "denominator_sum_squares", "cross_sum", "covariate_sum",
+                       "covariate_sum_squares", "covariate_cross_sum"]
+        try connection.execute(
+            """
+            INSERT INTO seam_meta.experiment_sums AS s
+            SELECT m.experiment_key, m.metric, u.variant, d.dimension, d.value, \(s)count(*),
+                   \(s)sum(m.v), \(s)sum(m.v * m.v), \(s)sum(m.den), \(s)sum(m.den * m.den), \(s)sum(m.v * m.den),
+                   \(s)sum(m.cov), \(s)sum(m.cov * m.cov), \(s)sum(m.v * m.cov)
+            FROM (SELECT m.experiment_key, m.metric, m.unit_id, (\(capped))::numeric AS v, m.denominator::numeric AS den,
+                         m.covariate::numeric AS cov
+                  FROM lake.experiment_unit_metrics AS m
+                  WHERE m.experiment_key = $1 AND m.value IS NOT NULL AND m.metric IN \(SQLText.list(metrics.map(\.name)))
+                    \(touchedOnly ? "AND m.unit_id IN (SELECT unit_id FROM xr_touched)" : "")) AS m
+            JOIN lake.experiment_units AS u ON u.experiment_key = $1 AND u.unit_id = m.unit_id
+            CROSS JOIN LATERAL (
+                SELECT '', ''
+                UNION ALL SELECT 'segment', seg FROM unnest(u.segments) AS seg WHERE $2
+                UNION ALL SELECT 'device', coalesce(u.device, '(unknown)') WHERE $3
+            ) AS d(dimension, value)
+            GROUP BY 1, 2, 3, 4, 5
+            ON CONFLICT (experiment_key, metric, variant, dimension, dimension_value) DO UPDATE SET
+                \(columns.map(add).joined(separator: ",\n    "))
+            """, [key, .bool(dimensions.contains(.segment)), .bool(dimensions.contains(.device))])
     }
 
     /// Per-unit values of every metric for the recomputed units.
@@ -185,43 +263,15 @@ struct ExperimentComputation {
     /// the experiment's row with its sample-ratio check.
     private func results(on connection: PostgresConnection) throws -> Int {
         try connection.execute("DELETE FROM lake.experiment_results WHERE experiment_key = $1", [key])
-        var caps: [String: Double] = [:]
-        for (metric, _) in metrics {
-            switch metric.cap {
-            case .absolute(let value): caps[metric.name] = value
-            case .percentile(let p):
-                caps[metric.name] = try connection.query(
-                    """
-                    SELECT percentile_cont($3::float8) WITHIN GROUP (ORDER BY value) FROM lake.experiment_unit_metrics
-                    WHERE experiment_key = $1 AND metric = $2 AND value IS NOT NULL
-                    """, [key, .text(metric.name), .float64(p)]
-                ).scalar(Double?.self)
-            case nil: break
-            }
-        }
-        let capped = caps.isEmpty
-            ? "m.value"
-            : "CASE m.metric " + caps.map { "WHEN \(SQLText.literal($0.key)) THEN least(m.value, \(SQLText.number($0.value)))" }.joined(separator: " ")
-                + " ELSE m.value END"
         let names = metrics.map(\.metric.name)
-        let dimensions = Set(definition.dimensions)
         let result = try connection.query(
             """
-            SELECT m.metric, u.variant, d.dimension, d.value, count(*)::float8,
-                   sum(m.v)::float8, sum(m.v * m.v)::float8,
-                   sum(m.den)::float8, sum(m.den * m.den)::float8, sum(m.v * m.den)::float8,
-                   sum(m.cov)::float8, sum(m.cov * m.cov)::float8, sum(m.v * m.cov)::float8
-            FROM (SELECT m.metric, m.unit_id, (\(capped))::numeric AS v, m.denominator::numeric AS den, m.covariate::numeric AS cov
-                  FROM lake.experiment_unit_metrics AS m
-                  WHERE m.experiment_key = $1 AND m.value IS NOT NULL AND m.metric IN \(SQLText.list(names))) AS m
-            JOIN lake.experiment_units AS u ON u.experiment_key = $1 AND u.unit_id = m.unit_id
-            CROSS JOIN LATERAL (
-                SELECT '', ''
-                UNION ALL SELECT 'segment', s FROM unnest(u.segments) AS s WHERE $2
-                UNION ALL SELECT 'device', coalesce(u.device, '(unknown)') WHERE $3
-            ) AS d(dimension, value)
-            GROUP BY 1, 2, 3, 4
-            """, [key, .bool(dimensions.contains(.segment)), .bool(dimensions.contains(.device))])
+            SELECT metric, variant, dimension, dimension_value, units::float8, sum::float8, sum_squares::float8,
+                   denominator_sum::float8, denominator_sum_squares::float8, cross_sum::float8,
+                   covariate_sum::float8, covariate_sum_squares::float8, covariate_cross_sum::float8
+            FROM seam_meta.experiment_sums WHERE experiment_key = $1 AND metric IN \(SQLText.list(names))
+            """, [key])
+        let caps = try capValues(metrics.map(\.metric), on: connection)
         struct Slice: Hashable { var dimension: String, value: String }
         var statistics: [Slice: [String: [String: SufficientStatistics]]] = [:]
         for row in result.rows {

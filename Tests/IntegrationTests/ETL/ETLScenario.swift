@@ -117,6 +117,16 @@ struct ETLScenario {
         return configuration
     }
 
+    /// The test configuration plus a metric capped at a percentile and CUPED over one day.
+    static var extendedConfiguration: ETLConfiguration {
+        var configuration = configuration
+        configuration.define(
+            .init(name: "revenue_capped", kind: .mean, selector: .init(events: ["purchase"], value: .revenue), cap: .percentile(0.75)))
+        configuration.experiments[0].secondaryMetrics.append("revenue_capped")
+        configuration.experiments[0].cupedDays = 1
+        return configuration
+    }
+
     /// Runs every job once (in order) and expects each to succeed.
     @discardableResult
     static func runAll(

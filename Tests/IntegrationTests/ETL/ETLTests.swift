@@ -163,17 +163,22 @@ struct ETLTests {
     func idempotentAndIncremental() async throws {
         try await withScenario { pool in
             let runner = JobRunner(pool: pool, lookbackHours: 48)
-            try await ETLScenario.runAll(runner, now: Self.now)
+            // With a percentile-capped metric and CUPED, so that those paths are incremental too.
+            let configuration = ETLScenario.extendedConfiguration
+            try await ETLScenario.runAll(runner, configuration, now: Self.now)
             let first = try await ETLScenario.snapshot(pool)
-            try await ETLScenario.runAll(runner, now: Self.now)
+            try await ETLScenario.runAll(runner, configuration, now: Self.now)
             #expect(try await ETLScenario.snapshot(pool) == first)
 
             let window = JobWindow(start: ETLScenario.base.addingTimeInterval(-86_400), end: Self.now)
-            try await ETLScenario.runAll(runner, trigger: .backfill, window: window, now: Self.now)
+            try await ETLScenario.runAll(runner, configuration, trigger: .backfill, window: window, now: Self.now)
             let backfilled = try await ETLScenario.snapshot(pool)
-            try await ETLScenario.runAll(runner, trigger: .backfill, window: window, now: Self.now)
+            try await ETLScenario.runAll(runner, configuration, trigger: .backfill, window: window, now: Self.now)
             #expect(try await ETLScenario.snapshot(pool) == backfilled)
             #expect(backfilled == first)
+            // Revenue per unit [100, 0 | 50, 30, 0], capped at its 75th percentile (50).
+            let capped = try await row(pool, metric: "revenue_capped", variant: "treatment")
+            #expect(try capped.decode(Double.self, "sum") == 80)
 
             // New data: a7 joins the treatment two hours later; an incremental run (from the
             // watermark minus the lookback) equals a full recomputation.
@@ -182,13 +187,16 @@ struct ETLTests {
                 events: [("page_view", 5, "{}", 250), ("purchase", 60, #"{"revenue":70}"#, nil)], device: "mobile")
             try await ETLScenario.load([late], into: pool)
             let later = Self.now.addingTimeInterval(3600)
-            let reports = try await ETLScenario.runAll(runner, now: later)
+            let reports = try await ETLScenario.runAll(runner, configuration, now: later)
             #expect(reports.allSatisfy { $0.window?.start != nil }, "runs after the first are incremental")
             let incremental = try await ETLScenario.snapshot(pool, ignoring: ["as_of", "recency_days", "frequency_per_week", "computed_through"])
             let conversion = try await row(pool, metric: "purchase_conversion", variant: "treatment")
             #expect(try conversion.decode(Double.self, "units") == 4 && (try conversion.decode(Double.self, "sum")) == 3)
+            // a7's 70 moves the cap to 65 (75th percentile of 0, 0, 30, 50, 70, 100): 50 + 30 + 0 + 65.
+            #expect(try await row(pool, metric: "revenue_capped", variant: "treatment").decode(Double.self, "sum") == 145)
+            #expect(try await row(pool, metric: "revenue_capped", variant: "control").decode(Double.self, "sum") == 65)
             try await pool.execute("DELETE FROM seam_meta.etl_state")
-            let full = try await ETLScenario.runAll(runner, now: later)
+            let full = try await ETLScenario.runAll(runner, configuration, now: later)
             #expect(full.allSatisfy { $0.window?.start == nil })
             #expect(try await ETLScenario.snapshot(pool, ignoring: ["as_of", "recency_days", "frequency_per_week", "computed_through"]) == incremental)
 
