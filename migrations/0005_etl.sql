@@ -186,7 +186,7 @@ CREATE TABLE lake.experiment_unit_metrics (
     value           double precision,
     denominator     double precision,
     covariate       double precision,
-    PRIMARY KEY (experiment_key, metric, unit_id)
+    PRIMARY KEY (experiment_key, unit_id, metric)
 );
 COMMENT ON TABLE lake.experiment_unit_metrics IS 'Per experiment x metric x unit: the unit''s metric value over its conversion window. experiment_results aggregates these.';
 COMMENT ON COLUMN lake.experiment_unit_metrics.experiment_key IS 'Experiment.';

@@ -30,6 +30,22 @@ public protocol ETLJob: Sendable {
     func run(window: JobWindow, on connection: PostgresConnection) throws -> Int
 }
 
+extension ETLJob {
+    /// Records `digest` (of the definitions the job computes with) in `seam_meta.etl_state`
+    /// and says whether it differs from the previous run's: then everything is recomputed.
+    func definitionsChanged(to digest: String, on connection: PostgresConnection) throws -> Bool {
+        let previous = try connection.query(
+            "SELECT definitions_digest FROM seam_meta.etl_state WHERE job = $1", [.text(name.rawValue)]
+        ).first.map { try $0[0].decode(String?.self) } ?? nil
+        try connection.execute(
+            """
+            INSERT INTO seam_meta.etl_state (job, watermark, definitions_digest) VALUES ($1, '-infinity', $2)
+            ON CONFLICT (job) DO UPDATE SET definitions_digest = EXCLUDED.definitions_digest
+            """, [.text(name.rawValue), .text(digest)])
+        return previous != digest
+    }
+}
+
 extension JobWindow {
     /// The start as a parameter: -infinity when the window starts at the beginning.
     var startParameter: PostgresValue { start.map { .timestamptz($0) } ?? .text("-infinity") }

@@ -30,15 +30,7 @@ public struct SegmentsJob: ETLJob {
     }
 
     public func run(window: JobWindow, on connection: PostgresConnection) throws -> Int {
-        let previous = try connection.query(
-            "SELECT definitions_digest FROM seam_meta.etl_state WHERE job = $1", [.text(name.rawValue)]
-        ).first.map { try $0[0].decode(String?.self) } ?? nil
-        let everything = window.start == nil || previous != digest
-        try connection.execute(
-            """
-            INSERT INTO seam_meta.etl_state (job, watermark, definitions_digest) VALUES ($1, '-infinity', $2)
-            ON CONFLICT (job) DO UPDATE SET definitions_digest = EXCLUDED.definitions_digest
-            """, [.text(name.rawValue), .text(digest)])
+        let everything = try definitionsChanged(to: digest, on: connection) || window.start == nil
         if everything {
             try connection.execute(
                 """

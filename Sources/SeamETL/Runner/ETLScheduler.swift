@@ -39,7 +39,9 @@ public struct ETLScheduler: Service {
         var last = now()
         while !Task.isShuttingDownGracefully {
             guard let next = nextRun(after: last) else {
-                logger.warning("no ETL schedule ever fires; the scheduler stops")
+                // Returning would end the whole service group: idle until shutdown instead.
+                logger.warning("no ETL schedule ever fires; the scheduler idles")
+                try? await gracefulShutdown()
                 return
             }
             let wait = next.at.timeIntervalSince(now())
@@ -57,7 +59,8 @@ public struct ETLScheduler: Service {
                 if Task.isShuttingDownGracefully { return }
                 _ = await runner.run(job, trigger: .schedule, now: now())
             }
-            last = next.at
+            // Minutes that passed while the jobs ran are skipped, not caught up one by one.
+            last = max(next.at, now())
         }
     }
 }

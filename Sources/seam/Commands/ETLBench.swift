@@ -62,7 +62,7 @@ struct ETLBench: AsyncParsableCommand {
         let midnight = Date(timeIntervalSince1970: (Date().timeIntervalSince1970 / 86_400).rounded(.down) * 86_400)
         let perSession = events / sessions
         let visitors = max(units, sessions * 3 / 10)
-        print("seam bench etl: \(sessions * perSession) events in \(sessions) sessions of \(visitors) visitors over 10 days, \(units) units x \(experiments) experiments")
+        say("seam bench etl: \(sessions * perSession) events in \(sessions) sessions of \(visitors) visitors over 10 days, \(units) units x \(experiments) experiments")
 
         var clock = ContinuousClock.now
         try await pool.withConnection { connection in
@@ -70,7 +70,7 @@ struct ETLBench: AsyncParsableCommand {
                 on: connection, midnight: midnight, first: 0, count: sessions, perSession: perSession, visitors: visitors,
                 exposedUnits: units, prefix: "s", start: midnight.addingTimeInterval(-10 * 86_400), span: 10 * 86_400)
         }
-        print(String(format: "  generated in %.1f s", (ContinuousClock.now - clock).seconds))
+        say(String(format: "  generated in %.1f s", (ContinuousClock.now - clock).seconds))
 
         let runner = JobRunner(pool: pool, lookbackHours: 0)
         let jobs = makeJobs(configuration)
@@ -80,7 +80,7 @@ struct ETLBench: AsyncParsableCommand {
                 let report = await runner.run(job, trigger: .manual, now: now)
                 guard report.status == .succeeded else { throw ValidationError("\(label): \(report)") }
                 seconds[job.name] = report.seconds
-                print(String(format: "  %@ %@: %.2f s, %d rows", label, job.name.rawValue, report.seconds, report.rows))
+                say(String(format: "  %@ %@: %.2f s, %d rows", label, job.name.rawValue, report.seconds, report.rows))
             }
             return seconds
         }
@@ -94,7 +94,7 @@ struct ETLBench: AsyncParsableCommand {
                 on: connection, midnight: midnight, first: sessions, count: newSessions, perSession: perSession, visitors: visitors,
                 exposedUnits: newUnits, prefix: "n", start: midnight, span: 3000)
         }
-        print(String(format: "  added %d sessions (%d events) and %d exposed units in %.1f s", newSessions, newSessions * perSession, newUnits, (ContinuousClock.now - clock).seconds))
+        say(String(format: "  added %d sessions (%d events) and %d exposed units in %.1f s", newSessions, newSessions * perSession, newUnits, (ContinuousClock.now - clock).seconds))
         let later = midnight.addingTimeInterval(3600)
         let incremental = try await runAll(now: later, label: "incremental")
         try await pool.execute("UPDATE seam_meta.etl_state SET watermark = $1", [.timestamptz(midnight)])
@@ -118,16 +118,19 @@ struct ETLBench: AsyncParsableCommand {
 
         let fullMeasured = (full[.experimentResults] ?? 0) + (full[.segmentMetrics] ?? 0)
         let incrementalMeasured = (incremental[.experimentResults] ?? 0) + (incremental[.segmentMetrics] ?? 0)
-        print("")
-        print(String(format: "  experiment_results: full %.2f s, incremental %.2f s (%.1f %%)", full[.experimentResults] ?? 0, incremental[.experimentResults] ?? 0, 100 * (incremental[.experimentResults] ?? 0) / max(full[.experimentResults] ?? 1, 1e-9)))
-        print(String(format: "  segment_metrics:    full %.2f s, incremental %.2f s (%.1f %%)", full[.segmentMetrics] ?? 0, incremental[.segmentMetrics] ?? 0, 100 * (incremental[.segmentMetrics] ?? 0) / max(full[.segmentMetrics] ?? 1, 1e-9)))
-        print(String(format: "  both:               full %.2f s, incremental %.2f s — ratio %.3f (target <= 0.05)", fullMeasured, incrementalMeasured, incrementalMeasured / max(fullMeasured, 1e-9)))
+        say("")
+        say(String(format: "  experiment_results: full %.2f s, incremental %.2f s (%.1f %%)", full[.experimentResults] ?? 0, incremental[.experimentResults] ?? 0, 100 * (incremental[.experimentResults] ?? 0) / max(full[.experimentResults] ?? 1, 1e-9)))
+        say(String(format: "  segment_metrics:    full %.2f s, incremental %.2f s (%.1f %%)", full[.segmentMetrics] ?? 0, incremental[.segmentMetrics] ?? 0, 100 * (incremental[.segmentMetrics] ?? 0) / max(full[.segmentMetrics] ?? 1, 1e-9)))
+        say(String(format: "  both:               full %.2f s, incremental %.2f s — ratio %.3f (target <= 0.05)", fullMeasured, incrementalMeasured, incrementalMeasured / max(fullMeasured, 1e-9)))
         let lookbackMeasured = (withLookback[.experimentResults] ?? 0) + (withLookback[.segmentMetrics] ?? 0)
-        print(String(format: "  with a %.0f h lookback: incremental %.2f s — ratio %.3f (it recomputes the days the lookback reaches)", lookbackHours, lookbackMeasured, lookbackMeasured / max(fullMeasured, 1e-9)))
-        print(String(format: "  baseline, plain SQL over the raw tables: experiments %.2f s (%d rows), days %.2f s (%d rows); full ETL / baseline %.2f", experimentBaseline, baselineExperiments, segmentBaseline, baselineDays, fullMeasured / max(experimentBaseline + segmentBaseline, 1e-9)))
-        print(String(format: "  recomputation from scratch after the incremental run: %.2f s; tables equal to the incremental result: %@", (recomputed[.experimentResults] ?? 0) + (recomputed[.segmentMetrics] ?? 0), equal ? "yes" : "NO (\(different.joined(separator: ", ")))"))
+        say(String(format: "  with a %.0f h lookback: incremental %.2f s — ratio %.3f (it recomputes the days the lookback reaches)", lookbackHours, lookbackMeasured, lookbackMeasured / max(fullMeasured, 1e-9)))
+        say(String(format: "  baseline, plain SQL over the raw tables: experiments %.2f s (%d rows), days %.2f s (%d rows); full ETL / baseline %.2f", experimentBaseline, baselineExperiments, segmentBaseline, baselineDays, fullMeasured / max(experimentBaseline + segmentBaseline, 1e-9)))
+        say(String(format: "  recomputation from scratch after the incremental run: %.2f s; tables equal to the incremental result: %@", (recomputed[.experimentResults] ?? 0) + (recomputed[.segmentMetrics] ?? 0), equal ? "yes" : "NO (\(different.joined(separator: ", ")))"))
         if !equal { throw ExitCode.failure }
     }
+
+    /// Prints a line at once, also into a file (print buffers until exit there).
+    private func say(_ line: String) { FileHandle.standardOutput.write(Data((line + "\n").utf8)) }
 
     /// A digest per output table, without the columns recording when a row was computed.
     /// Rule-segment rows of segment_metrics are left out: a session counts in the segments

@@ -118,7 +118,20 @@ struct ETLTests {
     @Test("segment metrics and user features of the hand-computed scenario")
     func handComputedSegmentMetrics() async throws {
         try await withScenario { pool in
+            // A classifier's assignments: the latest per unit wins (a2: "browsers", not "buyers").
+            try await pool.execute(
+                """
+                INSERT INTO lake.segment_assignments (unit_id, segment, model_version, assigned_at) VALUES
+                    ('a2', 'buyers', 'm1', $1::timestamptz), ('a2', 'browsers', 'm2', $1::timestamptz + interval '1 hour'),
+                    ('a5', 'browsers', 'm2', $1::timestamptz)
+                """, [.text(ETLScenario.at(0))])
             try await ETLScenario.runAll(JobRunner(pool: pool, lookbackHours: 48), now: Self.now)
+            let model = try await pool.query(
+                "SELECT unit_id || ':' || segment || ':' || model_version FROM lake.segment_members WHERE source = 'model' ORDER BY 1")
+            #expect(try model.rows.map { try $0[0].decode(String.self) } == ["a2:browsers:m2", "a5:browsers:m2"])
+            let browsers = try await pool.query(
+                "SELECT sessions FROM lake.segment_metrics WHERE segment = 'browsers' AND grain = 'day'")
+            #expect(try browsers.rows.map { try $0[0].decode(Int.self) } == [2])
             let day = ETLScenario.at(0).prefix(10) + "T00:00:00Z"
             let daily = try await pool.query(
                 """
@@ -127,7 +140,7 @@ struct ETLTests {
                 FROM lake.segment_metrics WHERE grain = 'day' AND period_start = $1::timestamptz ORDER BY segment
                 """, [.text(String(day))])
             let rows = try daily.rows.map { row in try (0..<11).map { $0 == 0 ? 0 : (try row[$0].decode(Double?.self) ?? -1) } }
-            #expect(try daily.rows.map { try $0[0].decode(String.self) } == ["all", "big_spenders"])
+            #expect(try daily.rows.map { try $0[0].decode(String.self) } == ["all", "big_spenders", "browsers"])
             // A session starts at its first event or span: the traced page views' spans start
             // 0.5 s before them. all: 6 sessions, 3 converted, 2 with a basket, orders 3 = 180;
             // first actions 5.5, 25, 295.5, 5.5 s (median 15.25); durations 100, 200, 300, 400 ms (p95 385).
