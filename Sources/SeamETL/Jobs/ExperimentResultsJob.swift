@@ -42,11 +42,16 @@ public struct ExperimentResultsJob: ETLJob {
         }
         let configured = Dictionary(configuration.experiments.map { ($0.key, $0) }, uniquingKeysWith: { a, _ in a })
         let keys = Set(seen.keys).union(configured.keys).sorted()
-        try connection.execute(
-            "DELETE FROM lake.experiments WHERE NOT (experiment_key IN \(keys.isEmpty ? "(NULL)" : SQLText.list(keys)))")
-        for table in ["lake.experiment_results", "lake.experiment_units", "lake.experiment_unit_metrics", "seam_meta.experiment_sums"] {
-            try connection.execute(
-                "DELETE FROM \(table) WHERE NOT (experiment_key IN \(keys.isEmpty ? "(NULL)" : SQLText.list(keys)))")
+        // Experiments neither configured nor exposed any more (a join rebuild removed them).
+        let stored = try connection.query("SELECT experiment_key FROM lake.experiments").rows.map { try $0[0].decode(String.self) }
+        let removed = Set(stored).subtracting(keys).sorted()
+        if !removed.isEmpty {
+            for table in [
+                "lake.experiments", "lake.experiment_results", "lake.experiment_units", "lake.experiment_unit_metrics",
+                "seam_meta.experiment_sums",
+            ] {
+                try connection.execute("DELETE FROM \(table) WHERE experiment_key IN \(SQLText.list(removed))")
+            }
         }
         var rows = 0
         for key in keys {
@@ -196,9 +201,10 @@ struct ExperimentComputation {
                    \(s)sum(m.cov), \(s)sum(m.cov * m.cov), \(s)sum(m.v * m.cov)
             FROM (SELECT m.experiment_key, m.metric, m.unit_id, (\(capped))::numeric AS v, m.denominator::numeric AS den,
                          m.covariate::numeric AS cov
-                  FROM lake.experiment_unit_metrics AS m
-                  WHERE m.experiment_key = $1 AND m.value IS NOT NULL AND m.metric IN \(SQLText.list(metrics.map(\.name)))
-                    \(touchedOnly ? "AND m.unit_id IN (SELECT unit_id FROM xr_touched)" : "")) AS m
+                  FROM \(touchedOnly
+                        ? "xr_touched AS t JOIN lake.experiment_unit_metrics AS m ON m.experiment_key = $1 AND m.unit_id = t.unit_id"
+                        : "lake.experiment_unit_metrics AS m")
+                  WHERE m.experiment_key = $1 AND m.value IS NOT NULL AND m.metric IN \(SQLText.list(metrics.map(\.name)))) AS m
             JOIN lake.experiment_units AS u ON u.experiment_key = $1 AND u.unit_id = m.unit_id
             CROSS JOIN LATERAL (
                 SELECT '', ''
@@ -238,17 +244,25 @@ struct ExperimentComputation {
             WHERE u.unit_type = 'session' AND \(range)
             """)
         try connection.executeScript("CREATE INDEX ON xr_events (unit_id); ANALYZE xr_events")
-        var rows = 0
-        for metric in sql {
-            rows += try connection.execute(
-                """
-                INSERT INTO lake.experiment_unit_metrics
-                SELECT u.experiment_key, $1, u.unit_id, \(metric.valueExpression), \(metric.denominatorExpression), \(metric.covariateExpression)
+        // One pass over the events for every metric: a row per unit with each metric's
+        // value, denominator and covariate, turned into a row per unit and metric.
+        let columns = sql.enumerated().map { index, metric in
+            "\(metric.valueExpression) AS v\(index), \(metric.denominatorExpression) AS d\(index), \(metric.covariateExpression) AS c\(index)"
+        }.joined(separator: ",\n       ")
+        let unpivot = sql.enumerated().map { index, metric in
+            "(\(SQLText.literal(metric.metric.name)), p.v\(index), p.d\(index), p.c\(index))"
+        }.joined(separator: ", ")
+        return try connection.execute(
+            """
+            INSERT INTO lake.experiment_unit_metrics
+            SELECT p.experiment_key, m.metric, p.unit_id, m.value, m.denominator, m.covariate
+            FROM (
+                SELECT u.experiment_key, u.unit_id, \(columns)
                 FROM xr_units AS u LEFT JOIN xr_events AS e ON e.unit_id = u.unit_id
                 GROUP BY u.experiment_key, u.unit_id, u.first_exposed_at
-                """, [.text(metric.metric.name)])
-        }
-        return rows
+            ) AS p
+            CROSS JOIN LATERAL (VALUES \(unpivot)) AS m(metric, value, denominator, covariate)
+            """)
     }
 
     /// Sufficient statistics per metric × variant × dimension value, the comparisons, and
