@@ -176,7 +176,7 @@ COMMENT ON COLUMN lake.experiment_units.unit_id IS 'The unit (lake.exposures.uni
 COMMENT ON COLUMN lake.experiment_units.unit_type IS 'context (matched to events by user id or anonymous id), user or session.';
 COMMENT ON COLUMN lake.experiment_units.variant IS 'The variant the unit saw.';
 COMMENT ON COLUMN lake.experiment_units.first_exposed_at IS 'First exposure; metric windows start here (plus the metric''s delay).';
-COMMENT ON COLUMN lake.experiment_units.device IS 'Dimension "device": context.device (else context.device_type) of the unit''s first tag event at or after its first exposure; NULL when unknown.';
+COMMENT ON COLUMN lake.experiment_units.device IS 'Dimension "device": context.device (else context.device_type) of the earliest tag event carrying one in the session of the first exposure (within a day of it); NULL when unknown.';
 COMMENT ON COLUMN lake.experiment_units.segments IS 'Dimension "segment": the unit''s segments (lake.segment_members) when the unit was computed, sorted.';
 
 CREATE TABLE lake.experiment_unit_metrics (

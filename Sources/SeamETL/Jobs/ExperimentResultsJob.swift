@@ -61,6 +61,10 @@ public struct ExperimentResultsJob: ETLJob {
                 configuration: configuration, window: window, everything: everything
             ).run(on: connection)
         }
+        if everything {
+            // Fresh statistics, so that the next incremental runs plan index lookups.
+            try connection.executeScript("ANALYZE lake.experiment_units; ANALYZE lake.experiment_unit_metrics; ANALYZE seam_meta.experiment_sums")
+        }
         return rows
     }
 }
@@ -116,11 +120,10 @@ struct ExperimentComputation {
                 """, [key, window.startParameter])
             try connection.execute("ANALYZE xr_touched")
             try accumulate(sign: -1, touchedOnly: true, metrics: deltaMetrics, on: connection)
-            try connection.execute(
-                "DELETE FROM lake.experiment_units WHERE experiment_key = $1 AND unit_id IN (SELECT unit_id FROM xr_touched)", [key])
-            try connection.execute(
-                "DELETE FROM lake.experiment_unit_metrics WHERE experiment_key = $1 AND unit_id IN (SELECT unit_id FROM xr_touched)",
-                [key])
+            for table in ["experiment_units", "experiment_unit_metrics"] {
+                try connection.execute(
+                    "DELETE FROM lake.\(table) AS d USING xr_touched AS t WHERE d.experiment_key = $1 AND d.unit_id = t.unit_id", [key])
+            }
         }
         try connection.execute(
             """
@@ -201,11 +204,19 @@ struct ExperimentComputation {
                    \(s)sum(m.cov), \(s)sum(m.cov * m.cov), \(s)sum(m.v * m.cov)
             FROM (SELECT m.experiment_key, m.metric, m.unit_id, (\(capped))::numeric AS v, m.denominator::numeric AS den,
                          m.covariate::numeric AS cov
-                  FROM \(touchedOnly
-                        ? "xr_touched AS t JOIN lake.experiment_unit_metrics AS m ON m.experiment_key = $1 AND m.unit_id = t.unit_id"
-                        : "lake.experiment_unit_metrics AS m")
+                  \(touchedOnly
+                    // Index lookups per recomputed unit (OFFSET 0 keeps the planner from
+                    // turning them into a scan of every unit's rows).
+                    ? """
+                      FROM xr_touched AS t CROSS JOIN LATERAL (
+                          SELECT * FROM lake.experiment_unit_metrics AS m
+                          WHERE m.experiment_key = $1 AND m.unit_id = t.unit_id OFFSET 0) AS m
+                      """
+                    : "FROM lake.experiment_unit_metrics AS m")
                   WHERE m.experiment_key = $1 AND m.value IS NOT NULL AND m.metric IN \(SQLText.list(metrics.map(\.name)))) AS m
-            JOIN lake.experiment_units AS u ON u.experiment_key = $1 AND u.unit_id = m.unit_id
+            CROSS JOIN LATERAL (
+                SELECT variant, segments, device FROM lake.experiment_units AS u
+                WHERE u.experiment_key = $1 AND u.unit_id = m.unit_id OFFSET 0) AS u
             CROSS JOIN LATERAL (
                 SELECT '', ''
                 UNION ALL SELECT 'segment', seg FROM unnest(u.segments) AS seg WHERE $2
