@@ -9,18 +9,9 @@ import Testing
 struct ETLTests {
     /// A fresh lake with the scenario loaded and joined.
     func withScenario(_ body: (PostgresPool) async throws -> Void) async throws {
-        try await TestDatabase.with { db in
-            let pool = PostgresPool(configuration: .init(connectionString: db.url, maximumConnections: 3))
-            do {
-                _ = try await LakeSetup(configuration: .init(migrationsDirectory: TestServer.migrationsDirectory, partitionDaysAhead: 2))
-                    .run(on: pool)
-                try await ETLScenario.load(ETLScenario.visitors, into: pool)
-                try await body(pool)
-            } catch {
-                await pool.close()
-                throw error
-            }
-            await pool.close()
+        try await TestDatabase.withLake { pool in
+            try await ETLScenario.load(ETLScenario.visitors, into: pool)
+            try await body(pool)
         }
     }
 

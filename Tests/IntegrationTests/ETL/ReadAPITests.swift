@@ -22,9 +22,7 @@ struct ReadAPITests {
 
     /// The scenario, computed, behind a read API on a free port.
     func withAPI(tokens: Set<String> = [], _ body: (Int, PostgresPool) async throws -> Void) async throws {
-        try await TestDatabase.with { db in
-            let pool = PostgresPool(configuration: .init(connectionString: db.url, maximumConnections: 3))
-            _ = try await LakeSetup(configuration: .init(migrationsDirectory: TestServer.migrationsDirectory, partitionDaysAhead: 2)).run(on: pool)
+        try await TestDatabase.withLake { pool in
             try await ETLScenario.load(ETLScenario.visitors, into: pool)
             try await ETLScenario.runAll(JobRunner(pool: pool, lookbackHours: 48), now: ETLScenario.base.addingTimeInterval(86_400))
             let api = ReadAPI(
@@ -42,12 +40,10 @@ struct ReadAPITests {
             } catch {
                 await group.triggerGracefulShutdown()
                 _ = await running.result
-                await pool.close()
                 throw error
             }
             await group.triggerGracefulShutdown()
             _ = await running.result
-            await pool.close()
         }
     }
 

@@ -10,19 +10,7 @@ import Testing
 struct JoinTests {
     /// A fresh lake in its own database; `body` gets a pool on it.
     func withLake(_ body: (PostgresPool) async throws -> Void) async throws {
-        try await TestDatabase.with { db in
-            let pool = PostgresPool(configuration: .init(connectionString: db.url, maximumConnections: 3))
-            do {
-                _ = try await LakeSetup(
-                    configuration: .init(migrationsDirectory: TestServer.migrationsDirectory, partitionDaysAhead: 2)
-                ).run(on: pool)
-                try await body(pool)
-            } catch {
-                await pool.close()
-                throw error
-            }
-            await pool.close()
-        }
+        try await TestDatabase.withLake(body)
     }
 
     /// Inserts raw rows as the loader would leave them: duplicates of stored rows are dropped by natural key.

@@ -1,4 +1,5 @@
 import Foundation
+import SeamLake
 import SeamPostgres
 import Testing
 
@@ -45,4 +46,27 @@ struct TestDatabase {
     }
 
     func connect() throws -> PostgresConnection { try PostgresConnection(url) }
+}
+
+extension TestDatabase {
+    /// A fresh database with the lake set up (migrations, roles, partitions up to
+    /// `partitionDaysAhead` days ahead) and a pool on it; the pool is closed afterwards,
+    /// on failure too, and the database dropped.
+    static func withLake(
+        maximumConnections: Int = 3, partitionDaysAhead: Int = 2, _ body: (PostgresPool) async throws -> Void
+    ) async throws {
+        try await with { db in
+            let pool = PostgresPool(configuration: .init(connectionString: db.url, maximumConnections: maximumConnections))
+            do {
+                _ = try await LakeSetup(
+                    configuration: .init(migrationsDirectory: TestServer.migrationsDirectory, partitionDaysAhead: partitionDaysAhead)
+                ).run(on: pool)
+                try await body(pool)
+            } catch {
+                await pool.close()
+                throw error
+            }
+            await pool.close()
+        }
+    }
 }
