@@ -33,7 +33,7 @@ public enum JoinFromScratch {
         timings.traces = try timed(
             """
             CREATE TABLE \(schema).traces (\(TraceStage.columns)) AS
-            \(TraceStage.compute(spans: "SELECT * FROM lake.spans"))
+            \(TraceStage.compute(spans: "SELECT \(TraceStage.spanColumns) FROM lake.spans s"))
             """)
         timings.exposures = try timed(
             """
@@ -57,7 +57,7 @@ public enum JoinFromScratch {
             """
             CREATE TABLE \(schema).sessions (\(SessionStage.columns)) AS
             \(SessionStage.compute(
-                events: "SELECT * FROM \(schema).event_facts",
+                events: "SELECT \(SessionStage.eventColumns) FROM \(schema).event_facts f",
                 traces: """
                     SELECT t.session_id, \(SessionStage.traceColumns) FROM \(schema).traces t WHERE t.session_id IS NOT NULL
                     UNION

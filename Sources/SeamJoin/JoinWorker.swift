@@ -20,9 +20,11 @@ import ServiceLifecycle
 /// changes → the unit's tag events, event facts (tag event + trace + variants + session),
 /// sessions (from event facts and traces). Each stage queues what depends on the rows it
 /// changed, so a span arriving hours late updates its trace, then the events naming it,
-/// then their sessions. Every derived row is recomputed from all the raw rows of its key,
-/// never patched, which makes the result independent of arrival order, batching and
-/// duplicates (the raw tables already drop duplicates by natural key).
+/// then their sessions. Every derived row is computed from all the raw rows of its key;
+/// the two propagation stages rewrite an event's trace columns or variants in place, with
+/// the same expressions the event stage uses (see `PropagationStage`). This makes the
+/// result independent of arrival order, batching and duplicates (the raw tables already
+/// drop duplicates by natural key).
 ///
 /// **Several workers.** Claims lock (kind, bucket-of-key) pairs for the transaction
 /// (`QueueClaim`), so workers split the buckets between them and never recompute one key
@@ -121,7 +123,8 @@ public struct JoinWorker: Service {
             case .exposure: (step.table, step.rows) = ("exposures", try ExposureStage.run(on: c))
             case .event: (step.table, step.rows) = ("event_facts", try EventStage.run(sessionTimeout: configuration.sessionTimeout, on: c))
             case .session: (step.table, step.rows) = ("sessions", try SessionStage.run(on: c))
-            case .traceChanged, .unitChanged: _ = try PropagationStage.run(kind: kind, horizon: configuration.horizon, on: c)
+            case .traceChanged, .unitChanged:
+                (step.table, step.rows) = ("event_facts", try PropagationStage.run(kind: kind, horizon: configuration.horizon, on: c))
             }
             return step
         }

@@ -25,6 +25,22 @@ enum QueueClaim {
         var full: Bool
     }
 
+    /// The advisory lock key of `kind`'s buckets.
+    static func lockKey(_ kind: QueueKind) -> Int32 { lockClass &+ Int32(kind.rawValue) }
+
+    /// Takes, for the current transaction, every bucket lock of `kind` that no other
+    /// transaction holds; returns those buckets. Holding them is what a claim of `kind`
+    /// holds: no other worker computes rows of those buckets until this transaction ends.
+    static func lockFreeBuckets(of kind: QueueKind, on c: PostgresConnection) throws -> [Int] {
+        try c.query(
+            "SELECT b FROM generate_series(0, \(bucketCount - 1)) AS b WHERE pg_try_advisory_xact_lock($1, b)",
+            [.int32(lockKey(kind))]
+        ).rows.compactMap { try? $0[0].decode(Int.self) }
+    }
+
+    /// `buckets` as a PostgreSQL `int[]` literal.
+    static func arrayLiteral(_ buckets: [Int]) -> String { "{\(buckets.map(String.init).joined(separator: ","))}" }
+
     /// Claims items of `kind`; returns nil when no bucket with work could be locked.
     static func claim(kind: QueueKind, limit: Int, horizon: Duration, on c: PostgresConnection) throws -> Claimed? {
         // One round trip: the buckets with work whose lock this transaction got (CASE makes
@@ -34,11 +50,16 @@ enum QueueClaim {
             SELECT b FROM generate_series(0, \(bucketCount - 1)) AS b
             WHERE CASE WHEN EXISTS (SELECT 1 FROM seam_meta.join_queue q WHERE q.kind = $1 AND q.bucket = b)
                        THEN pg_try_advisory_xact_lock($2, b) ELSE false END
-            """, [.int16(kind.rawValue), .int32(lockClass &+ Int32(kind.rawValue))]
+            """, [.int16(kind.rawValue), .int32(lockKey(kind))]
         ).rows.compactMap { try? $0[0].decode(Int.self) }
         guard !held.isEmpty else { return nil }
+        // The stages' statements are many small index lookups whose estimated cost (nested
+        // loops over day partitions) is high enough to trigger JIT compilation, which then
+        // takes most of their time; and their sorts and hashes are sized by the batch.
         try c.executeScript(
             """
+            SET LOCAL jit = off;
+            SET LOCAL work_mem = '64MB';
             CREATE TEMP TABLE IF NOT EXISTS join_claim (
                 kind smallint, trace_id bytea, event_id uuid, key1 text, key2 text,
                 at timestamptz, forced boolean, enqueued_at timestamptz
@@ -55,7 +76,7 @@ enum QueueClaim {
             )
             INSERT INTO join_claim SELECT * FROM taken
             """,
-            [.int16(kind.rawValue), .text("{\(held.map(String.init).joined(separator: ","))}"), .int64(Int64(limit))])
+            [.int16(kind.rawValue), .text(arrayLiteral(held)), .int64(Int64(limit))])
         // The same keys' other pending items in the held buckets are covered by this
         // recomputation too: take them now rather than recompute those keys again later.
         try c.execute(
@@ -69,7 +90,7 @@ enum QueueClaim {
             )
             INSERT INTO join_claim SELECT * FROM more
             """,
-            [.int16(kind.rawValue), .text("{\(held.map(String.init).joined(separator: ","))}")])
+            [.int16(kind.rawValue), .text(arrayLiteral(held))])
         let late = try c.execute(
             "DELETE FROM join_claim WHERE NOT forced AND at < now() - $1::interval", [.text(horizon.intervalText)])
         try c.execute("ANALYZE join_claim")

@@ -17,8 +17,9 @@ enum EventStage {
     /// (`lake.tag_events` columns; with every session-less event of each visitor and UTC
     /// day it includes), joined to the traces and exposures tables named. `$1` is the
     /// session timeout as an interval.
-    /// `lookups` joins the traces by index lookups, one per event: right for a batch
-    /// against a large table, where a hash join would read the whole table every time.
+    /// `lookups` joins the traces by index lookups, one per event, and the exposures one per
+    /// unit: right for a batch against large tables, where a hash join would read the whole
+    /// table every time.
     static func compute(events: String, traces: String = "lake.traces", exposures: String = "lake.exposures", lookups: Bool) -> String {
         """
         WITH base AS MATERIALIZED (
@@ -47,7 +48,7 @@ enum EventStage {
                    || to_char(min(occurred_at) OVER (PARTITION BY visitor, day, n) AT TIME ZONE 'UTC', 'YYYYMMDD"T"HH24MISS.US')
                    AS session_id
             FROM numbered
-        )
+        ), \(variants(events: "base", exposures: exposures, lookups: lookups))
         SELECT b.event_id, b.name, b.occurred_at, b.received_at,
                coalesce(b.session_id, b.trace_session, d.session_id),
                CASE WHEN b.session_id IS NOT NULL THEN 'client'
@@ -59,15 +60,40 @@ enum EventStage {
                coalesce(v.variants, '{}'::jsonb), clock_timestamp()
         FROM base b
         LEFT JOIN derived d ON d.event_id = b.event_id
-        LEFT JOIN LATERAL (
-            SELECT jsonb_object_agg(experiment_key, variant) AS variants
+        LEFT JOIN variants v ON v.event_id = b.event_id
+        """
+    }
+
+    /// Common table expressions ending in `variants (event_id, variants)`: per event of the
+    /// CTE `events` (with `event_id`, `occurred_at`, `user_id`, `anonymous_id` and the
+    /// client's `session_id`), the variant of each experiment that any of its units was
+    /// first exposed to at or before the event; events without one have no row.
+    static func variants(events: String, exposures: String = "lake.exposures", lookups: Bool) -> String {
+        """
+        unit_exposures AS MATERIALIZED (
+            -- The exposures of every unit the events name, looked up once per unit.
+            SELECT x.unit_id, x.experiment_key, x.variant, x.first_exposed_at
+            FROM (SELECT DISTINCT u.unit_id FROM \(events)
+                  CROSS JOIN LATERAL (VALUES (user_id), (anonymous_id), (session_id)) AS u(unit_id)
+                  WHERE u.unit_id IS NOT NULL) AS k
+            \(lookups
+                ? "CROSS JOIN LATERAL (SELECT * FROM \(exposures) x WHERE x.unit_id = k.unit_id OFFSET 0) AS x"
+                : "JOIN \(exposures) x ON x.unit_id = k.unit_id")
+        ), firsts AS (
+            -- Per event and experiment, the first exposure of any of its units at or before it.
+            SELECT DISTINCT ON (m.event_id, m.experiment_key) m.event_id, m.experiment_key, m.variant
             FROM (
-                SELECT DISTINCT ON (x.experiment_key) x.experiment_key, x.variant
-                FROM \(exposures) x
-                WHERE x.unit_id IN (b.user_id, b.anonymous_id, b.session_id) AND x.first_exposed_at <= b.occurred_at
-                ORDER BY x.experiment_key, x.first_exposed_at, x.unit_id
-            ) AS firsts
-        ) AS v ON true
+                SELECT e.event_id, e.occurred_at, x.* FROM \(events) e JOIN unit_exposures x ON x.unit_id = e.user_id
+                UNION ALL
+                SELECT e.event_id, e.occurred_at, x.* FROM \(events) e JOIN unit_exposures x ON x.unit_id = e.anonymous_id
+                UNION ALL
+                SELECT e.event_id, e.occurred_at, x.* FROM \(events) e JOIN unit_exposures x ON x.unit_id = e.session_id
+            ) AS m
+            WHERE m.first_exposed_at <= m.occurred_at
+            ORDER BY m.event_id, m.experiment_key, m.first_exposed_at, m.unit_id
+        ), variants AS (
+            SELECT event_id, jsonb_object_agg(experiment_key, variant) AS variants FROM firsts GROUP BY event_id
+        )
         """
     }
 

@@ -1,62 +1,192 @@
 import SeamPostgres
 
-/// Expands `traceChanged` and `unitChanged` items into `event` items for the tag events
-/// that depend on them.
+/// Carries `traceChanged` and `unitChanged` items to the tag events that depend on them:
+/// a trace's facts to the events naming it, a unit's new exposures to its events' variants.
 ///
-/// This runs in a transaction of its own, after the trace or exposure change committed,
-/// and looks the events up in the raw `lake.tag_events` table. That order is what makes
-/// it safe with several workers: an event stage that read the trace or exposure before
-/// the change committed had claimed its event after the event's raw row committed, so the
-/// raw row is visible here and the event is queued again; an event whose raw row commits
-/// later has its own queue item, claimed after the change was visible.
+/// **In place where it can.** The stage first takes every bucket lock of the event stage
+/// that no other worker holds (`QueueClaim.lockFreeBuckets`). No other transaction
+/// computes the events of those buckets until this one commits, and the statements that
+/// follow the locking see every event fact committed before it. For the events of those
+/// buckets it rewrites only what the change touched, in `lake.event_facts` itself: the
+/// trace columns, or the variants. When a trace's session would resolve an event's session
+/// differently (which can renumber its visitor's derived sessions) the event is queued for
+/// a full recomputation instead. Events not yet in `lake.event_facts` need nothing: their
+/// own queue items are claimed after this transaction and see the change.
+///
+/// **Queued where it cannot.** Buckets another worker holds are being computed right now,
+/// perhaps from the state before the change. Their events are looked up in the raw
+/// `lake.tag_events` and queued: this runs in a transaction of its own, after the trace or
+/// exposure change committed, so an event whose raw row is visible here is queued again,
+/// and an event whose raw row commits later has its own queue item, claimed after the
+/// change was visible. Either way no event keeps facts older than the change.
 enum PropagationStage {
-    /// Tag events naming a trace are looked for within this distance of the trace's span
-    /// time: the trace's own window plus as much again for pages read long after rendering.
+    /// Tag events naming a trace are looked for in `lake.tag_events` within this distance of
+    /// the trace's span time: the trace's own window plus as much again for pages read long
+    /// after rendering.
     static let eventWindow = "48 hours"
 
+    /// The queue bucket of a tag event or event fact `a` (the trigger's: by visitor).
+    static func eventBucket(_ a: String) -> String {
+        "(hashtext(coalesce(\(a).anonymous_id, \(a).user_id, \(a).event_id::text)) & \(QueueClaim.bucketCount - 1))"
+    }
+
+    /// Propagates the claimed items; returns the event facts rewritten in place.
     static func run(kind: QueueKind, horizon: Duration, on c: PostgresConnection) throws -> Int {
+        let held = try QueueClaim.lockFreeBuckets(of: .event, on: c)
+        let buckets = PostgresValue.text(QueueClaim.arrayLiteral(held))
+        let horizonText = PostgresValue.text(horizon.intervalText)
+        let others = held.count < QueueClaim.bucketCount
         switch kind {
         case .traceChanged:
-            return try c.execute(
-                """
-                INSERT INTO seam_meta.join_queue (kind, bucket, event_id, key1, at, forced)
-                SELECT 3, hashtext(coalesce(e.anonymous_id, e.user_id, e.event_id::text)) & 15, e.event_id,
-                       coalesce(e.anonymous_id, e.user_id), e.occurred_at, c.forced
-                FROM (SELECT trace_id, min(at) AS at, bool_or(forced) AS forced FROM join_claim GROUP BY trace_id) AS c
-                CROSS JOIN LATERAL (
-                    SELECT event_id, anonymous_id, user_id, occurred_at FROM lake.tag_events e
-                    WHERE e.trace_id = c.trace_id
-                      AND e.occurred_at BETWEEN c.at - interval '\(eventWindow)' AND c.at + interval '\(eventWindow)'
-                    OFFSET 0
-                ) AS e
-                """)
+            let updated = try updateTraceFacts(buckets: buckets, horizon: horizonText, on: c)
+            if others { try queueTraceEvents(outside: buckets, on: c) }
+            return updated
         case .unitChanged:
-            // Only events at or after the first exposure can see it; events older than the
-            // horizon are not rejoined unless the change was forced (seam join rebuild).
-            return try c.execute(
-                """
-                INSERT INTO seam_meta.join_queue (kind, bucket, event_id, key1, at, forced)
-                SELECT 3, hashtext(coalesce(e.anonymous_id, e.user_id, e.event_id::text)) & 15, e.event_id,
-                       coalesce(e.anonymous_id, e.user_id), e.occurred_at, c.forced
-                FROM (
-                    SELECT key1 AS unit_id,
-                           CASE WHEN bool_or(forced) THEN min(at) ELSE greatest(min(at), now() - $1::interval) END AS since,
-                           bool_or(forced) AS forced
-                    FROM join_claim GROUP BY key1
-                ) AS c
-                CROSS JOIN LATERAL (
-                    SELECT event_id, anonymous_id, user_id, occurred_at FROM lake.tag_events e
-                    WHERE e.user_id = c.unit_id AND e.occurred_at >= c.since
-                    UNION
-                    SELECT event_id, anonymous_id, user_id, occurred_at FROM lake.tag_events e
-                    WHERE e.anonymous_id = c.unit_id AND e.occurred_at >= c.since
-                    UNION
-                    SELECT event_id, anonymous_id, user_id, occurred_at FROM lake.tag_events e
-                    WHERE e.session_id = c.unit_id AND e.occurred_at >= c.since
-                ) AS e
-                """, [.text(horizon.intervalText)])
+            let updated = try updateVariants(buckets: buckets, horizon: horizonText, on: c)
+            if others { try queueUnitEvents(outside: buckets, horizon: horizonText, on: c) }
+            return updated
         default:
             preconditionFailure("not a propagation kind: \(kind)")
         }
+    }
+
+    /// The trace columns of an event fact.
+    static let traceFacts = ["trace_known", "trace_root_service", "trace_root_route", "trace_duration_ms", "trace_span_count", "trace_error"]
+
+    /// Event facts of the held buckets naming a changed trace: trace columns rewritten in
+    /// place, or the event queued when its session resolution changes (or it is older than
+    /// the horizon: the claim reports it). Their sessions are queued, since a session also
+    /// reads the times of the traces its events name.
+    private static func updateTraceFacts(buckets: PostgresValue, horizon: PostgresValue, on c: PostgresConnection) throws -> Int {
+        try c.execute(
+            """
+            CREATE TEMP TABLE IF NOT EXISTS join_dependents (
+                event_id uuid PRIMARY KEY, bucket integer, visitor text, session_id text, at timestamptz,
+                forced boolean, recompute boolean, trace_known boolean, trace_root_service text, trace_root_route text,
+                trace_duration_ms double precision, trace_span_count integer, trace_error boolean
+            ) ON COMMIT DELETE ROWS
+            """)
+        try c.execute(
+            """
+            INSERT INTO join_dependents
+            SELECT f.event_id, \(eventBucket("f")), coalesce(f.anonymous_id, f.user_id), f.session_id, f.occurred_at, c.forced,
+                   CASE f.session_source WHEN 'client' THEN false
+                                         WHEN 'trace' THEN f.session_id IS DISTINCT FROM t.session_id
+                                         ELSE t.session_id IS NOT NULL END
+                   OR (NOT c.forced AND f.occurred_at < now() - $2::interval),
+                   t.trace_id IS NOT NULL, t.root_service, t.root_route, t.duration_ms, t.span_count, t.error_count > 0
+            FROM (SELECT trace_id, bool_or(forced) AS forced FROM join_claim GROUP BY trace_id) AS c
+            CROSS JOIN LATERAL (
+                SELECT event_id, anonymous_id, user_id, session_id, session_source, occurred_at
+                FROM lake.event_facts f WHERE f.trace_id = c.trace_id OFFSET 0
+            ) AS f
+            LEFT JOIN LATERAL (SELECT * FROM lake.traces t WHERE t.trace_id = c.trace_id OFFSET 0) AS t ON true
+            WHERE \(eventBucket("f")) = ANY($1::int[])
+            ON CONFLICT (event_id) DO NOTHING
+            """, [buckets, horizon])
+        try c.execute("ANALYZE join_dependents")
+        let updated = try c.execute(
+            """
+            UPDATE lake.event_facts f
+            SET \(traceFacts.map { "\($0) = d.\($0)" }.joined(separator: ", ")), updated_at = clock_timestamp()
+            FROM join_dependents d
+            WHERE f.event_id = d.event_id AND NOT d.recompute
+              AND \(RowDiff.differs(traceFacts, "f", "d"))
+            """)
+        try c.execute(
+            """
+            INSERT INTO seam_meta.join_queue (kind, bucket, event_id, key1, at, forced)
+            SELECT 3, bucket, event_id, visitor, at, forced FROM join_dependents WHERE recompute
+            UNION ALL
+            SELECT 5, hashtext(session_id) & \(QueueClaim.bucketCount - 1), NULL, session_id, min(at), bool_or(forced)
+            FROM join_dependents WHERE NOT recompute AND session_id IS NOT NULL GROUP BY session_id
+            """)
+        return updated
+    }
+
+    /// Event facts of the held buckets whose unit (user, anonymous or client session id)
+    /// has changed exposures: variants recomputed and rewritten in place where they differ.
+    /// Only events at or after the change can see it; events older than the horizon are not
+    /// rejoined unless the change was forced (`seam join rebuild`).
+    private static func updateVariants(buckets: PostgresValue, horizon: PostgresValue, on c: PostgresConnection) throws -> Int {
+        try c.execute(
+            """
+            CREATE TEMP TABLE IF NOT EXISTS join_unit_events (
+                event_id uuid PRIMARY KEY, occurred_at timestamptz, user_id text, anonymous_id text, session_id text
+            ) ON COMMIT DELETE ROWS
+            """)
+        try c.execute(
+            """
+            INSERT INTO join_unit_events
+            SELECT f.event_id, f.occurred_at, f.user_id, f.anonymous_id, CASE WHEN f.session_source = 'client' THEN f.session_id END
+            FROM (\(unitsSince)) AS c
+            CROSS JOIN LATERAL (
+                SELECT event_id, occurred_at, user_id, anonymous_id, session_id, session_source FROM lake.event_facts f
+                WHERE f.user_id = c.unit_id AND f.occurred_at >= c.since
+                UNION ALL
+                SELECT event_id, occurred_at, user_id, anonymous_id, session_id, session_source FROM lake.event_facts f
+                WHERE f.anonymous_id = c.unit_id AND f.occurred_at >= c.since
+                UNION ALL
+                SELECT event_id, occurred_at, user_id, anonymous_id, session_id, session_source FROM lake.event_facts f
+                WHERE f.session_id = c.unit_id AND f.session_source = 'client' AND f.occurred_at >= c.since
+            ) AS f
+            WHERE \(eventBucket("f")) = ANY($1::int[])
+            ON CONFLICT (event_id) DO NOTHING
+            """, [buckets, horizon])
+        try c.execute("ANALYZE join_unit_events")
+        return try c.execute(
+            """
+            WITH \(EventStage.variants(events: "join_unit_events", lookups: true))
+            UPDATE lake.event_facts f SET variants = coalesce(v.variants, '{}'::jsonb), updated_at = clock_timestamp()
+            FROM join_unit_events e LEFT JOIN variants v ON v.event_id = e.event_id
+            WHERE f.event_id = e.event_id AND f.variants IS DISTINCT FROM coalesce(v.variants, '{}'::jsonb)
+            """)
+    }
+
+    /// The claimed units and the time from which their events can see the change (`$2` is
+    /// the horizon).
+    private static let unitsSince = """
+        SELECT key1 AS unit_id,
+               CASE WHEN bool_or(forced) THEN min(at) ELSE greatest(min(at), now() - $2::interval) END AS since,
+               bool_or(forced) AS forced
+        FROM join_claim GROUP BY key1
+        """
+
+    /// Queues the tag events naming a changed trace whose buckets another worker holds.
+    private static func queueTraceEvents(outside buckets: PostgresValue, on c: PostgresConnection) throws {
+        try c.execute(
+            """
+            INSERT INTO seam_meta.join_queue (kind, bucket, event_id, key1, at, forced)
+            SELECT 3, \(eventBucket("e")), e.event_id, coalesce(e.anonymous_id, e.user_id), e.occurred_at, c.forced
+            FROM (SELECT trace_id, min(at) AS at, bool_or(forced) AS forced FROM join_claim GROUP BY trace_id) AS c
+            CROSS JOIN LATERAL (
+                SELECT event_id, anonymous_id, user_id, occurred_at FROM lake.tag_events e
+                WHERE e.trace_id = c.trace_id
+                  AND e.occurred_at BETWEEN c.at - interval '\(eventWindow)' AND c.at + interval '\(eventWindow)'
+                OFFSET 0
+            ) AS e
+            WHERE NOT \(eventBucket("e")) = ANY($1::int[])
+            """, [buckets])
+    }
+
+    /// Queues the tag events of a unit with changed exposures whose buckets another worker holds.
+    private static func queueUnitEvents(outside buckets: PostgresValue, horizon: PostgresValue, on c: PostgresConnection) throws {
+        try c.execute(
+            """
+            INSERT INTO seam_meta.join_queue (kind, bucket, event_id, key1, at, forced)
+            SELECT 3, \(eventBucket("e")), e.event_id, coalesce(e.anonymous_id, e.user_id), e.occurred_at, c.forced
+            FROM (\(unitsSince)) AS c
+            CROSS JOIN LATERAL (
+                SELECT event_id, anonymous_id, user_id, occurred_at FROM lake.tag_events e
+                WHERE e.user_id = c.unit_id AND e.occurred_at >= c.since
+                UNION
+                SELECT event_id, anonymous_id, user_id, occurred_at FROM lake.tag_events e
+                WHERE e.anonymous_id = c.unit_id AND e.occurred_at >= c.since
+                UNION
+                SELECT event_id, anonymous_id, user_id, occurred_at FROM lake.tag_events e
+                WHERE e.session_id = c.unit_id AND e.occurred_at >= c.since
+            ) AS e
+            WHERE NOT \(eventBucket("e")) = ANY($1::int[])
+            """, [buckets, horizon])
     }
 }

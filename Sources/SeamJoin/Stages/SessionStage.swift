@@ -9,11 +9,17 @@ enum SessionStage {
         server_errors, server_duration_p95_ms, converted, updated_at
         """
 
+    /// What `compute` needs of an event fact `f` (not its properties document).
+    static let eventColumns = """
+        f.event_id, f.name, f.occurred_at, f.session_id, f.session_source, f.anonymous_id, f.user_id, f.trace_id,
+        f.page_url, f.page_path, f.revenue
+        """
+
     /// What `compute` needs of a trace `t`, after the session id.
     static let traceColumns = "t.trace_id, t.start_time, t.end_time, t.duration_ms, t.error_count, t.user_id"
 
     /// A query whose rows are `lake.sessions` rows (in `columns` order) from the
-    /// `lake.event_facts` rows `events` selects (every event of each session it includes)
+    /// `lake.event_facts` rows `events` selects (`eventColumns`; every event of each session it includes)
     /// and the session's traces that `traces` selects (`session_id` followed by
     /// `traceColumns`; it may refer to the events as `ev`).
     static func compute(events: String, traces: String) -> String {
@@ -63,7 +69,7 @@ enum SessionStage {
         // would read the whole table for every batch.
         let events = """
             SELECT f.* FROM join_sessions j
-            CROSS JOIN LATERAL (SELECT * FROM lake.event_facts f WHERE f.session_id = j.session_id OFFSET 0) AS f
+            CROSS JOIN LATERAL (SELECT \(eventColumns) FROM lake.event_facts f WHERE f.session_id = j.session_id OFFSET 0) AS f
             """
         let traces = """
             SELECT j.session_id, \(traceColumns) FROM join_sessions j

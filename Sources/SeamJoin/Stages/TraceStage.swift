@@ -13,8 +13,15 @@ enum TraceStage {
         duration_ms, span_count, error_count, services, session_id, user_id, first_seen, last_seen, updated_at
         """
 
+    /// The columns of a span `s` that `compute` reads: selecting only these keeps the
+    /// attributes, resource and events documents out of the intermediate rows.
+    static let spanColumns = """
+        s.trace_id, s.span_id, s.parent_span_id, s.service_name, s.name, s.http_route, s.http_status_code,
+        s.start_time, s.end_time, s.status_code, s.session_id, s.user_id, s.received_at
+        """
+
     /// A query whose rows are `lake.traces` rows (in `columns` order) for the spans that
-    /// `spans` selects (`lake.spans` columns; every span of each trace it includes).
+    /// `spans` selects (`spanColumns`; every span of each trace it includes).
     static func compute(spans: String) -> String {
         """
         WITH spans AS MATERIALIZED (\(spans)
@@ -66,7 +73,7 @@ enum TraceStage {
             \(compute(spans: """
                 SELECT s.* FROM join_traces d
                     CROSS JOIN LATERAL (
-                        SELECT * FROM lake.spans s WHERE s.trace_id = d.trace_id AND s.start_time BETWEEN d.lo AND d.hi OFFSET 0
+                        SELECT \(spanColumns) FROM lake.spans s WHERE s.trace_id = d.trace_id AND s.start_time BETWEEN d.lo AND d.hi OFFSET 0
                     ) AS s
                 """));
 
