@@ -1,6 +1,6 @@
 import Foundation
 import Logging
-import SeamJoin
+@testable import SeamJoin
 import SeamLake
 import SeamPostgres
 import Synchronization
@@ -299,6 +299,86 @@ struct JoinTests {
                 #expect(snapshot[table] == single[table], "\(table): two workers vs one")
             }
             #expect(try await Self.sessionLines(pool) == dataset.expectedSessionLines)
+        }
+    }
+
+    @Test("a trace or exposure change rewrites event facts in place, except in buckets another worker holds: those events are queued and catch up")
+    func propagationAroundHeldBuckets() async throws {
+        try await withLake { pool in
+            // Two visitors whose events fall in different queue buckets.
+            let visitors: [String] = try await pool.query(
+                """
+                SELECT DISTINCT ON (hashtext(v) & 15) v FROM (SELECT 'visitor-' || n AS v FROM generate_series(1, 40) AS n) AS s
+                ORDER BY hashtext(v) & 15, v LIMIT 2
+                """
+            ).rows.map { try $0[0].decode(String.self) }
+            let (held, free) = (visitors[0], visitors[1])
+            let bucket: Int = try await pool.query("SELECT hashtext($1) & 15", [.text(held)]).scalar()
+            let t = Int64(Date().timeIntervalSince1970 * 1000) - 60_000
+            let traceID = "\\x" + String(repeating: "ef", count: 16)
+            let events: [JoinDataset.Raw] = [(held, 1), (free, 2)].map { visitor, n in
+                let json: [String: Any] = [
+                    "event_id": "6f1c2a9e-2222-4e0b-9a3f-00000000000\(n)", "name": "page_view", "occurred_at": JoinDataset.timestamp(t),
+                    "received_at": JoinDataset.timestamp(t), "session_id": "session-\(n)", "anonymous_id": visitor,
+                    "trace_id": traceID, "properties": [String: Any](), "context": [String: Any](),
+                ]
+                return .init(table: .tag_events, json: json, time: t)
+            }
+            try await Self.insert(events, into: pool)
+            let worker = JoinWorker(pool: pool)
+            _ = try await worker.drain()
+
+            // The trace (no session of its own) and both visitors' exposures arrive while
+            // another connection holds the event stage's lock of the first visitor's bucket.
+            let span: [String: Any] = [
+                "trace_id": traceID, "span_id": "\\x0102030405060708", "name": "GET /", "kind": 2, "service_name": "web",
+                "start_time": JoinDataset.timestamp(t - 300), "end_time": JoinDataset.timestamp(t - 100), "status_code": 0,
+                "http_route": "/home", "attributes": [String: Any](), "resource": [String: Any](), "events": [Any](), "links": [Any](),
+                "received_at": JoinDataset.timestamp(t),
+            ]
+            let evaluations: [JoinDataset.Raw] = visitors.enumerated().map { index, visitor in
+                let json: [String: Any] = [
+                    "log_id": "\\x" + String(format: "%032x", 900 + index), "time": JoinDataset.timestamp(t - 1000),
+                    "event_name": "feature_flag.evaluation", "flag_key": "exp-1", "flag_variant": "treatment",
+                    "flag_context_id": visitor, "attributes": [String: Any](), "resource": [String: Any](),
+                ]
+                return .init(table: .logs, json: json, time: t - 1000)
+            }
+            try await Self.insert([.init(table: .spans, json: span, time: t)] + evaluations, into: pool)
+            let other = PostgresPool(configuration: .init(connectionString: pool.configuration.connectionString, maximumConnections: 1))
+            try await other.execute("SELECT pg_advisory_lock($1, $2)", [.int32(QueueClaim.lockKey(.event)), .int32(Int32(bucket))])
+            let report = try await worker.runPass()
+            let facts = "SELECT anonymous_id, trace_known, trace_root_route, variants::text FROM lake.event_facts ORDER BY anonymous_id"
+            func rows() async throws -> [String: (Bool, String?, String)] {
+                var result: [String: (Bool, String?, String)] = [:]
+                for row in try await pool.query(facts).rows {
+                    result[try row.decode(String.self, "anonymous_id")] = (
+                        try row.decode(Bool.self, "trace_known"), row[2].isNull ? nil : try row.decode(String.self, "trace_root_route"),
+                        try row.decode(String.self, "variants")
+                    )
+                }
+                return result
+            }
+            let during = try await rows()
+            // The free bucket's event was rewritten in place by the propagation stages...
+            #expect(report.rows["event_facts"] == 2, "trace columns and variants of one event")
+            #expect(during[free]?.0 == true && during[free]?.1 == "/home" && during[free]?.2 == #"{"exp-1": "treatment"}"#)
+            // ...the held bucket's event was left alone and queued for its worker.
+            #expect(during[held]?.0 == false && during[held]?.1 == nil && during[held]?.2 == "{}")
+            let queued: Int = try await pool.query(
+                "SELECT count(*) FROM seam_meta.join_queue WHERE kind = 3 AND event_id = '6f1c2a9e-2222-4e0b-9a3f-000000000001'"
+            ).scalar()
+            #expect(queued >= 1)
+
+            try await other.execute("SELECT pg_advisory_unlock($1, $2)", [.int32(QueueClaim.lockKey(.event)), .int32(Int32(bucket))])
+            await other.close()
+            _ = try await worker.drain()
+            let after = try await rows()
+            #expect(after[held]?.0 == true && after[held]?.1 == "/home" && after[held]?.2 == #"{"exp-1": "treatment"}"#)
+            #expect(try await pool.query("SELECT 1 FROM seam_meta.join_queue").rowCount == 0)
+            // The sessions read the trace through their events.
+            let traced: Int = try await pool.query("SELECT count(*) FROM lake.sessions WHERE trace_count = 1").scalar()
+            #expect(traced == 2)
         }
     }
 
