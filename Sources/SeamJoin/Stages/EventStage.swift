@@ -25,8 +25,7 @@ enum EventStage {
         WITH base AS MATERIALIZED (
             SELECT e.event_id, e.name, e.occurred_at, e.received_at, e.session_id, e.anonymous_id, e.user_id, e.trace_id,
                    e.page_url, e.page_path, e.properties, coalesce(e.anonymous_id, e.user_id) AS visitor,
-                   t.trace_id IS NOT NULL AS trace_known, t.root_service, t.root_route, t.duration_ms,
-                   t.span_count, t.error_count > 0 AS trace_error, t.session_id AS trace_session
+                   \(traceFacts("t")), t.session_id AS trace_session
             FROM (\(events)) AS e
             \(lookups
                 ? "LEFT JOIN LATERAL (SELECT * FROM \(traces) t WHERE t.trace_id = e.trace_id OFFSET 0) AS t ON true"
@@ -56,11 +55,22 @@ enum EventStage {
                     WHEN d.session_id IS NOT NULL THEN 'derived' END,
                b.anonymous_id, b.user_id, b.trace_id, b.page_url, b.page_path, b.properties,
                CASE WHEN b.name = 'purchase' THEN lake.event_revenue(b.properties) END,
-               b.trace_known, b.root_service, b.root_route, b.duration_ms, b.span_count, b.trace_error,
+               \(traceColumns.map { "b.\($0)" }.joined(separator: ", ")),
                coalesce(v.variants, '{}'::jsonb), clock_timestamp()
         FROM base b
         LEFT JOIN derived d ON d.event_id = b.event_id
         LEFT JOIN variants v ON v.event_id = b.event_id
+        """
+    }
+
+    /// The columns of an event fact that come from its trace.
+    static let traceColumns = ["trace_known", "trace_root_service", "trace_root_route", "trace_duration_ms", "trace_span_count", "trace_error"]
+
+    /// `traceColumns` from the trace `t` (false and NULLs when the trace has not arrived).
+    static func traceFacts(_ t: String) -> String {
+        """
+        \(t).trace_id IS NOT NULL AS trace_known, \(t).root_service AS trace_root_service, \(t).root_route AS trace_root_route,
+        \(t).duration_ms AS trace_duration_ms, \(t).span_count AS trace_span_count, \(t).error_count > 0 AS trace_error
         """
     }
 

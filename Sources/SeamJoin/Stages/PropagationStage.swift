@@ -50,9 +50,6 @@ enum PropagationStage {
         }
     }
 
-    /// The trace columns of an event fact.
-    static let traceFacts = ["trace_known", "trace_root_service", "trace_root_route", "trace_duration_ms", "trace_span_count", "trace_error"]
-
     /// Event facts of the held buckets naming a changed trace: trace columns rewritten in
     /// place, or the event queued when its session resolution changes (or it is older than
     /// the horizon: the claim reports it). Their sessions are queued, since a session also
@@ -74,7 +71,7 @@ enum PropagationStage {
                                          WHEN 'trace' THEN f.session_id IS DISTINCT FROM t.session_id
                                          ELSE t.session_id IS NOT NULL END
                    OR (NOT c.forced AND f.occurred_at < now() - $2::interval),
-                   t.trace_id IS NOT NULL, t.root_service, t.root_route, t.duration_ms, t.span_count, t.error_count > 0
+                   \(EventStage.traceFacts("t"))
             FROM (SELECT trace_id, bool_or(forced) AS forced FROM join_claim GROUP BY trace_id) AS c
             CROSS JOIN LATERAL (
                 SELECT event_id, anonymous_id, user_id, session_id, session_source, occurred_at
@@ -88,10 +85,10 @@ enum PropagationStage {
         let updated = try c.execute(
             """
             UPDATE lake.event_facts f
-            SET \(traceFacts.map { "\($0) = d.\($0)" }.joined(separator: ", ")), updated_at = clock_timestamp()
+            SET \(EventStage.traceColumns.map { "\($0) = d.\($0)" }.joined(separator: ", ")), updated_at = clock_timestamp()
             FROM join_dependents d
             WHERE f.event_id = d.event_id AND NOT d.recompute
-              AND \(RowDiff.differs(traceFacts, "f", "d"))
+              AND \(RowDiff.differs(EventStage.traceColumns, "f", "d"))
             """)
         try c.execute(
             """
