@@ -82,12 +82,15 @@ enum PropagationStage {
             ON CONFLICT (event_id) DO NOTHING
             """, [buckets, horizon])
         try c.execute("ANALYZE join_dependents")
+        // `= ANY(ARRAY(…))` reaches the rows through the primary key: joined to the
+        // temporary table alone, the planner hashes it and reads the whole table.
         let updated = try c.execute(
             """
             UPDATE lake.event_facts f
             SET \(EventStage.traceColumns.map { "\($0) = d.\($0)" }.joined(separator: ", ")), updated_at = clock_timestamp()
             FROM join_dependents d
             WHERE f.event_id = d.event_id AND NOT d.recompute
+              AND f.event_id = ANY(ARRAY(SELECT event_id FROM join_dependents WHERE NOT recompute))
               AND \(RowDiff.differs(EventStage.traceColumns, "f", "d"))
             """)
         try c.execute(
@@ -136,7 +139,8 @@ enum PropagationStage {
             WITH \(EventStage.variants(events: "join_unit_events", lookups: true))
             UPDATE lake.event_facts f SET variants = coalesce(v.variants, '{}'::jsonb), updated_at = clock_timestamp()
             FROM join_unit_events e LEFT JOIN variants v ON v.event_id = e.event_id
-            WHERE f.event_id = e.event_id AND f.variants IS DISTINCT FROM coalesce(v.variants, '{}'::jsonb)
+            WHERE f.event_id = e.event_id AND f.event_id = ANY(ARRAY(SELECT event_id FROM join_unit_events))
+              AND f.variants IS DISTINCT FROM coalesce(v.variants, '{}'::jsonb)
             """)
     }
 

@@ -140,11 +140,15 @@ struct IngestBench: AsyncParsableCommand {
         print(String(format: "  loader decoding alone (protobuf → rows, one thread):      %9.0f rows/s", Double(records.count) / decodeSeconds))
     }
 
+    /// One client for every request the benchmarks send: a session per call leaked its
+    /// connections and, after a few hundred calls, could leave a request hanging.
+    static let session = URLSession(configuration: .ephemeral)
+
     static func send(
         _ bodies: [[UInt8]], port: Int, path: String = "/v1/traces", contentType: String = "application/x-protobuf",
         concurrency: Int
     ) async throws {
-        let session = URLSession(configuration: .ephemeral)
+        let session = Self.session
         let url = URL(string: "http://127.0.0.1:\(port)\(path)")!
         try await withThrowingTaskGroup(of: Void.self) { group in
             var next = 0
@@ -153,6 +157,7 @@ struct IngestBench: AsyncParsableCommand {
                 request.httpMethod = "POST"
                 request.setValue(contentType, forHTTPHeaderField: "Content-Type")
                 request.httpBody = Data(body)
+                request.timeoutInterval = 60
                 let (_, response) = try await session.data(for: request)
                 guard (response as? HTTPURLResponse)?.statusCode == 200 else {
                     throw ValidationError("seam serve answered \((response as? HTTPURLResponse)?.statusCode ?? 0)")
