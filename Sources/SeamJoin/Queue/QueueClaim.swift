@@ -53,47 +53,49 @@ enum QueueClaim {
             """, [.int16(kind.rawValue), .int32(lockKey(kind))]
         ).rows.compactMap { try? $0[0].decode(Int.self) }
         guard !held.isEmpty else { return nil }
+        // One round trip for the rest (its values are inlined: numbers and literals this code
+        // generates). Round trips matter: under load the worker and its backend each wait for
+        // a core at every one.
         // The stages' statements are many small index lookups whose estimated cost (nested
         // loops over day partitions) is high enough to trigger JIT compilation, which then
         // takes most of their time; and their sorts and hashes are sized by the batch.
-        try c.executeScript(
+        let buckets = "'\(arrayLiteral(held))'::int[]"
+        let columns = ["kind", "trace_id", "event_id", "key1", "key2", "at", "forced", "enqueued_at"]
+        let counts = try c.executeScript(
             """
             SET LOCAL jit = off;
             SET LOCAL work_mem = '64MB';
             CREATE TEMP TABLE IF NOT EXISTS join_claim (
                 kind smallint, trace_id bytea, event_id uuid, key1 text, key2 text,
                 at timestamptz, forced boolean, enqueued_at timestamptz
-            ) ON COMMIT DELETE ROWS
-            """)
-        let taken = try c.execute(
-            """
+            ) ON COMMIT DELETE ROWS;
+            CREATE TEMP TABLE IF NOT EXISTS join_claim_counts (taken bigint, late bigint) ON COMMIT DELETE ROWS;
             WITH taken AS (
                 DELETE FROM seam_meta.join_queue WHERE ctid = ANY(ARRAY(
                     SELECT ctid FROM seam_meta.join_queue
-                    WHERE kind = $1 AND bucket = ANY($2::int[])
-                    ORDER BY item_id LIMIT $3))
-                RETURNING kind, trace_id, event_id, key1, key2, at, forced, enqueued_at
+                    WHERE kind = \(kind.rawValue) AND bucket = ANY(\(buckets))
+                    ORDER BY item_id LIMIT \(limit)))
+                RETURNING \(columns.joined(separator: ", "))
             )
-            INSERT INTO join_claim SELECT * FROM taken
-            """,
-            [.int16(kind.rawValue), .text(arrayLiteral(held)), .int64(Int64(limit))])
-        // The same keys' other pending items in the held buckets are covered by this
-        // recomputation too: take them now rather than recompute those keys again later.
-        try c.execute(
-            """
+            INSERT INTO join_claim SELECT * FROM taken;
+            INSERT INTO join_claim_counts SELECT count(*), 0 FROM join_claim;
+            -- The same keys' other pending items in the held buckets are covered by this
+            -- recomputation too: take them now rather than recompute those keys again later.
             WITH more AS (
                 DELETE FROM seam_meta.join_queue q
                 USING (SELECT DISTINCT \(kind.keyColumns.joined(separator: ", ")) FROM join_claim) AS c
-                WHERE q.kind = $1 AND q.bucket = ANY($2::int[])
+                WHERE q.kind = \(kind.rawValue) AND q.bucket = ANY(\(buckets))
                   AND \(kind.keyColumns.map { "q.\($0) = c.\($0)" }.joined(separator: " AND "))
-                RETURNING q.kind, q.trace_id, q.event_id, q.key1, q.key2, q.at, q.forced, q.enqueued_at
+                RETURNING \(columns.map { "q.\($0)" }.joined(separator: ", "))
             )
-            INSERT INTO join_claim SELECT * FROM more
-            """,
-            [.int16(kind.rawValue), .text(arrayLiteral(held))])
-        let late = try c.execute(
-            "DELETE FROM join_claim WHERE NOT forced AND at < now() - $1::interval", [.text(horizon.intervalText)])
-        try c.execute("ANALYZE join_claim")
-        return Claimed(items: try c.query("SELECT count(*) FROM join_claim").scalar(Int.self) + late, late: late, full: taken >= limit)
+            INSERT INTO join_claim SELECT * FROM more;
+            -- Items older than the horizon are dropped and reported instead of processed.
+            WITH late AS (DELETE FROM join_claim WHERE NOT forced AND at < now() - interval '\(horizon.intervalText)' RETURNING 1)
+            UPDATE join_claim_counts SET late = (SELECT count(*) FROM late);
+            ANALYZE join_claim;
+            SELECT (SELECT count(*) FROM join_claim) + late, late, taken FROM join_claim_counts
+            """)
+        let items = try counts[0][0].decode(Int.self), late = try counts[0][1].decode(Int.self)
+        return Claimed(items: items, late: late, full: try counts[0][2].decode(Int.self) >= limit)
     }
 }

@@ -15,12 +15,15 @@ enum EventStage {
 
     /// A query whose rows are `lake.event_facts` rows for the tag events `events` selects
     /// (`lake.tag_events` columns; with every session-less event of each visitor and UTC
-    /// day it includes), joined to the traces and exposures tables named. `$1` is the
-    /// session timeout as an interval.
+    /// day it includes), joined to the traces and exposures tables named. `timeout` is the
+    /// session timeout as an interval expression (a `$1` parameter unless given).
     /// `lookups` joins the traces by index lookups, one per event, and the exposures one per
     /// unit: right for a batch against large tables, where a hash join would read the whole
     /// table every time.
-    static func compute(events: String, traces: String = "lake.traces", exposures: String = "lake.exposures", lookups: Bool) -> String {
+    static func compute(
+        events: String, traces: String = "lake.traces", exposures: String = "lake.exposures", lookups: Bool,
+        timeout: String = "$1::interval"
+    ) -> String {
         """
         WITH base AS MATERIALIZED (
             SELECT e.event_id, e.name, e.occurred_at, e.received_at, e.session_id, e.anonymous_id, e.user_id, e.trace_id,
@@ -32,7 +35,7 @@ enum EventStage {
                 : "LEFT JOIN \(traces) t ON t.trace_id = e.trace_id")
         ), starts AS (
             SELECT event_id, visitor, occurred_at, date_trunc('day', occurred_at, 'UTC') AS day,
-                   CASE WHEN lag(occurred_at) OVER w IS NULL OR occurred_at - lag(occurred_at) OVER w > $1::interval
+                   CASE WHEN lag(occurred_at) OVER w IS NULL OR occurred_at - lag(occurred_at) OVER w > \(timeout)
                         THEN 1 ELSE 0 END AS starts
             FROM base
             WHERE session_id IS NULL AND trace_session IS NULL AND visitor IS NOT NULL
@@ -101,14 +104,16 @@ enum EventStage {
             ) AS m
             WHERE m.first_exposed_at <= m.occurred_at
             ORDER BY m.event_id, m.experiment_key, m.first_exposed_at, m.unit_id
-        ), variants AS (
+        ), variants AS MATERIALIZED (
+            -- Computed once: inlined, the planner may rescan the aggregate for every event.
             SELECT event_id, jsonb_object_agg(experiment_key, variant) AS variants FROM firsts GROUP BY event_id
         )
         """
     }
 
     static func run(sessionTimeout: Duration, on c: PostgresConnection) throws -> Int {
-        try c.executeScript(
+        let stored = RowDiff.names(columns)
+        return try c.executeScript(
             """
             CREATE TEMP TABLE IF NOT EXISTS join_events (event_id uuid PRIMARY KEY, forced boolean) ON COMMIT DELETE ROWS;
             CREATE TEMP TABLE IF NOT EXISTS join_ev (LIKE lake.tag_events, forced boolean, PRIMARY KEY (event_id)) ON COMMIT DELETE ROWS;
@@ -141,12 +146,10 @@ enum EventStage {
             ) AS e
             ON CONFLICT (event_id) DO NOTHING;
             ANALYZE join_ev;
-            """)
-        try c.execute(
-            "INSERT INTO join_facts (\(columns)) \(compute(events: "SELECT * FROM join_ev", lookups: true))", [.text(sessionTimeout.intervalText)])
-        let stored = RowDiff.names(columns)
-        try c.executeScript(
-            """
+
+            INSERT INTO join_facts (\(columns))
+            \(compute(events: "SELECT * FROM join_ev", lookups: true, timeout: "interval '\(sessionTimeout.intervalText)'"));
+
             CREATE TEMP TABLE IF NOT EXISTS join_changed_events (
                 event_id uuid, old_session text, new_session text, at timestamptz, forced boolean
             ) ON COMMIT DELETE ROWS;
@@ -169,7 +172,8 @@ enum EventStage {
             SELECT 5, hashtext(s) & 15, s, min(at), bool_or(forced)
             FROM join_changed_events CROSS JOIN LATERAL (VALUES (old_session), (new_session)) AS v(s)
             WHERE s IS NOT NULL GROUP BY s;
-            """)
-        return try c.query("SELECT count(*) FROM join_changed_events").scalar(Int.self)
+            SELECT count(*) FROM join_changed_events
+            """
+        ).scalar(Int.self)
     }
 }

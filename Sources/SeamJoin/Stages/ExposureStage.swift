@@ -42,7 +42,7 @@ enum ExposureStage {
         let stored = RowDiff.names(columns)
         // What tag events read of an exposure: the first variant and when it was served.
         let facts = ["variant", "first_exposed_at"]
-        try c.executeScript(
+        return try c.executeScript(
             """
             CREATE TEMP TABLE IF NOT EXISTS join_units (
                 experiment_key text, unit_id text, forced boolean, PRIMARY KEY (experiment_key, unit_id)
@@ -88,7 +88,8 @@ enum ExposureStage {
             INSERT INTO seam_meta.join_queue (kind, bucket, key1, at, forced)
             SELECT 7, hashtext(unit_id) & 15, unit_id, min(at), bool_or(forced)
             FROM join_changed_exposures WHERE facts_changed GROUP BY unit_id;
-            """)
-        return try c.query("SELECT count(*) FROM join_changed_exposures").scalar(Int.self)
+            SELECT count(*) FROM join_changed_exposures
+            """
+        ).scalar(Int.self)
     }
 }

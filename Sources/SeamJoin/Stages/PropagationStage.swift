@@ -33,8 +33,9 @@ enum PropagationStage {
     /// Propagates the claimed items; returns the event facts rewritten in place.
     static func run(kind: QueueKind, horizon: Duration, on c: PostgresConnection) throws -> Int {
         let held = try QueueClaim.lockFreeBuckets(of: .event, on: c)
-        let buckets = PostgresValue.text(QueueClaim.arrayLiteral(held))
-        let horizonText = PostgresValue.text(horizon.intervalText)
+        // Inlined literals (this code generates them): each part below is one round trip.
+        let buckets = "'\(QueueClaim.arrayLiteral(held))'::int[]"
+        let horizonText = "interval '\(horizon.intervalText)'"
         let others = held.count < QueueClaim.bucketCount
         switch kind {
         case .traceChanged:
@@ -54,23 +55,21 @@ enum PropagationStage {
     /// place, or the event queued when its session resolution changes (or it is older than
     /// the horizon: the claim reports it). Their sessions are queued, since a session also
     /// reads the times of the traces its events name.
-    private static func updateTraceFacts(buckets: PostgresValue, horizon: PostgresValue, on c: PostgresConnection) throws -> Int {
-        try c.execute(
+    private static func updateTraceFacts(buckets: String, horizon: String, on c: PostgresConnection) throws -> Int {
+        try c.executeScript(
             """
             CREATE TEMP TABLE IF NOT EXISTS join_dependents (
                 event_id uuid PRIMARY KEY, bucket integer, visitor text, session_id text, at timestamptz,
                 forced boolean, recompute boolean, trace_known boolean, trace_root_service text, trace_root_route text,
                 trace_duration_ms double precision, trace_span_count integer, trace_error boolean
-            ) ON COMMIT DELETE ROWS
-            """)
-        try c.execute(
-            """
+            ) ON COMMIT DELETE ROWS;
+
             INSERT INTO join_dependents
             SELECT f.event_id, \(eventBucket("f")), coalesce(f.anonymous_id, f.user_id), f.session_id, f.occurred_at, c.forced,
                    CASE f.session_source WHEN 'client' THEN false
                                          WHEN 'trace' THEN f.session_id IS DISTINCT FROM t.session_id
                                          ELSE t.session_id IS NOT NULL END
-                   OR (NOT c.forced AND f.occurred_at < now() - $2::interval),
+                   OR (NOT c.forced AND f.occurred_at < now() - \(horizon)),
                    \(EventStage.traceFacts("t"))
             FROM (SELECT trace_id, bool_or(forced) AS forced FROM join_claim GROUP BY trace_id) AS c
             CROSS JOIN LATERAL (
@@ -78,48 +77,47 @@ enum PropagationStage {
                 FROM lake.event_facts f WHERE f.trace_id = c.trace_id OFFSET 0
             ) AS f
             LEFT JOIN LATERAL (SELECT * FROM lake.traces t WHERE t.trace_id = c.trace_id OFFSET 0) AS t ON true
-            WHERE \(eventBucket("f")) = ANY($1::int[])
-            ON CONFLICT (event_id) DO NOTHING
-            """, [buckets, horizon])
-        try c.execute("ANALYZE join_dependents")
-        // `= ANY(ARRAY(…))` reaches the rows through the primary key: joined to the
-        // temporary table alone, the planner hashes it and reads the whole table.
-        let updated = try c.execute(
-            """
-            UPDATE lake.event_facts f
-            SET \(EventStage.traceColumns.map { "\($0) = d.\($0)" }.joined(separator: ", ")), updated_at = clock_timestamp()
-            FROM join_dependents d
-            WHERE f.event_id = d.event_id AND NOT d.recompute
-              AND f.event_id = ANY(ARRAY(SELECT event_id FROM join_dependents WHERE NOT recompute))
-              AND \(RowDiff.differs(EventStage.traceColumns, "f", "d"))
-            """)
-        try c.execute(
-            """
+            WHERE \(eventBucket("f")) = ANY(\(buckets))
+            ON CONFLICT (event_id) DO NOTHING;
+            ANALYZE join_dependents;
+
             INSERT INTO seam_meta.join_queue (kind, bucket, event_id, key1, at, forced)
             SELECT 3, bucket, event_id, visitor, at, forced FROM join_dependents WHERE recompute
             UNION ALL
             SELECT 5, hashtext(session_id) & \(QueueClaim.bucketCount - 1), NULL, session_id, min(at), bool_or(forced)
-            FROM join_dependents WHERE NOT recompute AND session_id IS NOT NULL GROUP BY session_id
-            """)
-        return updated
+            FROM join_dependents WHERE NOT recompute AND session_id IS NOT NULL GROUP BY session_id;
+
+            -- `= ANY(ARRAY(…))` reaches the rows through the primary key: joined to the
+            -- temporary table alone, the planner hashes it and reads the whole table.
+            WITH updated AS (
+                UPDATE lake.event_facts f
+                SET \(EventStage.traceColumns.map { "\($0) = d.\($0)" }.joined(separator: ", ")), updated_at = clock_timestamp()
+                FROM join_dependents d
+                WHERE f.event_id = d.event_id AND NOT d.recompute
+                  AND f.event_id = ANY(ARRAY(SELECT event_id FROM join_dependents WHERE NOT recompute))
+                  AND \(RowDiff.differs(EventStage.traceColumns, "f", "d"))
+                RETURNING 1
+            )
+            SELECT count(*) FROM updated
+            """
+        ).scalar(Int.self)
     }
 
     /// Event facts of the held buckets whose unit (user, anonymous or client session id)
     /// has changed exposures: variants recomputed and rewritten in place where they differ.
     /// Only events at or after the change can see it; events older than the horizon are not
     /// rejoined unless the change was forced (`seam join rebuild`).
-    private static func updateVariants(buckets: PostgresValue, horizon: PostgresValue, on c: PostgresConnection) throws -> Int {
-        try c.execute(
+    private static func updateVariants(buckets: String, horizon: String, on c: PostgresConnection) throws -> Int {
+        try c.executeScript(
             """
             CREATE TEMP TABLE IF NOT EXISTS join_unit_events (
                 event_id uuid PRIMARY KEY, occurred_at timestamptz, user_id text, anonymous_id text, session_id text
-            ) ON COMMIT DELETE ROWS
-            """)
-        try c.execute(
-            """
+            ) ON COMMIT DELETE ROWS;
+            CREATE TEMP TABLE IF NOT EXISTS join_unit_variants (event_id uuid PRIMARY KEY, variants jsonb) ON COMMIT DELETE ROWS;
+
             INSERT INTO join_unit_events
             SELECT f.event_id, f.occurred_at, f.user_id, f.anonymous_id, CASE WHEN f.session_source = 'client' THEN f.session_id END
-            FROM (\(unitsSince)) AS c
+            FROM (\(unitsSince(horizon: horizon))) AS c
             CROSS JOIN LATERAL (
                 SELECT event_id, occurred_at, user_id, anonymous_id, session_id, session_source FROM lake.event_facts f
                 WHERE f.user_id = c.unit_id AND f.occurred_at >= c.since
@@ -130,31 +128,37 @@ enum PropagationStage {
                 SELECT event_id, occurred_at, user_id, anonymous_id, session_id, session_source FROM lake.event_facts f
                 WHERE f.session_id = c.unit_id AND f.session_source = 'client' AND f.occurred_at >= c.since
             ) AS f
-            WHERE \(eventBucket("f")) = ANY($1::int[])
-            ON CONFLICT (event_id) DO NOTHING
-            """, [buckets, horizon])
-        try c.execute("ANALYZE join_unit_events")
-        return try c.execute(
-            """
+            WHERE \(eventBucket("f")) = ANY(\(buckets))
+            ON CONFLICT (event_id) DO NOTHING;
+            ANALYZE join_unit_events;
+
             WITH \(EventStage.variants(events: "join_unit_events", lookups: true))
-            UPDATE lake.event_facts f SET variants = coalesce(v.variants, '{}'::jsonb), updated_at = clock_timestamp()
-            FROM join_unit_events e LEFT JOIN variants v ON v.event_id = e.event_id
-            WHERE f.event_id = e.event_id AND f.event_id = ANY(ARRAY(SELECT event_id FROM join_unit_events))
-              AND f.variants IS DISTINCT FROM coalesce(v.variants, '{}'::jsonb)
-            """)
+            INSERT INTO join_unit_variants SELECT event_id, variants FROM variants;
+
+            WITH updated AS (
+                UPDATE lake.event_facts f SET variants = coalesce(v.variants, '{}'::jsonb), updated_at = clock_timestamp()
+                FROM join_unit_events e LEFT JOIN join_unit_variants v ON v.event_id = e.event_id
+                WHERE f.event_id = e.event_id AND f.event_id = ANY(ARRAY(SELECT event_id FROM join_unit_events))
+                  AND f.variants IS DISTINCT FROM coalesce(v.variants, '{}'::jsonb)
+                RETURNING 1
+            )
+            SELECT count(*) FROM updated
+            """
+        ).scalar(Int.self)
     }
 
-    /// The claimed units and the time from which their events can see the change (`$2` is
-    /// the horizon).
-    private static let unitsSince = """
+    /// The claimed units and the time from which their events can see the change.
+    private static func unitsSince(horizon: String) -> String {
+        """
         SELECT key1 AS unit_id,
-               CASE WHEN bool_or(forced) THEN min(at) ELSE greatest(min(at), now() - $2::interval) END AS since,
+               CASE WHEN bool_or(forced) THEN min(at) ELSE greatest(min(at), now() - \(horizon)) END AS since,
                bool_or(forced) AS forced
         FROM join_claim GROUP BY key1
         """
+    }
 
     /// Queues the tag events naming a changed trace whose buckets another worker holds.
-    private static func queueTraceEvents(outside buckets: PostgresValue, on c: PostgresConnection) throws {
+    private static func queueTraceEvents(outside buckets: String, on c: PostgresConnection) throws {
         try c.execute(
             """
             INSERT INTO seam_meta.join_queue (kind, bucket, event_id, key1, at, forced)
@@ -166,17 +170,17 @@ enum PropagationStage {
                   AND e.occurred_at BETWEEN c.at - interval '\(eventWindow)' AND c.at + interval '\(eventWindow)'
                 OFFSET 0
             ) AS e
-            WHERE NOT \(eventBucket("e")) = ANY($1::int[])
-            """, [buckets])
+            WHERE NOT \(eventBucket("e")) = ANY(\(buckets))
+            """)
     }
 
     /// Queues the tag events of a unit with changed exposures whose buckets another worker holds.
-    private static func queueUnitEvents(outside buckets: PostgresValue, horizon: PostgresValue, on c: PostgresConnection) throws {
+    private static func queueUnitEvents(outside buckets: String, horizon: String, on c: PostgresConnection) throws {
         try c.execute(
             """
             INSERT INTO seam_meta.join_queue (kind, bucket, event_id, key1, at, forced)
             SELECT 3, \(eventBucket("e")), e.event_id, coalesce(e.anonymous_id, e.user_id), e.occurred_at, c.forced
-            FROM (\(unitsSince)) AS c
+            FROM (\(unitsSince(horizon: horizon))) AS c
             CROSS JOIN LATERAL (
                 SELECT event_id, anonymous_id, user_id, occurred_at FROM lake.tag_events e
                 WHERE e.user_id = c.unit_id AND e.occurred_at >= c.since
@@ -187,7 +191,7 @@ enum PropagationStage {
                 SELECT event_id, anonymous_id, user_id, occurred_at FROM lake.tag_events e
                 WHERE e.session_id = c.unit_id AND e.occurred_at >= c.since
             ) AS e
-            WHERE NOT \(eventBucket("e")) = ANY($1::int[])
-            """, [buckets, horizon])
+            WHERE NOT \(eventBucket("e")) = ANY(\(buckets))
+            """)
     }
 }

@@ -78,7 +78,7 @@ enum SessionStage {
             SELECT e.session_id, \(traceColumns) FROM ev e
             CROSS JOIN LATERAL (SELECT * FROM lake.traces t WHERE t.trace_id = e.trace_id OFFSET 0) AS t
             """
-        try c.executeScript(
+        return try c.executeScript(
             """
             CREATE TEMP TABLE IF NOT EXISTS join_sessions (session_id text PRIMARY KEY) ON COMMIT DELETE ROWS;
             CREATE TEMP TABLE IF NOT EXISTS join_new_sessions (LIKE lake.sessions) ON COMMIT DELETE ROWS;
@@ -98,7 +98,8 @@ enum SessionStage {
             INSERT INTO lake.sessions (\(columns))
             SELECT \(RowDiff.names(columns, excluding: []).map { "n.\($0)" }.joined(separator: ", "))
             FROM join_new_sessions n JOIN join_changed_sessions c USING (session_id);
-            """)
-        return try c.query("SELECT count(*) FROM join_changed_sessions").scalar(Int.self)
+            SELECT count(*) FROM join_changed_sessions
+            """
+        ).scalar(Int.self)
     }
 }

@@ -54,7 +54,7 @@ enum TraceStage {
         let stored = RowDiff.names(columns)
         // What sessions and tag events read of a trace; arrival times alone do not matter to them.
         let facts = RowDiff.names(columns, excluding: ["updated_at", "first_seen", "last_seen"])
-        try c.executeScript(
+        return try c.executeScript(
             """
             CREATE TEMP TABLE IF NOT EXISTS join_traces (
                 trace_id bytea PRIMARY KEY, lo timestamptz, hi timestamptz, forced boolean
@@ -96,7 +96,8 @@ enum TraceStage {
             SELECT DISTINCT 5, hashtext(s) & 15, NULL::bytea, s, at, forced
             FROM join_changed_traces CROSS JOIN LATERAL (VALUES (old_session), (new_session)) AS v(s)
             WHERE facts_changed AND s IS NOT NULL;
-            """)
-        return try c.query("SELECT count(*) FROM join_changed_traces").scalar(Int.self)
+            SELECT count(*) FROM join_changed_traces
+            """
+        ).scalar(Int.self)
     }
 }

@@ -79,14 +79,16 @@ public final class PostgresConnection {
         try query(sql, parameters).affectedRows ?? 0
     }
 
-    /// Runs a script of several `;`-separated statements without parameters (migrations, DDL).
+    /// Runs a script of several `;`-separated statements without parameters (migrations, DDL,
+    /// or several steps in one round trip) and returns the last statement's result.
     ///
     /// Outside an explicit transaction PostgreSQL runs the whole script as one implicit
     /// transaction; the first failing statement stops it.
-    public func executeScript(_ sql: String) throws {
+    @discardableResult
+    public func executeScript(_ sql: String) throws -> PostgresResult {
         let conn = try ensureConnected()
         // PQexec returns the last result, and the first error stops the script, so checking it suffices.
-        _ = try check(PQexec(conn, sql), sql: sql)
+        return try check(PQexec(conn, sql), sql: sql)
     }
 
     /// Runs `body` inside `BEGIN` … `COMMIT`; rolls back and rethrows when it throws.
