@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import SeamPostgres
 import ServiceLifecycle
+import Synchronization
 
 /// The join service: keeps `lake.traces`, `lake.exposures`, `lake.event_facts` and
 /// `lake.sessions` a deterministic function of the raw tables.
@@ -15,14 +16,15 @@ import ServiceLifecycle
 /// produced it commit, in whatever order that happens, and the worker deletes it in the
 /// same transaction that writes the derived rows. A crash rolls both back together.
 ///
-/// **Stages.** One pass runs, each in transactions of its own: traces (from spans), trace
-/// changes → the tag events naming the trace, exposures (from flag evaluations), unit
-/// changes → the unit's tag events, event facts (tag event + trace + variants + session),
-/// sessions (from event facts and traces). Each stage queues what depends on the rows it
-/// changed, so a span arriving hours late updates its trace, then the events naming it,
-/// then their sessions. Every derived row is computed from all the raw rows of its key;
-/// the two propagation stages rewrite an event's trace columns or variants in place, with
-/// the same expressions the event stage uses (see `PropagationStage`). This makes the
+/// **Stages.** One pass runs, each in transactions of its own: traces (from spans, and in
+/// the same transaction the trace columns of the event facts naming them), trace changes
+/// left for later → the tag events naming the trace, exposures (from flag evaluations),
+/// unit changes → the unit's tag events, event facts (tag event + trace + variants +
+/// session), sessions (from event facts and traces). Each stage queues what depends on the
+/// rows it changed, so a span arriving hours late updates its trace, then the events naming
+/// it, then their sessions. Every derived row is computed from all the raw rows of its key;
+/// trace and unit changes rewrite an event's trace columns or variants in place, with the
+/// same expressions the event stage uses (see `PropagationStage`). This makes the
 /// result independent of arrival order, batching and duplicates (the raw tables already
 /// drop duplicates by natural key).
 ///
@@ -37,6 +39,7 @@ public struct JoinWorker: Service {
     private let pool: PostgresPool
     private let metrics: JoinMetrics
     private let logger: Logger
+    private let queueVacuum = QueueVacuum()
 
     public init(
         pool: PostgresPool, configuration: JoinConfiguration = .init(), metrics: JoinMetrics = .global,
@@ -54,11 +57,30 @@ public struct JoinWorker: Service {
         public var items: [QueueKind: Int] = [:]
         /// Of those, items older than the horizon: reported instead of joined, by kind.
         public var late: [QueueKind: Int] = [:]
-        /// Derived rows rewritten because they changed (new, different or gone), by table.
+        /// Derived rows rewritten because they changed (new, different or gone, or rewritten
+        /// in place by propagation), by table.
         public var rows: [String: Int] = [:]
 
         public var totalItems: Int { items.values.reduce(0, +) }
         public var totalLate: Int { late.values.reduce(0, +) }
+    }
+
+    /// When the worker last vacuumed the queue. The queue takes and loses thousands of items
+    /// a second, and autovacuum visits a database at most once a minute (its naptime): until
+    /// then every claim steps over the index entries of items already deleted, which made
+    /// the claims a sixth of the join's time. Vacuuming a short queue takes milliseconds.
+    final class QueueVacuum: Sendable {
+        static let interval: Duration = .seconds(2)
+        private let last = Mutex(ContinuousClock.now)
+
+        /// True, once per `interval`.
+        func due() -> Bool {
+            last.withLock { last in
+                guard ContinuousClock.now - last >= Self.interval else { return false }
+                last = ContinuousClock.now
+                return true
+            }
+        }
     }
 
     /// The stages of a pass, in dependency order.
@@ -69,6 +91,16 @@ public struct JoinWorker: Service {
     /// another worker holds is left to it).
     public func runPass() async throws -> PassReport {
         var report = PassReport()
+        if queueVacuum.due() {
+            try await pool.withConnection { c in _ = try c.executeScript("VACUUM (SKIP_LOCKED) seam_meta.join_queue") }
+        }
+        // Tag events are computed only up to the last event item visible before the trace
+        // stage claims: a loader transaction stores an event with its trace's spans, and an
+        // event taken in the same pass as its trace but not its spans would be computed
+        // without its trace facts, then rewritten when the trace arrives (and its session
+        // recomputed twice). Later event items wait for the next pass. An optimization only:
+        // correctness never depends on which pass takes an item.
+        let eventBound = try await pool.withConnection { try QueueClaim.lastItem(of: .event, on: $0) }
         for kind in Self.order {
             // One claim per stage and pass while the join keeps up: under a steady stream a
             // stage always finds new items, and looping on it would keep the later stages
@@ -76,10 +108,10 @@ public struct JoinWorker: Service {
             // it first (bounded), so that the later stages see the result once, not each
             // intermediate state.
             for _ in 0..<64 {
-                guard let step = try await runStage(kind) else { break }
+                guard let step = try await runStage(kind, upTo: kind == .event ? eventBound : nil) else { break }
                 report.items[kind, default: 0] += step.items
                 report.late[kind, default: 0] += step.late
-                if let table = step.table { report.rows[table, default: 0] += step.rows }
+                for (table, rows) in step.rows { report.rows[table, default: 0] += rows }
                 if !step.full { break }
             }
         }
@@ -106,25 +138,30 @@ public struct JoinWorker: Service {
     private struct Step: Sendable {
         var items: Int
         var late: Int
-        var table: String?
-        var rows: Int
+        /// Rows rewritten, by table.
+        var rows: [String: Int] = [:]
         var full = false
     }
 
-    private func runStage(_ kind: QueueKind) async throws -> Step? {
+    /// Runs one claim of `kind` (of items up to `upTo` when given).
+    private func runStage(_ kind: QueueKind, upTo bound: Int64?) async throws -> Step? {
+        if kind == .event, bound == nil { return nil }
         let configuration = configuration
         let started = ContinuousClock.now
         let step = try await pool.transaction { c -> Step? in
-            guard let claimed = try QueueClaim.claim(kind: kind, limit: configuration.batchItems, horizon: configuration.horizon, on: c)
+            guard let claimed = try QueueClaim.claim(
+                kind: kind, limit: configuration.batchItems, upTo: bound, horizon: configuration.horizon, on: c)
             else { return nil }
-            var step = Step(items: claimed.items, late: claimed.late, table: nil, rows: 0, full: claimed.full)
+            var step = Step(items: claimed.items, late: claimed.late, full: claimed.full)
             switch kind {
-            case .trace: (step.table, step.rows) = ("traces", try TraceStage.run(on: c))
-            case .exposure: (step.table, step.rows) = ("exposures", try ExposureStage.run(on: c))
-            case .event: (step.table, step.rows) = ("event_facts", try EventStage.run(sessionTimeout: configuration.sessionTimeout, on: c))
-            case .session: (step.table, step.rows) = ("sessions", try SessionStage.run(on: c))
+            case .trace:
+                let rows = try TraceStage.run(horizon: configuration.horizon, on: c)
+                step.rows = ["traces": rows.traces, "event_facts": rows.eventFacts]
+            case .exposure: step.rows = ["exposures": try ExposureStage.run(on: c)]
+            case .event: step.rows = ["event_facts": try EventStage.run(sessionTimeout: configuration.sessionTimeout, on: c)]
+            case .session: step.rows = ["sessions": try SessionStage.run(on: c)]
             case .traceChanged, .unitChanged:
-                (step.table, step.rows) = ("event_facts", try PropagationStage.run(kind: kind, horizon: configuration.horizon, on: c))
+                step.rows = ["event_facts": try PropagationStage.run(kind: kind, horizon: configuration.horizon, on: c)]
             }
             return step
         }
@@ -133,12 +170,12 @@ public struct JoinWorker: Service {
         logger.debug(
             "join stage",
             metadata: [
-                "kind": "\(kind.label)", "items": "\(step.items)", "late": "\(step.late)", "rows": "\(step.rows)",
+                "kind": "\(kind.label)", "items": "\(step.items)", "late": "\(step.late)", "rows": "\(step.rows.values.reduce(0, +))",
                 "seconds": "\(String(format: "%.3f", seconds))",
             ])
         metrics.stage(kind, seconds: seconds)
         metrics.processed(kind, items: step.items, late: step.late)
-        if let table = step.table { metrics.rows(table, step.rows) }
+        for (table, rows) in step.rows { metrics.rows(table, rows) }
         return step.items > 0 ? step : nil
     }
 

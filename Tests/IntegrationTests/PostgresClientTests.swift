@@ -298,11 +298,13 @@ struct PostgresPoolTests {
         }
     }
 
-    @Test("pools bound connection attempts unless the connection string says otherwise")
+    @Test("pools bound connection attempts and name their connections unless the connection string says otherwise")
     func connectTimeout() throws {
-        let pool = PostgresPool.Configuration(connectionString: "postgresql://db.example/lake")
+        let pool = PostgresPool.Configuration(connectionString: "postgresql://db.example/lake", name: "seam-join0")
         #expect(try ConnectionString.parse(pool.effectiveConnectionString)["connect_timeout"] == "10")
-        let own = PostgresPool.Configuration(connectionString: "host=x connect_timeout=3")
+        #expect(try ConnectionString.parse(pool.effectiveConnectionString)["application_name"] == "seam-join0")
+        let own = PostgresPool.Configuration(connectionString: "host=x connect_timeout=3 application_name=mine")
         #expect(try ConnectionString.parse(own.effectiveConnectionString)["connect_timeout"] == "3")
+        #expect(try ConnectionString.parse(own.effectiveConnectionString)["application_name"] == "mine")
     }
 }

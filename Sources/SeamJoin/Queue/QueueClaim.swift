@@ -41,14 +41,29 @@ enum QueueClaim {
     /// `buckets` as a PostgreSQL `int[]` literal.
     static func arrayLiteral(_ buckets: [Int]) -> String { "{\(buckets.map(String.init).joined(separator: ","))}" }
 
-    /// Claims items of `kind`; returns nil when no bucket with work could be locked.
-    static func claim(kind: QueueKind, limit: Int, horizon: Duration, on c: PostgresConnection) throws -> Claimed? {
+    /// The id of the newest item of `kind` visible now (one index descent per bucket), or
+    /// nil when there is none.
+    static func lastItem(of kind: QueueKind, on c: PostgresConnection) throws -> Int64? {
+        try c.query(
+            """
+            SELECT max(q.item_id) FROM generate_series(0, \(bucketCount - 1)) AS b
+            CROSS JOIN LATERAL (
+                SELECT item_id FROM seam_meta.join_queue WHERE kind = $1 AND bucket = b ORDER BY item_id DESC LIMIT 1
+            ) AS q
+            """, [.int16(kind.rawValue)]
+        ).rows.first?[0].decode(Int64?.self) ?? nil
+    }
+
+    /// Claims items of `kind` (with ids up to `bound` when given: later ones wait);
+    /// returns nil when no bucket with work could be locked.
+    static func claim(kind: QueueKind, limit: Int, upTo bound: Int64? = nil, horizon: Duration, on c: PostgresConnection) throws -> Claimed? {
+        let upTo = bound.map { " AND item_id <= \($0)" } ?? ""
         // One round trip: the buckets with work whose lock this transaction got (CASE makes
         // PostgreSQL try the lock only where there is work).
         let held = try c.query(
             """
             SELECT b FROM generate_series(0, \(bucketCount - 1)) AS b
-            WHERE CASE WHEN EXISTS (SELECT 1 FROM seam_meta.join_queue q WHERE q.kind = $1 AND q.bucket = b)
+            WHERE CASE WHEN EXISTS (SELECT 1 FROM seam_meta.join_queue q WHERE q.kind = $1 AND q.bucket = b\(upTo))
                        THEN pg_try_advisory_xact_lock($2, b) ELSE false END
             """, [.int16(kind.rawValue), .int32(lockKey(kind))]
         ).rows.compactMap { try? $0[0].decode(Int.self) }
@@ -73,7 +88,7 @@ enum QueueClaim {
             WITH taken AS (
                 DELETE FROM seam_meta.join_queue WHERE ctid = ANY(ARRAY(
                     SELECT ctid FROM seam_meta.join_queue
-                    WHERE kind = \(kind.rawValue) AND bucket = ANY(\(buckets))
+                    WHERE kind = \(kind.rawValue) AND bucket = ANY(\(buckets))\(upTo)
                     ORDER BY item_id LIMIT \(limit)))
                 RETURNING \(columns.joined(separator: ", "))
             )
@@ -81,10 +96,12 @@ enum QueueClaim {
             INSERT INTO join_claim_counts SELECT count(*), 0 FROM join_claim;
             -- The same keys' other pending items in the held buckets are covered by this
             -- recomputation too: take them now rather than recompute those keys again later.
+            -- Only a full claim can have left any (it took the oldest items of its buckets).
             WITH more AS (
                 DELETE FROM seam_meta.join_queue q
                 USING (SELECT DISTINCT \(kind.keyColumns.joined(separator: ", ")) FROM join_claim) AS c
-                WHERE q.kind = \(kind.rawValue) AND q.bucket = ANY(\(buckets))
+                WHERE (SELECT taken FROM join_claim_counts) >= \(limit)
+                  AND q.kind = \(kind.rawValue) AND q.bucket = ANY(\(buckets))
                   AND \(kind.keyColumns.map { "q.\($0) = c.\($0)" }.joined(separator: " AND "))
                 RETURNING \(columns.map { "q.\($0)" }.joined(separator: ", "))
             )
@@ -92,7 +109,7 @@ enum QueueClaim {
             -- Items older than the horizon are dropped and reported instead of processed.
             WITH late AS (DELETE FROM join_claim WHERE NOT forced AND at < now() - interval '\(horizon.intervalText)' RETURNING 1)
             UPDATE join_claim_counts SET late = (SELECT count(*) FROM late);
-            ANALYZE join_claim;
+            ANALYZE join_claim (\(kind.keyColumns.joined(separator: ", ")));
             SELECT (SELECT count(*) FROM join_claim) + late, late, taken FROM join_claim_counts
             """)
         let items = try counts[0][0].decode(Int.self), late = try counts[0][1].decode(Int.self)

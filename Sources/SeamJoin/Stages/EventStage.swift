@@ -115,55 +115,53 @@ enum EventStage {
         let stored = RowDiff.names(columns)
         return try c.executeScript(
             """
-            CREATE TEMP TABLE IF NOT EXISTS join_events (event_id uuid PRIMARY KEY, forced boolean) ON COMMIT DELETE ROWS;
-            CREATE TEMP TABLE IF NOT EXISTS join_ev (LIKE lake.tag_events, forced boolean, PRIMARY KEY (event_id)) ON COMMIT DELETE ROWS;
             CREATE TEMP TABLE IF NOT EXISTS join_facts (LIKE lake.event_facts) ON COMMIT DELETE ROWS;
 
-            INSERT INTO join_events SELECT event_id, bool_or(forced) FROM join_claim GROUP BY event_id;
-
-            INSERT INTO join_ev
-            SELECT e.*, c.forced
-            FROM (SELECT event_id, at, bool_or(forced) AS forced FROM join_claim GROUP BY event_id, at) AS c
-            CROSS JOIN LATERAL (
-                SELECT * FROM lake.tag_events e WHERE e.event_id = c.event_id AND e.occurred_at = c.at OFFSET 0
-            ) AS e
-            ON CONFLICT (event_id) DO NOTHING;
-
-            -- Derived sessions: all of a visitor's session-less events that day.
-            INSERT INTO join_ev
-            SELECT e.*, g.forced
-            FROM (
-                SELECT coalesce(anonymous_id, user_id) AS visitor, date_trunc('day', occurred_at, 'UTC') AS day,
-                       bool_or(forced) AS forced
-                FROM join_ev WHERE session_id IS NULL AND coalesce(anonymous_id, user_id) IS NOT NULL
-                GROUP BY 1, 2
-            ) AS g
-            CROSS JOIN LATERAL (
-                SELECT * FROM lake.tag_events e
-                WHERE coalesce(e.anonymous_id, e.user_id) = g.visitor AND e.session_id IS NULL
-                  AND e.occurred_at >= g.day AND e.occurred_at < g.day + interval '24 hours'
-                OFFSET 0
-            ) AS e
-            ON CONFLICT (event_id) DO NOTHING;
-            ANALYZE join_ev;
-
+            -- The claimed events, and for derived sessions every session-less event of their
+            -- visitors that day. Straight from the lookups into the computation: no
+            -- intermediate table (the estimates come from join_claim's statistics). Should a
+            -- raw event id exist twice (the raw key includes the event time), the earliest wins.
             INSERT INTO join_facts (\(columns))
-            \(compute(events: "SELECT * FROM join_ev", lookups: true, timeout: "interval '\(sessionTimeout.intervalText)'"));
+            \(compute(events: """
+                WITH claimed AS MATERIALIZED (
+                    SELECT e.* FROM (SELECT DISTINCT event_id, at FROM join_claim) AS c
+                    CROSS JOIN LATERAL (
+                        SELECT * FROM lake.tag_events e WHERE e.event_id = c.event_id AND e.occurred_at = c.at OFFSET 0
+                    ) AS e
+                ), siblings AS (
+                    SELECT e.* FROM (
+                        SELECT DISTINCT coalesce(anonymous_id, user_id) AS visitor, date_trunc('day', occurred_at, 'UTC') AS day
+                        FROM claimed WHERE session_id IS NULL AND coalesce(anonymous_id, user_id) IS NOT NULL
+                    ) AS g
+                    CROSS JOIN LATERAL (
+                        SELECT * FROM lake.tag_events e
+                        WHERE coalesce(e.anonymous_id, e.user_id) = g.visitor AND e.session_id IS NULL
+                          AND e.occurred_at >= g.day AND e.occurred_at < g.day + interval '24 hours'
+                        OFFSET 0
+                    ) AS e
+                    WHERE NOT EXISTS (SELECT 1 FROM claimed c WHERE c.event_id = e.event_id)
+                )
+                SELECT DISTINCT ON (event_id) * FROM (SELECT * FROM claimed UNION ALL SELECT * FROM siblings) AS u
+                ORDER BY event_id, occurred_at
+                """, lookups: true, timeout: "interval '\(sessionTimeout.intervalText)'"));
 
             CREATE TEMP TABLE IF NOT EXISTS join_changed_events (
-                event_id uuid, old_session text, new_session text, at timestamptz, forced boolean
+                event_id uuid, old_session text, new_session text, at timestamptz, forced boolean, existed boolean
             ) ON COMMIT DELETE ROWS;
 
             INSERT INTO join_changed_events
-            SELECT k.event_id, o.session_id, n.session_id, coalesce(n.occurred_at, o.occurred_at), k.forced
+            SELECT k.event_id, o.session_id, n.session_id, coalesce(n.occurred_at, o.occurred_at), k.forced, o.event_id IS NOT NULL
+            -- Claimed events, and the others recomputed with them (forced when any claimed item was).
             FROM (SELECT event_id, bool_or(forced) AS forced
-                  FROM (SELECT event_id, forced FROM join_events UNION ALL SELECT event_id, forced FROM join_ev) AS u
+                  FROM (SELECT event_id, forced FROM join_claim
+                        UNION ALL
+                        SELECT f.event_id, coalesce((SELECT bool_or(forced) FROM join_claim), false) FROM join_facts f) AS u
                   GROUP BY event_id) AS k
             LEFT JOIN LATERAL (SELECT * FROM lake.event_facts o WHERE o.event_id = k.event_id OFFSET 0) AS o ON true
             LEFT JOIN join_facts n ON n.event_id = k.event_id
             WHERE \(RowDiff.differs(stored, "o", "n"));
 
-            DELETE FROM lake.event_facts WHERE event_id = ANY(ARRAY(SELECT event_id FROM join_changed_events));
+            DELETE FROM lake.event_facts WHERE event_id = ANY(ARRAY(SELECT event_id FROM join_changed_events WHERE existed));
             INSERT INTO lake.event_facts (\(columns))
             SELECT \(RowDiff.names(columns, excluding: []).map { "n.\($0)" }.joined(separator: ", "))
             FROM join_facts n JOIN join_changed_events c USING (event_id);

@@ -39,7 +39,9 @@ enum PropagationStage {
         let others = held.count < QueueClaim.bucketCount
         switch kind {
         case .traceChanged:
-            let updated = try updateTraceFacts(buckets: buckets, horizon: horizonText, on: c)
+            let updated = try updateTraceFacts(
+                traces: "SELECT trace_id, bool_or(forced) AS forced FROM join_claim GROUP BY trace_id", buckets: buckets,
+                horizon: horizonText, on: c)
             if others { try queueTraceEvents(outside: buckets, on: c) }
             return updated
         case .unitChanged:
@@ -51,11 +53,32 @@ enum PropagationStage {
         }
     }
 
-    /// Event facts of the held buckets naming a changed trace: trace columns rewritten in
-    /// place, or the event queued when its session resolution changes (or it is older than
-    /// the horizon: the claim reports it). Their sessions are queued, since a session also
-    /// reads the times of the traces its events name.
-    private static func updateTraceFacts(buckets: String, horizon: String, on c: PostgresConnection) throws -> Int {
+    /// For the trace stage, in its transaction: carries the changed traces that `traces`
+    /// selects (`trace_id`, `at`, `forced`) to the event facts of every event bucket no
+    /// other worker holds, in place. When another worker holds some, the traces are also
+    /// queued as `traceChanged` items: the events of those buckets are looked for by the
+    /// propagation stage in a later transaction, after this change committed (see above for
+    /// why that order matters). Returns the event facts rewritten.
+    static func propagateTraces(_ traces: String, horizon: Duration, on c: PostgresConnection) throws -> Int {
+        let held = try QueueClaim.lockFreeBuckets(of: .event, on: c)
+        let updated = try updateTraceFacts(
+            traces: traces, buckets: "'\(QueueClaim.arrayLiteral(held))'::int[]",
+            horizon: "interval '\(horizon.intervalText)'", on: c)
+        if held.count < QueueClaim.bucketCount {
+            try c.execute(
+                """
+                INSERT INTO seam_meta.join_queue (kind, bucket, trace_id, at, forced)
+                SELECT 6, get_byte(trace_id, 15) & \(QueueClaim.bucketCount - 1), trace_id, at, forced FROM (\(traces)) AS t
+                """)
+        }
+        return updated
+    }
+
+    /// Event facts of the held buckets naming a trace that `traces` selects (`trace_id`,
+    /// `forced`): trace columns rewritten in place, or the event queued when its session
+    /// resolution changes (or it is older than the horizon: the claim reports it). Their
+    /// sessions are queued, since a session also reads the times of the traces its events name.
+    private static func updateTraceFacts(traces: String, buckets: String, horizon: String, on c: PostgresConnection) throws -> Int {
         try c.executeScript(
             """
             CREATE TEMP TABLE IF NOT EXISTS join_dependents (
@@ -71,7 +94,7 @@ enum PropagationStage {
                                          ELSE t.session_id IS NOT NULL END
                    OR (NOT c.forced AND f.occurred_at < now() - \(horizon)),
                    \(EventStage.traceFacts("t"))
-            FROM (SELECT trace_id, bool_or(forced) AS forced FROM join_claim GROUP BY trace_id) AS c
+            FROM (\(traces)) AS c
             CROSS JOIN LATERAL (
                 SELECT event_id, anonymous_id, user_id, session_id, session_source, occurred_at
                 FROM lake.event_facts f WHERE f.trace_id = c.trace_id OFFSET 0
@@ -79,7 +102,7 @@ enum PropagationStage {
             LEFT JOIN LATERAL (SELECT * FROM lake.traces t WHERE t.trace_id = c.trace_id OFFSET 0) AS t ON true
             WHERE \(eventBucket("f")) = ANY(\(buckets))
             ON CONFLICT (event_id) DO NOTHING;
-            ANALYZE join_dependents;
+            ANALYZE join_dependents (event_id, session_id);
 
             INSERT INTO seam_meta.join_queue (kind, bucket, event_id, key1, at, forced)
             SELECT 3, bucket, event_id, visitor, at, forced FROM join_dependents WHERE recompute
@@ -130,7 +153,7 @@ enum PropagationStage {
             ) AS f
             WHERE \(eventBucket("f")) = ANY(\(buckets))
             ON CONFLICT (event_id) DO NOTHING;
-            ANALYZE join_unit_events;
+            ANALYZE join_unit_events (event_id, user_id, anonymous_id, session_id);
 
             WITH \(EventStage.variants(events: "join_unit_events", lookups: true))
             INSERT INTO join_unit_variants SELECT event_id, variants FROM variants;

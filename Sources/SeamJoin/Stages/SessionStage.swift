@@ -65,36 +65,41 @@ enum SessionStage {
 
     static func run(on c: PostgresConnection) throws -> Int {
         let stored = RowDiff.names(columns)
+        let claimed = "SELECT DISTINCT key1 AS session_id FROM join_claim WHERE key1 IS NOT NULL"
         // Index lookups per session and per trace (OFFSET 0 keeps them so): a hash join
         // would read the whole table for every batch.
         let events = """
-            SELECT f.* FROM join_sessions j
+            SELECT f.* FROM (\(claimed)) AS j
             CROSS JOIN LATERAL (SELECT \(eventColumns) FROM lake.event_facts f WHERE f.session_id = j.session_id OFFSET 0) AS f
             """
+        // The traces naming the session, and those its events name: most are both, so only
+        // the events' traces not already found by session are looked up one by one.
         let traces = """
-            SELECT j.session_id, \(traceColumns) FROM join_sessions j
-            CROSS JOIN LATERAL (SELECT * FROM lake.traces t WHERE t.session_id = j.session_id OFFSET 0) AS t
+            WITH named AS MATERIALIZED (
+                SELECT j.session_id, \(traceColumns) FROM (\(claimed)) AS j
+                CROSS JOIN LATERAL (SELECT * FROM lake.traces t WHERE t.session_id = j.session_id OFFSET 0) AS t
+            )
+            SELECT * FROM named
             UNION
             SELECT e.session_id, \(traceColumns) FROM ev e
             CROSS JOIN LATERAL (SELECT * FROM lake.traces t WHERE t.trace_id = e.trace_id OFFSET 0) AS t
+            WHERE e.trace_id IS NOT NULL
+              AND NOT EXISTS (SELECT 1 FROM named n WHERE n.session_id = e.session_id AND n.trace_id = e.trace_id)
             """
         return try c.executeScript(
             """
-            CREATE TEMP TABLE IF NOT EXISTS join_sessions (session_id text PRIMARY KEY) ON COMMIT DELETE ROWS;
             CREATE TEMP TABLE IF NOT EXISTS join_new_sessions (LIKE lake.sessions) ON COMMIT DELETE ROWS;
-            CREATE TEMP TABLE IF NOT EXISTS join_changed_sessions (session_id text) ON COMMIT DELETE ROWS;
-            INSERT INTO join_sessions SELECT DISTINCT key1 FROM join_claim WHERE key1 IS NOT NULL;
-            ANALYZE join_sessions;
+            CREATE TEMP TABLE IF NOT EXISTS join_changed_sessions (session_id text, existed boolean) ON COMMIT DELETE ROWS;
 
             INSERT INTO join_new_sessions (\(columns)) \(compute(events: events, traces: traces));
 
             INSERT INTO join_changed_sessions
-            SELECT k.session_id FROM join_sessions k
+            SELECT k.session_id, o.session_id IS NOT NULL FROM (\(claimed)) AS k
             LEFT JOIN LATERAL (SELECT * FROM lake.sessions o WHERE o.session_id = k.session_id OFFSET 0) AS o ON true
             LEFT JOIN join_new_sessions n ON n.session_id = k.session_id
             WHERE \(RowDiff.differs(stored, "o", "n"));
 
-            DELETE FROM lake.sessions WHERE session_id = ANY(ARRAY(SELECT session_id FROM join_changed_sessions));
+            DELETE FROM lake.sessions WHERE session_id = ANY(ARRAY(SELECT session_id FROM join_changed_sessions WHERE existed));
             INSERT INTO lake.sessions (\(columns))
             SELECT \(RowDiff.names(columns, excluding: []).map { "n.\($0)" }.joined(separator: ", "))
             FROM join_new_sessions n JOIN join_changed_sessions c USING (session_id);

@@ -1,8 +1,9 @@
 import SeamPostgres
 
 /// Recomputes `lake.traces` for the claimed trace ids from `lake.spans`; for traces whose
-/// facts changed it queues their sessions (before and after) and a `traceChanged` item
-/// that later finds the tag events naming them.
+/// facts changed it queues their sessions (before and after) and, in the same transaction,
+/// rewrites the trace columns of the event facts naming them
+/// (`PropagationStage.propagateTraces`).
 enum TraceStage {
     /// Spans are gathered within this distance of the span that dirtied the trace, so that
     /// a lookup touches a few daily partitions rather than all of them.
@@ -50,28 +51,25 @@ enum TraceStage {
         """
     }
 
-    static func run(on c: PostgresConnection) throws -> Int {
+    /// Returns the traces and the event facts rewritten.
+    static func run(horizon: Duration, on c: PostgresConnection) throws -> (traces: Int, eventFacts: Int) {
         let stored = RowDiff.names(columns)
         // What sessions and tag events read of a trace; arrival times alone do not matter to them.
         let facts = RowDiff.names(columns, excluding: ["updated_at", "first_seen", "last_seen"])
-        return try c.executeScript(
+        let traces = try c.executeScript(
             """
-            CREATE TEMP TABLE IF NOT EXISTS join_traces (
-                trace_id bytea PRIMARY KEY, lo timestamptz, hi timestamptz, forced boolean
-            ) ON COMMIT DELETE ROWS;
             CREATE TEMP TABLE IF NOT EXISTS join_new_traces (LIKE lake.traces) ON COMMIT DELETE ROWS;
             CREATE TEMP TABLE IF NOT EXISTS join_changed_traces (
-                trace_id bytea, old_session text, new_session text, at timestamptz, forced boolean, facts_changed boolean
+                trace_id bytea, old_session text, new_session text, at timestamptz, forced boolean, facts_changed boolean,
+                existed boolean
             ) ON COMMIT DELETE ROWS;
-
-            INSERT INTO join_traces
-            SELECT trace_id, min(at) - interval '\(window)', max(at) + interval '\(window)', bool_or(forced)
-            FROM join_claim GROUP BY trace_id;
-            ANALYZE join_traces;
 
             INSERT INTO join_new_traces (\(columns))
             \(compute(spans: """
-                SELECT s.* FROM join_traces d
+                SELECT s.* FROM (
+                        SELECT trace_id, min(at) - interval '\(window)' AS lo, max(at) + interval '\(window)' AS hi
+                        FROM join_claim GROUP BY trace_id
+                    ) AS d
                     CROSS JOIN LATERAL (
                         SELECT \(spanColumns) FROM lake.spans s WHERE s.trace_id = d.trace_id AND s.start_time BETWEEN d.lo AND d.hi OFFSET 0
                     ) AS s
@@ -79,25 +77,27 @@ enum TraceStage {
 
             INSERT INTO join_changed_traces
             SELECT k.trace_id, o.session_id, n.session_id, coalesce(n.start_time, o.start_time), k.forced,
-                   \(RowDiff.differs(facts, "o", "n"))
-            FROM join_traces k
+                   \(RowDiff.differs(facts, "o", "n")), o.trace_id IS NOT NULL
+            FROM (SELECT trace_id, bool_or(forced) AS forced FROM join_claim GROUP BY trace_id) AS k
             LEFT JOIN LATERAL (SELECT * FROM lake.traces o WHERE o.trace_id = k.trace_id OFFSET 0) AS o ON true
             LEFT JOIN join_new_traces n ON n.trace_id = k.trace_id
             WHERE \(RowDiff.differs(stored, "o", "n"));
 
-            DELETE FROM lake.traces WHERE trace_id = ANY(ARRAY(SELECT trace_id FROM join_changed_traces));
+            DELETE FROM lake.traces WHERE trace_id = ANY(ARRAY(SELECT trace_id FROM join_changed_traces WHERE existed));
             INSERT INTO lake.traces (\(columns))
             SELECT \(RowDiff.names(columns, excluding: []).map { "n.\($0)" }.joined(separator: ", "))
             FROM join_new_traces n JOIN join_changed_traces c USING (trace_id);
 
-            INSERT INTO seam_meta.join_queue (kind, bucket, trace_id, key1, at, forced)
-            SELECT 6, get_byte(trace_id, 15) & 15, trace_id, NULL::text, at, forced FROM join_changed_traces WHERE facts_changed
-            UNION ALL
-            SELECT DISTINCT 5, hashtext(s) & 15, NULL::bytea, s, at, forced
+            INSERT INTO seam_meta.join_queue (kind, bucket, key1, at, forced)
+            SELECT DISTINCT 5, hashtext(s) & 15, s, at, forced
             FROM join_changed_traces CROSS JOIN LATERAL (VALUES (old_session), (new_session)) AS v(s)
             WHERE facts_changed AND s IS NOT NULL;
             SELECT count(*) FROM join_changed_traces
             """
         ).scalar(Int.self)
+        guard traces > 0 else { return (0, 0) }
+        let eventFacts = try PropagationStage.propagateTraces(
+            "SELECT trace_id, at, forced FROM join_changed_traces WHERE facts_changed", horizon: horizon, on: c)
+        return (traces, eventFacts)
     }
 }

@@ -99,7 +99,7 @@ public final class PostgresConnection {
             try executeScript("COMMIT")
             return value
         } catch {
-            if isConnected { try? executeScript("ROLLBACK") }
+            if isConnected { _ = try? executeScript("ROLLBACK") }
             throw error
         }
     }

@@ -13,7 +13,9 @@ public final class PostgresPool: Sendable {
         public var connectionString: String
         /// Upper bound on open connections.
         public var maximumConnections: Int
-        /// Prefix of the connection threads' names (visible in debuggers and `top -H`).
+        /// Prefix of the connection threads' names (visible in debuggers and `top -H`), and
+        /// the connections' `application_name` (visible in `pg_stat_activity`) unless the
+        /// connection string sets one.
         public var name: String
 
         /// Seconds a connection attempt may take (libpq's `connect_timeout`) unless the
@@ -27,10 +29,14 @@ public final class PostgresPool: Sendable {
             self.connectTimeoutSeconds = connectTimeoutSeconds
         }
 
-        /// The connection string with the connect timeout applied.
+        /// The connection string with the connect timeout and application name applied
+        /// (where it sets none of its own).
         var effectiveConnectionString: String {
-            guard let values = try? ConnectionString.parse(connectionString), values["connect_timeout"] == nil,
-                let rewritten = try? ConnectionString.replacing(["connect_timeout": String(connectTimeoutSeconds)], in: connectionString)
+            guard let values = try? ConnectionString.parse(connectionString) else { return connectionString }
+            var defaults: [String: String] = [:]
+            if values["connect_timeout"] == nil { defaults["connect_timeout"] = String(connectTimeoutSeconds) }
+            if values["application_name"] == nil { defaults["application_name"] = name }
+            guard !defaults.isEmpty, let rewritten = try? ConnectionString.replacing(defaults, in: connectionString)
             else { return connectionString }
             return rewritten
         }

@@ -53,7 +53,7 @@ struct CopyBench: AsyncParsableCommand {
         let pool = PostgresPool(configuration: .init(connectionString: url, maximumConnections: 1))
         let result = try await pool.withConnection { c -> (seam: Double, psql: Double) in
             try c.executeScript(SyntheticSpans.schemaSQL)
-            defer { try? c.executeScript("DROP SCHEMA seam_bench CASCADE") }
+            defer { _ = try? c.executeScript("DROP SCHEMA seam_bench CASCADE") }
             var best = (seam: 0.0, psql: 0.0)
             for _ in 0..<runCount {
                 try c.executeScript("TRUNCATE seam_bench.spans_seam, seam_bench.spans_psql; CHECKPOINT")

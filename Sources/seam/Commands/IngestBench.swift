@@ -44,7 +44,7 @@ struct IngestBench: AsyncParsableCommand {
     private func measure(adminURL: String) async throws {
         let name = "seam_bench_\(UUID().uuidString.prefix(8).lowercased())"
         let admin = PostgresPool(configuration: .init(connectionString: adminURL, maximumConnections: 1))
-        try await admin.withConnection { try $0.executeScript("CREATE DATABASE \(name)") }
+        try await admin.withConnection { c in _ = try c.executeScript("CREATE DATABASE \(name)") }
         let url = try ConnectionString.replacing(["dbname": name], in: adminURL)
         let home = URL(fileURLWithPath: "/tmp/seam-bench-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: home, withIntermediateDirectories: true)
@@ -56,7 +56,7 @@ struct IngestBench: AsyncParsableCommand {
             await admin.close()
             throw error
         }
-        try await admin.withConnection { try $0.executeScript("DROP DATABASE \(name) WITH (FORCE)") }
+        try await admin.withConnection { c in _ = try c.executeScript("DROP DATABASE \(name) WITH (FORCE)") }
         await admin.close()
     }
 

@@ -81,14 +81,14 @@ struct Runtime {
     func withBenchDatabase<T>(adminURL: String, _ body: (String) async throws -> T) async throws -> T {
         let name = "seam_bench_\(UUID().uuidString.prefix(8).lowercased())"
         let admin = PostgresPool(configuration: .init(connectionString: adminURL, maximumConnections: 1))
-        try await admin.withConnection { try $0.executeScript("CREATE DATABASE \(name)") }
+        try await admin.withConnection { c in _ = try c.executeScript("CREATE DATABASE \(name)") }
         let url = try ConnectionString.replacing(["dbname": name], in: adminURL)
         do {
             let pool = PostgresPool(configuration: .init(connectionString: url, maximumConnections: 1))
             _ = try await setUpLake(on: pool)
             await pool.close()
             let value = try await body(url)
-            try await admin.withConnection { try $0.executeScript("DROP DATABASE \(name) WITH (FORCE)") }
+            try await admin.withConnection { c in _ = try c.executeScript("DROP DATABASE \(name) WITH (FORCE)") }
             await admin.close()
             return value
         } catch {
