@@ -92,7 +92,12 @@ public struct JoinWorker: Service {
     public func runPass() async throws -> PassReport {
         var report = PassReport()
         if queueVacuum.due() {
-            try await pool.withConnection { c in _ = try c.executeScript("VACUUM (SKIP_LOCKED) seam_meta.join_queue") }
+            try await pool.withConnection { c in
+                // Skipped, with a warning, while another vacuum (autovacuum) holds the table.
+                _ = try c.executeScript("SET client_min_messages TO error")
+                defer { _ = try? c.executeScript("SET client_min_messages TO warning") }
+                _ = try c.executeScript("VACUUM (SKIP_LOCKED) seam_meta.join_queue")
+            }
         }
         // Tag events are computed only up to the last event item visible before the trace
         // stage claims: a loader transaction stores an event with its trace's spans, and an
