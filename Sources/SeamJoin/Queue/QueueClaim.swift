@@ -13,6 +13,11 @@ import SeamPostgres
 /// are claimed again.
 enum QueueClaim {
     static let bucketCount = 16
+    /// Claims of at least this many items refresh the statistics of `join_claim`, which the
+    /// stages' plans start from: a backlog's batches need them (plans made for a few rows
+    /// are slow for thousands). Smaller claims skip it, as it took milliseconds every
+    /// claim: the planner scales the last statistics to the table's current size.
+    static let analyzeFrom = 1_000
     /// First key of the (kind, bucket) advisory locks: "SeJo".
     static let lockClass: Int32 = 0x5365_4A6F
 
@@ -109,10 +114,12 @@ enum QueueClaim {
             -- Items older than the horizon are dropped and reported instead of processed.
             WITH late AS (DELETE FROM join_claim WHERE NOT forced AND at < now() - interval '\(horizon.intervalText)' RETURNING 1)
             UPDATE join_claim_counts SET late = (SELECT count(*) FROM late);
-            ANALYZE join_claim (\(kind.keyColumns.joined(separator: ", ")));
             SELECT (SELECT count(*) FROM join_claim) + late, late, taken FROM join_claim_counts
             """)
         let items = try counts[0][0].decode(Int.self), late = try counts[0][1].decode(Int.self)
+        if items >= analyzeFrom {
+            try c.execute("ANALYZE join_claim (\(kind.keyColumns.joined(separator: ", ")))")
+        }
         return Claimed(items: items, late: late, full: try counts[0][2].decode(Int.self) >= limit)
     }
 }

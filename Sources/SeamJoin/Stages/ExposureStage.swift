@@ -42,22 +42,17 @@ enum ExposureStage {
         let stored = RowDiff.names(columns)
         // What tag events read of an exposure: the first variant and when it was served.
         let facts = ["variant", "first_exposed_at"]
+        let units = "SELECT key1 AS experiment_key, key2 AS unit_id, bool_or(forced) AS forced FROM join_claim GROUP BY key1, key2"
         return try c.executeScript(
             """
-            CREATE TEMP TABLE IF NOT EXISTS join_units (
-                experiment_key text, unit_id text, forced boolean, PRIMARY KEY (experiment_key, unit_id)
-            ) ON COMMIT DELETE ROWS;
             CREATE TEMP TABLE IF NOT EXISTS join_new_exposures (LIKE lake.exposures) ON COMMIT DELETE ROWS;
             CREATE TEMP TABLE IF NOT EXISTS join_changed_exposures (
                 experiment_key text, unit_id text, at timestamptz, forced boolean, facts_changed boolean
             ) ON COMMIT DELETE ROWS;
 
-            INSERT INTO join_units SELECT key1, key2, bool_or(forced) FROM join_claim GROUP BY key1, key2;
-            ANALYZE join_units;
-
             INSERT INTO join_new_exposures (\(columns))
             \(compute(evaluations: """
-                SELECT l.* FROM join_units u
+                SELECT l.* FROM (\(units)) AS u
                     CROSS JOIN LATERAL (
                         SELECT \(evaluationColumns) FROM lake.logs l
                         WHERE l.flag_key = u.experiment_key AND \(unit) = u.unit_id
@@ -69,7 +64,7 @@ enum ExposureStage {
             INSERT INTO join_changed_exposures
             SELECT k.experiment_key, k.unit_id, least(o.first_exposed_at, n.first_exposed_at), k.forced,
                    \(RowDiff.differs(facts, "o", "n"))
-            FROM join_units k
+            FROM (\(units)) AS k
             LEFT JOIN LATERAL (
                 SELECT * FROM lake.exposures o WHERE o.experiment_key = k.experiment_key AND o.unit_id = k.unit_id OFFSET 0
             ) AS o ON true
