@@ -119,8 +119,8 @@ enum EventStage {
 
             -- The claimed events, and for derived sessions every session-less event of their
             -- visitors that day. Straight from the lookups into the computation: no
-            -- intermediate table (the estimates come from join_claim's statistics). Should a
-            -- raw event id exist twice (the raw key includes the event time), the earliest wins.
+            -- intermediate table (the estimates come from join_claim's statistics). An event id
+            -- is stored once (lake.tag_event_ids); DISTINCT ON keeps one row per id regardless.
             INSERT INTO join_facts (\(columns))
             \(compute(events: """
                 WITH claimed AS MATERIALIZED (

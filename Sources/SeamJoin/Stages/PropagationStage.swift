@@ -1,9 +1,11 @@
 import SeamPostgres
 
-/// Carries `traceChanged` and `unitChanged` items to the tag events that depend on them:
-/// a trace's facts to the events naming it, a unit's new exposures to its events' variants.
+/// Carries changes to the tag events that depend on them: a trace's facts to the events
+/// naming it (first in the trace stage's own transaction, `propagateTraces`; then as
+/// `traceChanged` items for the buckets another worker held), a unit's new exposures to its
+/// events' variants (`unitChanged` items).
 ///
-/// **In place where it can.** The stage first takes every bucket lock of the event stage
+/// **In place where it can.** It first takes every bucket lock of the event stage
 /// that no other worker holds (`QueueClaim.lockFreeBuckets`). No other transaction
 /// computes the events of those buckets until this one commits, and the statements that
 /// follow the locking see every event fact committed before it. For the events of those
@@ -11,7 +13,8 @@ import SeamPostgres
 /// trace columns, or the variants. When a trace's session would resolve an event's session
 /// differently (which can renumber its visitor's derived sessions) the event is queued for
 /// a full recomputation instead. Events not yet in `lake.event_facts` need nothing: their
-/// own queue items are claimed after this transaction and see the change.
+/// own queue items are claimed after this transaction (which holds their buckets until it
+/// commits) and see the change.
 ///
 /// **Queued where it cannot.** Buckets another worker holds are being computed right now,
 /// perhaps from the state before the change. Their events are looked up in the raw
