@@ -40,6 +40,13 @@ let package = Package(
             pkgConfig: "liblz4",
             providers: [.apt(["liblz4-dev"]), .brew(["lz4"])]
         ),
+        .systemLibrary(
+            name: "CZlib",
+            pkgConfig: "zlib",
+            providers: [.apt(["zlib1g-dev"]), .brew(["zlib"])]
+        ),
+        // gzip bodies decoded exactly: every member, trailers checked, output bounded.
+        .target(name: "SeamGzip", dependencies: ["CZlib"]),
         // Durable spool: segment files of checksummed LZ4 frames, group-commit fsync, replay.
         .target(
             name: "SeamSpool",
@@ -66,8 +73,8 @@ let package = Package(
                 "SeamSpool",
                 "SeamPostgres",
                 "SeamLake",
+                "SeamGzip",
                 .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "CompressNIO", package: "compress-nio"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Logging", package: "swift-log"),
@@ -157,7 +164,7 @@ let package = Package(
         ),
         .testTarget(
             name: "SeamIngestTests",
-            dependencies: ["SeamIngest", "SeamModel"]
+            dependencies: ["SeamIngest", "SeamModel", "SeamGzip", "SeamOTLP"]
         ),
         .testTarget(
             name: "SeamETLTests",

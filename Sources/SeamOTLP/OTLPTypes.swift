@@ -47,15 +47,63 @@ public struct RecordLimits: Sendable {
     /// Records older than this are refused (outside retention); nil: any age.
     public var maximumAgeMicros: Int64?
 
-    public init(receivedMicros: Int64, maximumFutureMicros: Int64 = 86_400_000_000, maximumAgeMicros: Int64? = 90 * 86_400_000_000) {
+    /// Attribute limits (the same for every request; see `AttributeLimits`).
+    public var attributes: AttributeLimits
+
+    public init(
+        receivedMicros: Int64, maximumFutureMicros: Int64 = 86_400_000_000, maximumAgeMicros: Int64? = 90 * 86_400_000_000,
+        attributes: AttributeLimits = .init()
+    ) {
         self.receivedMicros = receivedMicros
         self.maximumFutureMicros = maximumFutureMicros
         self.maximumAgeMicros = maximumAgeMicros
+        self.attributes = attributes
     }
 
     func problem(atMicros time: Int64) -> String? {
         if time - receivedMicros > maximumFutureMicros { return "time lies more than a day in the future" }
         if let maximumAgeMicros, receivedMicros - time > maximumAgeMicros { return "older than the lake's retention" }
         return nil
+    }
+}
+
+/// Bounds on attributes, the same in the acknowledgement check and the loader.
+///
+/// The OpenTelemetry specification lets a receiver either drop what exceeds its attribute
+/// limits (and count it) or refuse; Seam refuses, so that what it stores is exactly what
+/// the client sent: a span or log record that breaks a limit is refused through
+/// `partial_success` with a reason naming the limit, and when a resource or scope breaks
+/// one, every record under it is refused. The limits apply to every attribute list
+/// (resource, scope, span, event, link, log record) and to log bodies.
+public struct AttributeLimits: Sendable, Equatable {
+    /// Deepest nesting of `AnyValue`s: a plain attribute value is depth 1, a value inside
+    /// an array or map one deeper. Also bounds the recursion of every reader.
+    public var maximumDepth: Int
+    /// Most attributes in one list.
+    public var maximumCount: Int
+    /// Longest string or bytes value, and longest key, in bytes.
+    public var maximumValueBytes: Int
+
+    public init(maximumDepth: Int = 32, maximumCount: Int = 1024, maximumValueBytes: Int = 262_144) {
+        self.maximumDepth = maximumDepth
+        self.maximumCount = maximumCount
+        self.maximumValueBytes = maximumValueBytes
+    }
+}
+
+/// Protobuf decoding of OTLP requests with swift-protobuf, with its recursion bounded: deep
+/// enough for `AttributeLimits.maximumDepth` (each `AnyValue` level is up to three messages
+/// deep), far below what would overflow a stack. Deeper requests are not valid OTLP for Seam.
+public enum OTLPProtobuf {
+    public static let messageDepthLimit = 8 + 3 * AttributeLimits().maximumDepth
+
+    public static func decode<M: SwiftProtobuf.Message>(_ type: M.Type, _ bytes: some Collection<UInt8>) throws(OTLPDecodeError) -> M {
+        var options = BinaryDecodingOptions()
+        options.messageDepthLimit = messageDepthLimit
+        do {
+            return try M(serializedBytes: Array(bytes), options: options)
+        } catch {
+            throw OTLPDecodeError("not a valid \(M.protoMessageName) (\(error)); nesting is limited to \(AttributeLimits().maximumDepth) attribute levels")
+        }
     }
 }

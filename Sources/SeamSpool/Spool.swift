@@ -35,6 +35,8 @@ public struct SpoolError: Error, Sendable, CustomStringConvertible {
         public static let closed = Code(raw: "closed")
         /// A payload is larger than one frame may be.
         public static let tooLarge = Code(raw: "tooLarge")
+        /// Another process holds the spool directory.
+        public static let locked = Code(raw: "locked")
     }
 
     public var code: Code
@@ -84,6 +86,7 @@ public final class Spool: Sendable {
         /// Sizes of the segments on disk, sealed ones final, the active one durable so far.
         var segmentSizes: [UInt64: UInt64]
         var closed = false
+        var lockReleased = false
         var flushes = 0
         var unreleasedBytes: UInt64 { segmentSizes.values.reduce(0, +) }
     }
@@ -95,6 +98,9 @@ public final class Spool: Sendable {
     public let recovery: Recovery
     let state: Mutex<State>
     let writer: GroupCommitWriter
+    /// `spool.lock`, held with `flock(LOCK_EX)` for the spool's life (released when the
+    /// process ends, however it ends).
+    private let lockFD: Int32
     private let logger: Logger
 
     /// Opens (or creates) the spool in `configuration.directory`: cuts a torn frame off the
@@ -107,6 +113,7 @@ public final class Spool: Sendable {
         try Self.io("create \(directory.path)") {
             try fm.createDirectory(at: directory, withIntermediateDirectories: true)
         }
+        lockFD = try Self.lock(directory)
         let idFile = directory.appendingPathComponent("spool.id")
         if let existing = try? String(contentsOf: idFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines),
             !existing.isEmpty
@@ -226,6 +233,17 @@ public final class Spool: Sendable {
     public func close() async {
         state.withLock { $0.closed = true }
         await writer.stop()
+        releaseLock()
+    }
+
+    deinit { releaseLock() }
+
+    private func releaseLock() {
+        state.withLock { state in
+            guard !state.lockReleased else { return }
+            state.lockReleased = true
+            _ = Glibc.close(lockFD)
+        }
     }
 
     // MARK: Writer callbacks
@@ -261,18 +279,52 @@ public final class Spool: Sendable {
         }.sorted()
     }
 
+    /// Takes the directory's exclusive lock, or throws `.locked` naming the holder: two
+    /// processes appending to, cutting and deleting the same segments would lose data.
+    static func lock(_ directory: URL) throws -> Int32 {
+        let path = directory.appendingPathComponent("spool.lock").path
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard fd >= 0 else {
+            throw SpoolError(code: .io, message: "cannot open \(path): \(String(cString: strerror(errno)))")
+        }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            let reason = errno
+            var holder = [UInt8](repeating: 0, count: 32)
+            let n = pread(fd, &holder, holder.count, 0)
+            let pid = n > 0 ? String(decoding: holder[0..<n], as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) : "?"
+            _ = Glibc.close(fd)
+            if reason == EWOULDBLOCK {
+                throw SpoolError(
+                    code: .locked,
+                    message: "the spool directory \(directory.path) is in use by another Seam process (pid \(pid)); give each process its own spool.dir")
+            }
+            throw SpoolError(code: .io, message: "cannot lock \(path): \(String(cString: strerror(reason)))")
+        }
+        let pid = Array("\(getpid())\n".utf8)
+        if ftruncate(fd, 0) != 0 || pwrite(fd, pid, pid.count, 0) != pid.count {
+            _ = Glibc.close(fd)
+            throw SpoolError(code: .io, message: "cannot write \(path): \(String(cString: strerror(errno)))")
+        }
+        return fd
+    }
+
     static func createSegment(_ directory: URL, _ number: UInt64) throws -> Int32 {
         let path = segmentPath(directory, number)
         let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0o600)
         guard fd >= 0 else {
             throw SpoolError(code: .io, message: "cannot create spool segment \(path): \(String(cString: strerror(errno)))")
         }
-        // Make the new file's directory entry durable too.
+        // Make the new file's directory entry durable too: frames acknowledged in a segment
+        // whose entry is lost in a crash would be lost with it.
         let dir = open(directory.path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        if dir >= 0 {
-            _ = Glibc.fsync(dir)
-            _ = Glibc.close(dir)
+        guard dir >= 0, Glibc.fsync(dir) == 0 else {
+            let reason = String(cString: strerror(errno))
+            if dir >= 0 { _ = Glibc.close(dir) }
+            _ = Glibc.close(fd)
+            _ = unlink(path)
+            throw SpoolError(code: .io, message: "cannot sync the spool directory \(directory.path): \(reason)")
         }
+        _ = Glibc.close(dir)
         return fd
     }
 

@@ -1,11 +1,29 @@
 import Foundation
 
+/// A confidence interval. Not a `ClosedRange`: statistics of hostile or degenerate data
+/// (a control mean of 0, infinite variances) give NaN or infinite bounds, and a range
+/// built from them traps. Non-finite bounds are stored as NULL.
+public struct Interval: Sendable, Equatable {
+    public var lowerBound: Double
+    public var upperBound: Double
+
+    public init(_ lowerBound: Double, _ upperBound: Double) {
+        self.lowerBound = lowerBound
+        self.upperBound = upperBound
+    }
+
+    /// `center ± margin`.
+    public init(center: Double, margin: Double) {
+        self.init(center - margin, center + margin)
+    }
+}
+
 /// A treatment variant against the control for one metric.
 public struct Comparison: Sendable, Equatable {
     public var absoluteDifference: Double
-    public var absoluteInterval: ClosedRange<Double>
+    public var absoluteInterval: Interval
     public var relativeLift: Double
-    public var relativeInterval: ClosedRange<Double>
+    public var relativeInterval: Interval
     public var degreesOfFreedom: Double
     public var tStatistic: Double
     public var pValue: Double
@@ -16,7 +34,7 @@ public struct Comparison: Sendable, Equatable {
         public var theta: Double
         public var absoluteDifference: Double
         public var relativeLift: Double
-        public var interval: ClosedRange<Double>
+        public var interval: Interval
         public var degreesOfFreedom: Double
         public var pValue: Double
     }
@@ -44,9 +62,9 @@ public struct Comparison: Sendable, Equatable {
             + treatment.mean * treatment.mean * vc / (control.mean * control.mean * control.mean * control.mean)).squareRoot()
         let z = Normal.quantile(1 - alpha / 2)
         return Comparison(
-            absoluteDifference: difference, absoluteInterval: (difference - margin)...(difference + margin),
+            absoluteDifference: difference, absoluteInterval: Interval(center: difference, margin: margin),
             relativeLift: lift,
-            relativeInterval: lift.isFinite && liftSE.isFinite ? (lift - z * liftSE)...(lift + z * liftSE) : lift...lift,
+            relativeInterval: Interval(center: lift, margin: z * liftSE),
             degreesOfFreedom: df, tStatistic: t, pValue: StudentT.twoSidedPValue(t, df: df), cuped: nil)
     }
 

@@ -58,10 +58,12 @@ extension IngestServer {
                 (accepted, rejected, message) = (batch.accepted, batch.rejected, batch.message)
                 if accepted > 0 { spoolPayload = OTLPFrames.encode(received: received, protobuf: body) }
             case .traces:
-                let export = try decode(TraceExportRequest.self, body, encoding: encoding, json: OTLPJSON.traces)
-                let batch = TraceMapper.validate(export, limits: limits)
+                // JSON: converted to protobuf, then judged by the same wire reader the
+                // loader maps with (one judgement for every span, whatever its encoding).
+                let protobuf: [UInt8] = try OTLPJSON.traces(body).serializedBytes()
+                let batch = try OTLPWire.validateTraces(protobuf, limits: limits)
                 (accepted, rejected, message) = (batch.accepted, batch.rejected, batch.message)
-                if accepted > 0 { spoolPayload = try OTLPFrames.encode(received: received, body: body, encoding: encoding, export) }
+                if accepted > 0 { spoolPayload = OTLPFrames.encode(received: received, protobuf: protobuf) }
             case .logs:
                 let export = try decode(LogsExportRequest.self, body, encoding: encoding, json: OTLPJSON.logs)
                 let batch = LogMapper.validate(export, limits: limits)
@@ -106,12 +108,7 @@ extension IngestServer {
         _ type: M.Type, _ body: [UInt8], encoding: Encoding, json: ([UInt8]) throws(OTLPDecodeError) -> M
     ) throws -> M {
         switch encoding {
-        case .protobuf:
-            do {
-                return try M(serializedBytes: body)
-            } catch {
-                throw OTLPDecodeError("not a valid \(M.protoMessageName) (\(error))")
-            }
+        case .protobuf: return try OTLPProtobuf.decode(M.self, body)
         case .json: return try json(body)
         }
     }

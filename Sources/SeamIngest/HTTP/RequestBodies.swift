@@ -1,7 +1,7 @@
-import CompressNIO
 import Foundation
 import Hummingbird
 import NIOCore
+import SeamGzip
 
 /// Reading request bodies within a size limit, decompressing gzip.
 enum RequestBodies {
@@ -12,7 +12,8 @@ enum RequestBodies {
 
     /// The whole body, gunzipped when `Content-Encoding: gzip`. 413 when it exceeds `limit`
     /// bytes before or after decompression (decompression stops at the limit, so a
-    /// decompression bomb cannot exhaust memory); 415 for other encodings; 400 for corrupt gzip.
+    /// decompression bomb cannot exhaust memory); 415 for other encodings; 400 for corrupt,
+    /// truncated or trailing-garbage gzip (see `Gzip`).
     static func read(_ request: Request, limit: Int) async throws -> [UInt8] {
         let encoding = request.headers[.contentEncoding]?.lowercased().trimmingCharacters(in: .whitespaces)
         guard encoding == nil || encoding == "identity" || encoding == "gzip" else {
@@ -29,19 +30,15 @@ enum RequestBodies {
             var chunk = chunk
             buffer.writeBuffer(&chunk)
         }
-        if encoding == "gzip" {
-            do {
-                // One byte over the limit tells "too large" apart from "exactly the limit".
-                buffer = try buffer.decompress(with: .gzip(), maxSize: limit + 1)
-            } catch let error as CompressNIOError where error == .bufferOverflow {
-                throw Failure(status: .contentTooLarge, reason: "decompressed body exceeds the limit of \(limit) bytes")
-            } catch {
-                throw Failure(status: .badRequest, reason: "body is not valid gzip: \(error)")
-            }
-            if buffer.readableBytes > limit {
-                throw Failure(status: .contentTooLarge, reason: "decompressed body exceeds the limit of \(limit) bytes")
+        let bytes = buffer.readBytes(length: buffer.readableBytes) ?? []
+        guard encoding == "gzip" else { return bytes }
+        do {
+            return try Gzip.decompress(bytes, limit: limit)
+        } catch {
+            switch error.code {
+            case .tooLarge: throw Failure(status: .contentTooLarge, reason: error.message)
+            case .invalid: throw Failure(status: .badRequest, reason: "body is not valid gzip: \(error.message)")
             }
         }
-        return buffer.readBytes(length: buffer.readableBytes) ?? []
     }
 }

@@ -12,15 +12,15 @@ extension LakeWriter {
         RecordLimits(receivedMicros: received, maximumFutureMicros: .max / 2, maximumAgeMicros: nil)
     }
 
-    static func spans(from payload: [UInt8]) throws -> [SpanRecord] {
+    static func spans(from payload: [UInt8]) throws -> MappedBatch<SpanRecord> {
         let (received, bytes) = try OTLPFrames.split(payload)
-        return try WireTraceMapper.map(bytes, limits: loadLimits(received)).records
+        return try WireTraceMapper.map(bytes, limits: loadLimits(received))
     }
 
-    static func logs(from payload: [UInt8]) throws -> [LogRecordRow] {
+    static func logs(from payload: [UInt8]) throws -> MappedBatch<LogRecordRow> {
         let (received, bytes) = try OTLPFrames.split(payload)
-        let request = try LogsExportRequest(serializedBytes: Array(bytes))
-        return LogMapper.map(request, limits: loadLimits(received)).records
+        let request = try OTLPProtobuf.decode(LogsExportRequest.self, bytes)
+        return LogMapper.map(request, limits: loadLimits(received))
     }
 
     static let spanColumns = "trace_id, span_id, parent_span_id, trace_state, name, kind, service_name, start_time, end_time, status_code, status_message, session_id, user_id, http_route, http_method, http_status_code, scope_name, scope_version, attributes, resource, events, links, received_at"

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import SeamLake
 import SeamModel
+import SeamOTLP
 import SeamPostgres
 import SeamSpool
 
@@ -55,10 +56,22 @@ struct LakeWriter {
                         return []
                     }
                 }
+                // Records the loader's judgement refuses (acknowledged under older rules, say)
+                // are kept with their frame in lake.rejected, never dropped.
+                func refusals<R>(_ source: String, _ batch: MappedBatch<R>?) -> [R] {
+                    guard let batch else { return [] }
+                    if batch.rejected > 0 {
+                        prepared.rejected.append(
+                            Rejection(
+                                source: source, reason: "spool frame at \(frame.position): \(batch.message)", payload: frame.payload,
+                                receivedAt: frame.appendedAt))
+                    }
+                    return batch.records
+                }
                 switch SpoolKind(rawValue: frame.kind) {
                 case .tagEvents: prepared.events += decode("events") { try TagEventFrames.decode(frame.payload) }
-                case .spans: prepared.spans += decode("traces") { try Self.spans(from: frame.payload) }
-                case .logs: prepared.logs += decode("logs") { try Self.logs(from: frame.payload) }
+                case .spans: prepared.spans += refusals("traces", decode("traces") { [try Self.spans(from: frame.payload)] }.first)
+                case .logs: prepared.logs += refusals("logs", decode("logs") { [try Self.logs(from: frame.payload)] }.first)
                 case nil:
                     prepared.rejected.append(
                         Rejection(
@@ -69,6 +82,26 @@ struct LakeWriter {
                 logger.error("spool damage kept in lake.rejected", metadata: ["position": "\(damage.position)", "bytes": "\(damage.bytes.count)"])
                 prepared.rejected.append(Rejection(source: "spool", reason: "corrupt spool bytes at \(damage.position) (\(damage.bytes.count) bytes): checksum or framing damaged on disk", payload: damage.bytes))
             }
+        }
+        return prepared
+    }
+
+    /// A batch of one entry that stores nothing but the entry in `lake.rejected` with
+    /// `error` as the reason (a poison frame), and the progress past it.
+    func quarantined(_ entry: SpoolEntry, next: SpoolPosition, error: any Error) -> Prepared {
+        var prepared = Prepared(entries: [entry], next: next)
+        switch entry {
+        case .frame(let frame):
+            prepared.rejected = [
+                Rejection(
+                    source: SpoolKind(rawValue: frame.kind)?.source ?? "spool",
+                    reason: "spool frame at \(frame.position) failed to store repeatedly: \(error)", payload: frame.payload,
+                    receivedAt: frame.appendedAt)
+            ]
+        case .corrupt(let damage):
+            prepared.rejected = [
+                Rejection(source: "spool", reason: "corrupt spool bytes at \(damage.position) failed to store: \(error)", payload: damage.bytes)
+            ]
         }
         return prepared
     }
@@ -140,12 +173,7 @@ struct LakeWriter {
         return SpoolPosition(segment: UInt64(try row[0].decode(Int64.self)), offset: UInt64(try row[1].decode(Int64.self)))
     }
 
-    private func positionOf(_ entry: SpoolEntry) -> SpoolPosition {
-        switch entry {
-        case .frame(let frame): frame.position
-        case .corrupt(let damage): damage.position
-        }
-    }
+    private func positionOf(_ entry: SpoolEntry) -> SpoolPosition { entry.position }
 
     struct Rejection: Sendable {
         var source: String
@@ -301,5 +329,15 @@ extension PostgresError {
     var isDataError: Bool {
         guard code == .server, let sqlState else { return false }
         return sqlState.hasPrefix("22") || sqlState.hasPrefix("23") || sqlState.hasPrefix("54")
+    }
+}
+
+extension SpoolEntry {
+    /// Where the entry starts in the spool.
+    var position: SpoolPosition {
+        switch self {
+        case .frame(let frame): frame.position
+        case .corrupt(let damage): damage.position
+        }
     }
 }

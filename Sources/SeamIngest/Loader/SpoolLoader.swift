@@ -18,15 +18,20 @@ public final class SpoolLoader: Service, Sendable {
         public var retryDelay: Duration
         /// At shutdown, how long the loader keeps draining before it stops.
         public var drainTimeout: Duration
+        /// Failures at the same spool position, not caused by a database outage, after which
+        /// the batch is stored frame by frame and a frame that still fails goes to
+        /// `lake.rejected` with the error (a poison frame must not stop the spool).
+        public var poisonAttempts: Int
 
         public init(
             pollInterval: Duration = .milliseconds(20), batchBytes: Int = 8 << 20, retryDelay: Duration = .seconds(1),
-            drainTimeout: Duration = .seconds(10)
+            drainTimeout: Duration = .seconds(10), poisonAttempts: Int = 3
         ) {
             self.pollInterval = pollInterval
             self.batchBytes = batchBytes
             self.retryDelay = retryDelay
             self.drainTimeout = drainTimeout
+            self.poisonAttempts = poisonAttempts
         }
     }
 
@@ -41,6 +46,8 @@ public final class SpoolLoader: Service, Sendable {
         public var tagEventDuplicates = 0
         public var rejected = 0
         public var errors = 0
+        /// Frames sent to `lake.rejected` because storing them failed repeatedly.
+        public var quarantined = 0
     }
 
     private let spool: Spool
@@ -52,6 +59,8 @@ public final class SpoolLoader: Service, Sendable {
     private let aheadState = Mutex<Ahead?>(nil)
     private let preparer = BlockingThread(name: "seam-loader-decode")
     private let totalsState = Mutex(Totals())
+    /// Consecutive failures (not outages) of the batch starting at a position.
+    private let failuresState = Mutex<(position: SpoolPosition, count: Int)?>(nil)
 
     private let metrics: IngestMetrics
 
@@ -95,13 +104,58 @@ public final class SpoolLoader: Service, Sendable {
     @discardableResult
     public func step() async -> Bool {
         do {
-            return try await loadBatch()
+            let moved = try await loadBatch()
+            failuresState.withLock { $0 = nil }
+            return moved
         } catch {
             totalsState.withLock { $0.errors += 1 }
             metrics.loaderError()
+            if !error.isDatabaseOutage, let start = position.withLock({ $0 }) {
+                let count = failuresState.withLock { state -> Int in
+                    let count = state?.position == start ? state!.count + 1 : 1
+                    state = (start, count)
+                    return count
+                }
+                if count >= configuration.poisonAttempts {
+                    logger.error(
+                        "storing the same spool batch failed \(count) times; storing it frame by frame and quarantining what fails",
+                        metadata: ["error": "\(error)", "position": "\(start)"])
+                    do {
+                        try await quarantine(from: start)
+                        failuresState.withLock { $0 = nil }
+                        return true
+                    } catch {
+                        logger.error("quarantining failed; retrying", metadata: ["error": "\(error)"])
+                    }
+                }
+            }
             logger.error("loading the spool failed; retrying", metadata: ["error": "\(error)"])
             try? await Task.sleep(for: configuration.retryDelay)
             return false
+        }
+    }
+
+    /// Stores the batch at `start` one frame at a time; a frame whose storing fails for a
+    /// reason other than a database outage goes to `lake.rejected` with the error, in the
+    /// same transaction as the progress past it. An outage stops this (and is retried).
+    func quarantine(from start: SpoolPosition) async throws {
+        let spool = spool
+        let writer = writer
+        let batchBytes = configuration.batchBytes
+        aheadState.withLock { $0 = nil }
+        let (entries, end) = try await preparer.run { try spool.read(from: start, maximumBytes: batchBytes) }
+        for (index, entry) in entries.enumerated() {
+            let next = index + 1 < entries.count ? entries[index + 1].position : end
+            let prepared = writer.prepare([entry], next: next)
+            do {
+                _ = try await pool.withConnection { try writer.write(prepared, on: $0) }
+            } catch where !error.isDatabaseOutage {
+                _ = try await pool.withConnection { try writer.write(writer.quarantined(entry, next: next, error: error), on: $0) }
+                totalsState.withLock { $0.quarantined += 1 }
+                metrics.rejected("load", reason: "quarantined", 1)
+            }
+            position.withLock { $0 = next }
+            try spool.release(before: next)
         }
     }
 

@@ -67,7 +67,7 @@ public enum TagEventFrames {
         public var description: String { message }
     }
 
-    private static func micros(_ date: Date) -> Int64 { Int64((date.timeIntervalSince1970 * 1_000_000).rounded()) }
+    private static func micros(_ date: Date) -> Int64 { Timestamps.micros(date) }
     private static func date(_ micros: Int64) -> Date { Date(timeIntervalSince1970: Double(micros) / 1_000_000) }
 
     private static func appendInt(_ out: inout [UInt8], _ value: Int64) {

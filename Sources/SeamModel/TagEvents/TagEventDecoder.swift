@@ -49,6 +49,7 @@ public struct TagEventDecoder: Sendable {
     }
 
     public func decode(_ body: [UInt8], receivedAt: Date, source: String?) throws(BatchError) -> Batch {
+        if let problem = JSONDepth.problem(body) { throw BatchError(reason: problem) }
         let root: Any
         do {
             root = try JSONSerialization.jsonObject(with: Data(body), options: [])
@@ -146,7 +147,12 @@ public struct TagEventDecoder: Sendable {
 
             var occurredAt = clientTimestamp ?? receivedAt
             if let clientTimestamp, let sentAt {
+                // Both lie in Timestamps' range, so the difference is finite; the corrected
+                // time may not be, and is checked before it is formatted or stored.
                 occurredAt = receivedAt.addingTimeInterval(-sentAt.timeIntervalSince(clientTimestamp))
+                guard Timestamps.isAccepted(occurredAt) else {
+                    throw Reason("timestamp, sent_at: the corrected time (received_at - (sent_at - timestamp)) lies outside \(Timestamps.rangeDescription)")
+                }
             }
             if occurredAt.timeIntervalSince(receivedAt) > configuration.maximumFuture {
                 throw Reason("timestamp: \(RFC3339.format(occurredAt)) lies in the future; send sent_at so Seam can correct the client clock")
@@ -179,7 +185,11 @@ public struct TagEventDecoder: Sendable {
             return .success(date)
         }
         if let number = JSONValues.number(value) {
-            return .success(Date(timeIntervalSince1970: number.doubleValue / 1000))  // epoch milliseconds
+            // Epoch milliseconds; checked before any arithmetic that could overflow.
+            guard let date = Timestamps.date(epochMilliseconds: number.doubleValue) else {
+                return .failure(Reason("epoch milliseconds \(number) lie outside \(Timestamps.rangeDescription)"))
+            }
+            return .success(date)
         }
         return .failure(Reason("must be an RFC 3339 string or epoch milliseconds"))
     }

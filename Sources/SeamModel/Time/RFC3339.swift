@@ -49,14 +49,16 @@ public enum RFC3339 {
             return nil
         }
         guard i == s.count else { return nil }
+        guard year >= 1 else { return nil }  // year 0000 lies before Timestamps' range
         let days = daysFromCivil(year: year, month: month, day: day)
         let seconds = Double(days * 86_400 + hour * 3600 + minute * 60 + second - offset) + fraction
         return Date(timeIntervalSince1970: seconds)
     }
 
-    /// Formats `date` as `2026-11-21T12:00:00.123456Z`.
+    /// Formats `date` as `2026-11-21T12:00:00.123456Z`. Dates outside `Timestamps`'
+    /// accepted range are clamped into it (this never traps, whatever the date).
     public static func format(_ date: Date) -> String {
-        let micros = Int64((date.timeIntervalSince1970 * 1_000_000).rounded())
+        let micros = Timestamps.micros(date)
         var days = micros >= 0 ? micros / 86_400_000_000 : (micros - 86_399_999_999) / 86_400_000_000
         let inDay = micros - days * 86_400_000_000
         days += 719_468

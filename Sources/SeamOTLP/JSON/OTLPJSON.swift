@@ -208,6 +208,7 @@ public enum OTLPJSON {
     // MARK: Helpers
 
     static func object(_ body: [UInt8]) throws(OTLPDecodeError) -> [String: Any] {
+        if let problem = JSONDepth.problem(body) { throw OTLPDecodeError(problem) }
         let value: Any
         do {
             value = try JSONSerialization.jsonObject(with: Data(body), options: [])

@@ -39,6 +39,37 @@ enum Attributes {
         }
     }
 
+    /// The first attribute limit `list` breaks, or nil. Recursion is bounded by
+    /// `limits.maximumDepth` (and, before it, by `OTLPProtobuf.messageDepthLimit`).
+    static func problem(_ list: [KeyValue], _ limits: AttributeLimits, depth: Int = 0) -> String? {
+        if list.count > limits.maximumCount { return "more than \(limits.maximumCount) attributes in one list" }
+        for kv in list {
+            if kv.key.utf8.count > limits.maximumValueBytes {
+                return "a string or bytes value of \(kv.key.utf8.count) bytes; at most \(limits.maximumValueBytes)"
+            }
+            if kv.hasValue, let problem = problem(kv.value, limits, depth: depth + 1) { return problem }
+        }
+        return nil
+    }
+
+    /// The first limit `any` (at nesting `depth`, 1 for a plain attribute value) breaks.
+    static func problem(_ any: AnyValue, _ limits: AttributeLimits, depth: Int) -> String? {
+        guard depth <= limits.maximumDepth else { return "attribute value nested deeper than \(limits.maximumDepth) levels" }
+        let size: Int
+        switch any.value {
+        case .stringValue(let text): size = text.utf8.count
+        case .bytesValue(let data): size = data.count
+        case .arrayValue(let array):
+            for element in array.values {
+                if let problem = problem(element, limits, depth: depth + 1) { return problem }
+            }
+            return nil
+        case .kvlistValue(let map): return problem(map.values, limits, depth: depth)
+        default: return nil
+        }
+        return size > limits.maximumValueBytes ? "a string or bytes value of \(size) bytes; at most \(limits.maximumValueBytes)" : nil
+    }
+
     /// The value as text for a typed column: strings as they are, numbers and booleans printed.
     static func text(_ any: AnyValue) -> String? {
         switch any.value {

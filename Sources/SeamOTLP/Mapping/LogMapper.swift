@@ -13,9 +13,10 @@ public enum LogMapper {
             let service = Attributes.lookup(["service.name"], in: resourceAttributes)
             for scopeLogs in resourceLogs.scopeLogs {
                 let scopeName = scopeLogs.scope.name
+                let enclosing = enclosingProblem(resourceLogs, scopeLogs, limits: limits)
                 for log in scopeLogs.logRecords {
                     defer { index += 1 }
-                    if let problem = problem(log, index: index, limits: limits) {
+                    if let problem = problem(log, index: index, limits: limits, enclosing: enclosing) {
                         batch.refuse(problem)
                         continue
                     }
@@ -55,8 +56,9 @@ public enum LogMapper {
         var index = 0
         for resourceLogs in request.resourceLogs {
             for scopeLogs in resourceLogs.scopeLogs {
+                let enclosing = enclosingProblem(resourceLogs, scopeLogs, limits: limits)
                 for log in scopeLogs.logRecords {
-                    if let problem = problem(log, index: index, limits: limits) {
+                    if let problem = problem(log, index: index, limits: limits, enclosing: enclosing) {
                         batch.refuse(problem)
                     } else {
                         batch.accepted += 1
@@ -68,8 +70,22 @@ public enum LogMapper {
         return batch
     }
 
+    /// The attribute limit a record's resource or scope breaks (refusing all its records).
+    static func enclosingProblem(
+        _ resource: Opentelemetry_Proto_Logs_V1_ResourceLogs, _ scope: Opentelemetry_Proto_Logs_V1_ScopeLogs, limits: RecordLimits
+    ) -> String? {
+        if let problem = Attributes.problem(resource.resource.attributes, limits.attributes) { return "resource: \(problem)" }
+        if let problem = Attributes.problem(scope.scope.attributes, limits.attributes) { return "scope: \(problem)" }
+        for text in [scope.scope.name, scope.scope.version] where text.utf8.count > limits.attributes.maximumValueBytes {
+            return "scope: a name or version of \(text.utf8.count) bytes; at most \(limits.attributes.maximumValueBytes)"
+        }
+        return nil
+    }
+
     /// Why `log` is refused, naming it; nil when it is valid.
-    static func problem(_ log: Opentelemetry_Proto_Logs_V1_LogRecord, index: Int, limits: RecordLimits) -> String? {
+    static func problem(
+        _ log: Opentelemetry_Proto_Logs_V1_LogRecord, index: Int, limits: RecordLimits, enclosing: String? = nil
+    ) -> String? {
         let label = "log record \(index)"
         guard log.traceID.isEmpty || log.traceID.count == 16 else {
             return "\(label): trace_id must be empty or 16 bytes (got \(log.traceID.count))"
@@ -83,6 +99,13 @@ public enum LogMapper {
         let observed = log.observedTimeUnixNano > 0 ? micros(fromNanos: log.observedTimeUnixNano) : nil
         let time = log.timeUnixNano > 0 ? micros(fromNanos: log.timeUnixNano) : (observed ?? limits.receivedMicros)
         if let problem = limits.problem(atMicros: time) { return "\(label): time_unix_nano \(problem)" }
+        if let problem = Attributes.problem(log.attributes, limits.attributes) { return "\(label): attributes: \(problem)" }
+        if log.hasBody, let problem = Attributes.problem(log.body, limits.attributes, depth: 1) { return "\(label): body: \(problem)" }
+        for (name, text) in [("severity_text", log.severityText), ("event_name", log.eventName)]
+        where text.utf8.count > limits.attributes.maximumValueBytes {
+            return "\(label): \(name) of \(text.utf8.count) bytes; at most \(limits.attributes.maximumValueBytes)"
+        }
+        if let enclosing { return "\(label): \(enclosing)" }
         return nil
     }
 

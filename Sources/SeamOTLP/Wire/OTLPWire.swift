@@ -8,53 +8,84 @@ import SeamModel
 /// lengths of spans, attributes (nested arrays and maps too), events, links, resources and
 /// scopes — reading only the span fields that validation needs, and allocating nothing per
 /// attribute. It does not check that strings are valid UTF-8; a request carrying invalid
-/// UTF-8 is acknowledged, fails to decode in the loader, and is kept in `lake.rejected`.
-/// The loader decodes with swift-protobuf and applies `TraceMapper`'s identical rules.
+/// UTF-8 is acknowledged and stored with U+FFFD in place of the invalid bytes.
+/// The loader (`WireTraceMapper`) maps only the spans this judgement accepted.
 public enum OTLPWire {
     public static func validateTraces(_ body: [UInt8], limits: RecordLimits) throws(OTLPDecodeError) -> MappedBatch<SpanRecord> {
+        let outcome: Result<MappedBatch<SpanRecord>, OTLPDecodeError> = body.withUnsafeBytes { raw in
+            do throws(OTLPDecodeError) {
+                return .success(try judgeTraces(raw, limits: limits).batch)
+            } catch {
+                return .failure(error)
+            }
+        }
+        return try outcome.get()
+    }
+
+    /// The verdict on every span of a request: the one judgement that both the
+    /// acknowledgement (`validateTraces`) and the loader (`WireTraceMapper`) use, so the
+    /// loader maps exactly the spans the client was told were accepted. Throws when the
+    /// request is not well-formed protobuf; `refused` holds the indexes of refused spans.
+    static func judgeTraces(_ raw: UnsafeRawBufferPointer, limits: RecordLimits) throws(OTLPDecodeError) -> (
+        batch: MappedBatch<SpanRecord>, refused: Set<Int>
+    ) {
         var batch = MappedBatch<SpanRecord>()
+        var refused = Set<Int>()
         var index = 0
-        let outcome: Result<Void, OTLPDecodeError> = body.withUnsafeBytes { raw in
-            do {
-                var request = WireReader(raw, 0..<raw.count)
-                while let (field, wire) = try request.nextTag() {
-                    guard field == 1 else { try request.skip(wire); continue }
-                    var resourceSpans = try request.message(wire, "resource_spans")
-                    while let (field, wire) = try resourceSpans.nextTag() {
+        let attributeLimits = limits.attributes
+        do {
+            var request = WireReader(raw, 0..<raw.count)
+            while let (field, wire) = try request.nextTag() {
+                guard field == 1 else { try request.skip(wire); continue }
+                var resourceSpans = try request.message(wire, "resource_spans")
+                var resourceProblem: String?
+                var scopes: [WireReader] = []
+                while let (field, wire) = try resourceSpans.nextTag() {
+                    switch field {
+                    case 1:
+                        if let problem = try walk(resourceSpans.message(wire, "resource"), .resource, attributeLimits) {
+                            resourceProblem = resourceProblem ?? "resource: \(problem)"
+                        }
+                    case 2: scopes.append(try resourceSpans.message(wire, "scope_spans"))
+                    default: try resourceSpans.skip(wire)
+                    }
+                }
+                for scopeSpans in scopes {
+                    var scopeSpans = scopeSpans
+                    var scopeProblem = resourceProblem
+                    var spans: [WireReader] = []
+                    while let (field, wire) = try scopeSpans.nextTag() {
                         switch field {
-                        case 1: try walk(resourceSpans.message(wire, "resource"), Schema.resource)
-                        case 2:
-                            var scopeSpans = try resourceSpans.message(wire, "scope_spans")
-                            while let (field, wire) = try scopeSpans.nextTag() {
-                                switch field {
-                                case 1: try walk(scopeSpans.message(wire, "scope"), Schema.scope)
-                                case 2:
-                                    let span = try scopeSpans.message(wire, "span")
-                                    if let problem = try checkSpan(span, index: index, limits: limits) {
-                                        batch.refuse(problem)
-                                    } else {
-                                        batch.accepted += 1
-                                    }
-                                    index += 1
-                                default: try scopeSpans.skip(wire)
-                                }
+                        case 1:
+                            if let problem = try walk(scopeSpans.message(wire, "scope"), .scope, attributeLimits) {
+                                scopeProblem = scopeProblem ?? "scope: \(problem)"
                             }
-                        default: try resourceSpans.skip(wire)
+                        case 2: spans.append(try scopeSpans.message(wire, "span"))
+                        default: try scopeSpans.skip(wire)
+                        }
+                    }
+                    for span in spans {
+                        defer { index += 1 }
+                        // The span's own structure is checked whatever its scope's verdict.
+                        let own = try checkSpan(span, index: index, limits: limits)
+                        if let problem = own ?? scopeProblem.map({ "span \(index): \($0)" }) {
+                            batch.refuse(problem)
+                            refused.insert(index)
+                        } else {
+                            batch.accepted += 1
                         }
                     }
                 }
-                return .success(())
-            } catch let error as OTLPDecodeError {
-                return .failure(error)
-            } catch {
-                return .failure(OTLPDecodeError("\(error)"))
             }
+        } catch let error as OTLPDecodeError {
+            throw error
+        } catch {
+            throw OTLPDecodeError("\(error)")
         }
-        try outcome.get()
-        return batch
+        return (batch, refused)
     }
 
-    /// Reads the fields validation needs and checks the structure of the rest.
+    /// Reads the fields validation needs and checks the structure and limits of the rest.
     private static func checkSpan(_ span: WireReader, index: Int, limits: RecordLimits) throws -> String? {
         var span = span
         var traceID = 0..<0
@@ -62,6 +93,11 @@ public enum OTLPWire {
         var parentCount = 0
         var start: UInt64 = 0
         var end: UInt64 = 0
+        var attributeCount = 0
+        var limitProblem: String?
+        func note(_ problem: String?, _ what: String) {
+            if let problem, limitProblem == nil { limitProblem = "\(what): \(problem)" }
+        }
         while let (field, wire) = try span.nextTag() {
             switch field {
             case 1: traceID = try span.bytes(wire, "trace_id")
@@ -69,16 +105,28 @@ public enum OTLPWire {
             case 4: parentCount = try span.bytes(wire, "parent_span_id").count
             case 7: start = try span.fixed64(wire, "start_time_unix_nano")
             case 8: end = try span.fixed64(wire, "end_time_unix_nano")
-            case 9: try walk(span.message(wire, "attributes"), Schema.keyValue)
-            case 11: try walk(span.message(wire, "events"), Schema.event)
-            case 13: try walk(span.message(wire, "links"), Schema.link)
-            case 15: try walk(span.message(wire, "status"), Schema.status)
+            case 9:
+                attributeCount += 1
+                note(try walk(span.message(wire, "attributes"), .keyValue, limits.attributes), "attributes")
+            case 11: note(try walk(span.message(wire, "events"), .event, limits.attributes), "events")
+            case 13: note(try walk(span.message(wire, "links"), .link, limits.attributes), "links")
+            case 15: try _ = walk(span.message(wire, "status"), .status, limits.attributes)
             default: try span.skip(wire)
             }
         }
-        return spanProblem(
+        if attributeCount > limits.attributes.maximumCount {
+            note("\(attributeCount) attributes; at most \(limits.attributes.maximumCount)", "attributes")
+        }
+        if let problem = spanProblem(
             index: index, traceID: Array(span.slice(traceID)), spanID: Array(span.slice(spanID)), parentCount: parentCount,
             start: start, end: end, limits: limits)
+        {
+            return problem
+        }
+        if let limitProblem {
+            return "span \(index) (trace_id \(TraceIDs.hex(Array(span.slice(traceID)))), span_id \(TraceIDs.hex(Array(span.slice(spanID))))): \(limitProblem)"
+        }
+        return nil
     }
 
     /// The validation rules for a span, shared by every path (wire, decoded, loader), so the
@@ -140,16 +188,41 @@ public enum OTLPWire {
         }
     }
 
-    static func walk(_ message: WireReader, _ schema: Schema) throws {
+    /// Checks the structure of `message` (as `schema`) and the attribute limits. Throws
+    /// on malformed protobuf; returns the first limit broken (the request stays well-formed
+    /// and only the records concerned are refused). Recursion follows `AnyValue` nesting
+    /// only as deep as `limits.maximumDepth`: below that, the rest of a too-deep value is
+    /// skipped as opaque bytes.
+    static func walk(_ message: WireReader, _ schema: Schema, _ limits: AttributeLimits, depth: Int = 0) throws -> String? {
         var message = message
+        var problem: String?
+        var keyValues = 0
         while let (field, wire) = try message.nextTag() {
             switch schema.kind(field) {
-            case .message(let child): try walk(message.message(wire, "field \(field)"), child)
-            case .bytes: _ = try message.bytes(wire, "field \(field)")
+            case .message(let child):
+                if child == .keyValue {
+                    keyValues += 1
+                    if keyValues == limits.maximumCount + 1, problem == nil {
+                        problem = "more than \(limits.maximumCount) attributes in one list"
+                    }
+                }
+                let childDepth = child == .anyValue ? depth + 1 : depth
+                if childDepth > limits.maximumDepth {
+                    _ = try message.bytes(wire, "field \(field)")
+                    problem = problem ?? "attribute value nested deeper than \(limits.maximumDepth) levels"
+                } else if let inner = try walk(message.message(wire, "field \(field)"), child, limits, depth: childDepth) {
+                    problem = problem ?? inner
+                }
+            case .bytes:
+                let range = try message.bytes(wire, "field \(field)")
+                if range.count > limits.maximumValueBytes, problem == nil {
+                    problem = "a string or bytes value of \(range.count) bytes; at most \(limits.maximumValueBytes)"
+                }
             case .fixed64: _ = try message.fixed64(wire, "field \(field)")
             case .varint, .fixed32, nil: try message.skip(wire)
             }
         }
+        return problem
     }
 }
 

@@ -24,7 +24,12 @@ public enum WireTraceMapper {
     }
 
     private static func map(_ raw: UnsafeRawBufferPointer, limits: RecordLimits) throws -> MappedBatch<SpanRecord> {
+        // The acknowledgement's judgement, not a second one: the spans it refused are
+        // refused here with the same reasons, and the rest are within every limit.
+        let (judged, refused) = try OTLPWire.judgeTraces(raw, limits: limits)
         var batch = MappedBatch<SpanRecord>()
+        batch.rejected = judged.rejected
+        batch.problems = judged.problems
         var index = 0
         var request = WireReader(raw, 0..<raw.count)
         while let (field, wire) = try request.nextTag() {
@@ -43,7 +48,7 @@ public enum WireTraceMapper {
                 default: try resourceSpans.skip(wire)
                 }
             }
-            let resourceJSON = attributesJSON(resourceAttributes)
+            let resourceJSON = try attributesJSON(resourceAttributes)
             let resourceTyped = WireTyped(resourceAttributes)
             for scopeSpans in scopes {
                 var scopeSpans = scopeSpans
@@ -67,13 +72,12 @@ public enum WireTraceMapper {
                 }
                 for span in spans {
                     defer { index += 1 }
-                    if let record = try spanRecord(
-                        span, index: index, limits: limits, resourceJSON: resourceJSON, resource: resourceTyped,
-                        scopeName: scopeName, scopeVersion: scopeVersion, batch: &batch)
-                    {
-                        batch.records.append(record)
-                        batch.accepted += 1
-                    }
+                    guard !refused.contains(index) else { continue }
+                    batch.records.append(
+                        try spanRecord(
+                            span, limits: limits, resourceJSON: resourceJSON, resource: resourceTyped, scopeName: scopeName,
+                            scopeVersion: scopeVersion))
+                    batch.accepted += 1
                 }
             }
         }
@@ -81,9 +85,9 @@ public enum WireTraceMapper {
     }
 
     private static func spanRecord(
-        _ span: WireReader, index: Int, limits: RecordLimits, resourceJSON: String, resource: WireTyped,
-        scopeName: String?, scopeVersion: String?, batch: inout MappedBatch<SpanRecord>
-    ) throws -> SpanRecord? {
+        _ span: WireReader, limits: RecordLimits, resourceJSON: String, resource: WireTyped, scopeName: String?,
+        scopeVersion: String?
+    ) throws -> SpanRecord {
         var span = span
         var traceID = 0..<0
         var spanID = 0..<0
@@ -125,12 +129,6 @@ public enum WireTraceMapper {
         }
         let trace = Array(span.slice(traceID))
         let spanBytes = Array(span.slice(spanID))
-        if let problem = OTLPWire.spanProblem(
-            index: index, traceID: trace, spanID: spanBytes, parentCount: parent.count, start: start, end: end, limits: limits)
-        {
-            batch.refuse(problem)
-            return nil
-        }
         let parentBytes = Array(span.slice(parent))
         let typed = WireTyped(attributes)
         return SpanRecord(
@@ -142,19 +140,21 @@ public enum WireTraceMapper {
             statusCode: Int16(clamping: Int64(bitPattern: statusCode)), statusMessage: nonEmpty(span.string(statusMessage)),
             sessionID: typed.sessionID ?? resource.sessionID, userID: typed.userID ?? resource.userID,
             httpRoute: typed.httpRoute, httpMethod: typed.httpMethod, httpStatusCode: typed.httpStatusCode,
-            scopeName: scopeName, scopeVersion: scopeVersion, attributes: attributesJSON(attributes), resource: resourceJSON,
+            scopeName: scopeName, scopeVersion: scopeVersion, attributes: try attributesJSON(attributes), resource: resourceJSON,
             events: try eventsJSON(events), links: try linksJSON(links), receivedMicros: limits.receivedMicros)
     }
 
     // MARK: JSON from the wire
 
-    static func attributesJSON(_ keyValues: [WireReader]) -> String {
+    static func attributesJSON(_ keyValues: [WireReader]) throws -> String {
         var w = JSONWriter(capacity: 64 + keyValues.count * 48)
-        try? writeObject(keyValues, into: &w)
+        try writeObject(keyValues, into: &w)
         return w.string
     }
 
-    static func writeObject(_ keyValues: [WireReader], into w: inout JSONWriter) throws {
+    /// Writing recurses with the value's nesting; `judgeTraces` has bounded that by
+    /// `AttributeLimits.maximumDepth`, and `depth` stops it there anyway.
+    static func writeObject(_ keyValues: [WireReader], into w: inout JSONWriter, depth: Int = 0) throws {
         w.byte(UInt8(ascii: "{"))
         for (i, kv) in keyValues.enumerated() {
             if i > 0 { w.byte(UInt8(ascii: ",")) }
@@ -170,14 +170,15 @@ public enum WireTraceMapper {
             }
             w.quoted(utf8: kv.slice(key))
             w.byte(UInt8(ascii: ":"))
-            try writeValue(value, into: &w)
+            try writeValue(value, into: &w, depth: depth + 1)
         }
         w.byte(UInt8(ascii: "}"))
     }
 
     /// An AnyValue: the last alternative present wins, as protobuf decoding does for a oneof.
-    static func writeValue(_ value: WireReader?, into w: inout JSONWriter) throws {
+    static func writeValue(_ value: WireReader?, into w: inout JSONWriter, depth: Int) throws {
         guard var value else { return w.raw("null") }
+        guard depth <= maximumDepth else { throw OTLPDecodeError("attribute value nested deeper than \(maximumDepth) levels") }
         var last: (field: Int, wire: Int, range: Range<Int>, number: UInt64)?
         while let (field, wire) = try value.nextTag() {
             switch field {
@@ -201,7 +202,7 @@ public enum WireTraceMapper {
                 guard field == 1 else { try array.skip(wire); continue }
                 if !first { w.byte(UInt8(ascii: ",")) }
                 first = false
-                try writeValue(try array.message(wire, "values"), into: &w)
+                try writeValue(try array.message(wire, "values"), into: &w, depth: depth + 1)
             }
             w.byte(UInt8(ascii: "]"))
         case 6:
@@ -210,7 +211,7 @@ public enum WireTraceMapper {
             while let (field, wire) = try list.nextTag() {
                 if field == 1 { entries.append(try list.message(wire, "values")) } else { try list.skip(wire) }
             }
-            try writeObject(entries, into: &w)
+            try writeObject(entries, into: &w, depth: depth)
         default: w.quoted(Data(value.slice(last.range)).base64EncodedString())
         }
     }
@@ -280,6 +281,9 @@ public enum WireTraceMapper {
     }
 
     static func nonEmpty(_ text: String) -> String? { text.isEmpty ? nil : text }
+
+    /// A hard stop for the writers' recursion, above any limit a judgement accepts.
+    static let maximumDepth = 64
 }
 
 /// The typed-column attributes of a span or resource, found by comparing key bytes.

@@ -100,9 +100,12 @@ public enum PostgresType {
 enum PostgresTime {
     static let epochOffset: Double = 946_684_800
 
+    /// Never traps: a date beyond Int64 microseconds is sent as PostgreSQL's `infinity`
+    /// or `-infinity` (Int64.max / Int64.min on the wire); NaN as `-infinity`.
     static func microseconds(since2000 date: Date) -> Int64 {
-        let seconds = date.timeIntervalSince1970 - epochOffset
-        return Int64((seconds * 1_000_000).rounded())
+        let micros = ((date.timeIntervalSince1970 - epochOffset) * 1_000_000).rounded()
+        if let exact = Int64(exactly: micros), exact != .max, exact != .min { return exact }
+        return micros > 0 ? .max : .min
     }
 
     static func date(microsecondsSince2000 micros: Int64) -> Date {

@@ -56,3 +56,27 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible {
     /// True for `unique_violation` (23505).
     public var isUniqueViolation: Bool { sqlState == "23505" }
 }
+
+extension PostgresError {
+    /// True when the failure says the database is unavailable or overloaded, not that the
+    /// statement or its data is bad: the connection failed or broke, or SQLSTATE class 08
+    /// (connection), 53 (insufficient resources), 57 (operator intervention: shutdown,
+    /// cannot connect now), 58 (system error), or a serialization failure or deadlock
+    /// (40001, 40P01). Retrying such a failure later can succeed; it never marks a record
+    /// as poison.
+    public var isOutage: Bool {
+        switch code {
+        case .connectionFailed, .connectionLost: return true
+        case .server:
+            guard let sqlState else { return true }
+            return ["08", "53", "57", "58"].contains(where: sqlState.hasPrefix) || sqlState == "40001" || sqlState == "40P01"
+                || sqlState == "55P03"
+        default: return false
+        }
+    }
+}
+
+extension Error {
+    /// `PostgresError.isOutage` for PostgreSQL errors; false for every other error.
+    public var isDatabaseOutage: Bool { (self as? PostgresError)?.isOutage ?? false }
+}

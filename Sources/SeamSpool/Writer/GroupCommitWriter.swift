@@ -21,6 +21,8 @@ final class GroupCommitWriter: @unchecked Sendable {
     private var fd: Int32
     private var segment: UInt64
     private var size: UInt64 = 0
+    /// Set when a failed write could not be undone: every later append fails with it.
+    private var broken: SpoolError?
 
     weak var spool: Spool?
 
@@ -79,6 +81,10 @@ final class GroupCommitWriter: @unchecked Sendable {
     }
 
     private func process(_ batch: [(frame: [UInt8], waiter: Waiter)]) {
+        if let broken {
+            for (_, waiter) in batch { waiter.resume(throwing: broken) }
+            return
+        }
         var buffer: [UInt8] = []
         var waiting: [(Waiter, SpoolPosition)] = []
         for index in batch.indices {
@@ -123,7 +129,14 @@ final class GroupCommitWriter: @unchecked Sendable {
         if !written || fdatasync(fd) != 0 {
             let error = SpoolError(
                 code: .io, message: "spool write to segment \(segment) failed: \(String(cString: strerror(errno)))")
-            _ = ftruncate(fd, off_t(size))
+            if ftruncate(fd, off_t(size)) != 0 {
+                // The segment now ends in bytes nobody was told are stored; appending after
+                // them would put acknowledged frames behind garbage. Refuse every append
+                // until a restart, whose recovery cuts the torn tail.
+                broken = SpoolError(
+                    code: .io,
+                    message: "spool segment \(segment) could not be cut back after a failed write (\(String(cString: strerror(errno)))); restart Seam")
+            }
             for (waiter, _) in waiting { waiter.resume(throwing: error) }
             throw error
         }
