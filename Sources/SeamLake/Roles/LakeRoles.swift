@@ -40,6 +40,26 @@ public enum LakeRoles {
         ]
     }
 
+    /// The loader, the join and the ETL coordinate with advisory locks; a login that could
+    /// take them (an analyst as `lake_reader`) could stall all three. In Seam's database
+    /// only Seam's own login and `lake_writer` may call the advisory lock functions.
+    /// Revoking from PUBLIC needs a superuser; without one the SQL is reported like the roles.
+    static func advisoryLockdown(_ names: Names) -> [String] {
+        [
+            """
+            DO $$
+            DECLARE f regprocedure;
+            BEGIN
+                FOR f IN SELECT p.oid::regprocedure FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+                         WHERE n.nspname = 'pg_catalog' AND p.proname LIKE 'pg%advisory%' LOOP
+                    EXECUTE format('REVOKE EXECUTE ON FUNCTION %s FROM PUBLIC', f);
+                    EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO %I, \(names.writer)', f, current_user);
+                END LOOP;
+            END $$
+            """
+        ]
+    }
+
     /// Creates missing roles and grants their privileges; never throws for lack of privilege.
     public static func ensure(on connection: PostgresConnection, names: Names = .standard, logger: Logger) throws -> Report {
         var report = Report()
@@ -66,6 +86,17 @@ public enum LakeRoles {
                 try connection.executeScript(grant)
             } catch let error as PostgresError where error.sqlState == "42501" {
                 report.pendingSQL.append(grant + ";")
+            }
+        }
+        for statement in advisoryLockdown(names) {
+            if missingRoles.contains(names.writer) {
+                report.pendingSQL.append(statement + ";")
+                continue
+            }
+            do {
+                try connection.executeScript(statement)
+            } catch let error as PostgresError where error.sqlState == "42501" {
+                report.pendingSQL.append(statement + ";")
             }
         }
         if !report.isComplete {

@@ -31,17 +31,48 @@ public struct LakeSetup: Sendable {
         self.logger = logger
     }
 
+    /// Key of the session advisory lock that serializes set-up runs on one database: any
+    /// number of nodes may start at once on a fresh database; they set it up one at a time
+    /// (the first does the work, the others find it done).
+    public static let advisoryLockKey: Int64 = 0x5EA4_0002
+
     /// Applies pending migrations, ensures roles and today's and upcoming partitions.
+    ///
+    /// Serialized across processes by `advisoryLockKey`. A failure that concurrency alone
+    /// can cause (deadlock, serialization failure, a catalog tuple updated concurrently, a
+    /// duplicate created by a process that does not take the lock, such as an older
+    /// version) is retried a few times.
     public func run(on pool: PostgresPool) async throws -> Report {
         let migrations = try Migration.load(from: configuration.migrationsDirectory)
         let migrator = Migrator(migrations: migrations, logger: logger)
         let configuration = configuration
         let logger = logger
-        return try await pool.withConnection { connection in
-            let applied = try migrator.run(on: connection)
-            let roles = try LakeRoles.ensure(on: connection, logger: logger)
-            let created = try LakePartitions.ensure(on: connection, daysAhead: configuration.partitionDaysAhead)
-            return Report(migrations: applied, roles: roles, partitionsCreated: created)
+        var attempt = 1
+        while true {
+            do {
+                return try await pool.withConnection { connection in
+                    try connection.execute("SELECT pg_advisory_lock($1)", [.int64(Self.advisoryLockKey)])
+                    defer {
+                        if connection.isConnected {
+                            _ = try? connection.execute("SELECT pg_advisory_unlock($1)", [.int64(Self.advisoryLockKey)])
+                        }
+                    }
+                    let applied = try migrator.run(on: connection)
+                    let roles = try LakeRoles.ensure(on: connection, logger: logger)
+                    let created = try LakePartitions.ensure(on: connection, daysAhead: configuration.partitionDaysAhead)
+                    return Report(migrations: applied, roles: roles, partitionsCreated: created)
+                }
+            } catch let error as PostgresError where attempt < 5 && Self.isConcurrencyFailure(error) {
+                logger.notice("lake set-up met a concurrent set-up; retrying", metadata: ["error": "\(error)", "attempt": "\(attempt)"])
+                attempt += 1
+                try await Task.sleep(for: .milliseconds(100 * attempt))
+            }
         }
+    }
+
+    static func isConcurrencyFailure(_ error: PostgresError) -> Bool {
+        guard error.code == .server, let state = error.sqlState else { return false }
+        return state == "40P01" || state == "40001" || state == "23505" || state == "42P07" || state == "42710"
+            || (state == "XX000" && error.message.contains("concurrently"))
     }
 }
