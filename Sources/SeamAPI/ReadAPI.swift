@@ -31,6 +31,9 @@ public struct ReadAPI: Sendable {
     }
 
     /// Adds the API's routes to a router (the ingestion server's, when both roles run).
+    /// Where the read API's routes live (for CORS).
+    public static let pathPrefixes = ["/v1/experiments", "/v1/segments"]
+
     public func addRoutes(to router: Router<BasicRequestContext>) {
         router.get("/v1/experiments") { request, _ in await respond(request) { try await experiments() } }
         router.get("/v1/experiments/:key/results") { request, context in
@@ -46,10 +49,13 @@ public struct ReadAPI: Sendable {
 
     /// An HTTP server with only the read API and `/healthz` (`seam serve --roles api`
     /// without ingest).
+    /// `readOrigins`: origins whose pages may call it (CORS); none by default.
     public func makeApplication(
-        host: String, port: Int, logger: Logger, onListening: @escaping @Sendable (Int) async -> Void = { _ in }
+        host: String, port: Int, logger: Logger, readOrigins: Set<String> = [],
+        onListening: @escaping @Sendable (Int) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
         let router = Router(context: BasicRequestContext.self)
+        router.add(middleware: CORSPolicy(browserPaths: [], readPrefixes: Self.pathPrefixes, readOrigins: readOrigins))
         router.get("/healthz") { _, _ in
             Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: #"{"status":"ok"}"#)))
         }

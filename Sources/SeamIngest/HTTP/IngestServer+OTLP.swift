@@ -32,14 +32,21 @@ extension IngestServer {
             return Self.error(
                 .unsupportedMediaType, "Content-Type must be application/x-protobuf or application/json, got \(contentType ?? "none")")
         }
-        if case .failure(let failure) = authenticate(request) {
-            return status(.unauthorized, code: 16, failure.message, encoding: encoding)
+        if case .failure(let failure) = authenticate(request, browser: false) {
+            return status(failure.status, code: failure.status == .forbidden ? 7 : 16, failure.message, encoding: encoding)
         }
+        var lease = MemoryBudget.Lease(budget)
+        defer { lease.release() }
         let body: [UInt8]
         do {
-            body = try await RequestBodies.read(request, limit: configuration.maximumBodyBytes)
+            body = try await RequestBodies.read(
+                request, limit: configuration.maximumBodyBytes, lease: &lease, timeout: .seconds(configuration.bodyTimeoutSeconds))
+            // Decoded messages take a few times the protobuf; parsed JSON many more.
+            try lease.take(body.count * (encoding == .json ? MemoryBudget.jsonExpansion : 2))
         } catch let error as RequestBodies.Failure {
-            return status(error.status, code: error.status == .contentTooLarge ? 8 : 3, error.reason, encoding: encoding)
+            let code: Int32 = error.status == .contentTooLarge ? 8 : error.retry ? 14 : 3
+            let response = status(error.status, code: code, error.reason, encoding: encoding)
+            return error.retry ? retryLater(response) : response
         } catch {
             return status(.badRequest, code: 3, "cannot read the request body: \(error)", encoding: encoding)
         }

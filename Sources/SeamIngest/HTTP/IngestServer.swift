@@ -1,7 +1,9 @@
 import Foundation
 import Hummingbird
+import HummingbirdCore
 import Logging
 import NIOCore
+import SeamAPI
 import SeamModel
 import SeamPostgres
 import SeamSpool
@@ -22,6 +24,10 @@ public struct IngestServer: Sendable {
     }
 
     let metrics: IngestMetrics
+    /// Request bytes held at once (`IngestConfiguration.decodeBudgetBytes`).
+    let budget: MemoryBudget
+    /// Origins allowed to call the read API from a browser (none: no CORS on it).
+    let readOrigins: Set<String>
     /// Renders `/metrics` (Prometheus text format); nil answers 404.
     let metricsExposition: (@Sendable () -> [UInt8])?
     /// More figures for `/readyz`, by section name (e.g. the join lag); they inform and do
@@ -31,8 +37,10 @@ public struct IngestServer: Sendable {
     public init(
         configuration: IngestConfiguration, spool: Spool, pool: PostgresPool, events: TagEventDecoder, logger: Logger,
         metrics: IngestMetrics = .global, metricsExposition: (@Sendable () -> [UInt8])? = nil,
-        readinessDetail: [String: @Sendable () async -> [String: Double]] = [:]
+        readinessDetail: [String: @Sendable () async -> [String: Double]] = [:], readOrigins: Set<String> = []
     ) {
+        self.budget = MemoryBudget(capacity: configuration.decodeBudgetBytes)
+        self.readOrigins = readOrigins
         self.configuration = configuration
         self.spool = spool
         self.pool = pool
@@ -53,13 +61,17 @@ public struct IngestServer: Sendable {
     ) -> some ApplicationProtocol {
         let router = Router(context: BasicRequestContext.self)
         router.add(
-            middleware: CORSMiddleware(
-                allowOrigin: .originBased, allowHeaders: [.contentType, .authorization, .contentEncoding],
-                allowMethods: [.post, .options, .get], maxAge: .seconds(3600)))
+            middleware: CORSPolicy(
+                browserPaths: Self.browserPaths, readPrefixes: ReadAPI.pathPrefixes, readOrigins: readOrigins))
         router.get("/healthz") { _, _ in Self.json(.ok, #"{"status":"ok"}"#) }
         router.get("/readyz") { _, _ in await readiness() }
-        router.get("/metrics") { _, _ in
+        router.get("/metrics") { request, _ in
             guard let metricsExposition else { return Self.error(.notFound, "metrics are not enabled") }
+            if let token = configuration.metricsToken, Self.bearerToken(request) != token {
+                var response = Self.error(.unauthorized, "/metrics needs its token (Authorization: Bearer <metrics token>)")
+                response.headers[.wwwAuthenticate] = "Bearer"
+                return response
+            }
             return Response(
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                 body: .init(byteBuffer: ByteBuffer(bytes: metricsExposition())))
@@ -74,9 +86,16 @@ public struct IngestServer: Sendable {
         }
         router.on("/v1/events", method: .get) { _, _ in Self.json(.methodNotAllowed, #"{"error":"use POST"}"#) }
         additionalRoutes(router)
+        let headerBytes = configuration.maximumHeaderBytes
         return Application(
             router: router,
-            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "seam"),
+            server: .http1(
+                configuration: .init(
+                    idleTimeout: .seconds(Int64(configuration.idleTimeoutSeconds)),
+                    httpDecoderConfiguration: .init(maxHeaderFieldSize: headerBytes, maxHeaderListSize: headerBytes, maxHeaderFieldCount: 100))),
+            configuration: .init(
+                address: .hostname(configuration.host, port: configuration.port), serverName: "seam",
+                availableConnectionsDelegate: MaximumAvailableConnections(configuration.maximumConnections)),
             onServerRunning: { channel in await onListening(channel.localAddress?.port ?? 0) },
             logger: logger)
     }
@@ -88,9 +107,12 @@ public struct IngestServer: Sendable {
 
     // MARK: /v1/events
 
+    /// Routes browsers post to: CORS from any origin, and browser tokens accepted.
+    static let browserPaths: Set<String> = ["/v1/events"]
+
     func postEvents(_ request: Request) async -> Response {
         let source: String?
-        switch authenticate(request) {
+        switch authenticate(request, browser: true) {
         case .success(let name): source = name
         case .failure(let failure): return failure.response
         }
@@ -99,11 +121,16 @@ public struct IngestServer: Sendable {
         if let contentType, contentType != "application/json", contentType != "text/plain" {
             return Self.error(.unsupportedMediaType, "Content-Type must be application/json (or text/plain from navigator.sendBeacon), got \(contentType)")
         }
+        var lease = MemoryBudget.Lease(budget)
+        defer { lease.release() }
         let body: [UInt8]
         do {
-            body = try await RequestBodies.read(request, limit: configuration.maximumBodyBytes)
+            body = try await RequestBodies.read(
+                request, limit: configuration.maximumBodyBytes, lease: &lease, timeout: .seconds(configuration.bodyTimeoutSeconds))
+            try lease.take(body.count * MemoryBudget.jsonExpansion)
         } catch let error as RequestBodies.Failure {
-            return Self.error(error.status, error.reason)
+            let response = Self.error(error.status, error.reason)
+            return error.retry ? retryLater(response) : response
         } catch {
             return Self.error(.badRequest, "cannot read the request body: \(error)")
         }
@@ -137,18 +164,26 @@ public struct IngestServer: Sendable {
         var rejected: [TagEventRejection]
     }
 
-    /// The source name of a valid token, or the 401 to send.
-    func authenticate(_ request: Request) -> Result<String?, AuthenticationFailure> {
+    /// The token of `Authorization: Bearer …`, if any.
+    static func bearerToken(_ request: Request) -> String? {
+        guard let header = request.headers[.authorization], header.lowercased().hasPrefix("bearer ") else { return nil }
+        return String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces)
+    }
+
+    /// The source name of a valid token, or the 401 (no or unknown token) or 403 (a
+    /// browser token on a service route) to send. `browser`: the route is browser-facing.
+    func authenticate(_ request: Request, browser: Bool) -> Result<String?, AuthenticationFailure> {
         guard !configuration.tokens.isEmpty else { return .success(nil) }
-        var token = request.uri.queryParameters.get("token")
-        if let header = request.headers[.authorization], header.lowercased().hasPrefix("bearer ") {
-            token = String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces)
-        }
+        let token = Self.bearerToken(request) ?? request.uri.queryParameters.get("token")
         guard let token, let source = configuration.tokens[token] else {
             let message = "a valid ingestion token is required (Authorization: Bearer <token>, or ?token=<token>)"
             var response = Self.error(.unauthorized, message)
             response.headers[.wwwAuthenticate] = "Bearer"
-            return .failure(AuthenticationFailure(response: response, message: message))
+            return .failure(AuthenticationFailure(response: response, message: message, status: .unauthorized))
+        }
+        if !browser, configuration.browserTokens.contains(token) {
+            let message = "a browser token may post tag events only; OTLP needs a service token"
+            return .failure(AuthenticationFailure(response: Self.error(.forbidden, message), message: message, status: .forbidden))
         }
         return .success(source)
     }
@@ -156,6 +191,7 @@ public struct IngestServer: Sendable {
     struct AuthenticationFailure: Error {
         var response: Response
         var message: String
+        var status: HTTPResponse.Status
     }
 
     // MARK: /readyz

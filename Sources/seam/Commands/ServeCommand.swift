@@ -80,7 +80,9 @@ struct ServeCommand: AsyncParsableCommand {
                 }
                 services.append(
                     .init(
-                        service: readAPI.makeApplication(host: address.host, port: address.port, logger: Logger(label: "seam.api")) { port in
+                        service: readAPI.makeApplication(
+                            host: address.host, port: address.port, logger: Logger(label: "seam.api"), readOrigins: settings.apiAllowedOrigins
+                        ) { port in
                             logger.info("read API listening", metadata: ["address": "\(address.host):\(port)"])
                         }))
             }
@@ -96,10 +98,13 @@ struct ServeCommand: AsyncParsableCommand {
                 if settings.loaderEnabled {
                     services.append(.init(service: SpoolLoader(spool: openedSpool, pool: loaderPool)))
                 }
+                var ingestConfiguration = settings.http
+                ingestConfiguration.host = address.host
+                ingestConfiguration.port = address.port
+                ingestConfiguration.maximumBodyBytes = settings.maximumBodyBytes
+                ingestConfiguration.tokens = settings.ingestTokens
                 let ingest = IngestServer(
-                    configuration: .init(
-                        host: address.host, port: address.port, maximumBodyBytes: settings.maximumBodyBytes,
-                        tokens: settings.ingestTokens),
+                    configuration: ingestConfiguration,
                     spool: openedSpool, pool: pool,
                     events: TagEventDecoder(
                         configuration: .init(maximumAge: settings.retentionDays > 0 ? Double(settings.retentionDays) * 86_400 : nil)),
@@ -111,7 +116,7 @@ struct ServeCommand: AsyncParsableCommand {
                             guard let status = try? await JoinStatus.read(from: pool) else { return [:] }
                             return ["lag_seconds": status.lagSeconds, "pending_items": Double(status.pendingItems)]
                         }
-                    ])
+                    ], readOrigins: settings.apiAllowedOrigins)
                 let apiRoutes = settings.roles.contains(.api) ? readAPI : nil
                 services.append(
                     .init(

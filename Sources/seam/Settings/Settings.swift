@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import SeamETL
+import SeamIngest
 import SeamJoin
 
 /// Seam's resolved settings: flags, then environment, then the config file, then defaults.
@@ -24,8 +25,13 @@ struct Settings: Sendable {
     var httpAddress: String = "127.0.0.1:4318"
     /// Largest accepted request body in bytes.
     var maximumBodyBytes: Int = 20 << 20
-    /// Ingestion tokens → source names; empty means no token is required.
+    /// Ingestion tokens → source names (service and browser tokens); empty means no token is required.
     var ingestTokens: [String: String] = [:]
+    /// HTTP limits and token scopes, with the ingestion server's defaults; `seam serve`
+    /// fills in the address, body limit and tokens from the settings above.
+    var http = IngestConfiguration()
+    /// Origins whose pages may call the read API (CORS); none by default.
+    var apiAllowedOrigins: Set<String> = []
     /// What `seam serve` runs.
     var roles: Set<Role> = Set(Role.allCases)
     /// Whether `seam serve` loads its spool into the lake (off only for benchmarks and maintenance).
@@ -73,6 +79,14 @@ struct Settings: Sendable {
         ("SEAM_HTTP_ADDR", "http.addr"),
         ("SEAM_MAX_BODY_BYTES", "http.max_body_bytes"),
         ("SEAM_INGEST_TOKENS", "ingest.tokens"),
+        ("SEAM_BROWSER_TOKENS", "ingest.browser_tokens"),
+        ("SEAM_HTTP_IDLE_TIMEOUT_SECONDS", "http.idle_timeout_seconds"),
+        ("SEAM_HTTP_BODY_TIMEOUT_SECONDS", "http.body_timeout_seconds"),
+        ("SEAM_HTTP_MAX_CONNECTIONS", "http.max_connections"),
+        ("SEAM_HTTP_DECODE_BUDGET_BYTES", "http.decode_budget_bytes"),
+        ("SEAM_HTTP_MAX_HEADER_BYTES", "http.max_header_bytes"),
+        ("SEAM_METRICS_TOKEN", "metrics.token"),
+        ("SEAM_API_ALLOWED_ORIGINS", "api.allowed_origins"),
         ("SEAM_SPOOL_DIR", "spool.dir"),
         ("SEAM_LOADER", "spool.loader"),
         ("SEAM_ROLES", "roles"),
@@ -113,6 +127,10 @@ struct Settings: Sendable {
         if let value = options.logLevel { try settings.set("log_level", to: value, source: "--log-level") }
         if let value = options.roles { try settings.set("roles", to: value, source: "--roles") }
         _ = try settings.etlConfiguration()
+        let shared = settings.apiTokens.intersection(settings.ingestTokens.keys)
+        guard shared.isEmpty else {
+            throw SettingsError("a token is both an ingestion token and a read token (api.tokens); give each scope its own token")
+        }
         return settings
     }
 
@@ -144,16 +162,31 @@ struct Settings: Sendable {
             }
             httpAddress = value
         case "http.max_body_bytes": maximumBodyBytes = try integer(minimum: 1024)
-        case "ingest.tokens":
+        case "ingest.tokens", "ingest.browser_tokens":
             var tokens: [String: String] = [:]
             for pair in value.split(separator: ",") {
                 let parts = pair.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
                 guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else {
-                    throw SettingsError("\(source): ingest.tokens must be token=source pairs separated by commas")
+                    throw SettingsError("\(source): \(keyPath) must be token=source pairs separated by commas")
                 }
                 tokens[parts[0]] = parts[1]
             }
-            ingestTokens = tokens
+            if keyPath == "ingest.tokens" {
+                ingestTokens = ingestTokens.filter { http.browserTokens.contains($0.key) }.merging(tokens) { $1 }
+            } else {
+                ingestTokens = ingestTokens.filter { !http.browserTokens.contains($0.key) }.merging(tokens) { $1 }
+                http.browserTokens = Set(tokens.keys)
+            }
+        case "http.idle_timeout_seconds": http.idleTimeoutSeconds = try integer(minimum: 1)
+        case "http.body_timeout_seconds": http.bodyTimeoutSeconds = try integer(minimum: 1)
+        case "http.max_connections": http.maximumConnections = try integer(minimum: 1)
+        case "http.decode_budget_bytes": http.decodeBudgetBytes = try integer(minimum: 1 << 20)
+        case "http.max_header_bytes": http.maximumHeaderBytes = try integer(minimum: 1024)
+        case "metrics.token":
+            let token = value.trimmingCharacters(in: .whitespaces)
+            http.metricsToken = token.isEmpty ? nil : token
+        case "api.allowed_origins":
+            apiAllowedOrigins = Set(value.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty })
         case "spool.dir": spoolDirectory = value
         case "roles":
             var roles = Set<Role>()
