@@ -59,7 +59,7 @@ extension ReadAPI {
                        denominator_sum, denominator_sum_squares, cross_sum, covariate_sum, covariate_sum_squares, covariate_cross_sum,
                        cap_value, mean, variance, absolute_diff, absolute_ci_low, absolute_ci_high, relative_lift, relative_ci_low,
                        relative_ci_high, degrees_of_freedom, p_value, p_value_holm, p_value_bh, cuped_absolute_diff,
-                       cuped_relative_lift, cuped_ci_low, cuped_ci_high, cuped_p_value, alpha, \(rfc3339("computed_through"))
+                       cuped_relative_lift, cuped_ci_low, cuped_ci_high, cuped_p_value, alpha, \(rfc3339("computed_through")), note
                 FROM lake.experiment_results WHERE \(conditions.joined(separator: " AND "))
                 ORDER BY dimension, dimension_value, metric, is_control DESC, variant
                 """, parameters))

@@ -16,7 +16,10 @@ struct Table {
                 switch cell.typeOID {
                 case 16: return try cell.decode(Bool.self)
                 case 20, 21, 23: return try cell.decode(Int.self)
-                case 700, 701, 1700: return try cell.decode(Double.self)
+                case 700, 701, 1700:
+                    // JSON has no NaN or infinity: a non-finite value is answered as null.
+                    let number = try cell.decode(Double.self)
+                    return number.isFinite ? number : NSNull()
                 case 3802, 114:
                     let text = cell.string ?? "null"
                     return (try? JSONSerialization.jsonObject(with: Data(text.utf8), options: [.fragmentsAllowed])) ?? text
@@ -31,6 +34,14 @@ struct Table {
         rows.map { Dictionary(uniqueKeysWithValues: zip(columns, $0)) }
     }
 
+    /// Text from data that a spreadsheet would run as a formula (`=`, `+`, `-`, `@`, tab
+    /// or carriage return first) gets a leading `'`, which spreadsheets show as text.
+    /// Numbers are typed cells and never changed (a negative number stays a number).
+    static func neutralized(_ text: String) -> String {
+        guard let first = text.unicodeScalars.first, "=+-@\t\r".unicodeScalars.contains(first) else { return text }
+        return "'" + text
+    }
+
     /// RFC 4180 CSV with a header line.
     var csv: String {
         func field(_ value: Any) -> String {
@@ -40,9 +51,10 @@ struct Table {
             case let bool as Bool: text = bool ? "true" : "false"
             case let number as Double: text = "\(number)"
             case let number as Int: text = "\(number)"
-            case let string as String: text = string
+            case let string as String: text = Self.neutralized(string)
             default:
-                text = (try? JSONSerialization.data(withJSONObject: value, options: [.sortedKeys])).map { String(decoding: $0, as: UTF8.self) } ?? ""
+                text = Self.neutralized(
+                    (try? JSONSerialization.data(withJSONObject: value, options: [.sortedKeys])).map { String(decoding: $0, as: UTF8.self) } ?? "")
             }
             guard text.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return text }
             return "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\""

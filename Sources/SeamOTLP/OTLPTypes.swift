@@ -83,12 +83,24 @@ public struct AttributeLimits: Sendable, Equatable {
     public var maximumCount: Int
     /// Longest string or bytes value, and longest key, in bytes.
     public var maximumValueBytes: Int
+    /// Longest value, in bytes, of the attributes Seam copies into key columns that the
+    /// join and the ETL index and join on (`identifierKeys`), as for tag event ids.
+    public var maximumIdentifierBytes: Int
 
-    public init(maximumDepth: Int = 32, maximumCount: Int = 1024, maximumValueBytes: Int = 262_144) {
+    public init(maximumDepth: Int = 32, maximumCount: Int = 1024, maximumValueBytes: Int = 262_144, maximumIdentifierBytes: Int = 256) {
         self.maximumDepth = maximumDepth
         self.maximumCount = maximumCount
         self.maximumValueBytes = maximumValueBytes
+        self.maximumIdentifierBytes = maximumIdentifierBytes
     }
+
+    /// Attributes that become identifiers in the lake: sessions, users, services,
+    /// experiments and their variants and units, event names.
+    public static let identifierKeys: Set<String> = [
+        "session.id", "enduser.id", "user.id", "service.name", "feature_flag.key", "feature_flag.result.variant",
+        "feature_flag.variant", "feature_flag.context.id", "event.name",
+    ]
+    static let identifierKeyBytes: [[UInt8]] = identifierKeys.sorted().map { Array($0.utf8) }
 }
 
 /// Protobuf decoding of OTLP requests with swift-protobuf, with its recursion bounded: deep

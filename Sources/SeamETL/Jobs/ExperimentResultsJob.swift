@@ -50,16 +50,37 @@ public struct ExperimentResultsJob: ETLJob {
                 "lake.experiments", "lake.experiment_results", "lake.experiment_units", "lake.experiment_unit_metrics",
                 "seam_meta.experiment_sums",
             ] {
-                try connection.execute("DELETE FROM \(table) WHERE experiment_key IN \(SQLText.list(removed))")
+                // Experiment keys come from clients' flag evaluations: bound, never inlined.
+                for key in removed { try connection.execute("DELETE FROM \(table) WHERE experiment_key = $1", [.text(key)]) }
             }
         }
+        // An experiment that failed before is recomputed in full (its units touched since
+        // were skipped); one that fails now is set aside without stopping the others.
+        let failedBefore = Set(
+            try connection.query("SELECT item FROM lake.etl_failures WHERE job = $1", [.text(name.rawValue)]).rows.map {
+                try $0[0].decode(String.self)
+            })
         var rows = 0
         for key in keys {
             let definition = configured[key] ?? ExperimentDefinition(key: key)
-            rows += try ExperimentComputation(
-                definition: definition, configured: configured[key] != nil, variantsSeen: seen[key] ?? [],
-                configuration: configuration, window: window, everything: everything
-            ).run(on: connection)
+            try connection.executeScript("SAVEPOINT seam_experiment")
+            do {
+                rows += try ExperimentComputation(
+                    definition: definition, configured: configured[key] != nil, variantsSeen: seen[key] ?? [],
+                    configuration: configuration, window: window, everything: everything || failedBefore.contains(key)
+                ).run(on: connection)
+                try connection.executeScript("RELEASE SAVEPOINT seam_experiment")
+                if failedBefore.contains(key) {
+                    try connection.execute("DELETE FROM lake.etl_failures WHERE job = $1 AND item = $2", [.text(name.rawValue), .text(key)])
+                }
+            } catch where !error.isDatabaseOutage {
+                try connection.executeScript("ROLLBACK TO SAVEPOINT seam_experiment")
+                try connection.execute(
+                    """
+                    INSERT INTO lake.etl_failures (job, item, error) VALUES ($1, $2, $3)
+                    ON CONFLICT (job, item) DO UPDATE SET failed_at = now(), attempts = etl_failures.attempts + 1, error = EXCLUDED.error
+                    """, [.text(name.rawValue), .text(key), .text("\(error)")])
+            }
         }
         if everything {
             // Fresh statistics, so that the next incremental runs plan index lookups.
@@ -283,9 +304,11 @@ struct ExperimentComputation {
         let names = metrics.map(\.metric.name)
         let result = try connection.query(
             """
-            SELECT metric, variant, dimension, dimension_value, units::float8, sum::float8, sum_squares::float8,
-                   denominator_sum::float8, denominator_sum_squares::float8, cross_sum::float8,
-                   covariate_sum::float8, covariate_sum_squares::float8, covariate_cross_sum::float8
+            SELECT metric, variant, dimension, dimension_value, units::float8, lake.float8_or_null(sum),
+                   lake.float8_or_null(sum_squares), lake.float8_or_null(coalesce(denominator_sum, 0)),
+                   lake.float8_or_null(coalesce(denominator_sum_squares, 0)), lake.float8_or_null(coalesce(cross_sum, 0)),
+                   lake.float8_or_null(coalesce(covariate_sum, 0)), lake.float8_or_null(coalesce(covariate_sum_squares, 0)),
+                   lake.float8_or_null(coalesce(covariate_cross_sum, 0)), covariate_sum IS NOT NULL
             FROM seam_meta.experiment_sums WHERE experiment_key = $1 AND metric IN \(SQLText.list(names))
             """, [key])
         let caps = try capValues(metrics.map(\.metric), on: connection)
@@ -294,13 +317,13 @@ struct ExperimentComputation {
         for row in result.rows {
             let metric = try row[0].decode(String.self)
             let isRatio = configuration.metric(named: metric)?.kind == .ratio
-            let covariateSum = try row[10].decode(Double?.self)
+            // NULL here: a sum beyond double precision. It becomes NaN, so that every
+            // statistic built on it is NULL in the row, whose note says why.
+            func sum(_ column: Int) throws -> Double { try row[column].decode(Double?.self) ?? .nan }
             let stats = SufficientStatistics(
-                n: try row[4].decode(Double.self), sum: try row[5].decode(Double.self), sumSquares: try row[6].decode(Double.self),
-                denominator: isRatio
-                    ? (try row[7].decode(Double?.self) ?? 0, try row[8].decode(Double?.self) ?? 0, try row[9].decode(Double?.self) ?? 0)
-                    : nil,
-                covariate: covariateSum.map { ($0, (try? row[11].decode(Double.self)) ?? 0, (try? row[12].decode(Double.self)) ?? 0) })
+                n: try row[4].decode(Double.self), sum: try sum(5), sumSquares: try sum(6),
+                denominator: isRatio ? (try sum(7), try sum(8), try sum(9)) : nil,
+                covariate: try row[13].decode(Bool.self) ? (try sum(10), try sum(11), try sum(12)) : nil)
             statistics[Slice(dimension: try row[2].decode(String.self), value: try row[3].decode(String.self)), default: [:]][metric, default: [:]][
                 try row[1].decode(String.self)] = stats
         }
@@ -353,9 +376,17 @@ struct ExperimentComputation {
             return .float64(value)
         }
         let cuped = comparison?.cuped
+        var problems: [String] = []
+        if !stats.sum.isFinite || !stats.sumSquares.isFinite { problems.append("the sum or sum of squares exceeds double precision") }
+        if stats.n > 1, stats.sum.isFinite, stats.sumSquares.isFinite, !(stats.variance.isFinite) {
+            problems.append("the variance is not a finite number")
+        }
+        if !isControl, stats.n > 1, let comparison, !comparison.absoluteInterval.lowerBound.isFinite || !comparison.relativeLift.isFinite {
+            problems.append("the comparison with control is not a finite number (a control mean of 0, or values beyond double precision)")
+        }
         return [
             key, .text(metric.name), .text(variant), .text(slice.0), .text(slice.1), .text(metric.kind.rawValue), .text(role),
-            .bool(metric.lowerIsBetter), .bool(isControl), .int64(Int64(stats.n)), .float64(stats.sum), .float64(stats.sumSquares),
+            .bool(metric.lowerIsBetter), .bool(isControl), .int64(Int64(stats.n)), number(stats.sum), number(stats.sumSquares),
             number(stats.denominator?.sum), number(stats.denominator?.sumSquares), number(stats.denominator?.crossSum),
             number(stats.covariate?.sum), number(stats.covariate?.sumSquares), number(stats.covariate?.crossSum),
             number(cap), number(stats.mean), number(stats.variance),

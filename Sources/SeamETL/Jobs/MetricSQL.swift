@@ -36,7 +36,9 @@ struct MetricSQL {
         case .proportion:
             return "CASE WHEN bool_or(\(selected)) THEN 1 ELSE 0 END::float8"
         case .mean, .ratio:
-            return "coalesce(sum(\(Self.value(metric.selector.value))) FILTER (WHERE \(selected)), 0)::float8"
+            // A unit whose sum exceeds double precision gets NULL (left out of the metric),
+            // not an error that would fail the job on every run.
+            return "lake.float8_or_null(coalesce(sum(\(Self.value(metric.selector.value))) FILTER (WHERE \(selected)), 0))"
         case .timeToEvent:
             return "extract(epoch FROM min(e.occurred_at) FILTER (WHERE \(selected)) - u.first_exposed_at)::float8"
         case .reward:
@@ -55,7 +57,7 @@ struct MetricSQL {
 
     var denominatorExpression: String {
         guard metric.kind == .ratio, let denominator = metric.denominator else { return "NULL::float8" }
-        return "coalesce(sum(\(Self.value(denominator.value))) FILTER (WHERE \(inWindow) AND \(Self.filter(denominator.events))), 0)::float8"
+        return "lake.float8_or_null(coalesce(sum(\(Self.value(denominator.value))) FILTER (WHERE \(inWindow) AND \(Self.filter(denominator.events))), 0))"
     }
 
     /// CUPED covariates exist for proportion and mean metrics (the same metric before exposure).

@@ -96,6 +96,13 @@ public struct JobRunner: Sendable {
             return Report(job: job.name, status: .skipped, window: nil, rows: 0, seconds: 0, error: "another run of this job holds its lock")
         }
         defer { _ = try? connection.query("SELECT pg_advisory_unlock($1, hashtext($2))", [.int32(lockSpace), name]) }
+        // This process holds the job's lock, so a run still marked running died with its process.
+        try connection.execute(
+            """
+            UPDATE lake.etl_runs SET status = 'abandoned', finished_at = clock_timestamp(),
+                   error = 'the process running it ended before it finished'
+            WHERE job = $1 AND status = 'running'
+            """, [name])
         let window: JobWindow
         if let explicit {
             window = explicit

@@ -17,7 +17,8 @@ public struct TagEventDecoder: Sendable {
         /// Events older than this (by corrected time) are refused: they would fall outside the
         /// lake's retention. Nil accepts any age.
         public var maximumAge: TimeInterval?
-        /// Longest accepted id (`session_id`, `anonymous_id`, `user_id`) and name.
+        /// Longest accepted id (`session_id`, `anonymous_id`, `user_id`) and name, in UTF-8
+        /// bytes: they become keys of indexed lake tables.
         public var maximumIdentifierLength: Int
 
         public init(
@@ -101,8 +102,8 @@ public struct TagEventDecoder: Sendable {
             guard let name = event["name"] as? String, !name.isEmpty else {
                 throw Reason("name: required, a non-empty string")
             }
-            guard name.count <= configuration.maximumIdentifierLength else {
-                throw Reason("name: longer than \(configuration.maximumIdentifierLength) characters")
+            guard name.utf8.count <= configuration.maximumIdentifierLength else {
+                throw Reason("name: longer than \(configuration.maximumIdentifierLength) bytes")
             }
             let clientTimestamp = try optionalTime(event, "timestamp")
             let sentAt = try optionalTime(event, "sent_at") ?? batchSentAt
@@ -198,8 +199,8 @@ public struct TagEventDecoder: Sendable {
         guard let value = event[key], !(value is NSNull) else { return nil }
         guard let text = value as? String else { throw Reason("\(key): must be a string") }
         guard !text.isEmpty else { return nil }
-        guard text.count <= configuration.maximumIdentifierLength else {
-            throw Reason("\(key): longer than \(configuration.maximumIdentifierLength) characters")
+        guard text.utf8.count <= configuration.maximumIdentifierLength else {
+            throw Reason("\(key): longer than \(configuration.maximumIdentifierLength) bytes")
         }
         return text
     }

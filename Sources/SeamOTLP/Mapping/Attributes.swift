@@ -44,6 +44,11 @@ enum Attributes {
     static func problem(_ list: [KeyValue], _ limits: AttributeLimits, depth: Int = 0) -> String? {
         if list.count > limits.maximumCount { return "more than \(limits.maximumCount) attributes in one list" }
         for kv in list {
+            if depth == 0, AttributeLimits.identifierKeys.contains(kv.key), case .stringValue(let text)? = kv.value.value,
+                text.utf8.count > limits.maximumIdentifierBytes
+            {
+                return "\(kv.key) is \(text.utf8.count) bytes long; identifiers are at most \(limits.maximumIdentifierBytes)"
+            }
             if kv.key.utf8.count > limits.maximumValueBytes {
                 return "a string or bytes value of \(kv.key.utf8.count) bytes; at most \(limits.maximumValueBytes)"
             }

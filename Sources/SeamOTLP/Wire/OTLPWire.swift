@@ -197,6 +197,7 @@ public enum OTLPWire {
         var message = message
         var problem: String?
         var keyValues = 0
+        if schema == .keyValue, depth == 0, let identifier = identifierProblem(message, limits) { problem = identifier }
         while let (field, wire) = try message.nextTag() {
             switch schema.kind(field) {
             case .message(let child):
@@ -223,6 +224,36 @@ public enum OTLPWire {
             }
         }
         return problem
+    }
+}
+
+extension OTLPWire {
+    /// A top-level attribute that becomes an identifier column with a string value longer
+    /// than `maximumIdentifierBytes`. Malformed bytes are left to the structural walk.
+    static func identifierProblem(_ keyValue: WireReader, _ limits: AttributeLimits) -> String? {
+        var keyValue = keyValue
+        var key = 0..<0
+        var value: WireReader?
+        while let (field, wire) = try? keyValue.nextTag() {
+            switch field {
+            case 1: key = (try? keyValue.bytes(wire, "key")) ?? 0..<0
+            case 2: value = try? keyValue.message(wire, "value")
+            default: if (try? keyValue.skip(wire)) == nil { return nil }
+            }
+        }
+        let keyBytes = keyValue.slice(key)
+        guard var value, AttributeLimits.identifierKeyBytes.contains(where: { $0.elementsEqual(keyBytes) }) else { return nil }
+        var length = 0
+        while let (field, wire) = try? value.nextTag() {
+            if field == 1, let range = try? value.bytes(wire, "string_value") {
+                length = range.count
+            } else if field != 1 {
+                if (try? value.skip(wire)) == nil { return nil }
+                length = 0  // a later alternative of the oneof wins
+            }
+        }
+        guard length > limits.maximumIdentifierBytes else { return nil }
+        return "\(String(decoding: keyBytes, as: UTF8.self)) is \(length) bytes long; identifiers are at most \(limits.maximumIdentifierBytes)"
     }
 }
 
