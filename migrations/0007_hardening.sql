@@ -40,3 +40,5 @@ COMMENT ON TABLE lake.etl_failures IS 'Items of an ETL job (an experiment) whose
 COMMENT ON COLUMN lake.etl_failures.item IS 'What failed: the experiment key for experiment_results.';
 COMMENT ON COLUMN lake.etl_failures.attempts IS 'Consecutive runs in which the item failed.';
 COMMENT ON COLUMN lake.etl_failures.error IS 'The last error, as PostgreSQL or Seam reported it.';
+COMMENT ON COLUMN lake.etl_failures.job IS 'The ETL job (experiment_results).';
+COMMENT ON COLUMN lake.etl_failures.failed_at IS 'When the item last failed.';
