@@ -42,3 +42,25 @@ COMMENT ON COLUMN lake.etl_failures.attempts IS 'Consecutive runs in which the i
 COMMENT ON COLUMN lake.etl_failures.error IS 'The last error, as PostgreSQL or Seam reported it.';
 COMMENT ON COLUMN lake.etl_failures.job IS 'The ETL job (experiment_results).';
 COMMENT ON COLUMN lake.etl_failures.failed_at IS 'When the item last failed.';
+
+-- The join sets aside a key whose computation fails (a poison key) instead of failing the
+-- whole stage on every pass: every other key keeps flowing.
+CREATE TABLE seam_meta.join_set_aside (
+    kind          smallint    NOT NULL,
+    trace_id      bytea,
+    event_id      uuid,
+    key1          text,
+    key2          text,
+    at            timestamptz NOT NULL,
+    set_aside_at  timestamptz NOT NULL DEFAULT now(),
+    error         text        NOT NULL
+);
+COMMENT ON TABLE seam_meta.join_set_aside IS 'Join queue items whose key failed to compute alone (after the stage failed and was retried key by key), with the error. Their derived rows keep their last state. seam join rebuild puts them back in the queue; seam join status counts them.';
+COMMENT ON COLUMN seam_meta.join_set_aside.kind IS 'The queue kind (see seam_meta.join_queue.kind).';
+COMMENT ON COLUMN seam_meta.join_set_aside.trace_id IS 'As in seam_meta.join_queue.';
+COMMENT ON COLUMN seam_meta.join_set_aside.event_id IS 'As in seam_meta.join_queue.';
+COMMENT ON COLUMN seam_meta.join_set_aside.key1 IS 'As in seam_meta.join_queue.';
+COMMENT ON COLUMN seam_meta.join_set_aside.key2 IS 'As in seam_meta.join_queue.';
+COMMENT ON COLUMN seam_meta.join_set_aside.at IS 'Data time of the item.';
+COMMENT ON COLUMN seam_meta.join_set_aside.set_aside_at IS 'When the worker set the item aside.';
+COMMENT ON COLUMN seam_meta.join_set_aside.error IS 'The error its computation failed with.';

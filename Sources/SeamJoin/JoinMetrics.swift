@@ -10,6 +10,7 @@ import CoreMetrics
 /// | `seam_join_lag_seconds` | | age of the oldest queue item (0 when caught up): how far the derived tables trail the raw ones |
 /// | `seam_join_stage_seconds` | kind | duration of one stage transaction |
 /// | `seam_join_errors_total` | | failed stage transactions (retried) |
+/// | `seam_join_set_aside_total` | kind | queue items set aside because their key fails to compute (`seam_meta.join_set_aside`) |
 public struct JoinMetrics: Sendable {
     private let injected: (any MetricsFactory & Sendable)?
 
@@ -42,6 +43,10 @@ public struct JoinMetrics: Sendable {
 
     func lag(seconds: Double) {
         Gauge(label: "seam_join_lag_seconds", factory: factory).record(seconds)
+    }
+
+    func setAside(_ kind: QueueKind, _ items: Int) {
+        Counter(label: "seam_join_set_aside_total", dimensions: [("kind", kind.label)], factory: factory).increment(by: items)
     }
 
     func error() {

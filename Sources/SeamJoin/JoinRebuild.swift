@@ -14,6 +14,24 @@ public enum JoinRebuild {
         }
         let range: [PostgresValue] = [.timestamptz(from), .timestamptz(to)]
         var counts: [QueueKind: Int] = [:]
+        // Keys set aside because they failed to compute are retried, whatever their time.
+        for row in try c.query(
+            """
+            WITH back AS (DELETE FROM seam_meta.join_set_aside RETURNING *),
+            queued AS (
+                INSERT INTO seam_meta.join_queue (kind, bucket, trace_id, event_id, key1, key2, at, forced)
+                SELECT kind, CASE WHEN trace_id IS NOT NULL THEN get_byte(trace_id, 15) & 15
+                                  WHEN kind = 2 THEN hashtext(key1 || E'\\x1f' || key2) & 15
+                                  WHEN kind = 3 THEN hashtext(coalesce(key1, event_id::text)) & 15
+                                  ELSE hashtext(key1) & 15 END,
+                       trace_id, event_id, key1, key2, at, true FROM back
+                RETURNING kind
+            )
+            SELECT kind, count(*) FROM queued GROUP BY kind
+            """
+        ).rows {
+            if let kind = QueueKind(rawValue: try row[0].decode(Int16.self)) { counts[kind, default: 0] += try row[1].decode(Int.self) }
+        }
         counts[.trace] = try c.execute(
             """
             INSERT INTO seam_meta.join_queue (kind, bucket, trace_id, at, forced)

@@ -40,6 +40,7 @@ public struct JoinWorker: Service {
     private let metrics: JoinMetrics
     private let logger: Logger
     private let queueVacuum = QueueVacuum()
+    private let isolation = Isolation()
 
     public init(
         pool: PostgresPool, configuration: JoinConfiguration = .init(), metrics: JoinMetrics = .global,
@@ -60,6 +61,8 @@ public struct JoinWorker: Service {
         /// Derived rows rewritten because they changed (new, different or gone, or rewritten
         /// in place by propagation), by table.
         public var rows: [String: Int] = [:]
+        /// Items set aside because their key failed to compute alone, by kind.
+        public var setAside: [QueueKind: Int] = [:]
 
         public var totalItems: Int { items.values.reduce(0, +) }
         public var totalLate: Int { late.values.reduce(0, +) }
@@ -81,6 +84,43 @@ public struct JoinWorker: Service {
                 return true
             }
         }
+    }
+
+    /// Poison keys. A stage whose transaction fails for a reason other than a database
+    /// outage is retried on smaller claims (a quarter each time) until the claims are one
+    /// key each; a key that still fails alone is moved to `seam_meta.join_set_aside` with
+    /// its error, and everything else keeps flowing. The claim size returns to normal once
+    /// the smaller claims have covered as many items as the failed claim held.
+    final class Isolation: Sendable {
+        struct State {
+            /// Current claim limit of the kind.
+            var limit: Int
+            /// Items still to process at reduced claims before the normal limit returns.
+            var remaining: Int
+        }
+
+        private let states = Mutex<[QueueKind: State]>([:])
+
+        func limit(_ kind: QueueKind, normal: Int) -> Int { states.withLock { $0[kind]?.limit ?? normal } }
+
+        /// A claim of `kind` at `limit` failed: claim less.
+        func failed(_ kind: QueueKind, limit: Int, normal: Int) {
+            states.withLock { states in
+                let remaining = max(states[kind]?.remaining ?? 0, limit)
+                states[kind] = State(limit: max(1, limit / 4), remaining: remaining)
+            }
+        }
+
+        /// A claim of `kind` processed `items` (or set them aside).
+        func processed(_ kind: QueueKind, items: Int) {
+            states.withLock { states in
+                guard var state = states[kind] else { return }
+                state.remaining -= max(1, items)
+                states[kind] = state.remaining > 0 ? state : nil
+            }
+        }
+
+        func isIsolating(_ kind: QueueKind) -> Bool { states.withLock { $0[kind] != nil } }
     }
 
     /// The stages of a pass, in dependency order.
@@ -113,10 +153,28 @@ public struct JoinWorker: Service {
             // it first (bounded), so that the later stages see the result once, not each
             // intermediate state.
             for _ in 0..<64 {
-                guard let step = try await runStage(kind, upTo: kind == .event ? eventBound : nil) else { break }
+                let limit = isolation.limit(kind, normal: configuration.batchItems)
+                let step: Step?
+                do {
+                    step = try await runStage(kind, upTo: kind == .event ? eventBound : nil, limit: limit)
+                } catch where !error.isDatabaseOutage && limit > 1 {
+                    isolation.failed(kind, limit: limit, normal: configuration.batchItems)
+                    metrics.error()
+                    logger.warning(
+                        "join stage failed; retrying on smaller claims to find the key that fails",
+                        metadata: ["kind": "\(kind.label)", "items": "\(limit)", "error": "\(error)"])
+                    continue
+                }
+                guard let step else { break }
                 report.items[kind, default: 0] += step.items
                 report.late[kind, default: 0] += step.late
+                report.setAside[kind, default: 0] += step.setAside
                 for (table, rows) in step.rows { report.rows[table, default: 0] += rows }
+                if isolation.isIsolating(kind) {
+                    // Small claims until the failed claim's items are covered.
+                    isolation.processed(kind, items: step.items)
+                    continue
+                }
                 if !step.full { break }
             }
         }
@@ -136,6 +194,7 @@ public struct JoinWorker: Service {
             for (kind, count) in report.items { total.items[kind, default: 0] += count }
             for (kind, count) in report.late { total.late[kind, default: 0] += count }
             for (table, count) in report.rows { total.rows[table, default: 0] += count }
+            for (kind, count) in report.setAside { total.setAside[kind, default: 0] += count }
             if report.totalItems == 0 { return total }
         }
     }
@@ -146,31 +205,60 @@ public struct JoinWorker: Service {
         /// Rows rewritten, by table.
         var rows: [String: Int] = [:]
         var full = false
+        /// Items moved to `seam_meta.join_set_aside`.
+        var setAside = 0
     }
 
     /// Runs one claim of `kind` (of items up to `upTo` when given).
-    private func runStage(_ kind: QueueKind, upTo bound: Int64?) async throws -> Step? {
+    /// Runs one claim of `kind` of at most `limit` items (up to item `upTo` when given).
+    /// A claim of one key (`limit` 1) that fails for a reason other than an outage sets
+    /// its items aside with the error instead of failing.
+    private func runStage(_ kind: QueueKind, upTo bound: Int64?, limit: Int) async throws -> Step? {
         if kind == .event, bound == nil { return nil }
         let configuration = configuration
         let started = ContinuousClock.now
+        let logger = logger
         let step = try await pool.transaction { c -> Step? in
             guard let claimed = try QueueClaim.claim(
-                kind: kind, limit: configuration.batchItems, upTo: bound, horizon: configuration.horizon, on: c)
+                kind: kind, limit: limit, upTo: bound, horizon: configuration.horizon, on: c)
             else { return nil }
             var step = Step(items: claimed.items, late: claimed.late, full: claimed.full)
-            switch kind {
-            case .trace:
-                let rows = try TraceStage.run(horizon: configuration.horizon, on: c)
-                step.rows = ["traces": rows.traces, "event_facts": rows.eventFacts]
-            case .exposure: step.rows = ["exposures": try ExposureStage.run(on: c)]
-            case .event: step.rows = ["event_facts": try EventStage.run(sessionTimeout: configuration.sessionTimeout, on: c)]
-            case .session: step.rows = ["sessions": try SessionStage.run(on: c)]
-            case .traceChanged, .unitChanged:
-                step.rows = ["event_facts": try PropagationStage.run(kind: kind, horizon: configuration.horizon, on: c)]
+            func compute() throws {
+                switch kind {
+                case .trace:
+                    let rows = try TraceStage.run(horizon: configuration.horizon, on: c)
+                    step.rows = ["traces": rows.traces, "event_facts": rows.eventFacts]
+                case .exposure: step.rows = ["exposures": try ExposureStage.run(on: c)]
+                case .event: step.rows = ["event_facts": try EventStage.run(sessionTimeout: configuration.sessionTimeout, on: c)]
+                case .session: step.rows = ["sessions": try SessionStage.run(on: c)]
+                case .traceChanged, .unitChanged:
+                    step.rows = ["event_facts": try PropagationStage.run(kind: kind, horizon: configuration.horizon, on: c)]
+                }
+            }
+            guard limit == 1 else {
+                try compute()
+                return step
+            }
+            try c.executeScript("SAVEPOINT seam_join_key")
+            do {
+                try compute()
+                try c.executeScript("RELEASE SAVEPOINT seam_join_key")
+            } catch where !error.isDatabaseOutage {
+                try c.executeScript("ROLLBACK TO SAVEPOINT seam_join_key")
+                step.setAside = try c.execute(
+                    """
+                    INSERT INTO seam_meta.join_set_aside (kind, trace_id, event_id, key1, key2, at, error)
+                    SELECT kind, trace_id, event_id, key1, key2, at, $1 FROM join_claim
+                    """, [.text("\(error)")])
+                step.rows = [:]
+                logger.error(
+                    "join key set aside: it fails to compute; seam join rebuild retries it",
+                    metadata: ["kind": "\(kind.label)", "error": "\(error)"])
             }
             return step
         }
         guard let step else { return nil }
+        if step.setAside > 0 { metrics.setAside(kind, step.setAside) }
         let seconds = (ContinuousClock.now - started).seconds
         logger.debug(
             "join stage",

@@ -21,6 +21,8 @@ struct JoinCommand: AsyncParsableCommand {
         let rows = report.rows.filter { $0.value > 0 }.map { "\($0.key)=\($0.value)" }.sorted().joined(separator: " ")
         var text = "items: \(items.isEmpty ? "none" : items); rows written: \(rows.isEmpty ? "none" : rows)"
         if report.totalLate > 0 { text += "; late (older than the horizon, not joined): \(report.totalLate)" }
+        let setAside = report.setAside.values.reduce(0, +)
+        if setAside > 0 { text += "; set aside (their keys fail to compute; see seam_meta.join_set_aside): \(setAside)" }
         return text
     }
 
@@ -72,7 +74,10 @@ struct JoinCommand: AsyncParsableCommand {
         func run() async throws {
             try await JoinCommand.withPool(options) { _, pool in
                 let status = try await JoinStatus.read(from: pool)
-                print(String(format: "lag_seconds %.3f\npending_items %d", status.lagSeconds, status.pendingItems))
+                print(
+                    String(
+                        format: "lag_seconds %.3f\npending_items %d\nset_aside_items %d", status.lagSeconds, status.pendingItems,
+                        status.setAsideItems))
             }
         }
     }
