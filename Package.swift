@@ -174,6 +174,10 @@ let package = Package(
             resources: [.copy("Fixtures")]
         ),
         .testTarget(
+            name: "SeamGzipTests",
+            dependencies: ["SeamGzip"]
+        ),
+        .testTarget(
             name: "SeamSpoolTests",
             dependencies: ["SeamSpool"]
         ),

@@ -107,7 +107,7 @@ public struct AttributeLimits: Sendable, Equatable {
 /// enough for `AttributeLimits.maximumDepth` (each `AnyValue` level is up to three messages
 /// deep), far below what would overflow a stack. Deeper requests are not valid OTLP for Seam.
 public enum OTLPProtobuf {
-    public static let messageDepthLimit = 8 + 3 * AttributeLimits().maximumDepth
+    public static let messageDepthLimit = 8 + 3 * (AttributeLimits().maximumDepth + 1)
 
     public static func decode<M: SwiftProtobuf.Message>(_ type: M.Type, _ bytes: some Collection<UInt8>) throws(OTLPDecodeError) -> M {
         var options = BinaryDecodingOptions()

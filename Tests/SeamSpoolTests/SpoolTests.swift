@@ -189,3 +189,23 @@ struct SpoolTests {
         await spool.close()
     }
 }
+
+@Suite("Spool ownership")
+struct SpoolOwnershipTests {
+    @Test("a second spool on the same directory fails at once with a clear message; the lock goes with close")
+    func exclusive() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("seam-spool-lock-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let first = try Spool(configuration: .init(directory: dir))
+        do {
+            _ = try Spool(configuration: .init(directory: dir))
+            Issue.record("a second spool opened the same directory")
+        } catch let error as SpoolError {
+            #expect(error.code == .locked)
+            #expect(error.message.contains("in use by another Seam process (pid \(getpid()))"))
+        }
+        await first.close()
+        let second = try Spool(configuration: .init(directory: dir))
+        await second.close()
+    }
+}

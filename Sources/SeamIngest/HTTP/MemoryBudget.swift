@@ -19,12 +19,13 @@ final class MemoryBudget: Sendable {
 
     var bytesInUse: Int { used.withLock { $0 } }
 
-    /// Takes `bytes` if they fit. A single request larger than the whole budget is let in
-    /// only when nothing else holds any, so that it is not refused forever.
-    func tryAcquire(_ bytes: Int) -> Bool {
+    /// Takes `bytes` if they fit. A request larger than the whole budget is let in only
+    /// when nothing else holds any (`held`: what the caller holds already), so that it is
+    /// not refused forever.
+    func tryAcquire(_ bytes: Int, held: Int = 0) -> Bool {
         guard bytes > 0 else { return true }
         return used.withLock { used in
-            guard used == 0 || bytes <= capacity - used else { return false }
+            guard used == held || bytes <= capacity - used else { return false }
             used += bytes
             return true
         }
@@ -47,7 +48,7 @@ final class MemoryBudget: Sendable {
         /// Takes `bytes` more, or throws the 503 to answer.
         mutating func take(_ bytes: Int) throws(RequestBodies.Failure) {
             guard let budget else { return }
-            guard budget.tryAcquire(bytes) else {
+            guard budget.tryAcquire(bytes, held: held) else {
                 throw RequestBodies.Failure(
                     status: .serviceUnavailable,
                     reason: "Seam is decoding as many request bytes as it may hold at once (\(budget.capacity) bytes); retry later",

@@ -70,7 +70,7 @@ public struct TagEventDecoder: Sendable {
         if let value = object["sent_at"] {
             switch timestamp(value) {
             case .success(let date): batchSentAt = date
-            case .failure(let reason): throw BatchError(reason: "sent_at: \(reason)")
+            case .failure(let reason): throw BatchError(reason: "sent_at: \(reason.text)")
             }
         }
         var batch = Batch(accepted: [], rejected: [])
@@ -174,7 +174,7 @@ public struct TagEventDecoder: Sendable {
         guard let value = event[key], !(value is NSNull) else { return nil }
         switch timestamp(value) {
         case .success(let date): return date
-        case .failure(let reason): throw Reason("\(key): \(reason)")
+        case .failure(let reason): throw Reason("\(key): \(reason.text)")
         }
     }
 
