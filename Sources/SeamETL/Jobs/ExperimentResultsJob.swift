@@ -397,6 +397,7 @@ struct ExperimentComputation {
             .null, .null,  // Holm and BH, filled per slice (holmColumn)
             number(cuped?.absoluteDifference), number(cuped?.relativeLift), number(cuped?.interval.lowerBound),
             number(cuped?.interval.upperBound), number(cuped?.pValue), .float64(definition.alpha), window.endParameter,
+            problems.isEmpty ? .null : .text(problems.joined(separator: "; ")),
         ]
     }
 

@@ -31,6 +31,8 @@ struct IngestHarness {
     static func with(
         configuration: IngestConfiguration = .init(host: "127.0.0.1", port: 0),
         spoolBytes: Int = 64 << 20,
+        loaderConfiguration: SpoolLoader.Configuration = .init(),
+        readOrigins: Set<String> = [],
         _ body: (IngestHarness) async throws -> Void
     ) async throws {
         try await TestDatabase.with { db in
@@ -42,11 +44,12 @@ struct IngestHarness {
             let loaderPool = PostgresPool(configuration: .init(connectionString: db.url, maximumConnections: 1))
             let registry = PrometheusCollectorRegistry()
             let metrics = IngestMetrics(factory: PrometheusMetricsFactory(registry: registry))
-            let loader = SpoolLoader(spool: spool, pool: loaderPool, metrics: metrics)
+            let loader = SpoolLoader(spool: spool, pool: loaderPool, configuration: loaderConfiguration, metrics: metrics)
             let (ports, continuation) = AsyncStream<Int>.makeStream()
             let app = IngestServer(
                 configuration: configuration, spool: spool, pool: pool, events: TagEventDecoder(),
-                logger: Logger(label: "test.ingest"), metrics: metrics, metricsExposition: { registry.emitToBuffer() }
+                logger: Logger(label: "test.ingest"), metrics: metrics, metricsExposition: { registry.emitToBuffer() },
+                readOrigins: readOrigins
             ).makeApplication { port in continuation.yield(port) }
             let group = ServiceGroup(services: [app], logger: Logger(label: "test"))
             let running = Task { try await group.run() }

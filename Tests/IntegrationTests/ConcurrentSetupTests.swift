@@ -1,0 +1,54 @@
+import Foundation
+import SeamLake
+import SeamPostgres
+import Testing
+
+@Suite("Many nodes, one database", .requiresPostgres)
+struct ConcurrentSetupTests {
+    @Test("four set-ups started at once on a fresh database all succeed, five times over")
+    func fourAtOnce() async throws {
+        for _ in 0..<5 {
+            try await TestDatabase.with { db in
+                let pools = (0..<4).map { _ in PostgresPool(configuration: .init(connectionString: db.url, maximumConnections: 1)) }
+                let setup = LakeSetup(configuration: .init(migrationsDirectory: TestServer.migrationsDirectory))
+                let outcomes = await withTaskGroup(of: String?.self) { group in
+                    for pool in pools {
+                        group.addTask {
+                            do {
+                                _ = try await setup.run(on: pool)
+                                return nil
+                            } catch {
+                                return "\(error)"
+                            }
+                        }
+                    }
+                    var failures: [String] = []
+                    for await outcome in group { if let outcome { failures.append(outcome) } }
+                    return failures
+                }
+                for pool in pools { await pool.close() }
+                #expect(outcomes.isEmpty, "\(outcomes)")
+            }
+        }
+    }
+
+    @Test("lake_reader may not take the advisory locks the loader, join and ETL wait on")
+    func readerCannotLock() async throws {
+        try await TestDatabase.withLake { pool in
+            try await pool.withConnection { c in
+                try c.executeScript("SET ROLE lake_reader")
+                defer { _ = try? c.executeScript("RESET ROLE") }
+                for statement in ["SELECT pg_try_advisory_lock(1)", "SELECT pg_advisory_lock(1, 2)", "SELECT pg_try_advisory_xact_lock(5)"] {
+                    do {
+                        _ = try c.query(statement)
+                        Issue.record("lake_reader ran \(statement)")
+                    } catch let error as PostgresError {
+                        #expect(error.sqlState == "42501", "\(statement): \(error)")
+                    }
+                }
+                try c.executeScript("RESET ROLE; SET ROLE lake_writer")
+                #expect(try c.query("SELECT pg_try_advisory_lock(1)").scalar(Bool.self))
+            }
+        }
+    }
+}

@@ -1,0 +1,178 @@
+import Foundation
+import SeamIngest
+import SeamLake
+import SeamModel
+import SeamPostgres
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+@Suite("Hostile ingestion", .requiresPostgres)
+struct HostileIngestTests {
+    static func event(_ id: UUID = UUID(), name: String = "page_view") -> String {
+        #"{"event_id":"\#(id.uuidString)","name":"\#(name)","session_id":"s-hostile"}"#
+    }
+
+    static func gzip(_ text: String) throws -> [UInt8] {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("seam-gz-\(UUID().uuidString)")
+        try Data(text.utf8).write(to: file)
+        defer { try? FileManager.default.removeItem(at: file) }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/gzip")
+        process.arguments = ["-c", "-n", file.path]
+        let output = Pipe()
+        process.standardOutput = output
+        try process.run()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Array(data)
+    }
+
+    static func stored(_ h: IngestHarness, _ ids: [UUID]) async throws -> Int {
+        _ = try await h.loader.drain()
+        return try await h.pool.query(
+            "SELECT count(*) FROM lake.tag_events WHERE event_id = ANY($1::uuid[])",
+            [.text("{" + ids.map(\.uuidString).joined(separator: ",") + "}")]
+        ).scalar(Int.self)
+    }
+
+    @Test("a two-member gzip body stores the events of both members; a truncated one is 400 and stores nothing")
+    func gzipMembers() async throws {
+        try await IngestHarness.with { h in
+            let a = UUID(), b = UUID()
+            let body = try Self.gzip(#"{"events":[\#(Self.event(a)),"#) + Self.gzip(#"\#(Self.event(b))]}"#)
+            let headers = ["Content-Type": "application/json", "Content-Encoding": "gzip"]
+            let reply = try await h.request("POST", "/v1/events", bytes: body, headers: headers).reply
+            #expect(reply.status == 200)
+            #expect(try await Self.stored(h, [a, b]) == 2)
+
+            let c = UUID()
+            let whole = try Self.gzip(#"{"events":[\#(Self.event(c))]}"#)
+            let cut = try await h.request("POST", "/v1/events", bytes: Array(whole.dropLast(8)), headers: headers).reply
+            #expect(cut.status == 400)
+            #expect(cut.body.contains("cut short"))
+            #expect(try await Self.stored(h, [c]) == 0)
+        }
+    }
+
+    @Test("a browser token may post tag events, never OTLP; /metrics can require its own token")
+    func scopes() async throws {
+        var configuration = IngestConfiguration(host: "127.0.0.1", port: 0, tokens: ["pub": "web", "svc": "checkout"])
+        configuration.browserTokens = ["pub"]
+        configuration.metricsToken = "scrape"
+        try await IngestHarness.with(configuration: configuration) { h in
+            let event = try await h.post(#"{"events":[\#(Self.event())]}"#, headers: ["Content-Type": "text/plain", "Authorization": "Bearer pub"])
+            #expect(event.status == 200)
+            let otlp = try await h.request(
+                "POST", "/v1/logs", body: #"{"resourceLogs":[]}"#, headers: ["Content-Type": "application/json", "Authorization": "Bearer pub"])
+            #expect(otlp.status == 403)
+            #expect(otlp.body.contains("browser token"))
+            let service = try await h.request(
+                "POST", "/v1/logs", body: #"{"resourceLogs":[]}"#, headers: ["Content-Type": "application/json", "Authorization": "Bearer svc"])
+            #expect(service.status == 200)
+            #expect(try await h.request("GET", "/metrics").status == 401)
+            #expect(try await h.request("GET", "/metrics", headers: ["Authorization": "Bearer svc"]).status == 401)
+            #expect(try await h.request("GET", "/metrics", headers: ["Authorization": "Bearer scrape"]).status == 200)
+        }
+    }
+
+    @Test("CORS answers on the browser routes and allowed read-API origins only")
+    func cors() async throws {
+        try await IngestHarness.with(readOrigins: ["https://dash.example"]) { h in
+            let preflight = ["Origin": "https://evil.example", "Access-Control-Request-Method": "POST"]
+            let otlp = try await h.request("OPTIONS", "/v1/traces", headers: preflight)
+            #expect(otlp.status == 403)
+            #expect(otlp.headers["access-control-allow-origin"] == nil)
+            let events = try await h.request("OPTIONS", "/v1/events", headers: preflight)
+            #expect(events.status == 204)
+            #expect(events.headers["access-control-allow-origin"] == "https://evil.example")
+            let readEvil = try await h.request(
+                "OPTIONS", "/v1/experiments", headers: ["Origin": "https://evil.example", "Access-Control-Request-Method": "GET"])
+            #expect(readEvil.status == 403)
+            let readDash = try await h.request(
+                "OPTIONS", "/v1/experiments", headers: ["Origin": "https://dash.example", "Access-Control-Request-Method": "GET"])
+            #expect(readDash.status == 204 && readDash.headers["access-control-allow-origin"] == "https://dash.example")
+            let health = try await h.request("GET", "/healthz", headers: ["Origin": "https://evil.example"])
+            #expect(health.status == 200 && health.headers["access-control-allow-origin"] == nil)
+        }
+    }
+
+    @Test("a client that stops sending mid-request is cut off by the idle timeout")
+    func stalledClient() async throws {
+        var configuration = IngestConfiguration(host: "127.0.0.1", port: 0)
+        configuration.idleTimeoutSeconds = 1
+        try await IngestHarness.with(configuration: configuration) { h in
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            #expect(fd >= 0)
+            defer { close(fd) }
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = in_port_t(UInt16(h.port).bigEndian)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            let connected = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            #expect(connected == 0)
+            let partial = Array("POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"ev".utf8)
+            _ = partial.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
+            var timeout = timeval(tv_sec: 10, tv_usec: 0)
+            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+            let started = Date()
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            var received = 0
+            while true {
+                let n = recv(fd, &buffer, buffer.count, 0)
+                if n <= 0 { break }
+                received += n
+            }
+            let waited = Date().timeIntervalSince(started)
+            // Closed by the server (EOF), long before our own 10 s receive timeout.
+            #expect(waited < 8, "the server held a stalled connection for \(waited) s")
+            _ = received
+        }
+    }
+
+    @Test("a frame that fails to store repeatedly goes to lake.rejected; an outage never does")
+    func poisonAndOutage() async throws {
+        let loader = SpoolLoader.Configuration(retryDelay: .milliseconds(50), poisonAttempts: 3)
+        try await IngestHarness.with(loaderConfiguration: loader) { h in
+            try await h.pool.execute(
+                """
+                CREATE FUNCTION public.refuse_events() RETURNS trigger LANGUAGE plpgsql AS $$
+                BEGIN
+                    IF NEW.name = 'poison' THEN RAISE EXCEPTION 'poisoned event'; END IF;
+                    IF NEW.name = 'outage' THEN RAISE EXCEPTION 'disk full' USING ERRCODE = '53100'; END IF;
+                    RETURN NEW;
+                END $$
+                """)
+            try await h.pool.execute(
+                "CREATE TRIGGER refuse_events BEFORE INSERT ON lake.tag_events FOR EACH ROW EXECUTE FUNCTION public.refuse_events()")
+
+            // An outage (SQLSTATE class 53) is retried, never quarantined.
+            let outage = UUID()
+            #expect(try await h.post(#"{"events":[\#(Self.event(outage, name: "outage"))]}"#).status == 200)
+            for _ in 0..<6 { await h.loader.step() }
+            #expect(h.loader.totals.quarantined == 0)
+            #expect(try await h.pool.query("SELECT count(*) FROM lake.rejected").scalar(Int.self) == 0)
+            try await h.pool.execute("DROP TRIGGER refuse_events ON lake.tag_events")
+            #expect(try await Self.stored(h, [outage]) == 1)
+
+            // A poison frame is set aside after three attempts; the frames after it load.
+            try await h.pool.execute(
+                "CREATE TRIGGER refuse_events BEFORE INSERT ON lake.tag_events FOR EACH ROW EXECUTE FUNCTION public.refuse_events()")
+            let poison = UUID(), good = UUID()
+            #expect(try await h.post(#"{"events":[\#(Self.event(poison, name: "poison"))]}"#).status == 200)
+            #expect(try await h.post(#"{"events":[\#(Self.event(good))]}"#).status == 200)
+            for _ in 0..<5 { await h.loader.step() }
+            #expect(h.loader.totals.quarantined == 1)
+            let rejected = try await h.pool.query("SELECT source, reason FROM lake.rejected")
+            #expect(rejected.rowCount == 1)
+            #expect(try rejected.first?.decode(String.self, "source") == "events")
+            #expect(try rejected.first?.decode(String.self, "reason").contains("poisoned event") == true)
+            #expect(try await Self.stored(h, [good]) == 1)
+            #expect(try await Self.stored(h, [poison]) == 0)
+        }
+    }
+}
