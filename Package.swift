@@ -130,10 +130,20 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // Settings from flags, environment and seam.yaml, for the executable (and the config fuzzer).
+        .target(
+            name: "SeamSettings",
+            dependencies: [
+                "SeamETL", "SeamJoin", "SeamIngest",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Yams", package: "Yams"),
+            ]
+        ),
         // The executable only wires: flags, environment, config file, services.
         .executableTarget(
             name: "seam",
             dependencies: [
+                "SeamSettings",
                 "SeamPostgres",
                 "SeamLake",
                 "SeamSpool",
@@ -183,7 +193,7 @@ let package = Package(
         ),
         .testTarget(
             name: "SeamCLITests",
-            dependencies: ["seam", "SeamETL"]
+            dependencies: ["seam", "SeamSettings", "SeamETL"]
         ),
         .testTarget(
             name: "IntegrationTests",

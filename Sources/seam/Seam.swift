@@ -1,4 +1,6 @@
+import Foundation
 import ArgumentParser
+import SeamSettings
 
 @main
 struct Seam: AsyncParsableCommand {
@@ -32,4 +34,18 @@ struct GlobalOptions: ParsableArguments {
 
     @Option(name: .long, help: "Roles seam serve runs, comma-separated: ingest, maintenance, join, etl, api (or SEAM_ROLES; default all).")
     var roles: String?
+}
+
+extension GlobalOptions {
+    /// The settings these options select (flags over environment over config file).
+    var overrides: Settings.Overrides {
+        Settings.Overrides(config: config, databaseURL: databaseURL, home: home, migrations: migrations, logLevel: logLevel, roles: roles)
+    }
+}
+
+extension Settings {
+    /// Resolves the settings for a command's options.
+    static func resolve(options: GlobalOptions, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> Settings {
+        try resolve(options: options.overrides, environment: environment)
+    }
 }

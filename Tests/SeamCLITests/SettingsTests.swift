@@ -3,6 +3,7 @@ import SeamETL
 import Testing
 
 @testable import seam
+@testable import SeamSettings
 
 @Suite("Settings")
 struct SettingsTests {

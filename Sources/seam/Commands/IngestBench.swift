@@ -1,3 +1,4 @@
+import SeamSettings
 import ArgumentParser
 import Foundation
 import SeamIngest

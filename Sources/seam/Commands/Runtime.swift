@@ -1,3 +1,4 @@
+import SeamSettings
 import Foundation
 import Logging
 import SeamLake

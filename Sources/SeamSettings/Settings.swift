@@ -5,69 +5,70 @@ import SeamIngest
 import SeamJoin
 
 /// Seam's resolved settings: flags, then environment, then the config file, then defaults.
-struct Settings: Sendable {
+/// Only the executable uses them: components take their own `Configuration`.
+public struct Settings: Sendable {
     /// libpq connection string or URI; nil means the embedded cluster.
-    var databaseURL: String?
+    public var databaseURL: String?
     /// Seam's home directory (embedded cluster, later the spool).
-    var home: String = ".seam"
+    public var home: String = ".seam"
     /// Directory of migration files; found automatically when nil.
-    var migrationsDirectory: String?
+    public var migrationsDirectory: String?
     /// Directory of PostgreSQL's server programs for the embedded cluster; found automatically when nil.
-    var pgBinDirectory: String?
-    var logLevel: Logger.Level = .info
+    public var pgBinDirectory: String?
+    public var logLevel: Logger.Level = .info
     /// Days of raw data kept in the lake; 0 keeps everything.
-    var retentionDays: Int = 90
+    public var retentionDays: Int = 90
     /// Days of daily partitions created ahead of today.
-    var partitionDaysAhead: Int = 7
+    public var partitionDaysAhead: Int = 7
     /// Seconds between partition maintenance passes.
-    var maintenanceIntervalSeconds: Int = 3600
+    public var maintenanceIntervalSeconds: Int = 3600
     /// Address the ingestion HTTP server listens on.
-    var httpAddress: String = "127.0.0.1:4318"
+    public var httpAddress: String = "127.0.0.1:4318"
     /// Largest accepted request body in bytes.
-    var maximumBodyBytes: Int = 20 << 20
+    public var maximumBodyBytes: Int = 20 << 20
     /// Ingestion tokens → source names (service and browser tokens); empty means no token is required.
-    var ingestTokens: [String: String] = [:]
+    public var ingestTokens: [String: String] = [:]
     /// HTTP limits and token scopes, with the ingestion server's defaults; `seam serve`
     /// fills in the address, body limit and tokens from the settings above.
-    var http = IngestConfiguration()
+    public var http = IngestConfiguration()
     /// Origins whose pages may call the read API (CORS); none by default.
-    var apiAllowedOrigins: Set<String> = []
+    public var apiAllowedOrigins: Set<String> = []
     /// What `seam serve` runs.
-    var roles: Set<Role> = Set(Role.allCases)
+    public var roles: Set<Role> = Set(Role.allCases)
     /// Whether `seam serve` loads its spool into the lake (off only for benchmarks and maintenance).
-    var loaderEnabled = true
+    public var loaderEnabled = true
     /// Spool directory; `home/spool` when nil.
-    var spoolDirectory: String?
+    public var spoolDirectory: String?
     /// Bytes the spool may hold before ingestion answers 503.
-    var spoolMaximumBytes: Int = 2 << 30
+    public var spoolMaximumBytes: Int = 2 << 30
     /// Size at which a spool segment is sealed.
-    var spoolSegmentBytes: Int = 64 << 20
+    public var spoolSegmentBytes: Int = 64 << 20
     /// Days after which arriving data is stored raw and reported but not joined.
-    var joinHorizonDays: Int = 7
+    public var joinHorizonDays: Int = 7
     /// Minutes of inactivity that end a derived session.
-    var sessionTimeoutMinutes: Int = 30
+    public var sessionTimeoutMinutes: Int = 30
     /// Milliseconds the join worker waits when it found no work.
-    var joinPollMilliseconds: Int = 200
+    public var joinPollMilliseconds: Int = 200
     /// Queue items one join stage transaction claims at most.
-    var joinBatchItems: Int = 20_000
+    public var joinBatchItems: Int = 20_000
     /// Join workers in one `seam serve` process, each with its own connection.
-    var joinWorkers: Int = 1
+    public var joinWorkers: Int = 1
     /// Cron schedule (UTC) of ETL jobs without their own.
-    var etlSchedule: String = "*/15 * * * *"
+    public var etlSchedule: String = "*/15 * * * *"
     /// Per-job cron overrides.
-    var etlJobSchedules: [JobName: String] = [:]
+    public var etlJobSchedules: [JobName: String] = [:]
     /// Hours before a job's watermark that its next run recomputes (late data).
-    var etlLookbackHours: Int = 48
+    public var etlLookbackHours: Int = 48
     /// Beta prior of user_features.category_preference.
-    var priorAlpha: Double = 1
-    var priorBeta: Double = 1
+    public var priorAlpha: Double = 1
+    public var priorBeta: Double = 1
     /// Read tokens of the metrics API; empty means open.
-    var apiTokens: Set<String> = []
+    public var apiTokens: Set<String> = []
     /// Metrics, segments and experiments from the config file.
     var etlDefinitions = ETLDefinitionsFile(path: "")
 
     /// Every setting by its config-file key path, environment variable and flag (for errors and docs).
-    static let environmentNames: [(variable: String, keyPath: String)] = [
+    public static let environmentNames: [(variable: String, keyPath: String)] = [
         ("SEAM_DATABASE_URL", "database.url"),
         ("SEAM_HOME", "home"),
         ("SEAM_MIGRATIONS_DIR", "migrations"),
@@ -108,9 +109,31 @@ struct Settings: Sendable {
         ("SEAM_API_TOKENS", "api.tokens"),
     ]
 
+    /// What the command line gives (each nil when not given).
+    public struct Overrides: Sendable {
+        public var config: String?
+        public var databaseURL: String?
+        public var home: String?
+        public var migrations: String?
+        public var logLevel: String?
+        public var roles: String?
+
+        public init(
+            config: String? = nil, databaseURL: String? = nil, home: String? = nil, migrations: String? = nil,
+            logLevel: String? = nil, roles: String? = nil
+        ) {
+            self.config = config
+            self.databaseURL = databaseURL
+            self.home = home
+            self.migrations = migrations
+            self.logLevel = logLevel
+            self.roles = roles
+        }
+    }
+
     /// Resolves the settings for a command.
-    static func resolve(
-        options: GlobalOptions, environment: [String: String] = ProcessInfo.processInfo.environment
+    public static func resolve(
+        options: Overrides, environment: [String: String] = ProcessInfo.processInfo.environment
     ) throws -> Settings {
         var settings = Settings()
         if let path = options.config ?? environment["SEAM_CONFIG"] {
@@ -135,7 +158,7 @@ struct Settings: Sendable {
     }
 
     /// Sets one setting from text, validating it; `source` names where the text came from.
-    mutating func set(_ keyPath: String, to value: String, source: String) throws {
+    public mutating func set(_ keyPath: String, to value: String, source: String) throws {
         func integer(minimum: Int) throws -> Int {
             guard let number = Int(value.trimmingCharacters(in: .whitespaces)), number >= minimum else {
                 throw SettingsError("\(source): \(keyPath) must be an integer >= \(minimum), got \"\(value)\"")
@@ -233,17 +256,17 @@ struct Settings: Sendable {
     }
 
     /// Every key path `set` accepts.
-    static var keyPaths: [String] { environmentNames.map(\.keyPath) }
+    public static var keyPaths: [String] { environmentNames.map(\.keyPath) }
 
     /// The spool directory as an absolute URL.
-    var spoolURL: URL {
+    public var spoolURL: URL {
         guard let spoolDirectory else { return homeURL.appendingPathComponent("spool") }
         return URL(fileURLWithPath: spoolDirectory, relativeTo: URL(fileURLWithPath: FileManager.default.currentDirectoryPath, isDirectory: true))
             .standardizedFileURL
     }
 
     /// The home directory as an absolute URL.
-    var homeURL: URL {
+    public var homeURL: URL {
         URL(fileURLWithPath: home, relativeTo: URL(fileURLWithPath: FileManager.default.currentDirectoryPath, isDirectory: true))
             .standardizedFileURL
     }
@@ -251,7 +274,7 @@ struct Settings: Sendable {
 
 /// What a `seam serve` process runs; each can run alone so ingestion nodes scale out
 /// separately from the rest.
-enum Role: String, CaseIterable, Sendable {
+public enum Role: String, CaseIterable, Sendable {
     /// HTTP API for telemetry, the spool, and the loader that drains it into the lake.
     case ingest
     /// Partition creation and retention.
@@ -265,16 +288,16 @@ enum Role: String, CaseIterable, Sendable {
 }
 
 /// A configuration problem a person can fix: names the source, the key and the reason.
-struct SettingsError: Error, CustomStringConvertible {
-    var description: String
-    init(_ description: String) { self.description = description }
+public struct SettingsError: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
 }
 
 extension Settings {
     /// The ETL's configuration: schedules, lookback, prior, and the metric, segment and
     /// experiment definitions (built-in metrics first). Throws when it is invalid, naming
     /// the config file and the key path.
-    func etlConfiguration() throws -> ETLConfiguration {
+    public func etlConfiguration() throws -> ETLConfiguration {
         var configuration = ETLConfiguration(
             schedules: try etlJobSchedules.mapValues { try CronExpression($0) }, defaultSchedule: try CronExpression(etlSchedule),
             lookbackHours: Double(etlLookbackHours), priorAlpha: priorAlpha, priorBeta: priorBeta)
@@ -291,7 +314,7 @@ extension Settings {
     }
 
     /// The join service's configuration.
-    var joinConfiguration: JoinConfiguration {
+    public var joinConfiguration: JoinConfiguration {
         JoinConfiguration(
             horizon: .seconds(joinHorizonDays * 86_400), sessionTimeout: .seconds(sessionTimeoutMinutes * 60),
             pollInterval: .milliseconds(joinPollMilliseconds), batchItems: joinBatchItems)
