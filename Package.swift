@@ -139,6 +139,13 @@ let package = Package(
                 .product(name: "Yams", package: "Yams"),
             ]
         ),
+        // Fuzz targets over every reader of untrusted input (ops/fuzz; replayed by FuzzRegressionTests).
+        .target(
+            name: "SeamFuzzing",
+            dependencies: ["SeamModel", "SeamOTLP", "SeamGzip", "SeamSpool", "SeamIngest", "SeamETL", "SeamSettings"]
+        ),
+        // libFuzzer driver (built with -DFUZZING by ops/fuzz), or a replayer of saved inputs.
+        .executableTarget(name: "seam-fuzz", dependencies: ["SeamFuzzing"]),
         // The executable only wires: flags, environment, config file, services.
         .executableTarget(
             name: "seam",
@@ -186,6 +193,11 @@ let package = Package(
         .testTarget(
             name: "SeamGzipTests",
             dependencies: ["SeamGzip"]
+        ),
+.testTarget(
+            name: "FuzzRegressionTests",
+            dependencies: ["SeamFuzzing"],
+            exclude: ["Inputs"]
         ),
         .testTarget(
             name: "SeamSpoolTests",
