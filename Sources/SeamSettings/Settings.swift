@@ -258,6 +258,11 @@ public struct Settings: Sendable {
     /// Every key path `set` accepts.
     public static var keyPaths: [String] { environmentNames.map(\.keyPath) }
 
+    /// Records older than this many days are refused at ingestion: the retention, or ten
+    /// years when retention is off (a record claiming a far past would otherwise need a
+    /// partition of its own).
+    public var acceptedAgeDays: Int { retentionDays > 0 ? retentionDays : 3650 }
+
     /// The spool directory as an absolute URL.
     public var spoolURL: URL {
         guard let spoolDirectory else { return homeURL.appendingPathComponent("spool") }

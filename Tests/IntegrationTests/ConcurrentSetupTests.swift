@@ -52,3 +52,18 @@ struct ConcurrentSetupTests {
         }
     }
 }
+
+@Suite("Partitions for far-apart days", .requiresPostgres)
+struct FarApartPartitionTests {
+    @Test("rows on two days five years apart create those two days' partitions, not the 1,826 between")
+    func onlyTheDays() async throws {
+        try await TestDatabase.withLake { pool in
+            try await pool.withConnection { c in
+                let before = try LakePartitions.list(on: c, table: "tag_events").count
+                let today = LakePartitions.day(micros: Int64(Date().timeIntervalSince1970 * 1_000_000))
+                try LakePartitions.ensure(on: c, days: [today - 1826, today + 400])
+                #expect(try LakePartitions.list(on: c, table: "tag_events").count == before + 2)
+            }
+        }
+    }
+}

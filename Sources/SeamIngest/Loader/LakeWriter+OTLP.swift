@@ -101,10 +101,10 @@ extension LakeWriter {
             """)
     }
 
+    /// The days of `times` only (see `LakePartitions.ensure(on:days:)`); normally they exist
+    /// already, created before the batch's transaction (`LakeWriter.write`).
     private func ensurePartitions(_ times: [Int64], on c: PostgresConnection) throws {
-        guard let first = times.min(), let last = times.max() else { return }
-        try LakePartitions.ensure(
-            on: c, covering: Date(timeIntervalSince1970: Double(first) / 1e6), Date(timeIntervalSince1970: Double(last) / 1e6))
+        try LakePartitions.ensure(on: c, days: Set(times.map { LakePartitions.day(micros: $0) }))
     }
 }
 

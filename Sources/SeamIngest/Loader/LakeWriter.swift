@@ -111,9 +111,25 @@ struct LakeWriter {
         try write(prepare(entries, next: next), on: connection)
     }
 
-    /// Stores a prepared batch and records its end as progress, in one transaction.
+    /// The UTC days the batch writes rows on (events, spans, logs, rejections).
+    static func days(_ prepared: Prepared) -> Set<Int64> {
+        var days = Set<Int64>()
+        for event in prepared.events { days.insert(LakePartitions.day(micros: Timestamps.micros(event.occurredAt))) }
+        for span in prepared.spans { days.insert(LakePartitions.day(micros: span.startMicros)) }
+        for log in prepared.logs { days.insert(LakePartitions.day(micros: log.timeMicros)) }
+        days.insert(LakePartitions.day(micros: Timestamps.micros(Date())))
+        for rejection in prepared.rejected {
+            if let at = rejection.receivedAt { days.insert(LakePartitions.day(micros: Timestamps.micros(at))) }
+        }
+        return days
+    }
+
+    /// Stores a prepared batch and records its end as progress, in one transaction. The
+    /// partitions of its days are created first, each in a statement of its own, so the
+    /// batch's transaction locks only the partitions it writes.
     func write(_ prepared: Prepared, on connection: PostgresConnection) throws -> Outcome {
-        try connection.transaction { c in
+        try LakePartitions.ensure(on: connection, days: Self.days(prepared))
+        return try connection.transaction { c in
             var outcome = Outcome()
             var prepared = prepared
             // A retry after a COMMIT whose acknowledgement was lost: skip what is already stored.
@@ -225,9 +241,7 @@ struct LakeWriter {
     /// Stores new events (an `event_id` already in the lake is a retry: skipped). Returns
     /// how many were stored, and the events PostgreSQL refused, each with its reason.
     private func storeTagEvents(_ events: [TagEventRecord], on c: PostgresConnection) throws -> (Int, [Rejection]) {
-        let first = events.map(\.occurredAt).min()!
-        let last = events.map(\.occurredAt).max()!
-        try LakePartitions.ensure(on: c, covering: first, last)
+        try LakePartitions.ensure(on: c, days: Set(events.map { LakePartitions.day(micros: Timestamps.micros($0.occurredAt)) }))
         try c.executeScript(
             """
             CREATE TEMP TABLE IF NOT EXISTS seam_stage_tag_events (LIKE lake.tag_events INCLUDING DEFAULTS) ON COMMIT DELETE ROWS;

@@ -21,6 +21,25 @@ public enum LakePartitions {
         return try result.scalar()
     }
 
+    /// Creates the partitions of the given UTC days (days since 1970), one statement per day:
+    /// a batch whose rows lie on a few far-apart days creates those days only, never every
+    /// day between them (which could lock thousands of tables in one transaction).
+    @discardableResult
+    public static func ensure(on connection: PostgresConnection, days: Set<Int64>) throws -> Int {
+        var created = 0
+        for day in days.sorted() {
+            let date = Date(timeIntervalSince1970: Double(day) * 86_400)
+            created += try connection.query(
+                "SELECT lake.ensure_daily_partitions(($1::timestamptz AT TIME ZONE 'UTC')::date, ($1::timestamptz AT TIME ZONE 'UTC')::date)",
+                [.timestamptz(date)]
+            ).scalar(Int.self)
+        }
+        return created
+    }
+
+    /// The UTC day (since 1970) of `micros` microseconds since 1970.
+    public static func day(micros: Int64) -> Int64 { micros >= 0 ? micros / 86_400_000_000 : (micros + 1) / 86_400_000_000 - 1 }
+
     /// Creates the partitions covering `from...to` (for a loader about to insert rows there).
     @discardableResult
     public static func ensure(on connection: PostgresConnection, covering from: Date, _ to: Date) throws -> Int {

@@ -108,7 +108,7 @@ struct ServeCommand: AsyncParsableCommand {
                     configuration: ingestConfiguration,
                     spool: openedSpool, pool: pool,
                     events: TagEventDecoder(
-                        configuration: .init(maximumAge: settings.retentionDays > 0 ? Double(settings.retentionDays) * 86_400 : nil)),
+                        configuration: .init(maximumAge: Double(settings.acceptedAgeDays) * 86_400)),
                     logger: Logger(label: "seam.ingest"),
                     metricsExposition: { registry.emitToBuffer() },
                     readinessDetail: [
