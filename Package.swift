@@ -197,7 +197,7 @@ let package = Package(
 .testTarget(
             name: "FuzzRegressionTests",
             dependencies: ["SeamFuzzing"],
-            exclude: ["Inputs"]
+            exclude: ["Inputs", "audited-sites.txt"]
         ),
         .testTarget(
             name: "SeamSpoolTests",

@@ -159,9 +159,11 @@ public struct Settings: Sendable {
 
     /// Sets one setting from text, validating it; `source` names where the text came from.
     public mutating func set(_ keyPath: String, to value: String, source: String) throws {
-        func integer(minimum: Int) throws -> Int {
-            guard let number = Int(value.trimmingCharacters(in: .whitespaces)), number >= minimum else {
-                throw SettingsError("\(source): \(keyPath) must be an integer >= \(minimum), got \"\(value)\"")
+        // Every number has an upper bound too: settings multiply into seconds, bytes and
+        // partition counts, and nothing derived from them may overflow.
+        func integer(minimum: Int, maximum: Int) throws -> Int {
+            guard let number = Int(value.trimmingCharacters(in: .whitespaces)), number >= minimum, number <= maximum else {
+                throw SettingsError("\(source): \(keyPath) must be an integer from \(minimum) to \(maximum), got \"\(value)\"")
             }
             return number
         }
@@ -176,15 +178,15 @@ public struct Settings: Sendable {
                     "\(source): log_level must be one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")), got \"\(value)\"")
             }
             logLevel = level
-        case "lake.retention_days": retentionDays = try integer(minimum: 0)
-        case "lake.partition_days_ahead": partitionDaysAhead = try integer(minimum: 1)
-        case "lake.maintenance_interval_seconds": maintenanceIntervalSeconds = try integer(minimum: 1)
+        case "lake.retention_days": retentionDays = try integer(minimum: 0, maximum: 36_500)
+        case "lake.partition_days_ahead": partitionDaysAhead = try integer(minimum: 1, maximum: 366)
+        case "lake.maintenance_interval_seconds": maintenanceIntervalSeconds = try integer(minimum: 1, maximum: 604_800)
         case "http.addr":
             guard value.lastIndex(of: ":").flatMap({ Int(value[value.index(after: $0)...]) }) != nil else {
                 throw SettingsError("\(source): http.addr must be host:port (e.g. 127.0.0.1:4318), got \"\(value)\"")
             }
             httpAddress = value
-        case "http.max_body_bytes": maximumBodyBytes = try integer(minimum: 1024)
+        case "http.max_body_bytes": maximumBodyBytes = try integer(minimum: 1024, maximum: 256 << 20)
         case "ingest.tokens", "ingest.browser_tokens":
             var tokens: [String: String] = [:]
             for pair in value.split(separator: ",") {
@@ -200,11 +202,11 @@ public struct Settings: Sendable {
                 ingestTokens = ingestTokens.filter { !http.browserTokens.contains($0.key) }.merging(tokens) { $1 }
                 http.browserTokens = Set(tokens.keys)
             }
-        case "http.idle_timeout_seconds": http.idleTimeoutSeconds = try integer(minimum: 1)
-        case "http.body_timeout_seconds": http.bodyTimeoutSeconds = try integer(minimum: 1)
-        case "http.max_connections": http.maximumConnections = try integer(minimum: 1)
-        case "http.decode_budget_bytes": http.decodeBudgetBytes = try integer(minimum: 1 << 20)
-        case "http.max_header_bytes": http.maximumHeaderBytes = try integer(minimum: 1024)
+        case "http.idle_timeout_seconds": http.idleTimeoutSeconds = try integer(minimum: 1, maximum: 3600)
+        case "http.body_timeout_seconds": http.bodyTimeoutSeconds = try integer(minimum: 1, maximum: 3600)
+        case "http.max_connections": http.maximumConnections = try integer(minimum: 1, maximum: 1_000_000)
+        case "http.decode_budget_bytes": http.decodeBudgetBytes = try integer(minimum: 1 << 20, maximum: 1 << 40)
+        case "http.max_header_bytes": http.maximumHeaderBytes = try integer(minimum: 1024, maximum: 1 << 20)
         case "metrics.token":
             let token = value.trimmingCharacters(in: .whitespaces)
             http.metricsToken = token.isEmpty ? nil : token
@@ -228,17 +230,17 @@ public struct Settings: Sendable {
             case "off", "false", "0": loaderEnabled = false
             default: throw SettingsError("\(source): spool.loader must be on or off, got \"\(value)\"")
             }
-        case "spool.max_bytes": spoolMaximumBytes = try integer(minimum: 1 << 20)
-        case "spool.segment_bytes": spoolSegmentBytes = try integer(minimum: 64 << 10)
-        case "join.horizon_days": joinHorizonDays = try integer(minimum: 1)
-        case "join.session_timeout_minutes": sessionTimeoutMinutes = try integer(minimum: 1)
-        case "join.poll_ms": joinPollMilliseconds = try integer(minimum: 10)
-        case "join.batch_items": joinBatchItems = try integer(minimum: 100)
-        case "join.workers": joinWorkers = try integer(minimum: 1)
+        case "spool.max_bytes": spoolMaximumBytes = try integer(minimum: 1 << 20, maximum: 1 << 50)
+        case "spool.segment_bytes": spoolSegmentBytes = try integer(minimum: 64 << 10, maximum: 1 << 30)
+        case "join.horizon_days": joinHorizonDays = try integer(minimum: 1, maximum: 3650)
+        case "join.session_timeout_minutes": sessionTimeoutMinutes = try integer(minimum: 1, maximum: 10_080)
+        case "join.poll_ms": joinPollMilliseconds = try integer(minimum: 10, maximum: 60_000)
+        case "join.batch_items": joinBatchItems = try integer(minimum: 100, maximum: 1_000_000)
+        case "join.workers": joinWorkers = try integer(minimum: 1, maximum: 64)
         case "etl.schedule":
             do { _ = try CronExpression(value) } catch { throw SettingsError("\(source): etl.schedule: \(error)") }
             etlSchedule = value
-        case "etl.lookback_hours": etlLookbackHours = try integer(minimum: 0)
+        case "etl.lookback_hours": etlLookbackHours = try integer(minimum: 0, maximum: 87_600)
         case let path where path.hasPrefix("etl.jobs.") && path.hasSuffix(".schedule"):
             let name = String(path.dropFirst("etl.jobs.".count).dropLast(".schedule".count))
             guard let job = JobName(rawValue: name) else { throw SettingsError("\(source): unknown setting \(keyPath)") }

@@ -6,8 +6,9 @@ public enum Normal {
     public static func survival(_ z: Double) -> Double { 0.5 * erfc(z / 2.0.squareRoot()) }
 
     /// The p-quantile, 0 < p < 1: Acklam's rational approximation refined by Halley steps on erfc.
+    /// NaN outside (0, 1): never a trap, whatever statistics feed it.
     public static func quantile(_ p: Double) -> Double {
-        precondition(p > 0 && p < 1, "quantile needs 0 < p < 1")
+        guard p > 0 && p < 1 else { return .nan }
         let a = [-3.969683028665376e+01, 2.209460984245205e+02, -2.759285104469687e+02, 1.383577518672690e+02,
                  -3.066479806614716e+01, 2.506628277459239e+00]
         let b = [-5.447609879822406e+01, 1.615858368580409e+02, -1.556989798598866e+02, 6.680131188771972e+01,
@@ -65,8 +66,9 @@ public enum StudentT {
     }
 
     /// The p-quantile: Newton's method on the CDF from the normal quantile, guarded by bisection.
+    /// NaN outside (0, 1) or without degrees of freedom: never a trap.
     public static func quantile(_ p: Double, df: Double) -> Double {
-        precondition(p > 0 && p < 1, "quantile needs 0 < p < 1")
+        guard p > 0 && p < 1, df > 0 else { return .nan }
         if df.isInfinite { return Normal.quantile(p) }
         if p == 0.5 { return 0 }
         // Solve for the upper tail and mirror: P(T > t) = 1 - p.

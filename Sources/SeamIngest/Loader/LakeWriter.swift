@@ -186,7 +186,9 @@ struct LakeWriter {
             [.text(spoolID)]
         ).first
         guard let row else { return nil }
-        return SpoolPosition(segment: UInt64(try row[0].decode(Int64.self)), offset: UInt64(try row[1].decode(Int64.self)))
+        guard let segment = UInt64(exactly: try row[0].decode(Int64.self)), let offset = UInt64(exactly: try row[1].decode(Int64.self))
+        else { throw PostgresError(code: .decoding, message: "seam_meta.spool_progress holds a negative position for spool \(spoolID)") }
+        return SpoolPosition(segment: segment, offset: offset)
     }
 
     private func positionOf(_ entry: SpoolEntry) -> SpoolPosition { entry.position }
