@@ -197,8 +197,16 @@ public enum OTLPWire {
         var message = message
         var problem: String?
         var keyValues = 0
-        if schema == .keyValue, depth == 0, let identifier = identifierProblem(message, limits) { problem = identifier }
+        // A top-level attribute's key and value, for the identifier check after the loop.
+        let topLevelAttribute = schema == .keyValue && depth == 0
+        var key = 0..<0
+        var value: WireReader?
         while let (field, wire) = try message.nextTag() {
+            if topLevelAttribute, wire == 2, field == 1 || field == 2 {
+                var peek = message
+                let range = try peek.bytes(wire, "attribute")
+                if field == 1 { key = range } else { value = WireReader(message.raw, range) }
+            }
             switch schema.kind(field) {
             case .message(let child):
                 if child == .keyValue {
@@ -223,6 +231,7 @@ public enum OTLPWire {
             case .varint, .fixed32, nil: try message.skip(wire)
             }
         }
+        if topLevelAttribute, problem == nil, let value { problem = identifierProblem(key: message.slice(key), value: value, limits) }
         return problem
     }
 }
@@ -230,19 +239,12 @@ public enum OTLPWire {
 extension OTLPWire {
     /// A top-level attribute that becomes an identifier column with a string value longer
     /// than `maximumIdentifierBytes`. Malformed bytes are left to the structural walk.
-    static func identifierProblem(_ keyValue: WireReader, _ limits: AttributeLimits) -> String? {
-        var keyValue = keyValue
-        var key = 0..<0
-        var value: WireReader?
-        while let (field, wire) = try? keyValue.nextTag() {
-            switch field {
-            case 1: key = (try? keyValue.bytes(wire, "key")) ?? 0..<0
-            case 2: value = try? keyValue.message(wire, "value")
-            default: if (try? keyValue.skip(wire)) == nil { return nil }
-            }
-        }
-        let keyBytes = keyValue.slice(key)
-        guard var value, AttributeLimits.identifierKeyBytes.contains(where: { $0.elementsEqual(keyBytes) }) else { return nil }
+    static func identifierProblem(key keyBytes: UnsafeRawBufferPointer.SubSequence, value: WireReader, _ limits: AttributeLimits) -> String? {
+        // Cheap first: every identifier key is 7 to 27 bytes and starts with e, f, s or u.
+        guard (7...27).contains(keyBytes.count), let first = keyBytes.first, [0x65, 0x66, 0x73, 0x75].contains(first),
+            AttributeLimits.identifierKeyBytes.contains(where: { $0.elementsEqual(keyBytes) })
+        else { return nil }
+        var value = value
         var length = 0
         while let (field, wire) = try? value.nextTag() {
             if field == 1, let range = try? value.bytes(wire, "string_value") {
