@@ -74,7 +74,7 @@ struct SettingsTests {
         let error = try #require(throws: SettingsError.self) {
             try Settings.resolve(options: options(["--config", file]), environment: [:])
         }
-        #expect(error.description.contains("lake.partition_days_ahead must be an integer >= 1"))
+        #expect(error.description.contains("lake.partition_days_ahead must be an integer from 1 to 366"))
         let environment = try #require(throws: SettingsError.self) {
             try Settings.resolve(options: options([]), environment: ["SEAM_RETENTION_DAYS": "-1"])
         }
