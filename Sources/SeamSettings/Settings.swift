@@ -86,7 +86,7 @@ public struct Settings: Sendable {
         ("SEAM_HTTP_MAX_CONNECTIONS", "http.max_connections"),
         ("SEAM_HTTP_DECODE_BUDGET_BYTES", "http.decode_budget_bytes"),
         ("SEAM_HTTP_MAX_HEADER_BYTES", "http.max_header_bytes"),
-        ("SEAM_METRICS_TOKEN", "metrics.token"),
+        ("SEAM_METRICS_TOKEN", "http.metrics_token"),
         ("SEAM_API_ALLOWED_ORIGINS", "api.allowed_origins"),
         ("SEAM_SPOOL_DIR", "spool.dir"),
         ("SEAM_LOADER", "spool.loader"),
@@ -207,7 +207,7 @@ public struct Settings: Sendable {
         case "http.max_connections": http.maximumConnections = try integer(minimum: 1, maximum: 1_000_000)
         case "http.decode_budget_bytes": http.decodeBudgetBytes = try integer(minimum: 1 << 20, maximum: 1 << 40)
         case "http.max_header_bytes": http.maximumHeaderBytes = try integer(minimum: 1024, maximum: 1 << 20)
-        case "metrics.token":
+        case "http.metrics_token":
             let token = value.trimmingCharacters(in: .whitespaces)
             http.metricsToken = token.isEmpty ? nil : token
         case "api.allowed_origins":
