@@ -191,6 +191,10 @@ let package = Package(
             resources: [.copy("Fixtures")]
         ),
         .testTarget(
+            name: "SeamAPITests",
+            dependencies: ["SeamAPI", .product(name: "Hummingbird", package: "hummingbird")]
+        ),
+        .testTarget(
             name: "SeamGzipTests",
             dependencies: ["SeamGzip"]
         ),

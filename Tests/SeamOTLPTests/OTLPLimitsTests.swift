@@ -160,3 +160,52 @@ struct OTLPLimitsTests {
         #expect(throws: OTLPDecodeError.self) { try OTLPJSON.traces(Array(body.utf8)) }
     }
 }
+
+@Suite("OTLP acknowledgement and loader agree")
+struct OTLPAgreementPropertyTests {
+    /// A small deterministic generator (SplitMix64), so that a failure reproduces.
+    struct Generator: RandomNumberGenerator {
+        var state: UInt64
+        mutating func next() -> UInt64 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+    }
+
+    @Test("for 20,000 mutations of valid requests: whatever the judgement accepts, the loader maps, one for one")
+    func mutations() throws {
+        let limits = RecordLimits(receivedMicros: OTLPMappingTests.now, maximumAgeMicros: nil)
+        let seeds: [[UInt8]] = [
+            try OTLPJSON.traces(Array(OTLPMappingTests.traceJSON.utf8)).serializedBytes(),
+            OTLPLimitsTests.deepRequestBytes(depth: 40),
+            try OTLPLimitsTests.request([
+                OTLPLimitsTests.span(1, attributes: [OTLPLimitsTests.attribute("session.id", OTLPLimitsTests.string("s"))]),
+                OTLPLimitsTests.span(2, attributes: [OTLPLimitsTests.attribute("a", OTLPLimitsTests.nested(5))]),
+            ]).serializedBytes(),
+        ]
+        var random = Generator(state: 12)
+        var judgedAny = 0
+        for round in 0..<20_000 {
+            var bytes = seeds[round % seeds.count]
+            for _ in 0..<Int.random(in: 1...4, using: &random) {
+                guard !bytes.isEmpty else { break }
+                let at = Int.random(in: 0..<bytes.count, using: &random)
+                switch Int.random(in: 0..<4, using: &random) {
+                case 0: bytes[at] ^= UInt8.random(in: 1...255, using: &random)
+                case 1: bytes.removeSubrange(at...)
+                case 2: bytes.insert(UInt8.random(in: 0...255, using: &random), at: at)
+                default: bytes.remove(at: at)
+                }
+            }
+            guard let judged = try? OTLPWire.validateTraces(bytes, limits: limits) else { continue }
+            judgedAny += 1
+            let mapped = try WireTraceMapper.map(bytes, limits: limits)
+            #expect(mapped.records.count == judged.accepted, "round \(round)")
+            #expect(mapped.problems == judged.problems, "round \(round)")
+        }
+        #expect(judgedAny > 800, "too few mutations parsed to test anything")
+    }
+}
