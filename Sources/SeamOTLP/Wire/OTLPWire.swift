@@ -102,6 +102,10 @@ public enum OTLPWire {
             switch field {
             case 1: traceID = try span.bytes(wire, "trace_id")
             case 2: spanID = try span.bytes(wire, "span_id")
+            // Fields the loader reads, checked for the wire type it reads them with.
+            case 3: _ = try span.bytes(wire, "trace_state")
+            case 5: _ = try span.bytes(wire, "name")
+            case 6: _ = try span.varintField(wire, "kind")
             case 4: parentCount = try span.bytes(wire, "parent_span_id").count
             case 7: start = try span.fixed64(wire, "start_time_unix_nano")
             case 8: end = try span.fixed64(wire, "end_time_unix_nano")
@@ -183,6 +187,7 @@ public enum OTLPWire {
             case (.link, 4): .message(.keyValue)
             case (.link, 6): .fixed32
             case (.status, 2): .bytes
+            case (.status, 3): .varint
             default: nil
             }
         }
@@ -228,7 +233,11 @@ public enum OTLPWire {
                     problem = "a string or bytes value of \(range.count) bytes; at most \(limits.maximumValueBytes)"
                 }
             case .fixed64: _ = try message.fixed64(wire, "field \(field)")
-            case .varint, .fixed32, nil: try message.skip(wire)
+            case .varint: _ = try message.varintField(wire, "field \(field)")
+            case .fixed32:
+                guard wire == 5 else { throw OTLPDecodeError("field \(field) has wire type \(wire), expected fixed32") }
+                try message.skip(wire)
+            case nil: try message.skip(wire)
             }
         }
         if topLevelAttribute, problem == nil, let value { problem = identifierProblem(key: message.slice(key), value: value, limits) }
