@@ -207,11 +207,6 @@ public enum OTLPWire {
         var key = 0..<0
         var value: WireReader?
         while let (field, wire) = try message.nextTag() {
-            if topLevelAttribute, wire == 2, field == 1 || field == 2 {
-                var peek = message
-                let range = try peek.bytes(wire, "attribute")
-                if field == 1 { key = range } else { value = WireReader(message.raw, range) }
-            }
             switch schema.kind(field) {
             case .message(let child):
                 if child == .keyValue {
@@ -224,11 +219,14 @@ public enum OTLPWire {
                 if childDepth > limits.maximumDepth {
                     _ = try message.bytes(wire, "field \(field)")
                     problem = problem ?? "attribute value nested deeper than \(limits.maximumDepth) levels"
-                } else if let inner = try walk(message.message(wire, "field \(field)"), child, limits, depth: childDepth) {
-                    problem = problem ?? inner
+                } else {
+                    let reader = try message.message(wire, "field \(field)")
+                    if topLevelAttribute { value = reader }  // KeyValue.value
+                    if let inner = try walk(reader, child, limits, depth: childDepth) { problem = problem ?? inner }
                 }
             case .bytes:
                 let range = try message.bytes(wire, "field \(field)")
+                if topLevelAttribute { key = range }  // KeyValue.key
                 if range.count > limits.maximumValueBytes, problem == nil {
                     problem = "a string or bytes value of \(range.count) bytes; at most \(limits.maximumValueBytes)"
                 }
