@@ -134,6 +134,41 @@ struct HostileIngestTests {
         }
     }
 
+    @Test("a body that trickles in slower than the body timeout is cut off with 408")
+    func tricklingBody() async throws {
+        var configuration = IngestConfiguration(host: "127.0.0.1", port: 0)
+        configuration.idleTimeoutSeconds = 30
+        configuration.bodyTimeoutSeconds = 1
+        try await IngestHarness.with(configuration: configuration) { h in
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            #expect(fd >= 0)
+            defer { close(fd) }
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = in_port_t(UInt16(h.port).bigEndian)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            let connected = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            #expect(connected == 0)
+            func send(_ text: String) { _ = Array(text.utf8).withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) } }
+            send("POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 400\r\n\r\n{")
+            var timeout = timeval(tv_sec: 0, tv_usec: 300_000)
+            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+            var reply = [UInt8]()
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            for _ in 0..<20 {  // a byte every 300 ms: never idle, but far too slow
+                send(" ")
+                let n = recv(fd, &buffer, buffer.count, 0)
+                if n > 0 { reply += buffer[0..<n] }
+                if n == 0 || String(decoding: reply, as: UTF8.self).contains("\r\n\r\n") { break }
+            }
+            let text = String(decoding: reply, as: UTF8.self)
+            #expect(text.hasPrefix("HTTP/1.1 408"), "got: \(text.prefix(200))")
+            #expect(text.contains("arrived too slowly"))
+        }
+    }
+
     @Test("a frame that fails to store repeatedly goes to lake.rejected; an outage never does")
     func poisonAndOutage() async throws {
         let loader = SpoolLoader.Configuration(retryDelay: .milliseconds(50), poisonAttempts: 3)
