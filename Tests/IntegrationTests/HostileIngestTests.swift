@@ -30,6 +30,23 @@ struct HostileIngestTests {
         return Array(data)
     }
 
+    /// A raw TCP connection to the harness (for clients no HTTP library would imitate).
+    static func connect(port: Int, receiveTimeoutMilliseconds: Int) throws -> Int32 {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        try #require(fd >= 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        try #require(connected == 0)
+        var timeout = timeval(tv_sec: receiveTimeoutMilliseconds / 1000, tv_usec: (receiveTimeoutMilliseconds % 1000) * 1000)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        return fd
+    }
+
     static func stored(_ h: IngestHarness, _ ids: [UUID]) async throws -> Int {
         _ = try await h.loader.drain()
         return try await h.pool.query(
@@ -104,21 +121,10 @@ struct HostileIngestTests {
         var configuration = IngestConfiguration(host: "127.0.0.1", port: 0)
         configuration.idleTimeoutSeconds = 1
         try await IngestHarness.with(configuration: configuration) { h in
-            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            #expect(fd >= 0)
+            let fd = try Self.connect(port: h.port, receiveTimeoutMilliseconds: 10_000)
             defer { close(fd) }
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_port = in_port_t(UInt16(h.port).bigEndian)
-            address.sin_addr.s_addr = inet_addr("127.0.0.1")
-            let connected = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-            }
-            #expect(connected == 0)
             let partial = Array("POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"ev".utf8)
             _ = partial.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
-            var timeout = timeval(tv_sec: 10, tv_usec: 0)
-            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
             let started = Date()
             var buffer = [UInt8](repeating: 0, count: 4096)
             var received = 0
@@ -140,21 +146,10 @@ struct HostileIngestTests {
         configuration.idleTimeoutSeconds = 30
         configuration.bodyTimeoutSeconds = 1
         try await IngestHarness.with(configuration: configuration) { h in
-            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            #expect(fd >= 0)
+            let fd = try Self.connect(port: h.port, receiveTimeoutMilliseconds: 300)
             defer { close(fd) }
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_port = in_port_t(UInt16(h.port).bigEndian)
-            address.sin_addr.s_addr = inet_addr("127.0.0.1")
-            let connected = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-            }
-            #expect(connected == 0)
             func send(_ text: String) { _ = Array(text.utf8).withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) } }
             send("POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 400\r\n\r\n{")
-            var timeout = timeval(tv_sec: 0, tv_usec: 300_000)
-            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
             var reply = [UInt8]()
             var buffer = [UInt8](repeating: 0, count: 4096)
             for _ in 0..<20 {  // a byte every 300 ms: never idle, but far too slow

@@ -14,7 +14,6 @@ import os
 import random
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -24,23 +23,9 @@ import urllib.error
 import urllib.request
 import uuid
 
-passed = 0
-failed = 0
+from harness import Checks, free_port, psql
 
-
-def check(name, ok, detail=""):
-    global passed, failed
-    if ok:
-        passed += 1
-    else:
-        failed += 1
-        print(f"crash-safety: FAILED {name} {detail}", file=sys.stderr)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+check = Checks("crash-safety")
 
 
 class Sender(threading.Thread):
@@ -88,10 +73,6 @@ class Sender(threading.Thread):
                 self.refused += 1
             if status is None:
                 time.sleep(0.05)  # server down: retry shortly, as an SDK would
-
-
-def psql(url, sql):
-    return subprocess.run(["psql", url, "-X", "-A", "-t", "-c", sql], capture_output=True, text=True)
 
 
 def verify(name, url, sender, timeout=90):
@@ -175,11 +156,10 @@ def main():
         if server.poll() is None:
             server.kill()
         subprocess.run([seam, "db", "stop"], env=env, capture_output=True)
-        if failed:
+        if check.failed:
             print(open(os.path.join(home, "serve.log")).read()[-5000:], file=sys.stderr)
         shutil.rmtree(home, ignore_errors=True)
-    print(f"crash-safety: {passed} passed, {failed} failed")
-    sys.exit(1 if failed else 0)
+    sys.exit(check.summary())
 
 
 if __name__ == "__main__":

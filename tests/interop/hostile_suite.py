@@ -24,23 +24,9 @@ import urllib.error
 import urllib.request
 import uuid
 
-passed = 0
-failed = 0
+from harness import Checks, free_port, healthy, psql
 
-
-def check(name, ok, detail=""):
-    global passed, failed
-    if ok:
-        passed += 1
-    else:
-        failed += 1
-        print(f"hostile: FAILED {name} {detail}", file=sys.stderr)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+check = Checks("hostile")
 
 
 # --- protobuf by hand (no generated code needed) -----------------------------------------
@@ -110,11 +96,7 @@ class Suite:
         raise RuntimeError("seam serve did not come up")
 
     def alive(self):
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=2) as response:
-                return response.status == 200
-        except Exception:
-            return False
+        return healthy(self.port)
 
     def post(self, path, body, headers=None, timeout=30):
         request = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", data=body, method="POST",
@@ -286,10 +268,6 @@ def run_classes(s):
         "hostile_huge", [("control", 1e300), ("control", 1e300), ("treatment", 1), ("treatment", 2)]), 200)
 
 
-def psql(url, sql):
-    return subprocess.run(["psql", url, "-X", "-A", "-t", "-c", sql], capture_output=True, text=True)
-
-
 def main():
     seam = os.path.abspath(sys.argv[1])
     home = tempfile.mkdtemp(prefix="seam-hostile-", dir="/tmp")
@@ -346,11 +324,10 @@ def main():
         if suite.process and suite.process.poll() is None:
             suite.process.kill()
         subprocess.run([seam, "db", "stop"], env=suite.env, capture_output=True)
-        if failed:
+        if check.failed:
             print(open(os.path.join(home, "serve.log")).read()[-6000:], file=sys.stderr)
         shutil.rmtree(home, ignore_errors=True)
-    print(f"hostile: {passed} passed, {failed} failed")
-    sys.exit(1 if failed else 0)
+    sys.exit(check.summary())
 
 
 if __name__ == "__main__":

@@ -1,0 +1,44 @@
+"""What the interop scripts share: a check tally, a free port, health polling, psql."""
+import socket
+import subprocess
+import sys
+import urllib.request
+
+
+class Checks:
+    """Counts passed and failed checks; a failure is printed with its detail at once."""
+
+    def __init__(self, prefix):
+        self.prefix = prefix
+        self.passed = 0
+        self.failed = 0
+
+    def __call__(self, name, ok, detail=""):
+        if ok:
+            self.passed += 1
+        else:
+            self.failed += 1
+            print(f"{self.prefix}: FAILED {name} {detail}", file=sys.stderr)
+
+    def summary(self):
+        print(f"{self.prefix}: {self.passed} passed, {self.failed} failed")
+        return 1 if self.failed else 0
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def healthy(port, timeout=2):
+    """True when GET /healthz on `port` answers 200."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=timeout) as response:
+            return response.status == 200
+    except Exception:
+        return False
+
+
+def psql(url, sql):
+    return subprocess.run(["psql", url, "-X", "-A", "-t", "-c", sql], capture_output=True, text=True)
