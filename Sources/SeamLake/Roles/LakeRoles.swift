@@ -77,26 +77,18 @@ public enum LakeRoles {
                 missingRoles.append(role)
             }
         }
-        for (role, grant) in grants(names) {
+        // The grants, then the advisory lockdown (which names lake_writer): each run, or
+        // reported for an administrator when its role is missing or the login lacks privilege.
+        let statements = grants(names) + advisoryLockdown(names).map { (names.writer, $0) }
+        for (role, sql) in statements {
             if missingRoles.contains(role) {
-                report.pendingSQL.append(grant + ";")
+                report.pendingSQL.append(sql + ";")
                 continue
             }
             do {
-                try connection.executeScript(grant)
+                try connection.executeScript(sql)
             } catch let error as PostgresError where error.sqlState == "42501" {
-                report.pendingSQL.append(grant + ";")
-            }
-        }
-        for statement in advisoryLockdown(names) {
-            if missingRoles.contains(names.writer) {
-                report.pendingSQL.append(statement + ";")
-                continue
-            }
-            do {
-                try connection.executeScript(statement)
-            } catch let error as PostgresError where error.sqlState == "42501" {
-                report.pendingSQL.append(statement + ";")
+                report.pendingSQL.append(sql + ";")
             }
         }
         if !report.isComplete {
