@@ -192,7 +192,10 @@ let package = Package(
         ),
         .testTarget(
             name: "SeamAPITests",
-            dependencies: ["SeamAPI", .product(name: "Hummingbird", package: "hummingbird")]
+            dependencies: [
+                "SeamAPI", .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ]
         ),
         .testTarget(
             name: "SeamGzipTests",

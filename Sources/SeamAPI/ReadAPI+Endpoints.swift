@@ -28,7 +28,7 @@ extension ReadAPI {
                    (SELECT string_agg(DISTINCT dimension, ',' ORDER BY dimension) FROM lake.experiment_results WHERE experiment_key = $1)
             """, [.text(key)])
         guard try known[0][0].decode(Int.self) > 0 else {
-            throw Failure(status: .notFound, message: "unknown experiment \"\(key)\" (GET /v1/experiments lists them)")
+            throw Failure(.notFound, "unknown experiment \"\(key)\" (GET /v1/experiments lists them)")
         }
         let metrics = (try known[0][1].decode(String?.self) ?? "").split(separator: ",").map(String.init)
         var conditions = ["experiment_key = $1"]
@@ -36,8 +36,8 @@ extension ReadAPI {
         if let metric = query["metric"].map(String.init) {
             guard metrics.contains(metric) else {
                 throw Failure(
-                    status: .badRequest,
-                    message: "metric: \"\(metric)\" is not a metric of experiment \(key) (known: \(metrics.joined(separator: ", ")))")
+                    .badRequest,
+                    "metric: \"\(metric)\" is not a metric of experiment \(key) (known: \(metrics.joined(separator: ", ")))")
             }
             parameters.append(.text(metric))
             conditions.append("metric = $\(parameters.count)")
@@ -46,7 +46,7 @@ extension ReadAPI {
             let allowed = ["overall", "segment", "device"]
             guard allowed.contains(dimension) else {
                 throw Failure(
-                    status: .badRequest, message: "dimension: must be one of \(allowed.joined(separator: ", ")), got \"\(dimension)\"")
+                    .badRequest, "dimension: must be one of \(allowed.joined(separator: ", ")), got \"\(dimension)\"")
             }
             parameters.append(.text(dimension == "overall" ? "" : dimension))
             conditions.append("dimension = $\(parameters.count)")
@@ -106,27 +106,27 @@ extension ReadAPI {
         let query = request.uri.queryParameters
         let grain = query["grain"].map { String($0) } ?? "day"
         guard grain == "day" || grain == "hour" else {
-            throw Failure(status: .badRequest, message: "grain: must be hour or day, got \"\(grain)\"")
+            throw Failure(.badRequest, "grain: must be hour or day, got \"\(grain)\"")
         }
         func time(_ parameter: String) throws -> Date? {
             guard let text = query[Substring(parameter)].map(String.init) else { return nil }
             guard let date = Self.parseTime(text) else {
                 throw Failure(
-                    status: .badRequest,
-                    message: "\(parameter): expected an RFC 3339 time (2026-11-20T00:00:00Z) or a date (2026-11-20), got \"\(text)\"")
+                    .badRequest,
+                    "\(parameter): expected an RFC 3339 time (2026-11-20T00:00:00Z) or a date (2026-11-20), got \"\(text)\"")
             }
             return date
         }
         let to = try time("to") ?? Date()
         let from = try time("from") ?? to.addingTimeInterval(-30 * 86_400)
-        guard from < to else { throw Failure(status: .badRequest, message: "from: must be before to") }
+        guard from < to else { throw Failure(.badRequest, "from: must be before to") }
         var known = name == "all" || configuration.segments.contains { $0.name == name }
         if !known {
             known = try await pool.query("SELECT EXISTS (SELECT 1 FROM lake.segment_members WHERE segment = $1)", [.text(name)])
                 .scalar(Bool.self)
         }
         guard known else {
-            throw Failure(status: .notFound, message: "unknown segment \"\(name)\" (GET /v1/segments lists them)")
+            throw Failure(.notFound, "unknown segment \"\(name)\" (GET /v1/segments lists them)")
         }
         let table = try Table(
             try await pool.query(

@@ -56,9 +56,7 @@ public struct ReadAPI: Sendable {
     ) -> some ApplicationProtocol {
         let router = Router(context: BasicRequestContext.self)
         router.add(middleware: CORSPolicy(browserPaths: [], readPrefixes: Self.pathPrefixes, readOrigins: readOrigins))
-        router.get("/healthz") { _, _ in
-            Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: #"{"status":"ok"}"#)))
-        }
+        HealthRoute.add(to: router)
         addRoutes(to: router)
         return Application(
             router: router, configuration: .init(address: .hostname(host, port: port), serverName: "seam"),
@@ -67,11 +65,8 @@ public struct ReadAPI: Sendable {
 
     // MARK: Responses
 
-    /// A failure with its HTTP status and a message naming the parameter and the reason.
-    struct Failure: Error {
-        var status: HTTPResponse.Status
-        var message: String
-    }
+    /// A failure: its status and a message naming the parameter and the reason.
+    typealias Failure = HTTPFailure
 
     /// A successful answer: a JSON object, and the table behind it for CSV.
     struct Answer {
@@ -81,21 +76,20 @@ public struct ReadAPI: Sendable {
 
     private func respond(_ request: Request, _ body: () async throws -> Answer) async -> Response {
         if !configuration.tokens.isEmpty {
-            let header = request.headers[.authorization] ?? ""
-            let token = header.hasPrefix("Bearer ") ? String(header.dropFirst(7)) : ""
-            guard configuration.tokens.contains(token) else {
-                var response = Self.error(.unauthorized, "a read token is required: Authorization: Bearer <token>")
-                response.headers[.wwwAuthenticate] = #"Bearer realm="seam""#
-                return response
+            guard let token = BearerToken.from(request), configuration.tokens.contains(token) else {
+                return HTTPFailure(
+                    .unauthorized, "a read token is required: Authorization: Bearer <token>",
+                    headers: [.wwwAuthenticate: #"Bearer realm="seam""#]
+                ).response
             }
         }
         let answer: Answer
         do {
             answer = try await body()
-        } catch let failure as Failure {
-            return Self.error(failure.status, failure.message)
+        } catch let failure as HTTPFailure {
+            return failure.response
         } catch {
-            return Self.error(.serviceUnavailable, "the lake could not be read: \(error)")
+            return HTTPFailure(.serviceUnavailable, "the lake could not be read: \(error)").response
         }
         let wantsCSV = (request.headers[.accept] ?? "").contains("text/csv")
         let bytes: [UInt8]
@@ -104,7 +98,7 @@ public struct ReadAPI: Sendable {
             bytes = Array(table.csv.utf8)
             contentType = "text/csv; charset=utf-8"
         } else if wantsCSV {
-            return Self.error(.notAcceptable, "this resource is JSON only; CSV is offered by results and segment metrics")
+            return HTTPFailure(.notAcceptable, "this resource is JSON only; CSV is offered by results and segment metrics").response
         } else {
             bytes = [UInt8]((try? JSONSerialization.data(withJSONObject: answer.json, options: [.sortedKeys])) ?? Data("{}".utf8))
             contentType = "application/json"
@@ -120,11 +114,6 @@ public struct ReadAPI: Sendable {
         return Response(
             status: .ok, headers: [.contentType: contentType, .eTag: etag, .cacheControl: "no-cache"],
             body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
-    }
-
-    static func error(_ status: HTTPResponse.Status, _ message: String) -> Response {
-        let body = (try? JSONSerialization.data(withJSONObject: ["error": message], options: [.sortedKeys])) ?? Data()
-        return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: body)))
     }
 
     /// FNV-1a over the body and its type: equal bodies, equal tags.

@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import NIOCore
+import SeamAPI
 import SeamModel
 import SeamOTLP
 import SeamSpool
@@ -29,8 +30,8 @@ extension IngestServer {
         case "application/x-protobuf": encoding = .protobuf
         case "application/json": encoding = .json
         default:
-            return Self.error(
-                .unsupportedMediaType, "Content-Type must be application/x-protobuf or application/json, got \(contentType ?? "none")")
+            return HTTPFailure(
+                .unsupportedMediaType, "Content-Type must be application/x-protobuf or application/json, got \(contentType ?? "none")").response
         }
         if case .failure(let failure) = authenticate(request, browser: false) {
             return status(failure.status, code: failure.status == .forbidden ? 7 : 16, failure.message, encoding: encoding)
@@ -107,7 +108,7 @@ extension IngestServer {
                 return try respond(reply, encoding: encoding)
             }
         } catch {
-            return Self.error(.internalServerError, "cannot encode the response: \(error)")
+            return HTTPFailure(.internalServerError, "cannot encode the response: \(error)").response
         }
     }
 

@@ -63,14 +63,14 @@ public struct IngestServer: Sendable {
         router.add(
             middleware: CORSPolicy(
                 browserPaths: Self.browserPaths, readPrefixes: ReadAPI.pathPrefixes, readOrigins: readOrigins))
-        router.get("/healthz") { _, _ in Self.json(.ok, #"{"status":"ok"}"#) }
+        HealthRoute.add(to: router)
         router.get("/readyz") { _, _ in await readiness() }
         router.get("/metrics") { request, _ in
-            guard let metricsExposition else { return Self.error(.notFound, "metrics are not enabled") }
-            if let token = configuration.metricsToken, Self.bearerToken(request) != token {
-                var response = Self.error(.unauthorized, "/metrics needs its token (Authorization: Bearer <metrics token>)")
-                response.headers[.wwwAuthenticate] = "Bearer"
-                return response
+            guard let metricsExposition else { return HTTPFailure(.notFound, "metrics are not enabled").response }
+            if let token = configuration.metricsToken, BearerToken.from(request) != token {
+                return HTTPFailure(
+                    .unauthorized, "/metrics needs its token (Authorization: Bearer <metrics token>)", headers: [.wwwAuthenticate: "Bearer"]
+                ).response
             }
             return Response(
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
@@ -81,10 +81,10 @@ public struct IngestServer: Sendable {
         router.post("/v1/logs") { request, _ in counted("/v1/logs", await postOTLP(request, signal: .logs)) }
         for path in ["/v1/traces", "/v1/logs"] {
             for method in [HTTPRequest.Method.get, .put, .delete, .patch] {
-                router.on(RouterPath(path), method: method) { _, _ in Self.error(.methodNotAllowed, "use POST") }
+                router.on(RouterPath(path), method: method) { _, _ in HTTPFailure(.methodNotAllowed, "use POST").response }
             }
         }
-        router.on("/v1/events", method: .get) { _, _ in Self.json(.methodNotAllowed, #"{"error":"use POST"}"#) }
+        router.on("/v1/events", method: .get) { _, _ in HTTPFailure(.methodNotAllowed, "use POST").response }
         additionalRoutes(router)
         let headerBytes = configuration.maximumHeaderBytes
         return Application(
@@ -119,7 +119,7 @@ public struct IngestServer: Sendable {
         let contentType = request.headers[.contentType]?.split(separator: ";").first?
             .trimmingCharacters(in: .whitespaces).lowercased()
         if let contentType, contentType != "application/json", contentType != "text/plain" {
-            return Self.error(.unsupportedMediaType, "Content-Type must be application/json (or text/plain from navigator.sendBeacon), got \(contentType)")
+            return HTTPFailure(.unsupportedMediaType, "Content-Type must be application/json (or text/plain from navigator.sendBeacon), got \(contentType)").response
         }
         var lease = MemoryBudget.Lease(budget)
         defer { lease.release() }
@@ -129,26 +129,26 @@ public struct IngestServer: Sendable {
                 request, limit: configuration.maximumBodyBytes, lease: &lease, timeout: .seconds(configuration.bodyTimeoutSeconds))
             try lease.take(body.count * MemoryBudget.jsonExpansion)
         } catch let error as RequestBodies.Failure {
-            let response = Self.error(error.status, error.reason)
+            let response = HTTPFailure(error.status, error.reason).response
             return error.retry ? retryLater(response) : response
         } catch {
-            return Self.error(.badRequest, "cannot read the request body: \(error)")
+            return HTTPFailure(.badRequest, "cannot read the request body: \(error)").response
         }
         let batch: TagEventDecoder.Batch
         do {
             batch = try events.decode(body, receivedAt: Date(), source: source)
         } catch {
-            return Self.error(.badRequest, error.reason)
+            return HTTPFailure(.badRequest, error.reason).response
         }
         if !batch.accepted.isEmpty {
             let payload: [UInt8]
             do {
                 payload = try TagEventFrames.encode(batch.accepted)
             } catch {
-                return Self.error(.internalServerError, "cannot encode events for the spool: \(error)")
+                return HTTPFailure(.internalServerError, "cannot encode events for the spool: \(error)").response
             }
             if let problem = await appendToSpool(.tagEvents, payload) {
-                return retryLater(Self.error(.serviceUnavailable, problem))
+                return retryLater(HTTPFailure(.serviceUnavailable, problem).response)
             }
         }
         metrics.accepted("events", batch.accepted.count)
@@ -164,26 +164,19 @@ public struct IngestServer: Sendable {
         var rejected: [TagEventRejection]
     }
 
-    /// The token of `Authorization: Bearer …`, if any.
-    static func bearerToken(_ request: Request) -> String? {
-        guard let header = request.headers[.authorization], header.lowercased().hasPrefix("bearer ") else { return nil }
-        return String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces)
-    }
-
     /// The source name of a valid token, or the 401 (no or unknown token) or 403 (a
     /// browser token on a service route) to send. `browser`: the route is browser-facing.
     func authenticate(_ request: Request, browser: Bool) -> Result<String?, AuthenticationFailure> {
         guard !configuration.tokens.isEmpty else { return .success(nil) }
-        let token = Self.bearerToken(request) ?? request.uri.queryParameters.get("token")
+        let token = BearerToken.from(request) ?? request.uri.queryParameters.get("token")
         guard let token, let source = configuration.tokens[token] else {
             let message = "a valid ingestion token is required (Authorization: Bearer <token>, or ?token=<token>)"
-            var response = Self.error(.unauthorized, message)
-            response.headers[.wwwAuthenticate] = "Bearer"
+            let response = HTTPFailure(.unauthorized, message, headers: [.wwwAuthenticate: "Bearer"]).response
             return .failure(AuthenticationFailure(response: response, message: message, status: .unauthorized))
         }
         if !browser, configuration.browserTokens.contains(token) {
             let message = "a browser token may post tag events only; OTLP needs a service token"
-            return .failure(AuthenticationFailure(response: Self.error(.forbidden, message), message: message, status: .forbidden))
+            return .failure(AuthenticationFailure(response: HTTPFailure(.forbidden, message).response, message: message, status: .forbidden))
         }
         return .success(source)
     }
@@ -245,10 +238,5 @@ public struct IngestServer: Sendable {
 
     static func json(_ status: HTTPResponse.Status, _ text: String) -> Response {
         Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: text)))
-    }
-
-    static func error(_ status: HTTPResponse.Status, _ message: String) -> Response {
-        let escaped = (try? JSONSerialization.data(withJSONObject: ["error": message])).map { String(decoding: $0, as: UTF8.self) }
-        return json(status, escaped ?? #"{"error":"unknown"}"#)
     }
 }
