@@ -1,5 +1,6 @@
 import CoreMetrics
 import Foundation
+import Synchronization
 
 /// Seam's ingestion and loading metrics, recorded through swift-metrics (Prometheus in
 /// `seam serve`, exposed at `GET /metrics`).
@@ -15,57 +16,87 @@ import Foundation
 /// | `seam_loader_rows_total` | table, outcome | rows `stored`, or `duplicate` (already in the lake) |
 /// | `seam_loader_batch_seconds` | | duration of one loader transaction |
 /// | `seam_loader_errors_total` | | failed loader transactions (retried) |
-public struct IngestMetrics: Sendable {
+public final class IngestMetrics: Sendable {
     private let factory: any MetricsFactory & Sendable
+    /// Metric handles by label and dimensions, made once: every request records metrics,
+    /// and making a handle asks the factory (and, for Prometheus, its registry lock) anew.
+    private let counters = Mutex<[String: Counter]>([:])
+    private let gauges = Mutex<[String: Gauge]>([:])
+    private let timers = Mutex<[String: CoreMetrics.Timer]>([:])
 
     public init(factory: any MetricsFactory & Sendable) {
         self.factory = factory
     }
 
-    /// Records into the process-wide `MetricsSystem`.
-    public static var global: IngestMetrics { IngestMetrics(factory: GlobalFactory()) }
+    /// Records into the process-wide `MetricsSystem` (looked up when a handle is first made).
+    public static let global = IngestMetrics(factory: GlobalFactory())
+
+    private static func key(_ label: String, _ dimensions: [(String, String)]) -> String {
+        ([label] + dimensions.map { "\($0.0)=\($0.1)" }).joined(separator: "\u{1F}")
+    }
+
+    private func counter(_ label: String, _ dimensions: [(String, String)] = []) -> Counter {
+        counters.withLock { cache in
+            let key = Self.key(label, dimensions)
+            if let counter = cache[key] { return counter }
+            let counter = Counter(label: label, dimensions: dimensions, factory: factory)
+            cache[key] = counter
+            return counter
+        }
+    }
+
+    private func gauge(_ label: String) -> Gauge {
+        gauges.withLock { cache in
+            if let gauge = cache[label] { return gauge }
+            let gauge = Gauge(label: label, factory: factory)
+            cache[label] = gauge
+            return gauge
+        }
+    }
+
+    private func timer(_ label: String) -> CoreMetrics.Timer {
+        timers.withLock { cache in
+            if let timer = cache[label] { return timer }
+            let timer = CoreMetrics.Timer(label: label, factory: factory)
+            cache[label] = timer
+            return timer
+        }
+    }
 
     func request(path: String, status: Int) {
-        Counter(label: "seam_http_requests_total", dimensions: [("path", path), ("status", String(status))], factory: factory).increment()
+        counter("seam_http_requests_total", [("path", path), ("status", String(status))]).increment()
     }
 
     func accepted(_ signal: String, _ count: Int) {
         guard count > 0 else { return }
-        Counter(label: "seam_records_accepted_total", dimensions: [("signal", signal)], factory: factory).increment(by: count)
+        counter("seam_records_accepted_total", [("signal", signal)]).increment(by: count)
     }
 
     func rejected(_ signal: String, reason: String, _ count: Int) {
         guard count > 0 else { return }
-        Counter(label: "seam_records_rejected_total", dimensions: [("signal", signal), ("reason", reason)], factory: factory)
-            .increment(by: count)
+        counter("seam_records_rejected_total", [("signal", signal), ("reason", reason)]).increment(by: count)
     }
 
     func spool(unloadedBytes: Int, oldestAgeSeconds: Double) {
-        Gauge(label: "seam_spool_unloaded_bytes", factory: factory).record(unloadedBytes)
-        Gauge(label: "seam_spool_oldest_unloaded_age_seconds", factory: factory).record(oldestAgeSeconds)
+        gauge("seam_spool_unloaded_bytes").record(unloadedBytes)
+        gauge("seam_spool_oldest_unloaded_age_seconds").record(oldestAgeSeconds)
     }
 
     public func tornTail(bytes: Int) {
-        Gauge(label: "seam_spool_torn_tail_bytes", factory: factory).record(bytes)
+        gauge("seam_spool_torn_tail_bytes").record(bytes)
     }
 
     func loaded(table: String, stored: Int, duplicates: Int) {
-        if stored > 0 {
-            Counter(label: "seam_loader_rows_total", dimensions: [("table", table), ("outcome", "stored")], factory: factory)
-                .increment(by: stored)
-        }
-        if duplicates > 0 {
-            Counter(label: "seam_loader_rows_total", dimensions: [("table", table), ("outcome", "duplicate")], factory: factory)
-                .increment(by: duplicates)
-        }
+        if stored > 0 { counter("seam_loader_rows_total", [("table", table), ("outcome", "stored")]).increment(by: stored) }
+        if duplicates > 0 { counter("seam_loader_rows_total", [("table", table), ("outcome", "duplicate")]).increment(by: duplicates) }
     }
 
     func batch(seconds: Double) {
-        Timer(label: "seam_loader_batch_seconds", factory: factory).recordNanoseconds(Int64(seconds * 1e9))
+        timer("seam_loader_batch_seconds").recordNanoseconds(Int64(seconds * 1e9))
     }
 
     func loaderError() {
-        Counter(label: "seam_loader_errors_total", factory: factory).increment()
+        counter("seam_loader_errors_total").increment()
     }
 }
 
