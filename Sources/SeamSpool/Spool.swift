@@ -113,8 +113,40 @@ public final class Spool: Sendable {
         try Self.io("create \(directory.path)") {
             try fm.createDirectory(at: directory, withIntermediateDirectories: true)
         }
-        lockFD = try Self.lock(directory)
+        let lockFD = try Self.lock(directory)
+        let opened: Opened
+        do {
+            opened = try Self.recover(directory, logger: logger)
+        } catch {
+            _ = Glibc.close(lockFD)  // a spool that failed to open must not keep its directory locked
+            throw error
+        }
+        self.lockFD = lockFD
+        id = opened.id
+        recovery = opened.recovery
+        let active = opened.active
+        let fd = opened.fd
+        state = Mutex(State(active: active, activeDurableSize: 0, segmentSizes: opened.sizes))
+        writer = GroupCommitWriter(directory: directory, segment: active, fd: fd, segmentBytes: UInt64(configuration.segmentBytes))
+        writer.spool = self
+        writer.start()
+    }
+
+    /// What opening a spool directory found and prepared.
+    struct Opened {
+        var id: String
+        var recovery: Recovery
+        var sizes: [UInt64: UInt64]
+        var active: UInt64
+        var fd: Int32
+    }
+
+    /// Reads the spool's id (creating it), finds its segments, cuts a torn final frame, and
+    /// creates the segment new appends go to.
+    static func recover(_ directory: URL, logger: Logger) throws -> Opened {
+        let fm = FileManager.default
         let idFile = directory.appendingPathComponent("spool.id")
+        let id: String
         if let existing = try? String(contentsOf: idFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines),
             !existing.isEmpty
         {
@@ -146,15 +178,12 @@ public final class Spool: Sendable {
                     metadata: ["segment": "\(path)", "bytes": "\(torn)"])
             }
         }
-        recovery = Recovery(tornTailBytes: torn, segments: sizes.count)
+        let recovery = Recovery(tornTailBytes: torn, segments: sizes.count)
         // New appends always go to a new segment, never after bytes a crash may have left.
         let active = (sizes.keys.max() ?? 0) + 1
         let fd = try Self.createSegment(directory, active)
         sizes[active] = 0
-        state = Mutex(State(active: active, activeDurableSize: 0, segmentSizes: sizes))
-        writer = GroupCommitWriter(directory: directory, segment: active, fd: fd, segmentBytes: UInt64(configuration.segmentBytes))
-        writer.spool = self
-        writer.start()
+        return Opened(id: id, recovery: recovery, sizes: sizes, active: active, fd: fd)
     }
 
     /// Stores `payload` durably and returns where its frame starts.

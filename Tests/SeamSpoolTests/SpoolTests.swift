@@ -208,4 +208,16 @@ struct SpoolOwnershipTests {
         let second = try Spool(configuration: .init(directory: dir))
         await second.close()
     }
+
+    @Test("a spool that fails to open does not keep its directory locked")
+    func failedOpenReleasesTheLock() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("seam-spool-lock-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        // spool.id as a directory: the id can be neither read nor written, so opening fails after the lock.
+        try FileManager.default.createDirectory(at: dir.appendingPathComponent("spool.id"), withIntermediateDirectories: true)
+        #expect(throws: SpoolError.self) { try Spool(configuration: .init(directory: dir)) }
+        try FileManager.default.removeItem(at: dir.appendingPathComponent("spool.id"))
+        let spool = try Spool(configuration: .init(directory: dir))
+        await spool.close()
+    }
 }
