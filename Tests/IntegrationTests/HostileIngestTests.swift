@@ -47,6 +47,13 @@ struct HostileIngestTests {
         return fd
     }
 
+    /// Runs blocking work (socket reads) on a GCD thread, not on the cooperative pool.
+    static func offPool<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
+        await withCheckedContinuation { continuation in
+            DispatchQueue.global().async { continuation.resume(returning: body()) }
+        }
+    }
+
     static func stored(_ h: IngestHarness, _ ids: [UUID]) async throws -> Int {
         _ = try await h.loader.drain()
         return try await h.pool.query(
@@ -123,21 +130,18 @@ struct HostileIngestTests {
         try await IngestHarness.with(configuration: configuration) { h in
             let fd = try Self.connect(port: h.port, receiveTimeoutMilliseconds: 20_000)
             defer { close(fd) }
-            let partial = Array("POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"ev".utf8)
-            _ = partial.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
-            let started = Date()
-            var buffer = [UInt8](repeating: 0, count: 4096)
-            var received = 0
-            while true {
-                let n = recv(fd, &buffer, buffer.count, 0)
-                if n <= 0 { break }
-                received += n
+            // The socket calls block: off Swift's cooperative pool, which the server needs.
+            let waited = await Self.offPool {
+                let partial = Array("POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"ev".utf8)
+                _ = partial.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
+                let started = Date()
+                var buffer = [UInt8](repeating: 0, count: 4096)
+                while recv(fd, &buffer, buffer.count, 0) > 0 {}
+                return Date().timeIntervalSince(started)
             }
-            let waited = Date().timeIntervalSince(started)
             // Closed by the server (EOF) after its 1 s idle timeout, long before our own 20 s
             // receive timeout (with room for a loaded machine).
             #expect(waited < 15, "the server held a stalled connection for \(waited) s")
-            _ = received
         }
     }
 
@@ -149,20 +153,22 @@ struct HostileIngestTests {
         try await IngestHarness.with(configuration: configuration) { h in
             let fd = try Self.connect(port: h.port, receiveTimeoutMilliseconds: 300)
             defer { close(fd) }
-            func send(_ text: String) { _ = Array(text.utf8).withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) } }
-            send("POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 400\r\n\r\n{")
-            var reply = [UInt8]()
-            var buffer = [UInt8](repeating: 0, count: 4096)
-            // A byte every 300 ms: never idle, but far too slow. Up to a minute of wall time
-            // (the body holds 400 bytes), so that a loaded machine still sees the answer.
-            let giveUp = Date().addingTimeInterval(60)
-            for _ in 0..<390 where Date() < giveUp {
-                send(" ")
-                let n = recv(fd, &buffer, buffer.count, 0)
-                if n > 0 { reply += buffer[0..<n] }
-                if n == 0 || String(decoding: reply, as: UTF8.self).contains("\r\n\r\n") { break }
+            let text = await Self.offPool {
+                func send(_ text: String) { _ = Array(text.utf8).withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) } }
+                send("POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 400\r\n\r\n{")
+                var reply = [UInt8]()
+                var buffer = [UInt8](repeating: 0, count: 4096)
+                // A byte every 300 ms: never idle, but far too slow. Up to a minute of wall time
+                // (the body holds 400 bytes), so that a loaded machine still sees the answer.
+                let giveUp = Date().addingTimeInterval(60)
+                for _ in 0..<390 where Date() < giveUp {
+                    send(" ")
+                    let n = recv(fd, &buffer, buffer.count, 0)
+                    if n > 0 { reply += buffer[0..<n] }
+                    if n == 0 || String(decoding: reply, as: UTF8.self).contains("\r\n\r\n") { break }
+                }
+                return String(decoding: reply, as: UTF8.self)
             }
-            let text = String(decoding: reply, as: UTF8.self)
             #expect(text.hasPrefix("HTTP/1.1 408"), "got: \(text.prefix(200))")
             #expect(text.contains("arrived too slowly"))
         }
