@@ -169,6 +169,8 @@ let package = Package(
                 .product(name: "Yams", package: "Yams"),
             ]
         ),
+        // Helpers several test targets share (a seeded generator, the system's gzip); not a product.
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(
             name: "SeamPostgresTests",
             dependencies: ["SeamPostgres"]
@@ -179,7 +181,7 @@ let package = Package(
         ),
         .testTarget(
             name: "SeamOTLPTests",
-            dependencies: ["SeamOTLP", "SeamModel", .product(name: "SwiftProtobuf", package: "swift-protobuf")]
+            dependencies: ["SeamOTLP", "SeamModel", "TestSupport", .product(name: "SwiftProtobuf", package: "swift-protobuf")]
         ),
         .testTarget(
             name: "SeamIngestTests",
@@ -199,7 +201,7 @@ let package = Package(
         ),
         .testTarget(
             name: "SeamGzipTests",
-            dependencies: ["SeamGzip"]
+            dependencies: ["SeamGzip", "TestSupport"]
         ),
 .testTarget(
             name: "FuzzRegressionTests",
@@ -218,6 +220,7 @@ let package = Package(
             name: "IntegrationTests",
             dependencies: [
                 "SeamPostgres", "SeamLake", "SeamSpool", "SeamModel", "SeamIngest", "SeamOTLP", "SeamJoin", "SeamETL", "SeamAPI",
+                "TestSupport",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "CompressNIO", package: "compress-nio"),
                 .product(name: "Prometheus", package: "swift-prometheus"),

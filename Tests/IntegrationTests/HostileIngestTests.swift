@@ -4,6 +4,7 @@ import SeamLake
 import SeamModel
 import SeamPostgres
 import Testing
+import TestSupport
 
 #if canImport(Glibc)
     import Glibc
@@ -15,20 +16,7 @@ struct HostileIngestTests {
         #"{"event_id":"\#(id.uuidString)","name":"\#(name)","session_id":"s-hostile"}"#
     }
 
-    static func gzip(_ text: String) throws -> [UInt8] {
-        let file = FileManager.default.temporaryDirectory.appendingPathComponent("seam-gz-\(UUID().uuidString)")
-        try Data(text.utf8).write(to: file)
-        defer { try? FileManager.default.removeItem(at: file) }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/gzip")
-        process.arguments = ["-c", "-n", file.path]
-        let output = Pipe()
-        process.standardOutput = output
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Array(data)
-    }
+    static func gzip(_ text: String) throws -> [UInt8] { try SystemGzip.compress(Array(text.utf8)) }
 
     /// A raw TCP connection to the harness (for clients no HTTP library would imitate).
     static func connect(port: Int, receiveTimeoutMilliseconds: Int) throws -> Int32 {

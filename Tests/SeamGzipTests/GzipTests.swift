@@ -1,25 +1,12 @@
 import Foundation
 import Testing
+import TestSupport
 
 @testable import SeamGzip
 
 @Suite("gzip bodies")
 struct GzipTests {
-    /// gzip from the system's `gzip` (a real peer, not this module's own encoder).
-    static func gzip(_ bytes: [UInt8]) throws -> [UInt8] {
-        let file = FileManager.default.temporaryDirectory.appendingPathComponent("seam-gzip-\(UUID().uuidString)")
-        try Data(bytes).write(to: file)
-        defer { try? FileManager.default.removeItem(at: file) }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/gzip")
-        process.arguments = ["-c", "-n", file.path]
-        let output = Pipe()
-        process.standardOutput = output
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Array(data)
-    }
+    static func gzip(_ bytes: [UInt8]) throws -> [UInt8] { try SystemGzip.compress(bytes) }
 
     let text = Array(String(repeating: "seam gzip test line\n", count: 500).utf8)
 

@@ -2,6 +2,7 @@ import Foundation
 import SeamModel
 import SwiftProtobuf
 import Testing
+import TestSupport
 
 @testable import SeamOTLP
 
@@ -163,18 +164,6 @@ struct OTLPLimitsTests {
 
 @Suite("OTLP acknowledgement and loader agree")
 struct OTLPAgreementPropertyTests {
-    /// A small deterministic generator (SplitMix64), so that a failure reproduces.
-    struct Generator: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
     @Test("for 20,000 mutations of valid requests: whatever the judgement accepts, the loader maps, one for one")
     func mutations() throws {
         let limits = RecordLimits(receivedMicros: OTLPMappingTests.now, maximumAgeMicros: nil)
@@ -186,7 +175,7 @@ struct OTLPAgreementPropertyTests {
                 OTLPLimitsTests.span(2, attributes: [OTLPLimitsTests.attribute("a", OTLPLimitsTests.nested(5))]),
             ]).serializedBytes(),
         ]
-        var random = Generator(state: 12)
+        var random = SplitMix64(seed: 12)
         var judgedAny = 0
         for round in 0..<20_000 {
             var bytes = seeds[round % seeds.count]

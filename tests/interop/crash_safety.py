@@ -12,7 +12,6 @@ usage: crash_safety.py SEAM_BINARY
 import json
 import os
 import random
-import shutil
 import signal
 import subprocess
 import sys
@@ -23,7 +22,7 @@ import urllib.error
 import urllib.request
 import uuid
 
-from harness import Checks, free_port, psql
+from harness import Checks, clean_up, free_port, psql
 
 check = Checks("crash-safety")
 
@@ -156,9 +155,7 @@ def main():
         if server.poll() is None:
             server.kill()
         subprocess.run([seam, "db", "stop"], env=env, capture_output=True)
-        if check.failed:
-            print(open(os.path.join(home, "serve.log")).read()[-5000:], file=sys.stderr)
-        shutil.rmtree(home, ignore_errors=True)
+        clean_up(check, home, 5000)
     sys.exit(check.summary())
 
 

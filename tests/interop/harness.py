@@ -1,4 +1,6 @@
-"""What the interop scripts share: a check tally, a free port, health polling, psql."""
+"""What the interop scripts share: a check tally, a free port, health polling, psql, the end."""
+import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -42,3 +44,11 @@ def healthy(port, timeout=2):
 
 def psql(url, sql):
     return subprocess.run(["psql", url, "-X", "-A", "-t", "-c", sql], capture_output=True, text=True)
+
+
+def clean_up(check, home, log_tail):
+    """Prints the end of `home`/serve.log when a check failed (or the run broke off), then
+    removes `home`. Call it in `finally`."""
+    if check.failed or sys.exc_info()[0] is not None:
+        print(open(os.path.join(home, "serve.log")).read()[-log_tail:], file=sys.stderr)
+    shutil.rmtree(home, ignore_errors=True)

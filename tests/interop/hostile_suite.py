@@ -12,7 +12,6 @@ usage: hostile_suite.py SEAM_BINARY
 import gzip
 import json
 import os
-import shutil
 import signal
 import socket
 import struct
@@ -24,7 +23,7 @@ import urllib.error
 import urllib.request
 import uuid
 
-from harness import Checks, free_port, healthy, psql
+from harness import Checks, clean_up, free_port, healthy, psql
 
 check = Checks("hostile")
 
@@ -324,9 +323,7 @@ def main():
         if suite.process and suite.process.poll() is None:
             suite.process.kill()
         subprocess.run([seam, "db", "stop"], env=suite.env, capture_output=True)
-        if check.failed:
-            print(open(os.path.join(home, "serve.log")).read()[-6000:], file=sys.stderr)
-        shutil.rmtree(home, ignore_errors=True)
+        clean_up(check, home, 6000)
     sys.exit(check.summary())
 
 

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 
 /// A generated shop day with known truth: visitors with one or two visits (page views,
 /// product views, add-to-basket, purchases), each page rendered by a three-service trace,
@@ -243,41 +244,5 @@ struct JoinDataset {
                     + "\(traces.filter { $0.errors > 0 }.count)|\(pages.first ?? "-")|\(pages.last ?? "-")|\(count("purchase") > 0)")
         }
         return lines
-    }
-}
-
-/// A small deterministic generator (SplitMix64).
-struct SplitMix64 {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    mutating func next(below bound: UInt64) -> UInt64 { next() % bound }
-
-    mutating func hex(bytes: Int) -> String {
-        var text = ""
-        for _ in 0..<bytes { text += String(format: "%02x", Int(next(below: 256))) }
-        return text
-    }
-
-    mutating func uuid() -> String {
-        let h = hex(bytes: 16)
-        let c = Array(h)
-        return "\(String(c[0..<8]))-\(String(c[8..<12]))-4\(String(c[13..<16]))-a\(String(c[17..<20]))-\(String(c[20..<32]))"
-    }
-
-    mutating func shuffle<T>(_ array: inout [T]) {
-        guard array.count > 1 else { return }
-        for i in stride(from: array.count - 1, to: 0, by: -1) {
-            let j = Int(next(below: UInt64(i + 1)))
-            array.swapAt(i, j)
-        }
     }
 }

@@ -5,6 +5,7 @@ import SeamLake
 import SeamPostgres
 import Synchronization
 import Testing
+import TestSupport
 
 @Suite("Join service", .requiresPostgres)
 struct JoinTests {

@@ -1,0 +1,55 @@
+import Foundation
+
+/// A small deterministic generator (SplitMix64): seeded, so a failing test reproduces.
+public struct SplitMix64: RandomNumberGenerator {
+    public var state: UInt64
+    public init(seed: UInt64) { state = seed }
+
+    public mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+
+    public mutating func next(below bound: UInt64) -> UInt64 { next() % bound }
+
+    public mutating func hex(bytes: Int) -> String {
+        var text = ""
+        for _ in 0..<bytes { text += String(format: "%02x", Int(next(below: 256))) }
+        return text
+    }
+
+    public mutating func uuid() -> String {
+        let h = hex(bytes: 16)
+        let c = Array(h)
+        return "\(String(c[0..<8]))-\(String(c[8..<12]))-4\(String(c[13..<16]))-a\(String(c[17..<20]))-\(String(c[20..<32]))"
+    }
+
+    public mutating func shuffle<T>(_ array: inout [T]) {
+        guard array.count > 1 else { return }
+        for i in stride(from: array.count - 1, to: 0, by: -1) {
+            let j = Int(next(below: UInt64(i + 1)))
+            array.swapAt(i, j)
+        }
+    }
+}
+
+/// gzip from the system's `gzip`: a real peer, not Seam's own code, for tests of its reader.
+public enum SystemGzip {
+    public static func compress(_ bytes: [UInt8]) throws -> [UInt8] {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("seam-gzip-\(UUID().uuidString)")
+        try Data(bytes).write(to: file)
+        defer { try? FileManager.default.removeItem(at: file) }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/gzip")
+        process.arguments = ["-c", "-n", file.path]
+        let output = Pipe()
+        process.standardOutput = output
+        try process.run()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Array(data)
+    }
+}
