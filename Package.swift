@@ -9,7 +9,9 @@ let package = Package(
         .library(name: "SeamPostgres", targets: ["SeamPostgres"]),
         .library(name: "SeamLake", targets: ["SeamLake"]),
         .library(name: "SeamSpool", targets: ["SeamSpool"]),
+        .library(name: "SeamRecords", targets: ["SeamRecords"]),
         .library(name: "SeamIngest", targets: ["SeamIngest"]),
+        .library(name: "SeamLoader", targets: ["SeamLoader"]),
         .library(name: "SeamJoin", targets: ["SeamJoin"]),
         .library(name: "SeamETL", targets: ["SeamETL"]),
         .library(name: "SeamAPI", targets: ["SeamAPI"]),
@@ -64,19 +66,51 @@ let package = Package(
             ],
             exclude: ["Generated/README.md"]
         ),
-        // HTTP ingestion (Hummingbird), validation, spooling, and the loader into the lake.
+        // Metric handles made once and reused, for every component's metrics.
+        .target(
+            name: "SeamMetrics",
+            dependencies: [.product(name: "CoreMetrics", package: "swift-metrics")]
+        ),
+        // What both HTTP servers share: the error type, tokens, CORS, /healthz, request metrics.
+        .target(
+            name: "SeamHTTP",
+            dependencies: [
+                "SeamMetrics",
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ]
+        ),
+        // The spool record: the one format the HTTP side writes and the loader reads
+        // (kind, encoding, receive time, body), and the tag events' binary body.
+        .target(name: "SeamRecords", dependencies: ["SeamModel"]),
+        // HTTP ingestion (Hummingbird): validation and the acknowledgement into the spool. HTTP only.
         .target(
             name: "SeamIngest",
             dependencies: [
                 "SeamModel",
                 "SeamOTLP",
                 "SeamSpool",
-                "SeamPostgres",
-                "SeamLake",
+                "SeamRecords",
                 "SeamGzip",
-                "SeamAPI",
+                "SeamHTTP",
+                "SeamMetrics",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // The spool → lake path: the loader, the record reader, COPY into the lake tables, progress.
+        .target(
+            name: "SeamLoader",
+            dependencies: [
+                "SeamModel",
+                "SeamOTLP",
+                "SeamSpool",
+                "SeamRecords",
+                "SeamPostgres",
+                "SeamLake",
+                "SeamMetrics",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Logging", package: "swift-log"),
@@ -106,6 +140,7 @@ let package = Package(
             name: "SeamJoin",
             dependencies: [
                 "SeamPostgres",
+                "SeamMetrics",
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -116,6 +151,7 @@ let package = Package(
             name: "SeamETL",
             dependencies: [
                 "SeamPostgres",
+                "SeamMetrics",
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -126,6 +162,7 @@ let package = Package(
             name: "SeamAPI",
             dependencies: [
                 "SeamPostgres",
+                "SeamHTTP",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -134,7 +171,7 @@ let package = Package(
         .target(
             name: "SeamSettings",
             dependencies: [
-                "SeamETL", "SeamJoin", "SeamIngest",
+                "SeamETL", "SeamJoin", "SeamIngest", "SeamLake", "SeamSpool",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
             ]
@@ -142,7 +179,7 @@ let package = Package(
         // Fuzz targets over every reader of untrusted input (ops/fuzz; replayed by FuzzRegressionTests).
         .target(
             name: "SeamFuzzing",
-            dependencies: ["SeamModel", "SeamOTLP", "SeamGzip", "SeamSpool", "SeamIngest", "SeamETL", "SeamSettings"]
+            dependencies: ["SeamModel", "SeamOTLP", "SeamGzip", "SeamSpool", "SeamRecords", "SeamIngest", "SeamETL", "SeamSettings"]
         ),
         // libFuzzer driver (built with -DFUZZING by ops/fuzz), or a replayer of saved inputs.
         .executableTarget(name: "seam-fuzz", dependencies: ["SeamFuzzing"]),
@@ -155,6 +192,7 @@ let package = Package(
                 "SeamLake",
                 "SeamSpool",
                 "SeamIngest",
+                "SeamLoader",
                 "SeamJoin",
                 "SeamETL",
                 "SeamAPI",
@@ -185,7 +223,14 @@ let package = Package(
         ),
         .testTarget(
             name: "SeamIngestTests",
-            dependencies: ["SeamIngest", "SeamModel", "SeamGzip", "SeamOTLP"]
+            dependencies: [
+                "SeamIngest", "SeamModel", "SeamGzip", "SeamOTLP", "SeamRecords", "SeamSpool",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ]
+        ),
+        .testTarget(
+            name: "SeamRecordsTests",
+            dependencies: ["SeamRecords", "SeamModel"]
         ),
         .testTarget(
             name: "SeamETLTests",
@@ -195,7 +240,7 @@ let package = Package(
         .testTarget(
             name: "SeamAPITests",
             dependencies: [
-                "SeamAPI", .product(name: "Hummingbird", package: "hummingbird"),
+                "SeamAPI", "SeamHTTP", .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]
         ),
@@ -203,7 +248,7 @@ let package = Package(
             name: "SeamGzipTests",
             dependencies: ["SeamGzip", "TestSupport"]
         ),
-.testTarget(
+        .testTarget(
             name: "FuzzRegressionTests",
             dependencies: ["SeamFuzzing"],
             exclude: ["Inputs", "audited-sites.txt"]
@@ -219,7 +264,7 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "SeamPostgres", "SeamLake", "SeamSpool", "SeamModel", "SeamIngest", "SeamOTLP", "SeamJoin", "SeamETL", "SeamAPI",
+                "SeamPostgres", "SeamLake", "SeamSpool", "SeamModel", "SeamIngest", "SeamLoader", "SeamRecords", "SeamMetrics", "SeamOTLP", "SeamJoin", "SeamETL", "SeamAPI",
                 "TestSupport",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "CompressNIO", package: "compress-nio"),

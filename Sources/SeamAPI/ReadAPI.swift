@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import SeamHTTP
 import Logging
 import SeamPostgres
 

@@ -4,6 +4,7 @@ import SeamGzip
 import SeamIngest
 import SeamModel
 import SeamOTLP
+import SeamRecords
 import SeamSettings
 import SeamSpool
 
@@ -46,7 +47,11 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
         }
         guard !batch.accepted.isEmpty else { return nil }
         do {
-            let decoded = try TagEventFrames.decode(try TagEventFrames.encode(batch.accepted))
+            let frame = SpoolRecord(
+                kind: .tagEvents, encoding: .tagEventFrames, receivedMicros: receivedMicros, body: TagEventFrames.encode(batch.accepted)
+            ).frame
+            let record = try SpoolRecord.decode(frameKind: frame.kind, payload: frame.payload)
+            let decoded = try TagEventFrames.decode(record.body, receivedMicros: record.receivedMicros)
             if decoded.map(\.eventID) != batch.accepted.map(\.eventID) { return "spool frame round trip changed the events" }
         } catch {
             return "accepted events do not survive the spool frame: \(error)"

@@ -19,6 +19,10 @@ public struct OTLPDecodeError: Error, Sendable, CustomStringConvertible {
 /// The records of one export request that passed validation, and what was refused.
 public struct MappedBatch<Record: Sendable>: Sendable {
     public var records: [Record] = []
+    /// Where each record is in the request, as the byte range of its message (the client's
+    /// own bytes, kept with a record the lake later refuses); empty when the reader does not
+    /// track it.
+    public var origins: [Range<Int>] = []
     /// Records that passed validation (`records.count` once mapped).
     public var accepted = 0
     /// Records refused (reported to the client as partial success).

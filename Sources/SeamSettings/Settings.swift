@@ -3,6 +3,8 @@ import Logging
 import SeamETL
 import SeamIngest
 import SeamJoin
+import SeamLake
+import SeamSpool
 
 /// Seam's resolved settings: flags, then environment, then the config file, then defaults.
 /// Only the executable uses them: components take their own `Configuration`.
@@ -16,21 +18,13 @@ public struct Settings: Sendable {
     /// Directory of PostgreSQL's server programs for the embedded cluster; found automatically when nil.
     public var pgBinDirectory: String?
     public var logLevel: Logger.Level = .info
-    /// Days of raw data kept in the lake; 0 keeps everything.
-    public var retentionDays: Int = 90
-    /// Days of daily partitions created ahead of today.
-    public var partitionDaysAhead: Int = 7
-    /// Seconds between partition maintenance passes.
-    public var maintenanceIntervalSeconds: Int = 3600
-    /// Address the ingestion HTTP server listens on.
-    public var httpAddress: String = "127.0.0.1:4318"
-    /// Largest accepted request body in bytes.
-    public var maximumBodyBytes: Int = 20 << 20
-    /// Ingestion tokens → source names (service and browser tokens); empty means no token is required.
-    public var ingestTokens: [String: String] = [:]
-    /// HTTP limits and token scopes, with the ingestion server's defaults; `seam serve`
-    /// fills in the address, body limit and tokens from the settings above.
-    public var http = IngestConfiguration()
+    // Components' configurations, with their own defaults: settings only map flags,
+    // environment and the config file onto them.
+    /// Partitions ahead and retention (`lake.*`); retention 0 keeps everything.
+    public var maintenance = PartitionMaintenance.Configuration()
+    /// The HTTP server: address, body and header limits, timeouts, tokens and their scopes
+    /// (`http.*`, `ingest.*`). The read-API-only role listens on the same address.
+    public var ingest = IngestConfiguration()
     /// Origins whose pages may call the read API (CORS); none by default.
     public var apiAllowedOrigins: Set<String> = []
     /// What `seam serve` runs.
@@ -39,29 +33,16 @@ public struct Settings: Sendable {
     public var loaderEnabled = true
     /// Spool directory; `home/spool` when nil.
     public var spoolDirectory: String?
-    /// Bytes the spool may hold before ingestion answers 503.
-    public var spoolMaximumBytes: Int = 2 << 30
-    /// Size at which a spool segment is sealed.
-    public var spoolSegmentBytes: Int = 64 << 20
-    /// Days after which arriving data is stored raw and reported but not joined.
-    public var joinHorizonDays: Int = 7
-    /// Minutes of inactivity that end a derived session.
-    public var sessionTimeoutMinutes: Int = 30
-    /// Milliseconds the join worker waits when it found no work.
-    public var joinPollMilliseconds: Int = 200
-    /// Queue items one join stage transaction claims at most.
-    public var joinBatchItems: Int = 20_000
+    /// The spool's sizes (`spool.*`); its directory comes from `spoolDirectory` or home
+    /// (see `spoolConfiguration`).
+    public var spool = Spool.Configuration(directory: URL(fileURLWithPath: "spool"))
+    /// The join service (`join.*`).
+    public var join = JoinConfiguration()
     /// Join workers in one `seam serve` process, each with its own connection.
     public var joinWorkers: Int = 1
-    /// Cron schedule (UTC) of ETL jobs without their own.
-    public var etlSchedule: String = "*/15 * * * *"
-    /// Per-job cron overrides.
-    public var etlJobSchedules: [JobName: String] = [:]
-    /// Hours before a job's watermark that its next run recomputes (late data).
-    public var etlLookbackHours: Int = 48
-    /// Beta prior of user_features.category_preference.
-    public var priorAlpha: Double = 1
-    public var priorBeta: Double = 1
+    /// The ETL's schedules, lookback and prior (`etl.*`); the metric, segment and
+    /// experiment definitions are added by `etlConfiguration()`.
+    public var etl = ETLConfiguration()
     /// Read tokens of the metrics API; empty means open.
     public var apiTokens: Set<String> = []
     /// Metrics, segments and experiments from the config file.
@@ -150,7 +131,7 @@ public struct Settings: Sendable {
         if let value = options.logLevel { try settings.set("log_level", to: value, source: "--log-level") }
         if let value = options.roles { try settings.set("roles", to: value, source: "--roles") }
         _ = try settings.etlConfiguration()
-        let shared = settings.apiTokens.intersection(settings.ingestTokens.keys)
+        let shared = settings.apiTokens.intersection(settings.ingest.tokens.keys)
         guard shared.isEmpty else {
             throw SettingsError("a token is both an ingestion token and a read token (api.tokens); give each scope its own token")
         }
@@ -178,15 +159,15 @@ public struct Settings: Sendable {
                     "\(source): log_level must be one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")), got \"\(value)\"")
             }
             logLevel = level
-        case "lake.retention_days": retentionDays = try integer(minimum: 0, maximum: 36_500)
-        case "lake.partition_days_ahead": partitionDaysAhead = try integer(minimum: 1, maximum: 366)
-        case "lake.maintenance_interval_seconds": maintenanceIntervalSeconds = try integer(minimum: 1, maximum: 604_800)
+        case "lake.retention_days": maintenance.retentionDays = try integer(minimum: 0, maximum: 36_500)
+        case "lake.partition_days_ahead": maintenance.daysAhead = try integer(minimum: 1, maximum: 366)
+        case "lake.maintenance_interval_seconds": maintenance.interval = .seconds(try integer(minimum: 1, maximum: 604_800))
         case "http.addr":
-            guard value.lastIndex(of: ":").flatMap({ Int(value[value.index(after: $0)...]) }) != nil else {
+            guard let address = IngestConfiguration.parseAddress(value) else {
                 throw SettingsError("\(source): http.addr must be host:port (e.g. 127.0.0.1:4318), got \"\(value)\"")
             }
-            httpAddress = value
-        case "http.max_body_bytes": maximumBodyBytes = try integer(minimum: 1024, maximum: 256 << 20)
+            (ingest.host, ingest.port) = address
+        case "http.max_body_bytes": ingest.maximumBodyBytes = try integer(minimum: 1024, maximum: 256 << 20)
         case "ingest.tokens", "ingest.browser_tokens":
             var tokens: [String: String] = [:]
             for pair in value.split(separator: ",") {
@@ -197,19 +178,19 @@ public struct Settings: Sendable {
                 tokens[parts[0]] = parts[1]
             }
             if keyPath == "ingest.tokens" {
-                ingestTokens = ingestTokens.filter { http.browserTokens.contains($0.key) }.merging(tokens) { $1 }
+                ingest.tokens = ingest.tokens.filter { ingest.browserTokens.contains($0.key) }.merging(tokens) { $1 }
             } else {
-                ingestTokens = ingestTokens.filter { !http.browserTokens.contains($0.key) }.merging(tokens) { $1 }
-                http.browserTokens = Set(tokens.keys)
+                ingest.tokens = ingest.tokens.filter { !ingest.browserTokens.contains($0.key) }.merging(tokens) { $1 }
+                ingest.browserTokens = Set(tokens.keys)
             }
-        case "http.idle_timeout_seconds": http.idleTimeoutSeconds = try integer(minimum: 1, maximum: 3600)
-        case "http.body_timeout_seconds": http.bodyTimeoutSeconds = try integer(minimum: 1, maximum: 3600)
-        case "http.max_connections": http.maximumConnections = try integer(minimum: 1, maximum: 1_000_000)
-        case "http.decode_budget_bytes": http.decodeBudgetBytes = try integer(minimum: 1 << 20, maximum: 1 << 40)
-        case "http.max_header_bytes": http.maximumHeaderBytes = try integer(minimum: 1024, maximum: 1 << 20)
+        case "http.idle_timeout_seconds": ingest.idleTimeoutSeconds = try integer(minimum: 1, maximum: 3600)
+        case "http.body_timeout_seconds": ingest.bodyTimeoutSeconds = try integer(minimum: 1, maximum: 3600)
+        case "http.max_connections": ingest.maximumConnections = try integer(minimum: 1, maximum: 1_000_000)
+        case "http.decode_budget_bytes": ingest.decodeBudgetBytes = try integer(minimum: 1 << 20, maximum: 1 << 40)
+        case "http.max_header_bytes": ingest.maximumHeaderBytes = try integer(minimum: 1024, maximum: 1 << 20)
         case "http.metrics_token":
             let token = value.trimmingCharacters(in: .whitespaces)
-            http.metricsToken = token.isEmpty ? nil : token
+            ingest.metricsToken = token.isEmpty ? nil : token
         case "api.allowed_origins":
             apiAllowedOrigins = Set(value.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty })
         case "spool.dir": spoolDirectory = value
@@ -230,27 +211,25 @@ public struct Settings: Sendable {
             case "off", "false", "0": loaderEnabled = false
             default: throw SettingsError("\(source): spool.loader must be on or off, got \"\(value)\"")
             }
-        case "spool.max_bytes": spoolMaximumBytes = try integer(minimum: 1 << 20, maximum: 1 << 50)
-        case "spool.segment_bytes": spoolSegmentBytes = try integer(minimum: 64 << 10, maximum: 1 << 30)
-        case "join.horizon_days": joinHorizonDays = try integer(minimum: 1, maximum: 3650)
-        case "join.session_timeout_minutes": sessionTimeoutMinutes = try integer(minimum: 1, maximum: 10_080)
-        case "join.poll_ms": joinPollMilliseconds = try integer(minimum: 10, maximum: 60_000)
-        case "join.batch_items": joinBatchItems = try integer(minimum: 100, maximum: 1_000_000)
+        case "spool.max_bytes": spool.maximumBytes = try integer(minimum: 1 << 20, maximum: 1 << 50)
+        case "spool.segment_bytes": spool.segmentBytes = try integer(minimum: 64 << 10, maximum: 1 << 30)
+        case "join.horizon_days": join.horizon = .seconds(try integer(minimum: 1, maximum: 3650) * 86_400)
+        case "join.session_timeout_minutes": join.sessionTimeout = .seconds(try integer(minimum: 1, maximum: 10_080) * 60)
+        case "join.poll_ms": join.pollInterval = .milliseconds(try integer(minimum: 10, maximum: 60_000))
+        case "join.batch_items": join.batchItems = try integer(minimum: 100, maximum: 1_000_000)
         case "join.workers": joinWorkers = try integer(minimum: 1, maximum: 64)
         case "etl.schedule":
-            do { _ = try CronExpression(value) } catch { throw SettingsError("\(source): etl.schedule: \(error)") }
-            etlSchedule = value
-        case "etl.lookback_hours": etlLookbackHours = try integer(minimum: 0, maximum: 87_600)
+            do { etl.defaultSchedule = try CronExpression(value) } catch { throw SettingsError("\(source): etl.schedule: \(error)") }
+        case "etl.lookback_hours": etl.lookbackHours = Double(try integer(minimum: 0, maximum: 87_600))
         case let path where path.hasPrefix("etl.jobs.") && path.hasSuffix(".schedule"):
             let name = String(path.dropFirst("etl.jobs.".count).dropLast(".schedule".count))
             guard let job = JobName(rawValue: name) else { throw SettingsError("\(source): unknown setting \(keyPath)") }
-            do { _ = try CronExpression(value) } catch { throw SettingsError("\(source): \(keyPath): \(error)") }
-            etlJobSchedules[job] = value
+            do { etl.schedules[job] = try CronExpression(value) } catch { throw SettingsError("\(source): \(keyPath): \(error)") }
         case "etl.user_features.prior_alpha", "etl.user_features.prior_beta":
             guard let number = Double(value), number > 0, number.isFinite else {
                 throw SettingsError("\(source): \(keyPath) must be a number > 0, got \"\(value)\"")
             }
-            if keyPath.hasSuffix("alpha") { priorAlpha = number } else { priorBeta = number }
+            if keyPath.hasSuffix("alpha") { etl.priorAlpha = number } else { etl.priorBeta = number }
         case "api.tokens":
             apiTokens = Set(value.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty })
         default: throw SettingsError("\(source): unknown setting \(keyPath)")
@@ -263,7 +242,14 @@ public struct Settings: Sendable {
     /// Records older than this many days are refused at ingestion: the retention, or ten
     /// years when retention is off (a record claiming a far past would otherwise need a
     /// partition of its own).
-    public var acceptedAgeDays: Int { retentionDays > 0 ? retentionDays : 3650 }
+    public var acceptedAgeDays: Int { maintenance.retentionDays > 0 ? maintenance.retentionDays : 3650 }
+
+    /// The spool's configuration, its directory resolved.
+    public var spoolConfiguration: Spool.Configuration {
+        var configuration = spool
+        configuration.directory = spoolURL
+        return configuration
+    }
 
     /// The spool directory as an absolute URL.
     public var spoolURL: URL {
@@ -305,9 +291,7 @@ extension Settings {
     /// experiment definitions (built-in metrics first). Throws when it is invalid, naming
     /// the config file and the key path.
     public func etlConfiguration() throws -> ETLConfiguration {
-        var configuration = ETLConfiguration(
-            schedules: try etlJobSchedules.mapValues { try CronExpression($0) }, defaultSchedule: try CronExpression(etlSchedule),
-            lookbackHours: Double(etlLookbackHours), priorAlpha: priorAlpha, priorBeta: priorBeta)
+        var configuration = etl
         for metric in etlDefinitions.metrics { configuration.define(metric) }
         configuration.segments = etlDefinitions.segments
         configuration.experiments = etlDefinitions.experiments
@@ -320,10 +304,4 @@ extension Settings {
         return configuration
     }
 
-    /// The join service's configuration.
-    public var joinConfiguration: JoinConfiguration {
-        JoinConfiguration(
-            horizon: .seconds(joinHorizonDays * 86_400), sessionTimeout: .seconds(sessionTimeoutMinutes * 60),
-            pollInterval: .milliseconds(joinPollMilliseconds), batchItems: joinBatchItems)
-    }
 }

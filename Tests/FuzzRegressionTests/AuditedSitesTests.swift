@@ -10,7 +10,8 @@ import Testing
 struct AuditedSitesTests {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     static let modules = [
-        "SeamModel", "SeamOTLP", "SeamGzip", "SeamSpool", "SeamIngest", "SeamJoin", "SeamETL", "SeamAPI", "SeamPostgres", "SeamLake",
+        "SeamModel", "SeamOTLP", "SeamGzip", "SeamSpool", "SeamRecords", "SeamIngest", "SeamLoader", "SeamHTTP", "SeamMetrics", "SeamJoin",
+        "SeamETL", "SeamAPI", "SeamPostgres", "SeamLake",
     ]
     static let pattern = try! NSRegularExpression(
         pattern: #"(?<![\w.])(U?Int(?:8|16|32|64)?)\((?!ascii:|exactly:|clamping:|truncatingIfNeeded:|bitPattern:|littleEndian:|bigEndian:|\))|try!|as!|fatalError\(|precondition(?:Failure)?\(|(?<=[\w\)\]])!(?=[\.\)\],\s;]|$)"#)

@@ -1,5 +1,6 @@
 import Foundation
 import SeamIngest
+import SeamLoader
 import SeamLake
 import SeamModel
 import SeamPostgres

@@ -2,6 +2,7 @@ import CompressNIO
 import Foundation
 import NIOCore
 import SeamIngest
+import SeamLoader
 import SeamModel
 import SeamOTLP
 import SeamPostgres
@@ -173,7 +174,7 @@ struct OTLPIngestTests {
         }
     }
 
-    @Test("a span PostgreSQL refuses goes to lake.rejected as JSON; the rest of its request is stored")
+    @Test("a span PostgreSQL refuses goes to lake.rejected as the bytes the client sent; the rest of its request is stored")
     func refusedSpan() async throws {
         try await IngestHarness.with { h in
             var request = Self.traces(count: 3, traceByte: 0x6d)
@@ -186,11 +187,17 @@ struct OTLPIngestTests {
             _ = try await h.loader.drain()
             let c = try h.connect()
             #expect(try c.query("SELECT count(*) FROM lake.spans").scalar(Int.self) == 2)
-            let rejected = try #require(try c.query("SELECT source, reason, convert_from(payload, 'UTF8') FROM lake.rejected").first)
+            let rejected = try #require(try c.query("SELECT source, reason, payload, content_type FROM lake.rejected").first)
             #expect(try rejected[0].decode(String.self) == "traces")
             #expect(try rejected[1].decode(String.self).contains("22P05") || rejected[1].decode(String.self).contains("unsupported Unicode"))
-            let payload = try JSONSerialization.jsonObject(with: Data(try rejected[2].decode(String.self).utf8)) as? [String: Any]
-            #expect(payload?["name"] as? String == "span-1")
+            #expect(try rejected[3].decode(String.self) == "application/x-protobuf")
+            // The span's own message, byte for byte as it was in the request.
+            let payload = try rejected[2].decode([UInt8].self)
+            let sent: [UInt8] = try request.resourceSpans[0].scopeSpans[0].spans[1].serializedBytes()
+            #expect(payload == sent)
+            #expect(body.firstRange(of: payload) != nil)
+            let span = try Opentelemetry_Proto_Trace_V1_Span(serializedBytes: payload)
+            #expect(span.name == "span-1")
         }
     }
 

@@ -3,6 +3,7 @@ import HummingbirdTesting
 import Testing
 
 @testable import SeamAPI
+@testable import SeamHTTP
 
 @Suite("Read API hardening")
 struct SeamAPITests {

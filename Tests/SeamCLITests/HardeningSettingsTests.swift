@@ -12,8 +12,8 @@ struct HardeningSettingsTests {
     @Test("browser tokens are ingestion tokens with the browser scope; service tokens keep theirs")
     func scopes() throws {
         let settings = try resolve(["SEAM_INGEST_TOKENS": "svc=checkout", "SEAM_BROWSER_TOKENS": "pub=web"])
-        #expect(settings.ingestTokens == ["svc": "checkout", "pub": "web"])
-        #expect(settings.http.browserTokens == ["pub"])
+        #expect(settings.ingest.tokens == ["svc": "checkout", "pub": "web"])
+        #expect(settings.ingest.browserTokens == ["pub"])
     }
 
     @Test("a token may not be both an ingestion and a read token")
@@ -29,10 +29,10 @@ struct HardeningSettingsTests {
     ])
     func limits(_ variable: String, _ value: String) throws {
         let settings = try resolve([variable: value, "SEAM_METRICS_TOKEN": "scrape", "SEAM_API_ALLOWED_ORIGINS": "https://a.example, https://b.example"])
-        #expect(settings.http.metricsToken == "scrape")
+        #expect(settings.ingest.metricsToken == "scrape")
         #expect(settings.apiAllowedOrigins == ["https://a.example", "https://b.example"])
         let number = Int(value)!
-        #expect([settings.http.idleTimeoutSeconds, settings.http.maximumConnections, settings.http.decodeBudgetBytes].contains(number))
+        #expect([settings.ingest.idleTimeoutSeconds, settings.ingest.maximumConnections, settings.ingest.decodeBudgetBytes].contains(number))
     }
 
     @Test("numbers beyond their range are refused with the range, so nothing derived from them overflows", arguments: [

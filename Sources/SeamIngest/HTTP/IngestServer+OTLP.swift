@@ -1,9 +1,10 @@
 import Foundation
 import Hummingbird
 import NIOCore
-import SeamAPI
+import SeamHTTP
 import SeamModel
 import SeamOTLP
+import SeamRecords
 import SeamSpool
 import SwiftProtobuf
 
@@ -12,7 +13,7 @@ extension IngestServer {
     enum Signal {
         case traces, logs
 
-        var kind: SpoolKind { self == .traces ? .spans : .logs }
+        var kind: SpoolRecord.Kind { self == .traces ? .spans : .logs }
         var recordName: String { self == .traces ? "spans" : "log records" }
     }
 
@@ -54,7 +55,7 @@ extension IngestServer {
 
         let received = Self.nowMicros()
         let limits = RecordLimits(receivedMicros: received, maximumAgeMicros: otlpMaximumAgeMicros)
-        var spoolPayload: [UInt8] = []
+        var spooled: [UInt8] = []
         let accepted: Int
         let rejected: Int
         let message: String
@@ -64,19 +65,21 @@ extension IngestServer {
                 // The hot path: validated on the wire, spooled byte for byte.
                 let batch = try OTLPWire.validateTraces(body, limits: limits)
                 (accepted, rejected, message) = (batch.accepted, batch.rejected, batch.message)
-                if accepted > 0 { spoolPayload = OTLPFrames.encode(received: received, protobuf: body) }
+                if accepted > 0 { spooled = body }
             case .traces:
                 // JSON: converted to protobuf, then judged by the same wire reader the
                 // loader maps with (one judgement for every span, whatever its encoding).
+                // Spooling the protobuf form is measured cheaper than spooling the JSON:
+                // see "JSON traces" in docs/benchmarks.md.
                 let protobuf: [UInt8] = try OTLPJSON.traces(body).serializedBytes()
                 let batch = try OTLPWire.validateTraces(protobuf, limits: limits)
                 (accepted, rejected, message) = (batch.accepted, batch.rejected, batch.message)
-                if accepted > 0 { spoolPayload = OTLPFrames.encode(received: received, protobuf: protobuf) }
+                if accepted > 0 { spooled = protobuf }
             case .logs:
                 let export = try decode(LogsExportRequest.self, body, encoding: encoding, json: OTLPJSON.logs)
                 let batch = LogMapper.validate(export, limits: limits)
                 (accepted, rejected, message) = (batch.accepted, batch.rejected, batch.message)
-                if accepted > 0 { spoolPayload = try OTLPFrames.encode(received: received, body: body, encoding: encoding, export) }
+                if accepted > 0 { spooled = encoding == .protobuf ? body : try export.serializedBytes() }
             }
         } catch let error as OTLPDecodeError {
             return status(.badRequest, code: 3, "cannot decode the OTLP \(encoding == .json ? "JSON" : "protobuf") request: \(error.message)", encoding: encoding)
@@ -84,7 +87,8 @@ extension IngestServer {
             return status(.badRequest, code: 3, "cannot decode the OTLP request: \(error)", encoding: encoding)
         }
 
-        if accepted > 0, let problem = await appendToSpool(signal.kind, spoolPayload) {
+        let record = SpoolRecord(kind: signal.kind, encoding: .protobuf, receivedMicros: received, body: spooled)
+        if accepted > 0, let problem = await appendToSpool(record) {
             return retryLater(status(.serviceUnavailable, code: 14, problem, encoding: encoding))
         }
 
@@ -141,40 +145,4 @@ extension IngestServer {
     }
 
     static func nowMicros() -> Int64 { Int64((Date().timeIntervalSince1970 * 1_000_000).rounded()) }
-}
-
-/// Spool payloads of OTLP requests: 8 bytes of `received_at` (microseconds since 1970,
-/// little endian) followed by the export request in protobuf. Protobuf requests are kept
-/// byte for byte; JSON requests are re-encoded. The loader maps them again with the same
-/// validation, so it stores exactly the records the client was told were accepted.
-public enum OTLPFrames {
-    static func encode<M: SwiftProtobuf.Message>(
-        received: Int64, body: [UInt8], encoding: IngestServer.Encoding, _ message: M
-    ) throws -> [UInt8] {
-        var payload = [UInt8]()
-        payload.reserveCapacity(body.count + 8)
-        withUnsafeBytes(of: received.littleEndian) { payload.append(contentsOf: $0) }
-        if encoding == .protobuf {
-            payload.append(contentsOf: body)
-        } else {
-            payload.append(contentsOf: try message.serializedBytes() as [UInt8])
-        }
-        return payload
-    }
-
-    static func encode(received: Int64, protobuf body: [UInt8]) -> [UInt8] {
-        var payload = [UInt8]()
-        payload.reserveCapacity(body.count + 8)
-        withUnsafeBytes(of: received.littleEndian) { payload.append(contentsOf: $0) }
-        payload.append(contentsOf: body)
-        return payload
-    }
-
-    /// `received_at` and the request bytes of a payload.
-    public static func split(_ payload: [UInt8]) throws -> (receivedMicros: Int64, request: ArraySlice<UInt8>) {
-        guard payload.count >= 8 else { throw OTLPDecodeError("spooled OTLP payload shorter than its header") }
-        var received: Int64 = 0
-        withUnsafeMutableBytes(of: &received) { $0.copyBytes(from: payload[0..<8]) }
-        return (Int64(littleEndian: received), payload[8...])
-    }
 }

@@ -3,9 +3,9 @@ import Hummingbird
 import HummingbirdCore
 import Logging
 import NIOCore
-import SeamAPI
+import SeamHTTP
 import SeamModel
-import SeamPostgres
+import SeamRecords
 import SeamSpool
 
 /// The ingestion HTTP service: `/v1/events`, `/healthz`, `/readyz`.
@@ -15,7 +15,8 @@ import SeamSpool
 public struct IngestServer: Sendable {
     public let configuration: IngestConfiguration
     let spool: Spool
-    let pool: PostgresPool
+    /// Whether the lake's database answers, for `/readyz`: nil when it does, else why not.
+    let databaseCheck: @Sendable () async -> String?
     let events: TagEventDecoder
     let logger: Logger
     /// OTLP records older than this are refused (outside the lake's retention); nil: any age.
@@ -26,8 +27,10 @@ public struct IngestServer: Sendable {
     let metrics: IngestMetrics
     /// Request bytes held at once (`IngestConfiguration.decodeBudgetBytes`).
     let budget: MemoryBudget
-    /// Origins allowed to call the read API from a browser (none: no CORS on it).
+    /// Origins allowed to call the read routes (`readPrefixes`, mounted with
+    /// `additionalRoutes`) from a browser (none: no CORS on them).
     let readOrigins: Set<String>
+    let readPrefixes: [String]
     /// Renders `/metrics` (Prometheus text format); nil answers 404.
     let metricsExposition: (@Sendable () -> [UInt8])?
     /// More figures for `/readyz`, by section name (e.g. the join lag); they inform and do
@@ -35,15 +38,17 @@ public struct IngestServer: Sendable {
     let readinessDetail: [String: @Sendable () async -> [String: Double]]
 
     public init(
-        configuration: IngestConfiguration, spool: Spool, pool: PostgresPool, events: TagEventDecoder, logger: Logger,
+        configuration: IngestConfiguration, spool: Spool, databaseCheck: @escaping @Sendable () async -> String?,
+        events: TagEventDecoder, logger: Logger,
         metrics: IngestMetrics = .global, metricsExposition: (@Sendable () -> [UInt8])? = nil,
-        readinessDetail: [String: @Sendable () async -> [String: Double]] = [:], readOrigins: Set<String> = []
+        readinessDetail: [String: @Sendable () async -> [String: Double]] = [:], readPrefixes: [String] = [], readOrigins: Set<String> = []
     ) {
+        self.readPrefixes = readPrefixes
         self.budget = MemoryBudget(capacity: configuration.decodeBudgetBytes)
         self.readOrigins = readOrigins
         self.configuration = configuration
         self.spool = spool
-        self.pool = pool
+        self.databaseCheck = databaseCheck
         self.events = events
         self.logger = logger
         self.metrics = metrics
@@ -62,7 +67,7 @@ public struct IngestServer: Sendable {
         let router = Router(context: BasicRequestContext.self)
         router.add(
             middleware: CORSPolicy(
-                browserPaths: Self.browserPaths, readPrefixes: ReadAPI.pathPrefixes, readOrigins: readOrigins))
+                browserPaths: Self.browserPaths, readPrefixes: readPrefixes, readOrigins: readOrigins))
         HealthRoute.add(to: router)
         router.get("/readyz") { _, _ in await readiness() }
         router.get("/metrics") { request, _ in
@@ -134,20 +139,17 @@ public struct IngestServer: Sendable {
         } catch {
             return HTTPFailure(.badRequest, "cannot read the request body: \(error)").response
         }
+        let received = Self.nowMicros()
         let batch: TagEventDecoder.Batch
         do {
-            batch = try events.decode(body, receivedAt: Date(), source: source)
+            batch = try events.decode(body, receivedAt: Date(timeIntervalSince1970: Double(received) / 1_000_000), source: source)
         } catch {
             return HTTPFailure(.badRequest, error.reason).response
         }
         if !batch.accepted.isEmpty {
-            let payload: [UInt8]
-            do {
-                payload = try TagEventFrames.encode(batch.accepted)
-            } catch {
-                return HTTPFailure(.internalServerError, "cannot encode events for the spool: \(error)").response
-            }
-            if let problem = await appendToSpool(.tagEvents, payload) {
+            let record = SpoolRecord(
+                kind: .tagEvents, encoding: .tagEventFrames, receivedMicros: received, body: TagEventFrames.encode(batch.accepted))
+            if let problem = await appendToSpool(record) {
                 return retryLater(HTTPFailure(.serviceUnavailable, problem).response)
             }
         }
@@ -190,13 +192,7 @@ public struct IngestServer: Sendable {
     // MARK: /readyz
 
     func readiness() async -> Response {
-        let database: String
-        do {
-            _ = try await pool.query("SELECT 1")
-            database = "ok"
-        } catch {
-            database = "unreachable: \(error)"
-        }
+        let database = await databaseCheck().map { "unreachable: \($0)" } ?? "ok"
         let capacity = Double(spool.configuration.maximumBytes)
         let fill = Double(spool.unreleasedBytes) / capacity
         let spoolOK = fill < configuration.spoolHighWaterMark
@@ -215,9 +211,10 @@ public struct IngestServer: Sendable {
     // MARK: Spool
 
     /// Appends `payload` durably; on failure returns why, for a 503 the client retries.
-    func appendToSpool(_ kind: SpoolKind, _ payload: [UInt8]) async -> String? {
+    func appendToSpool(_ record: SpoolRecord) async -> String? {
+        let frame = record.frame
         do {
-            try await spool.append(kind: kind.rawValue, payload)
+            try await spool.append(kind: frame.kind, frame.payload)
             return nil
         } catch let error as SpoolError where error.code == .full {
             return "Seam is catching up (\(error.message)); retry later"

@@ -73,6 +73,7 @@ public enum WireTraceMapper {
                 for span in spans {
                     defer { index += 1 }
                     guard !refused.contains(index) else { continue }
+                    batch.origins.append(span.position..<span.end)
                     batch.records.append(
                         try spanRecord(
                             span, limits: limits, resourceJSON: resourceJSON, resource: resourceTyped, scopeName: scopeName,

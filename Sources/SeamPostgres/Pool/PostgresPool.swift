@@ -108,6 +108,16 @@ public final class PostgresPool: Sendable {
     }
 
     /// Closes every connection and fails waiting callers; later calls throw.
+    /// Why the database does not answer `SELECT 1`, or nil when it does (for readiness checks).
+    public func unreachable() async -> String? {
+        do {
+            _ = try await query("SELECT 1")
+            return nil
+        } catch {
+            return "\(error)"
+        }
+    }
+
     public func close() async {
         let (slots, waiters) = state.withLock { state -> ([Slot], [CheckedContinuation<Slot, Error>]) in
             state.closed = true

@@ -2,6 +2,7 @@ import SeamSettings
 import ArgumentParser
 import Foundation
 import SeamIngest
+import SeamLoader
 import SeamModel
 import SeamOTLP
 import SeamPostgres

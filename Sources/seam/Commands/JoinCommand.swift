@@ -34,7 +34,7 @@ struct JoinCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await JoinCommand.withPool(options) { runtime, pool in
-                let worker = JoinWorker(pool: pool, configuration: runtime.settings.joinConfiguration)
+                let worker = JoinWorker(pool: pool, configuration: runtime.settings.join)
                 print("seam join run: \(JoinCommand.describe(try await worker.drain()))")
             }
         }
@@ -56,7 +56,7 @@ struct JoinCommand: AsyncParsableCommand {
                 let queued = try await pool.withConnection { try JoinRebuild.enqueue(from: start, to: end, on: $0) }
                 print(
                     "seam join rebuild: queued \(queued.map { "\($0.key.label)=\($0.value)" }.sorted().joined(separator: " "))")
-                let worker = JoinWorker(pool: pool, configuration: runtime.settings.joinConfiguration)
+                let worker = JoinWorker(pool: pool, configuration: runtime.settings.join)
                 print("seam join rebuild: \(JoinCommand.describe(try await worker.drain()))")
             }
         }

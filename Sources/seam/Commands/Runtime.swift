@@ -73,7 +73,7 @@ struct Runtime {
     func setUpLake(on pool: PostgresPool) async throws -> LakeSetup.Report {
         let directory = try LakeMigrations.locate(explicit: settings.migrationsDirectory)
         let setup = LakeSetup(
-            configuration: .init(migrationsDirectory: directory, partitionDaysAhead: settings.partitionDaysAhead),
+            configuration: .init(migrationsDirectory: directory, partitionDaysAhead: settings.maintenance.daysAhead),
             logger: Logger(label: "seam.lake"))
         return try await setup.run(on: pool)
     }

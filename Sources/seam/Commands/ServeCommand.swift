@@ -1,4 +1,3 @@
-import SeamSettings
 import ArgumentParser
 import Logging
 import Metrics
@@ -8,8 +7,10 @@ import SeamETL
 import SeamIngest
 import SeamJoin
 import SeamLake
+import SeamLoader
 import SeamModel
 import SeamPostgres
+import SeamSettings
 import SeamSpool
 import ServiceLifecycle
 
@@ -24,129 +25,152 @@ struct ServeCommand: AsyncParsableCommand {
         let runtime = try Runtime(options: options)
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
-        let settings = runtime.settings
         let logger = runtime.logger
-        let etlConfiguration = try settings.etlConfiguration()
         let database = try await runtime.openDatabase()
-        let pool = PostgresPool(configuration: .init(connectionString: database.url, maximumConnections: 4))
-        let loaderPool = PostgresPool(configuration: .init(connectionString: database.url, maximumConnections: 1, name: "seam-loader"))
-        // One connection per join worker: the workers split the queue's buckets between them.
-        let joinPools = (0..<settings.joinWorkers).map {
-            PostgresPool(configuration: .init(connectionString: database.url, maximumConnections: 1, name: "seam-join\($0)"))
-        }
-        // The ETL runs one job at a time on a connection of its own (jobs hold their lock on it).
-        let etlPool = PostgresPool(configuration: .init(connectionString: database.url, maximumConnections: 1, name: "seam-etl"))
-        let readAPI = ReadAPI(
-            configuration: .init(
-                tokens: settings.apiTokens, segments: etlConfiguration.segments.map { ($0.name, $0.description, $0.predicate) }),
-            pool: pool)
-        var spool: Spool?
+        let resources = Resources(url: database.url, joinWorkers: runtime.settings.joinWorkers)
+        var failure: (any Error)?
         do {
-            let report = try await runtime.setUpLake(on: pool)
-            logger.info(
-                "lake ready",
-                metadata: [
-                    "migrations_applied": "\(report.migrations.applied.count)",
-                    "partitions_created": "\(report.partitionsCreated)",
-                    "database": "\(settings.databaseURL == nil ? "embedded" : "external")",
-                ])
-            // Services start in this order and shut down in reverse: the server stops
-            // accepting and finishes its requests, then the loader drains the spool, then
-            // maintenance stops.
-            var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
-            if settings.roles.contains(.maintenance) {
-                let maintenance = PartitionMaintenance(
-                    pool: pool,
-                    configuration: .init(
-                        daysAhead: settings.partitionDaysAhead, retentionDays: settings.retentionDays,
-                        interval: .seconds(settings.maintenanceIntervalSeconds)))
-                services.append(.init(service: maintenance))
-            }
-            if settings.roles.contains(.join) {
-                for joinPool in joinPools {
-                    services.append(.init(service: JoinWorker(pool: joinPool, configuration: settings.joinConfiguration)))
-                }
-            }
-            if settings.roles.contains(.etl) {
-                try await ETLCommand.checkSegments(etlConfiguration, pool: pool)
-                services.append(
-                    .init(
-                        service: ETLScheduler(
-                            jobs: makeJobs(etlConfiguration), configuration: etlConfiguration,
-                            runner: JobRunner(pool: etlPool, lookbackHours: etlConfiguration.lookbackHours))))
-            }
-            if settings.roles.contains(.api), !settings.roles.contains(.ingest) {
-                guard let address = IngestConfiguration.parseAddress(settings.httpAddress) else {
-                    throw SettingsError("http.addr must be host:port, got \(settings.httpAddress)")
-                }
-                services.append(
-                    .init(
-                        service: readAPI.makeApplication(
-                            host: address.host, port: address.port, logger: Logger(label: "seam.api"), readOrigins: settings.apiAllowedOrigins
-                        ) { port in
-                            logger.info("read API listening", metadata: ["address": "\(address.host):\(port)"])
-                        }))
-            }
-            if settings.roles.contains(.ingest) {
-                guard let address = IngestConfiguration.parseAddress(settings.httpAddress) else {
-                    throw SettingsError("http.addr must be host:port, got \(settings.httpAddress)")
-                }
-                let spoolConfiguration = Spool.Configuration(
-                    directory: settings.spoolURL, segmentBytes: settings.spoolSegmentBytes, maximumBytes: settings.spoolMaximumBytes)
-                let openedSpool = try await runBlocking("seam-spool-open") { try Spool(configuration: spoolConfiguration) }
-                spool = openedSpool
-                IngestMetrics.global.tornTail(bytes: openedSpool.recovery.tornTailBytes)
-                if settings.loaderEnabled {
-                    services.append(.init(service: SpoolLoader(spool: openedSpool, pool: loaderPool)))
-                }
-                var ingestConfiguration = settings.http
-                ingestConfiguration.host = address.host
-                ingestConfiguration.port = address.port
-                ingestConfiguration.maximumBodyBytes = settings.maximumBodyBytes
-                ingestConfiguration.tokens = settings.ingestTokens
-                let ingest = IngestServer(
-                    configuration: ingestConfiguration,
-                    spool: openedSpool, pool: pool,
-                    events: TagEventDecoder(
-                        configuration: .init(maximumAge: Double(settings.acceptedAgeDays) * 86_400)),
-                    logger: Logger(label: "seam.ingest"),
-                    metricsExposition: { registry.emitToBuffer() },
-                    readinessDetail: [
-                        // Read from the queue in PostgreSQL: right whichever process runs the join.
-                        "join": {
-                            guard let status = try? await JoinStatus.read(from: pool) else { return [:] }
-                            return ["lag_seconds": status.lagSeconds, "pending_items": Double(status.pendingItems)]
-                        }
-                    ], readOrigins: settings.apiAllowedOrigins)
-                let apiRoutes = settings.roles.contains(.api) ? readAPI : nil
-                services.append(
-                    .init(
-                        service: ingest.makeApplication(
-                            onListening: { port in logger.info("listening", metadata: ["address": "\(address.host):\(port)"]) },
-                            additionalRoutes: { router in apiRoutes?.addRoutes(to: router) })))
-            }
+            let services = try await Wiring(runtime: runtime, resources: resources, registry: registry).services()
             let group = ServiceGroup(
                 configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
             logger.info(
                 "seam serving; stop with SIGTERM or SIGINT",
-                metadata: ["roles": "\(settings.roles.map(\.rawValue).sorted().joined(separator: ","))"])
+                metadata: ["roles": "\(runtime.settings.roles.map(\.rawValue).sorted().joined(separator: ","))"])
             try await group.run()
         } catch {
-            logger.error("seam serve failed", metadata: ["error": "\(error)"])
-            await spool?.close()
-            await loaderPool.close()
-            for joinPool in joinPools { await joinPool.close() }
-            await etlPool.close()
-            await pool.close()
-            try? await database.startedCluster?.stopAsync()
+            failure = error
+        }
+        // One clean-up, whichever way the services ended.
+        await resources.close()
+        do {
+            try await database.startedCluster?.stopAsync()
+        } catch {
+            failure = failure ?? error
+        }
+        if let failure {
+            logger.error("seam serve failed", metadata: ["error": "\(failure)"])
             throw ExitCode.failure
         }
+        logger.info("seam stopped")
+    }
+}
+
+/// The connections and the spool `seam serve` opens, closed once at the end.
+final class Resources: @unchecked Sendable {
+    /// The API, readiness and maintenance pool.
+    let pool: PostgresPool
+    /// The loader's connection: loading is sequential by design.
+    let loaderPool: PostgresPool
+    /// One connection per join worker: the workers split the queue's buckets between them.
+    let joinPools: [PostgresPool]
+    /// The ETL runs one job at a time on a connection of its own (jobs hold their lock on it).
+    let etlPool: PostgresPool
+    /// Opened by the ingest role only; set once, before the services run.
+    var spool: Spool?
+
+    init(url: String, joinWorkers: Int) {
+        pool = PostgresPool(configuration: .init(connectionString: url, maximumConnections: 4))
+        loaderPool = PostgresPool(configuration: .init(connectionString: url, maximumConnections: 1, name: "seam-loader"))
+        joinPools = (0..<joinWorkers).map {
+            PostgresPool(configuration: .init(connectionString: url, maximumConnections: 1, name: "seam-join\($0)"))
+        }
+        etlPool = PostgresPool(configuration: .init(connectionString: url, maximumConnections: 1, name: "seam-etl"))
+    }
+
+    func close() async {
         await spool?.close()
         await loaderPool.close()
         for joinPool in joinPools { await joinPool.close() }
         await etlPool.close()
         await pool.close()
-        try await database.startedCluster?.stopAsync()
-        logger.info("seam stopped")
+    }
+}
+
+/// Which services `seam serve` runs for its roles, built in one place. Services start in
+/// the order returned and shut down in reverse: the server stops accepting and finishes its
+/// requests, then the loader drains the spool, then the join, the ETL and maintenance stop.
+struct Wiring {
+    let runtime: Runtime
+    let resources: Resources
+    let registry: PrometheusCollectorRegistry
+    var settings: Settings { runtime.settings }
+    var logger: Logger { runtime.logger }
+
+    func services() async throws -> [ServiceGroupConfiguration.ServiceConfiguration] {
+        let report = try await runtime.setUpLake(on: resources.pool)
+        logger.info(
+            "lake ready",
+            metadata: [
+                "migrations_applied": "\(report.migrations.applied.count)",
+                "partitions_created": "\(report.partitionsCreated)",
+                "database": "\(settings.databaseURL == nil ? "embedded" : "external")",
+            ])
+        let etlConfiguration = try settings.etlConfiguration()
+        var services: [any Service] = []
+        if settings.roles.contains(.maintenance) { services.append(maintenance()) }
+        if settings.roles.contains(.join) {
+            services += resources.joinPools.map { JoinWorker(pool: $0, configuration: settings.join) }
+        }
+        if settings.roles.contains(.etl) { services.append(try await etl(etlConfiguration)) }
+        let readAPI = settings.roles.contains(.api) ? self.readAPI(etlConfiguration) : nil
+        if settings.roles.contains(.ingest) {
+            services += try await ingest(readAPI: readAPI)
+        } else if let readAPI {
+            let (host, port) = (settings.ingest.host, settings.ingest.port)
+            services.append(
+                readAPI.makeApplication(
+                    host: host, port: port, logger: Logger(label: "seam.api"), readOrigins: settings.apiAllowedOrigins
+                ) { [logger] port in logger.info("read API listening", metadata: ["address": "\(host):\(port)"]) })
+        }
+        return services.map { .init(service: $0) }
+    }
+
+    func maintenance() -> PartitionMaintenance {
+        PartitionMaintenance(pool: resources.pool, configuration: settings.maintenance)
+    }
+
+    func etl(_ configuration: ETLConfiguration) async throws -> ETLScheduler {
+        try await ETLCommand.checkSegments(configuration, pool: resources.pool)
+        return ETLScheduler(
+            jobs: makeJobs(configuration), configuration: configuration,
+            runner: JobRunner(pool: resources.etlPool, lookbackHours: configuration.lookbackHours))
+    }
+
+    func readAPI(_ etlConfiguration: ETLConfiguration) -> ReadAPI {
+        ReadAPI(
+            configuration: .init(
+                tokens: settings.apiTokens, segments: etlConfiguration.segments.map { ($0.name, $0.description, $0.predicate) }),
+            pool: resources.pool)
+    }
+
+    /// The spool, its loader and the HTTP server (with the read API's routes when that role runs too).
+    func ingest(readAPI: ReadAPI?) async throws -> [any Service] {
+        let configuration = settings.ingest
+        let spoolConfiguration = settings.spoolConfiguration
+        let spool = try await runBlocking("seam-spool-open") { try Spool(configuration: spoolConfiguration) }
+        resources.spool = spool
+        IngestMetrics.global.tornTail(bytes: spool.recovery.tornTailBytes)
+        var services: [any Service] = []
+        if settings.loaderEnabled { services.append(SpoolLoader(spool: spool, pool: resources.loaderPool)) }
+        let pool = resources.pool
+        let registry = registry
+        let server = IngestServer(
+            configuration: configuration, spool: spool,
+            databaseCheck: { await pool.unreachable() },
+            events: TagEventDecoder(configuration: .init(maximumAge: Double(settings.acceptedAgeDays) * 86_400)),
+            logger: Logger(label: "seam.ingest"),
+            metricsExposition: { registry.emitToBuffer() },
+            readinessDetail: [
+                // Read from the queue in PostgreSQL: right whichever process runs the join.
+                "join": {
+                    guard let status = try? await JoinStatus.read(from: pool) else { return [:] }
+                    return ["lag_seconds": status.lagSeconds, "pending_items": Double(status.pendingItems)]
+                }
+            ], readPrefixes: readAPI == nil ? [] : ReadAPI.pathPrefixes, readOrigins: settings.apiAllowedOrigins)
+        services.append(
+            server.makeApplication(
+                onListening: { [logger] port in logger.info("listening", metadata: ["address": "\(configuration.host):\(port)"]) },
+                additionalRoutes: { router in readAPI?.addRoutes(to: router) }))
+        return services
     }
 }

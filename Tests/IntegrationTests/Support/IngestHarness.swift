@@ -1,8 +1,11 @@
 import Foundation
 import Logging
 import Prometheus
+import SeamAPI
 import SeamIngest
 import SeamLake
+import SeamLoader
+import SeamMetrics
 import SeamModel
 import SeamPostgres
 import SeamSpool
@@ -43,13 +46,15 @@ struct IngestHarness {
             let spool = try Spool(configuration: .init(directory: directory, segmentBytes: 1 << 20, maximumBytes: spoolBytes))
             let loaderPool = PostgresPool(configuration: .init(connectionString: db.url, maximumConnections: 1))
             let registry = PrometheusCollectorRegistry()
-            let metrics = IngestMetrics(factory: PrometheusMetricsFactory(registry: registry))
-            let loader = SpoolLoader(spool: spool, pool: loaderPool, configuration: loaderConfiguration, metrics: metrics)
+            let handles = MetricHandles(factory: PrometheusMetricsFactory(registry: registry))
+            let loader = SpoolLoader(
+                spool: spool, pool: loaderPool, configuration: loaderConfiguration, metrics: LoaderMetrics(handles: handles))
             let (ports, continuation) = AsyncStream<Int>.makeStream()
             let app = IngestServer(
-                configuration: configuration, spool: spool, pool: pool, events: TagEventDecoder(),
-                logger: Logger(label: "test.ingest"), metrics: metrics, metricsExposition: { registry.emitToBuffer() },
-                readOrigins: readOrigins
+                configuration: configuration, spool: spool,
+                databaseCheck: { await pool.unreachable() }, events: TagEventDecoder(),
+                logger: Logger(label: "test.ingest"), metrics: IngestMetrics(handles: handles), metricsExposition: { registry.emitToBuffer() },
+                readPrefixes: ReadAPI.pathPrefixes, readOrigins: readOrigins
             ).makeApplication { port in continuation.yield(port) }
             let group = ServiceGroup(services: [app], logger: Logger(label: "test"))
             let running = Task { try await group.run() }

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import SeamMetrics
 import SeamPostgres
 import SeamSpool
 import ServiceLifecycle
@@ -62,11 +63,11 @@ public final class SpoolLoader: Service, Sendable {
     /// Consecutive failures (not outages) of the batch starting at a position.
     private let failuresState = Mutex<(position: SpoolPosition, count: Int)?>(nil)
 
-    private let metrics: IngestMetrics
+    private let metrics: LoaderMetrics
 
     /// `pool` should be the loader's own (one connection): loading is sequential by design.
     public init(
-        spool: Spool, pool: PostgresPool, configuration: Configuration = .init(), metrics: IngestMetrics = .global,
+        spool: Spool, pool: PostgresPool, configuration: Configuration = .init(), metrics: LoaderMetrics = .global,
         logger: Logger = Logger(label: "seam.loader")
     ) {
         self.metrics = metrics
@@ -152,7 +153,7 @@ public final class SpoolLoader: Service, Sendable {
             } catch where !error.isDatabaseOutage {
                 _ = try await pool.withConnection { try writer.write(writer.quarantined(entry, next: next, error: error), on: $0) }
                 totalsState.withLock { $0.quarantined += 1 }
-                metrics.rejected("load", reason: "quarantined", 1)
+                metrics.rejected(reason: "quarantined", 1)
             }
             position.withLock { $0 = next }
             try spool.release(before: next)
@@ -212,11 +213,11 @@ public final class SpoolLoader: Service, Sendable {
         let outcome = try await pool.withConnection { try writer.write(prepared, on: $0) }
         position.withLock { $0 = prepared.next }
         try spool.release(before: prepared.next)
-        metrics.batch(seconds: (ContinuousClock.now - started).secondsDouble)
+        metrics.batch(seconds: (ContinuousClock.now - started).seconds)
         metrics.loaded(table: "spans", stored: outcome.spansStored, duplicates: outcome.spansReceived - outcome.spansStored)
         metrics.loaded(table: "logs", stored: outcome.logsStored, duplicates: outcome.logsReceived - outcome.logsStored)
         metrics.loaded(table: "tag_events", stored: outcome.tagEventsStored, duplicates: outcome.tagEventDuplicates)
-        metrics.rejected("load", reason: "database", outcome.rejected)
+        metrics.rejected(reason: "database", outcome.rejected)
         totalsState.withLock { totals in
             totals.batches += 1
             totals.spansStored += outcome.spansStored
@@ -229,8 +230,4 @@ public final class SpoolLoader: Service, Sendable {
         }
         return true
     }
-}
-
-extension Duration {
-    var secondsDouble: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
 }

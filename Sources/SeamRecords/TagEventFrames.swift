@@ -1,23 +1,28 @@
 import Foundation
 import SeamModel
 
-/// Tag event records in spool frame payloads: a compact binary layout (version byte 1),
-/// several times cheaper to write and read than JSON on the acknowledgement path.
+/// Tag event records in a spool record's body (`SpoolRecord.Encoding.tagEventFrames`): a
+/// compact binary layout, several times cheaper to write and read than JSON on the
+/// acknowledgement path.
 ///
-/// Per record: uuid (16 bytes); times as little-endian Int64 microseconds (occurred_at,
-/// received_at, then client_timestamp and sent_at with `Int64.min` for none); then each
-/// optional text or byte field as a UInt32 length (`UInt32.max` for none) and its bytes.
+/// A version byte (2), the record count (Int64), then per record: uuid (16 bytes); times as
+/// little-endian Int64 microseconds (occurred_at, then client_timestamp and sent_at with
+/// `Int64.min` for none); then each optional text or byte field as a UInt32 length
+/// (`UInt32.max` for none) and its bytes. The receive time is the spool record's, shared by
+/// every record of a request. Version 1 (older spools) also held received_at per record,
+/// after occurred_at; it is still read.
 public enum TagEventFrames {
-    static let version: UInt8 = 1
+    static let version: UInt8 = 2
 
-    public static func encode(_ records: [TagEventRecord]) throws -> [UInt8] {
+    /// `records` (all received with one request) in the binary layout; their `receivedAt`
+    /// is not written: the spool record holds it.
+    public static func encode(_ records: [TagEventRecord]) -> [UInt8] {
         var out: [UInt8] = [version]
         out.reserveCapacity(1 + records.count * 512)
         appendInt(&out, Int64(records.count))
         for r in records {
             withUnsafeBytes(of: r.eventID.uuid) { out.append(contentsOf: $0) }
             appendInt(&out, micros(r.occurredAt))
-            appendInt(&out, micros(r.receivedAt))
             appendInt(&out, r.clientTimestamp.map(micros) ?? .min)
             appendInt(&out, r.sentAt.map(micros) ?? .min)
             for text in [r.name, r.sessionID, r.anonymousID, r.userID, r.pageURL, r.pagePath, r.pageReferrer, r.pageTitle,
@@ -30,9 +35,12 @@ public enum TagEventFrames {
         return out
     }
 
-    public static func decode(_ payload: [UInt8]) throws -> [TagEventRecord] {
+    /// The records of a body; `receivedMicros` is the spool record's receive time (version 1
+    /// bodies carry their own).
+    public static func decode(_ payload: [UInt8], receivedMicros: Int64) throws -> [TagEventRecord] {
         var reader = Reader(bytes: payload)
-        guard try reader.byte() == version else { throw DecodeError(message: "unknown tag event frame version") }
+        let format = try reader.byte()
+        guard format == 1 || format == version else { throw DecodeError(message: "unknown tag event frame version \(format)") }
         let count = Int(try reader.int())
         guard count >= 0 && count <= payload.count else { throw DecodeError(message: "implausible record count \(count)") }
         var records: [TagEventRecord] = []
@@ -42,7 +50,7 @@ public enum TagEventFrames {
             let uuid = UUID(uuid: (idBytes[0], idBytes[1], idBytes[2], idBytes[3], idBytes[4], idBytes[5], idBytes[6], idBytes[7],
                                    idBytes[8], idBytes[9], idBytes[10], idBytes[11], idBytes[12], idBytes[13], idBytes[14], idBytes[15]))
             let occurred = date(try reader.int())
-            let received = date(try reader.int())
+            let received = try format == 1 ? date(reader.int()) : date(receivedMicros)
             let client = try reader.int()
             let sent = try reader.int()
             var texts: [String?] = []

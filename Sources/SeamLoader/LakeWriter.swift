@@ -4,6 +4,7 @@ import SeamLake
 import SeamModel
 import SeamOTLP
 import SeamPostgres
+import SeamRecords
 import SeamSpool
 
 /// Writes spool entries into the lake in one transaction together with the loader's
@@ -32,6 +33,8 @@ struct LakeWriter {
         var next: SpoolPosition
         var events: [TagEventRecord] = []
         var spans: [SpanRecord] = []
+        /// Each span's message as the client sent it (`spans[i]` came from `spanOrigins[i]`).
+        var spanOrigins: [ArraySlice<UInt8>] = []
         var logs: [LogRecordRow] = []
         var rejected: [Rejection] = []
         var oldestAppendedAt: Date?
@@ -44,43 +47,38 @@ struct LakeWriter {
         for entry in entries {
             switch entry {
             case .frame(let frame):
-                // A frame that does not decode is kept whole in lake.rejected, not skipped.
-                func decode<R>(_ source: String, _ body: () throws -> [R]) -> [R] {
-                    do {
-                        return try body()
-                    } catch {
-                        prepared.rejected.append(
-                            Rejection(
-                                source: source, reason: "spool frame at \(frame.position) does not decode: \(error)",
-                                payload: frame.payload, receivedAt: frame.appendedAt))
-                        return []
-                    }
-                }
-                // Records the loader's judgement refuses (acknowledged under older rules, say)
-                // are kept with their frame in lake.rejected, never dropped.
-                func refusals<R>(_ source: String, _ batch: MappedBatch<R>?) -> [R] {
-                    guard let batch else { return [] }
-                    if batch.rejected > 0 {
-                        prepared.rejected.append(
-                            Rejection(
-                                source: source, reason: "spool frame at \(frame.position): \(batch.message)", payload: frame.payload,
-                                receivedAt: frame.appendedAt))
-                    }
-                    return batch.records
-                }
-                switch SpoolKind(rawValue: frame.kind) {
-                case .tagEvents: prepared.events += decode("events") { try TagEventFrames.decode(frame.payload) }
-                case .spans: prepared.spans += refusals("traces", decode("traces") { [try Self.spans(from: frame.payload)] }.first)
-                case .logs: prepared.logs += refusals("logs", decode("logs") { [try Self.logs(from: frame.payload)] }.first)
-                case nil:
+                let record: SpoolRecord
+                let rows: SpoolRecordReader.Rows
+                do {
+                    record = try SpoolRecord.decode(frameKind: frame.kind, payload: frame.payload)
+                    rows = try SpoolRecordReader.read(record)
+                } catch {
+                    // A frame that does not decode is kept whole in lake.rejected, not skipped.
                     prepared.rejected.append(
                         Rejection(
-                            source: "spool", reason: "spool frame at \(frame.position) has unknown kind \(frame.kind)",
-                            payload: frame.payload, receivedAt: frame.appendedAt))
+                            source: SpoolRecord.kind(ofFrame: frame.kind)?.source ?? "spool",
+                            reason: "spool frame at \(frame.position) does not decode: \(error)", payload: frame.payload,
+                            contentType: "application/octet-stream", receivedAt: frame.appendedAt))
+                    continue
                 }
+                // Records the loader's judgement refuses (acknowledged under older rules, say)
+                // are kept with the request in lake.rejected, never dropped.
+                if rows.refused > 0 {
+                    prepared.rejected.append(
+                        Rejection(
+                            source: record.kind.source, reason: "spool frame at \(frame.position): \(rows.refusal)", payload: record.body,
+                            contentType: record.encoding.contentType, receivedAt: record.receivedAt))
+                }
+                prepared.events += rows.events
+                prepared.spans += rows.spans
+                prepared.spanOrigins += rows.spanOrigins
+                prepared.logs += rows.logs
             case .corrupt(let damage):
                 logger.error("spool damage kept in lake.rejected", metadata: ["position": "\(damage.position)", "bytes": "\(damage.bytes.count)"])
-                prepared.rejected.append(Rejection(source: "spool", reason: "corrupt spool bytes at \(damage.position) (\(damage.bytes.count) bytes): checksum or framing damaged on disk", payload: damage.bytes))
+                prepared.rejected.append(
+                    Rejection(
+                        source: "spool", reason: "corrupt spool bytes at \(damage.position) (\(damage.bytes.count) bytes): checksum or framing damaged on disk",
+                        payload: damage.bytes, contentType: "application/octet-stream"))
             }
         }
         return prepared
@@ -94,13 +92,15 @@ struct LakeWriter {
         case .frame(let frame):
             prepared.rejected = [
                 Rejection(
-                    source: SpoolKind(rawValue: frame.kind)?.source ?? "spool",
+                    source: SpoolRecord.kind(ofFrame: frame.kind)?.source ?? "spool",
                     reason: "spool frame at \(frame.position) failed to store repeatedly: \(error)", payload: frame.payload,
-                    receivedAt: frame.appendedAt)
+                    contentType: "application/octet-stream", receivedAt: frame.appendedAt)
             ]
         case .corrupt(let damage):
             prepared.rejected = [
-                Rejection(source: "spool", reason: "corrupt spool bytes at \(damage.position) failed to store: \(error)", payload: damage.bytes)
+                Rejection(
+                    source: "spool", reason: "corrupt spool bytes at \(damage.position) failed to store: \(error)", payload: damage.bytes,
+                    contentType: "application/octet-stream")
             ]
         }
         return prepared
@@ -144,11 +144,23 @@ struct LakeWriter {
             var rejected = prepared.rejected
             if !spans.isEmpty {
                 outcome.spansReceived = spans.count
-                outcome.spansStored = try storeRecords(spans, source: "traces", on: c) { try storeSpans($0, on: c) } failed: { rejected.append($0) }
+                let origins = prepared.spanOrigins
+                outcome.spansStored = try storeRecords(spans, source: "traces", on: c) { try storeSpans($0, on: c) } failed: { index, reason in
+                    // The span's message as the client sent it (protobuf; a JSON request's span as its protobuf form).
+                    rejected.append(
+                        Rejection(
+                            source: "traces", reason: reason, payload: Array(origins[index]), contentType: "application/x-protobuf",
+                            receivedAt: Date(timeIntervalSince1970: Double(spans[index].receivedMicros) / 1_000_000)))
+                }
             }
             if !logs.isEmpty {
                 outcome.logsReceived = logs.count
-                outcome.logsStored = try storeRecords(logs, source: "logs", on: c) { try storeLogs($0, on: c) } failed: { rejected.append($0) }
+                outcome.logsStored = try storeRecords(logs, source: "logs", on: c) { try storeLogs($0, on: c) } failed: { index, reason in
+                    rejected.append(
+                        Rejection(
+                            source: "logs", reason: reason, payload: Self.json(logs[index]), contentType: "application/json",
+                            receivedAt: Date(timeIntervalSince1970: Double(logs[index].receivedMicros) / 1_000_000)))
+                }
             }
             if !events.isEmpty {
                 let (stored, failed) = try storeTagEvents(events, on: c)
@@ -165,7 +177,7 @@ struct LakeWriter {
                     [
                         .timestamp(rejection.receivedAt), .text(rejection.source), .text(rejection.reason), .bytea(rejection.payload),
                         rejection.recordIndex.map { .int32(Int32(clamping: $0)) } ?? .null,
-                        .text(rejection.source == "spool" ? "application/octet-stream" : "application/json"),
+                        .text(rejection.contentType),
                     ])
             }
             outcome.rejected = rejected.count
@@ -197,6 +209,8 @@ struct LakeWriter {
         var source: String
         var reason: String
         var payload: [UInt8]
+        /// What `payload` is (`lake.rejected.content_type`).
+        var contentType: String
         /// When Seam received the refused data; now when unknown (damaged spool bytes).
         var receivedAt: Date? = nil
         /// The record's position in its request, when a single record was refused.
@@ -205,8 +219,8 @@ struct LakeWriter {
 
     /// Stores `records` with `store` in one statement; when PostgreSQL refuses the batch for
     /// its data, retries record by record so that only the bad ones go to `lake.rejected`.
-    private func storeRecords<R: Encodable>(
-        _ records: [R], source: String, on c: PostgresConnection, store: ([R]) throws -> Int, failed: (Rejection) -> Void
+    private func storeRecords<R>(
+        _ records: [R], source: String, on c: PostgresConnection, store: ([R]) throws -> Int, failed: (_ index: Int, _ reason: String) -> Void
     ) throws -> Int {
         try c.executeScript("SAVEPOINT seam_records")
         do {
@@ -218,14 +232,14 @@ struct LakeWriter {
             try c.executeScript("ROLLBACK TO SAVEPOINT seam_records")
         }
         var stored = 0
-        for record in records {
+        for (index, record) in records.enumerated() {
             try c.executeScript("SAVEPOINT seam_one_record")
             do {
                 stored += try store([record])
                 try c.executeScript("RELEASE SAVEPOINT seam_one_record")
             } catch let error as PostgresError where error.isDataError {
                 try c.executeScript("ROLLBACK TO SAVEPOINT seam_one_record")
-                failed(Rejection(source: source, reason: "refused by PostgreSQL: \(error)", payload: Self.json(record)))
+                failed(index, "refused by PostgreSQL: \(error)")
             }
         }
         return stored
@@ -300,7 +314,7 @@ struct LakeWriter {
                 failed.append(
                     Rejection(
                         source: "events", reason: "event \(event.eventID.uuidString.lowercased()) refused by PostgreSQL: \(error)",
-                        payload: Self.json(event), receivedAt: event.receivedAt))
+                        payload: Self.json(event), contentType: "application/json", receivedAt: event.receivedAt))
             }
         }
         return (stored, failed)

@@ -6,23 +6,6 @@ import SeamPostgres
 
 /// Spans and log records into `lake.spans` and `lake.logs`.
 extension LakeWriter {
-    /// Structural validation only: age and future limits were applied when the request was
-    /// acknowledged, and must not change the outcome if the configuration changed since.
-    static func loadLimits(_ received: Int64) -> RecordLimits {
-        RecordLimits(receivedMicros: received, maximumFutureMicros: .max / 2, maximumAgeMicros: nil)
-    }
-
-    static func spans(from payload: [UInt8]) throws -> MappedBatch<SpanRecord> {
-        let (received, bytes) = try OTLPFrames.split(payload)
-        return try WireTraceMapper.map(bytes, limits: loadLimits(received))
-    }
-
-    static func logs(from payload: [UInt8]) throws -> MappedBatch<LogRecordRow> {
-        let (received, bytes) = try OTLPFrames.split(payload)
-        let request = try OTLPProtobuf.decode(LogsExportRequest.self, bytes)
-        return LogMapper.map(request, limits: loadLimits(received))
-    }
-
     static let spanColumns = "trace_id, span_id, parent_span_id, trace_state, name, kind, service_name, start_time, end_time, status_code, status_message, session_id, user_id, http_route, http_method, http_status_code, scope_name, scope_version, attributes, resource, events, links, received_at"
 
     static let logColumns = "time, observed_time, trace_id, span_id, trace_flags, severity_number, severity_text, body, event_name, service_name, session_id, user_id, flag_key, flag_variant, flag_context_id, scope_name, attributes, resource, received_at"
