@@ -151,6 +151,7 @@ let package = Package(
             name: "SeamETL",
             dependencies: [
                 "SeamPostgres",
+                "SeamModel",
                 "SeamMetrics",
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Logging", package: "swift-log"),
@@ -162,16 +163,19 @@ let package = Package(
             name: "SeamAPI",
             dependencies: [
                 "SeamPostgres",
+                "SeamModel",
                 "SeamHTTP",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        // Settings from flags, environment and seam.yaml, for the executable (and the config fuzzer).
+        // Settings from flags, environment and seam.yaml, and what a command needs at run time
+        // (logging, the database, the lake), for the executable, the benchmarks and the config fuzzer.
         .target(
             name: "SeamSettings",
             dependencies: [
-                "SeamETL", "SeamJoin", "SeamIngest", "SeamLake", "SeamSpool",
+                "SeamETL", "SeamJoin", "SeamIngest", "SeamLake", "SeamSpool", "SeamPostgres",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
             ]
@@ -183,11 +187,23 @@ let package = Package(
         ),
         // libFuzzer driver (built with -DFUZZING by ops/fuzz), or a replayer of saved inputs.
         .executableTarget(name: "seam-fuzz", dependencies: ["SeamFuzzing"]),
+        // `seam bench`: benchmarks that print a figure and a baseline measured in the same run.
+        .target(
+            name: "SeamBenchmarks",
+            dependencies: [
+                "SeamSettings", "SeamPostgres", "SeamLake", "SeamIngest", "SeamLoader", "SeamJoin", "SeamETL", "SeamModel", "SeamOTLP",
+                "SeamMetrics",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         // The executable only wires: flags, environment, config file, services.
         .executableTarget(
             name: "seam",
             dependencies: [
                 "SeamSettings",
+                "SeamBenchmarks",
                 "SeamPostgres",
                 "SeamLake",
                 "SeamSpool",
@@ -209,9 +225,19 @@ let package = Package(
         ),
         // Helpers several test targets share (a seeded generator, the system's gzip); not a product.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
+        // A database of its own per test, on the server ops/test starts; not a product.
+        .target(name: "DatabaseSupport", dependencies: ["SeamPostgres", "SeamLake"], path: "Tests/DatabaseSupport"),
         .testTarget(
             name: "SeamPostgresTests",
-            dependencies: ["SeamPostgres"]
+            dependencies: ["SeamPostgres", "DatabaseSupport"]
+        ),
+        .testTarget(
+            name: "SeamLakeTests",
+            dependencies: ["SeamLake", "SeamPostgres", "DatabaseSupport", .product(name: "Logging", package: "swift-log")]
+        ),
+        .testTarget(
+            name: "SeamJoinTests",
+            dependencies: ["SeamJoin", "SeamPostgres", "SeamLake", "DatabaseSupport", "TestSupport"]
         ),
         .testTarget(
             name: "SeamModelTests",
@@ -265,7 +291,7 @@ let package = Package(
             name: "IntegrationTests",
             dependencies: [
                 "SeamPostgres", "SeamLake", "SeamSpool", "SeamModel", "SeamIngest", "SeamLoader", "SeamRecords", "SeamMetrics", "SeamOTLP", "SeamJoin", "SeamETL", "SeamAPI",
-                "TestSupport",
+                "TestSupport", "DatabaseSupport",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "CompressNIO", package: "compress-nio"),
                 .product(name: "Prometheus", package: "swift-prometheus"),

@@ -9,9 +9,9 @@ extension ReadAPI {
             try await pool.query(
                 """
                 SELECT experiment_key AS key, configured, control_variant, variants, units, excluded_units,
-                       \(rfc3339("first_exposure")), \(rfc3339("last_exposure")), srm_chi_square, srm_p_value, srm_flag,
-                       \(rfc3339("computed_through")),
-                       (SELECT \(rfc3339("max(finished_at)", as: "finished")) FROM lake.etl_runs
+                       \(unescaped: rfc3339("first_exposure")), \(unescaped: rfc3339("last_exposure")), srm_chi_square, srm_p_value, srm_flag,
+                       \(unescaped: rfc3339("computed_through")),
+                       (SELECT \(unescaped: rfc3339("max(finished_at)", as: "finished")) FROM lake.etl_runs
                         WHERE job = 'experiment_results' AND status = 'succeeded') AS last_computed_at
                 FROM lake.experiments ORDER BY experiment_key
                 """))
@@ -31,16 +31,14 @@ extension ReadAPI {
             throw Failure(.notFound, "unknown experiment \"\(key)\" (GET /v1/experiments lists them)")
         }
         let metrics = (try known[0][1].decode(String?.self) ?? "").split(separator: ",").map(String.init)
-        var conditions = ["experiment_key = $1"]
-        var parameters: [PostgresValue] = [.text(key)]
+        var conditions: [SQLQuery] = ["experiment_key = \(text: key)"]
         if let metric = query["metric"].map(String.init) {
             guard metrics.contains(metric) else {
                 throw Failure(
                     .badRequest,
                     "metric: \"\(metric)\" is not a metric of experiment \(key) (known: \(metrics.joined(separator: ", ")))")
             }
-            parameters.append(.text(metric))
-            conditions.append("metric = $\(parameters.count)")
+            conditions.append("metric = \(text: metric)")
         }
         if let dimension = query["dimension"].map(String.init) {
             let allowed = ["overall", "segment", "device"]
@@ -48,8 +46,7 @@ extension ReadAPI {
                 throw Failure(
                     .badRequest, "dimension: must be one of \(allowed.joined(separator: ", ")), got \"\(dimension)\"")
             }
-            parameters.append(.text(dimension == "overall" ? "" : dimension))
-            conditions.append("dimension = $\(parameters.count)")
+            conditions.append("dimension = \(text: dimension == "overall" ? "" : dimension)")
         }
         let table = try Table(
             try await pool.query(
@@ -59,14 +56,13 @@ extension ReadAPI {
                        denominator_sum, denominator_sum_squares, cross_sum, covariate_sum, covariate_sum_squares, covariate_cross_sum,
                        cap_value, mean, variance, absolute_diff, absolute_ci_low, absolute_ci_high, relative_lift, relative_ci_low,
                        relative_ci_high, degrees_of_freedom, p_value, p_value_holm, p_value_bh, cuped_absolute_diff,
-                       cuped_relative_lift, cuped_ci_low, cuped_ci_high, cuped_p_value, alpha, \(rfc3339("computed_through")), note
-                FROM lake.experiment_results WHERE \(conditions.joined(separator: " AND "))
+                       cuped_relative_lift, cuped_ci_low, cuped_ci_high, cuped_p_value, alpha, \(unescaped: rfc3339("computed_through")), note
+                FROM lake.experiment_results WHERE \(SQLQuery.joined(conditions, separator: " AND "))
                 ORDER BY dimension, dimension_value, metric, is_control DESC, variant
-                """, parameters))
+                """))
         let experiment = try Table(
             try await pool.query(
-                "SELECT srm_p_value, srm_flag, control_variant, \(rfc3339("computed_through")) FROM lake.experiments WHERE experiment_key = $1",
-                [.text(key)])
+                "SELECT srm_p_value, srm_flag, control_variant, \(unescaped: rfc3339("computed_through")) FROM lake.experiments WHERE experiment_key = \(text: key)")
         ).objects.first ?? [:]
         return Answer(
             json: [
@@ -131,13 +127,13 @@ extension ReadAPI {
         let table = try Table(
             try await pool.query(
                 """
-                SELECT segment, grain, \(rfc3339("period_start")), sessions, users, converted_sessions, conversion_rate,
+                SELECT segment, grain, \(unescaped: rfc3339("period_start")), sessions, users, converted_sessions, conversion_rate,
                        add_to_basket_sessions, add_to_basket_rate, orders, revenue, average_order_value,
                        median_time_to_first_action_seconds, server_duration_p95_ms
                 FROM lake.segment_metrics
-                WHERE segment = $1 AND grain = $2 AND period_start >= $3 AND period_start < $4
+                WHERE segment = \(text: name) AND grain = \(text: grain) AND period_start >= \(from) AND period_start < \(to)
                 ORDER BY period_start
-                """, [.text(name), .text(grain), .timestamptz(from), .timestamptz(to)]))
+                """))
         let formatter = ISO8601DateFormatter()
         return Answer(
             json: [

@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import SeamHTTP
+import SeamModel
 import Logging
 import SeamPostgres
 
@@ -118,12 +119,5 @@ public struct ReadAPI: Sendable {
     }
 
     /// FNV-1a over the body and its type: equal bodies, equal tags.
-    static func digest(_ bytes: [UInt8], _ contentType: String) -> String {
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in bytes + Array(contentType.utf8) {
-            hash ^= UInt64(byte)
-            hash = hash &* 0x100_0000_01b3
-        }
-        return String(hash, radix: 16)
-    }
+    static func digest(_ bytes: [UInt8], _ contentType: String) -> String { FNV1a.hex(bytes + Array(contentType.utf8)) }
 }

@@ -20,14 +20,3 @@ public struct JoinConfiguration: Sendable {
         self.batchItems = max(1, batchItems)
     }
 }
-
-extension Duration {
-    /// Whole seconds plus the fraction, as a Double.
-    var seconds: Double {
-        let (whole, attoseconds) = components
-        return Double(whole) + Double(attoseconds) / 1e18
-    }
-
-    /// The duration as a PostgreSQL interval literal (microseconds).
-    var intervalText: String { "\(Int64((seconds * 1_000_000).rounded())) microseconds" }
-}

@@ -1,3 +1,4 @@
+import SeamMetrics
 import SeamPostgres
 
 /// The derived tables computed from scratch over the whole raw lake, one SQL statement
@@ -21,42 +22,45 @@ public enum JoinFromScratch {
     public static func build(into schema: String, sessionTimeout: Duration, on c: PostgresConnection) throws -> Timings {
         try c.executeScript(
             """
-            DROP SCHEMA IF EXISTS \(schema) CASCADE;
-            CREATE SCHEMA \(schema);
+            DROP SCHEMA IF EXISTS \(identifier: schema) CASCADE;
+            CREATE SCHEMA \(identifier: schema);
             """)
+        let schema = SQLQuery.quoted(schema)
         var timings = Timings()
-        func timed(_ sql: String, _ parameters: [PostgresValue] = []) throws -> Double {
+        func timed(_ statement: SQLQuery) throws -> Double {
             let started = ContinuousClock.now
-            try c.execute(sql, parameters)
+            try c.execute(statement)
             return (ContinuousClock.now - started).seconds
         }
         timings.traces = try timed(
             """
-            CREATE TABLE \(schema).traces (\(TraceStage.columns)) AS
-            \(TraceStage.compute(spans: "SELECT \(TraceStage.spanColumns) FROM lake.spans s"))
+            CREATE TABLE \(unescaped: schema).traces (\(unescaped: TraceStage.columns)) AS
+            \(unescaped: TraceStage.compute(spans: "SELECT \(TraceStage.spanColumns) FROM lake.spans s"))
             """)
         timings.exposures = try timed(
             """
-            CREATE TABLE \(schema).exposures (\(ExposureStage.columns)) AS
-            \(ExposureStage.compute(evaluations: """
+            CREATE TABLE \(unescaped: schema).exposures (\(unescaped: ExposureStage.columns)) AS
+            \(unescaped: ExposureStage.compute(evaluations: """
                 SELECT \(ExposureStage.evaluationColumns) FROM lake.logs l
                 WHERE l.flag_key IS NOT NULL AND l.flag_variant IS NOT NULL AND \(ExposureStage.unit) IS NOT NULL
                 """))
             """)
         try c.executeScript(
             """
-            CREATE INDEX ON \(schema).traces (trace_id);
-            CREATE INDEX ON \(schema).exposures (unit_id);
+            CREATE INDEX ON \(unescaped: schema).traces (trace_id);
+            CREATE INDEX ON \(unescaped: schema).exposures (unit_id);
             """)
         timings.eventFacts = try timed(
             """
-            CREATE TABLE \(schema).event_facts (\(EventStage.columns)) AS
-            \(EventStage.compute(events: "SELECT * FROM lake.tag_events", traces: "\(schema).traces", exposures: "\(schema).exposures", lookups: false))
-            """, [.text(sessionTimeout.intervalText)])
+            CREATE TABLE \(unescaped: schema).event_facts (\(unescaped: EventStage.columns)) AS
+            \(EventStage.compute(
+                events: "SELECT * FROM lake.tag_events", traces: "\(schema).traces", exposures: "\(schema).exposures", lookups: false,
+                timeout: sessionTimeout))
+            """)
         timings.sessions = try timed(
             """
-            CREATE TABLE \(schema).sessions (\(SessionStage.columns)) AS
-            \(SessionStage.compute(
+            CREATE TABLE \(unescaped: schema).sessions (\(unescaped: SessionStage.columns)) AS
+            \(unescaped: SessionStage.compute(
                 events: "SELECT \(SessionStage.eventColumns) FROM \(schema).event_facts f",
                 traces: """
                     SELECT t.session_id, \(SessionStage.traceColumns) FROM \(schema).traces t WHERE t.session_id IS NOT NULL
@@ -73,13 +77,15 @@ public enum JoinFromScratch {
     public static func differences(from schema: String, on c: PostgresConnection) throws -> [String: Int] {
         var result: [String: Int] = [:]
         for table in ["traces", "exposures", "event_facts", "sessions"] {
-            let drop = "'updated_at'"
+            let other = "\(SQLQuery.quoted(schema)).\(table)"
             result[table] = try c.query(
                 """
                 SELECT count(*) FROM (
-                    (SELECT to_jsonb(a) - \(drop) FROM lake.\(table) a EXCEPT ALL SELECT to_jsonb(b) - \(drop) FROM \(schema).\(table) b)
+                    (SELECT to_jsonb(a) - 'updated_at' FROM lake.\(unescaped: table) a
+                     EXCEPT ALL SELECT to_jsonb(b) - 'updated_at' FROM \(unescaped: other) b)
                     UNION ALL
-                    (SELECT to_jsonb(b) - \(drop) FROM \(schema).\(table) b EXCEPT ALL SELECT to_jsonb(a) - \(drop) FROM lake.\(table) a)
+                    (SELECT to_jsonb(b) - 'updated_at' FROM \(unescaped: other) b
+                     EXCEPT ALL SELECT to_jsonb(a) - 'updated_at' FROM lake.\(unescaped: table) a)
                 ) AS d
                 """
             ).scalar(Int.self)

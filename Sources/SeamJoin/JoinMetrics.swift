@@ -1,4 +1,5 @@
 import CoreMetrics
+import SeamMetrics
 
 /// The join service's metrics, through swift-metrics (Prometheus at `GET /metrics`).
 ///
@@ -12,44 +13,39 @@ import CoreMetrics
 /// | `seam_join_errors_total` | | failed stage transactions (retried) |
 /// | `seam_join_set_aside_total` | kind | queue items set aside because their key fails to compute (`seam_meta.join_set_aside`) |
 public struct JoinMetrics: Sendable {
-    private let injected: (any MetricsFactory & Sendable)?
+    private let handles: MetricHandles
+
+    public init(handles: MetricHandles) { self.handles = handles }
 
     /// Records into `factory`, or into the process-wide `MetricsSystem` when nil.
-    public init(factory: (any MetricsFactory & Sendable)? = nil) { injected = factory }
+    public init(factory: (any MetricsFactory & Sendable)? = nil) { handles = MetricHandles(factory: factory) }
 
-    /// Records into the process-wide `MetricsSystem`, looked up at each use.
-    public static var global: JoinMetrics { JoinMetrics() }
-
-    private var factory: any MetricsFactory { injected ?? MetricsSystem.factory }
+    /// Records into the process-wide `MetricsSystem`.
+    public static let global = JoinMetrics()
 
     func processed(_ kind: QueueKind, items: Int, late: Int) {
-        if items > 0 {
-            Counter(label: "seam_join_items_total", dimensions: [("kind", kind.label)], factory: factory).increment(by: items)
-        }
-        if late > 0 {
-            Counter(label: "seam_join_late_total", dimensions: [("kind", kind.label)], factory: factory).increment(by: late)
-        }
+        if items > 0 { handles.counter("seam_join_items_total", [("kind", kind.label)]).increment(by: items) }
+        if late > 0 { handles.counter("seam_join_late_total", [("kind", kind.label)]).increment(by: late) }
     }
 
     func rows(_ table: String, _ count: Int) {
         guard count > 0 else { return }
-        Counter(label: "seam_join_rows_total", dimensions: [("table", table)], factory: factory).increment(by: count)
+        handles.counter("seam_join_rows_total", [("table", table)]).increment(by: count)
     }
 
     func stage(_ kind: QueueKind, seconds: Double) {
-        Timer(label: "seam_join_stage_seconds", dimensions: [("kind", kind.label)], factory: factory)
-            .recordNanoseconds(Int64(seconds * 1e9))
+        handles.record("seam_join_stage_seconds", [("kind", kind.label)], seconds: seconds)
     }
 
     func lag(seconds: Double) {
-        Gauge(label: "seam_join_lag_seconds", factory: factory).record(seconds)
+        handles.gauge("seam_join_lag_seconds").record(seconds)
     }
 
     func setAside(_ kind: QueueKind, _ items: Int) {
-        Counter(label: "seam_join_set_aside_total", dimensions: [("kind", kind.label)], factory: factory).increment(by: items)
+        handles.counter("seam_join_set_aside_total", [("kind", kind.label)]).increment(by: items)
     }
 
     func error() {
-        Counter(label: "seam_join_errors_total", factory: factory).increment()
+        handles.counter("seam_join_errors_total").increment()
     }
 }

@@ -20,11 +20,8 @@ public enum JoinRebuild {
             WITH back AS (DELETE FROM seam_meta.join_set_aside RETURNING *),
             queued AS (
                 INSERT INTO seam_meta.join_queue (kind, bucket, trace_id, event_id, key1, key2, at, forced)
-                SELECT kind, CASE WHEN trace_id IS NOT NULL THEN get_byte(trace_id, 15) & 15
-                                  WHEN kind = 2 THEN hashtext(key1 || E'\\x1f' || key2) & 15
-                                  WHEN kind = 3 THEN hashtext(coalesce(key1, event_id::text)) & 15
-                                  ELSE hashtext(key1) & 15 END,
-                       trace_id, event_id, key1, key2, at, true FROM back
+                SELECT kind, seam_meta.join_bucket(kind, trace_id, event_id, key1, key2), trace_id, event_id, key1, key2, at, true
+                FROM back
                 RETURNING kind
             )
             SELECT kind, count(*) FROM queued GROUP BY kind
@@ -35,7 +32,7 @@ public enum JoinRebuild {
         counts[.trace] = try c.execute(
             """
             INSERT INTO seam_meta.join_queue (kind, bucket, trace_id, at, forced)
-            SELECT 1, get_byte(trace_id, 15) & 15, trace_id, min(at), true FROM (
+            SELECT seam_meta.join_kind('trace'), seam_meta.join_bucket(trace_id), trace_id, min(at), true FROM (
                 SELECT trace_id, start_time AS at FROM lake.spans WHERE start_time >= $1 AND start_time < $2
                 UNION ALL
                 SELECT trace_id, start_time FROM lake.traces WHERE start_time >= $1 AND start_time < $2
@@ -44,7 +41,7 @@ public enum JoinRebuild {
         counts[.exposure] = try c.execute(
             """
             INSERT INTO seam_meta.join_queue (kind, bucket, key1, key2, at, forced)
-            SELECT 2, hashtext(experiment_key || E'\\x1f' || unit_id) & 15, experiment_key, unit_id, min(at), true FROM (
+            SELECT seam_meta.join_kind('exposure'), seam_meta.join_bucket(experiment_key, unit_id), experiment_key, unit_id, min(at), true FROM (
                 SELECT flag_key AS experiment_key, coalesce(flag_context_id, user_id, session_id) AS unit_id, time AS at
                 FROM lake.logs
                 WHERE time >= $1 AND time < $2 AND flag_key IS NOT NULL AND flag_variant IS NOT NULL
@@ -56,7 +53,7 @@ public enum JoinRebuild {
         counts[.event] = try c.execute(
             """
             INSERT INTO seam_meta.join_queue (kind, bucket, event_id, key1, at, forced)
-            SELECT 3, hashtext(coalesce(visitor, event_id::text)) & 15, event_id, visitor, at, true FROM (
+            SELECT seam_meta.join_kind('event'), seam_meta.join_bucket(coalesce(visitor, event_id::text)), event_id, visitor, at, true FROM (
                 SELECT event_id, coalesce(anonymous_id, user_id) AS visitor, occurred_at AS at FROM lake.tag_events
                 WHERE occurred_at >= $1 AND occurred_at < $2
                 UNION
@@ -67,7 +64,7 @@ public enum JoinRebuild {
         counts[.session] = try c.execute(
             """
             INSERT INTO seam_meta.join_queue (kind, bucket, key1, at, forced)
-            SELECT 5, hashtext(session_id) & 15, session_id, started_at, true FROM lake.sessions
+            SELECT seam_meta.join_kind('session'), seam_meta.join_bucket(session_id), session_id, started_at, true FROM lake.sessions
             WHERE started_at >= $1 AND started_at < $2
             """, range)
         return counts

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import SeamMetrics
 import SeamPostgres
 import ServiceLifecycle
 import Synchronization
@@ -276,6 +277,20 @@ public struct JoinWorker: Service {
         logger.info(
             "join worker started",
             metadata: ["horizon_s": "\(Int(configuration.horizon.seconds))", "session_timeout_s": "\(Int(configuration.sessionTimeout.seconds))"])
+        // The queue's kinds as SQL numbers them must be this binary's (checked once; a
+        // database that is not up yet is waited for).
+        while !Task.isShuttingDownGracefully {
+            do {
+                try await pool.withConnection { try QueueKind.verify(on: $0) }
+                break
+            } catch let error as QueueKind.Mismatch {
+                logger.critical("join worker cannot start", metadata: ["error": "\(error)"])
+                throw error
+            } catch {
+                logger.error("cannot reach the database to start the join worker; retrying", metadata: ["error": "\(error)"])
+                try? await Task.sleep(for: configuration.pollInterval)
+            }
+        }
         // The lag reads the whole queue: at most once a second, not after every pass.
         var lagReadAt = ContinuousClock.now - .seconds(1)
         while !Task.isShuttingDownGracefully {
@@ -297,5 +312,18 @@ public struct JoinWorker: Service {
             }
         }
         logger.info("join worker stopped")
+    }
+}
+
+extension JoinWorker.PassReport {
+    /// One line for people: items by kind, rows written by table, late and set-aside items.
+    public var summary: String {
+        let items = items.filter { $0.value > 0 }.map { "\($0.key.label)=\($0.value)" }.sorted().joined(separator: " ")
+        let rows = rows.filter { $0.value > 0 }.map { "\($0.key)=\($0.value)" }.sorted().joined(separator: " ")
+        var text = "items: \(items.isEmpty ? "none" : items); rows written: \(rows.isEmpty ? "none" : rows)"
+        if totalLate > 0 { text += "; late (older than the horizon, not joined): \(totalLate)" }
+        let setAside = setAside.values.reduce(0, +)
+        if setAside > 0 { text += "; set aside (their keys fail to compute; see seam_meta.join_set_aside): \(setAside)" }
+        return text
     }
 }

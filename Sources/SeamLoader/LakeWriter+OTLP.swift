@@ -29,8 +29,8 @@ extension LakeWriter {
         try SpanCopy.copy(spans, into: "seam_stage_spans", on: c)
         return try c.execute(
             """
-            INSERT INTO lake.spans (\(Self.spanColumns))
-            SELECT DISTINCT ON (trace_id, span_id, start_time) \(Self.spanColumns) FROM seam_stage_spans
+            INSERT INTO lake.spans (\(unescaped: Self.spanColumns))
+            SELECT DISTINCT ON (trace_id, span_id, start_time) \(unescaped: Self.spanColumns) FROM seam_stage_spans
             ORDER BY trace_id, span_id, start_time, received_at
             ON CONFLICT DO NOTHING
             """)
@@ -41,10 +41,10 @@ extension LakeWriter {
         try ensurePartitions(logs.map(\.timeMicros), on: c)
         try c.executeScript(
             """
-            CREATE TEMP TABLE IF NOT EXISTS seam_stage_logs ON COMMIT DELETE ROWS AS SELECT \(Self.logColumns) FROM lake.logs WITH NO DATA;
+            CREATE TEMP TABLE IF NOT EXISTS seam_stage_logs ON COMMIT DELETE ROWS AS SELECT \(unescaped: Self.logColumns) FROM lake.logs WITH NO DATA;
             TRUNCATE seam_stage_logs
             """)
-        try c.copyIn("COPY seam_stage_logs (\(Self.logColumns)) FROM STDIN (FORMAT binary)") { w in
+        try c.copyIn("COPY seam_stage_logs (\(unescaped: Self.logColumns)) FROM STDIN (FORMAT binary)") { w in
             for l in logs {
                 try w.beginRow(fieldCount: 19)
                 w.append(unixMicroseconds: l.timeMicros)
@@ -71,8 +71,8 @@ extension LakeWriter {
         // log_id: a digest of the record's content, so a record sent twice is stored once.
         return try c.execute(
             """
-            INSERT INTO lake.logs (log_id, \(Self.logColumns))
-            SELECT DISTINCT ON (log_id, time) log_id, \(Self.logColumns) FROM (
+            INSERT INTO lake.logs (log_id, \(unescaped: Self.logColumns))
+            SELECT DISTINCT ON (log_id, time) log_id, \(unescaped: Self.logColumns) FROM (
                 SELECT substring(sha256(convert_to(json_build_array(
                            (extract(epoch FROM time) * 1000000)::bigint, (extract(epoch FROM observed_time) * 1000000)::bigint,
                            encode(trace_id, 'hex'), encode(span_id, 'hex'), trace_flags, severity_number, severity_text, body,
@@ -97,7 +97,7 @@ public enum SpanCopy {
     /// returns the number of rows copied. Blocking.
     @discardableResult
     public static func copy(_ spans: [SpanRecord], into table: String, on c: PostgresConnection) throws -> Int {
-        try c.copyIn("COPY \(table) (\(LakeWriter.spanColumns)) FROM STDIN (FORMAT binary)") { w in
+        try c.copyIn("COPY \(unescaped: table) (\(unescaped: LakeWriter.spanColumns)) FROM STDIN (FORMAT binary)") { w in
             for s in spans {
                 try w.beginRow(fieldCount: 23)
                 w.append(bytes: s.traceID)

@@ -194,8 +194,7 @@ struct LakeWriter {
     /// The stored progress of this spool, if any.
     func progress(on c: PostgresConnection, lock: Bool = false) throws -> SpoolPosition? {
         let row = try c.query(
-            "SELECT segment, \"offset\" FROM seam_meta.spool_progress WHERE spool_id = $1" + (lock ? " FOR UPDATE" : ""),
-            [.text(spoolID)]
+            "SELECT segment, \"offset\" FROM seam_meta.spool_progress WHERE spool_id = \(text: spoolID)\(unescaped: lock ? " FOR UPDATE" : "")"
         ).first
         guard let row else { return nil }
         guard let segment = UInt64(exactly: try row[0].decode(Int64.self)), let offset = UInt64(exactly: try row[1].decode(Int64.self))
@@ -264,7 +263,7 @@ struct LakeWriter {
             SAVEPOINT seam_tag_events
             """)
         do {
-            try c.copyIn("COPY seam_stage_tag_events (\(Self.tagEventColumns)) FROM STDIN (FORMAT binary)") { w in
+            try c.copyIn("COPY seam_stage_tag_events (\(unescaped: Self.tagEventColumns)) FROM STDIN (FORMAT binary)") { w in
                 for event in events { try Self.append(event, to: w) }
             }
             let stored = try c.execute(
@@ -277,8 +276,8 @@ struct LakeWriter {
                     ON CONFLICT (event_id) DO NOTHING
                     RETURNING event_id
                 )
-                INSERT INTO lake.tag_events (\(Self.tagEventColumns))
-                SELECT \(Self.tagEventColumns.split(separator: ",").map { "b." + $0.trimmingCharacters(in: .whitespaces) }.joined(separator: ", "))
+                INSERT INTO lake.tag_events (\(unescaped: Self.tagEventColumns))
+                SELECT \(unescaped: Self.tagEventColumns.split(separator: ",").map { "b." + $0.trimmingCharacters(in: .whitespaces) }.joined(separator: ", "))
                 FROM batch b JOIN fresh f ON f.event_id = b.event_id
                 """)
             try c.executeScript("RELEASE SAVEPOINT seam_tag_events")
@@ -304,8 +303,7 @@ struct LakeWriter {
                     [.uuid(event.eventID), .timestamptz(event.occurredAt), .timestamptz(event.receivedAt)])
                 if fresh.rowCount == 1 {
                     try c.execute(
-                        "INSERT INTO lake.tag_events (\(Self.tagEventColumns)) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18)",
-                        Self.parameters(event))
+                        "INSERT INTO lake.tag_events (\(unescaped: Self.tagEventColumns)) VALUES (\(SQLQuery.joined(Self.parameters(event).map { "\($0)" }, separator: ", ")))")
                     stored += 1
                 }
                 try c.executeScript("RELEASE SAVEPOINT seam_one_event")

@@ -1,5 +1,6 @@
 import Foundation
 import SeamPostgres
+import DatabaseSupport
 import Testing
 
 #if canImport(Glibc)

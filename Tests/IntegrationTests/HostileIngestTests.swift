@@ -4,6 +4,7 @@ import SeamLoader
 import SeamLake
 import SeamModel
 import SeamPostgres
+import DatabaseSupport
 import Testing
 import TestSupport
 

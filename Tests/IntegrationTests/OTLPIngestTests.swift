@@ -7,6 +7,7 @@ import SeamModel
 import SeamOTLP
 import SeamPostgres
 import SwiftProtobuf
+import DatabaseSupport
 import Testing
 
 @Suite("OTLP/HTTP ingestion", .requiresPostgres)

@@ -4,6 +4,7 @@ import SeamLoader
 import SeamModel
 import SeamPostgres
 import SeamSpool
+import DatabaseSupport
 import Testing
 
 @Suite("Tag event ingestion", .requiresPostgres)

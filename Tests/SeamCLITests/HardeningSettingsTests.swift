@@ -6,7 +6,7 @@ import Testing
 @Suite("Hardening settings")
 struct HardeningSettingsTests {
     func resolve(_ environment: [String: String]) throws -> Settings {
-        try Settings.resolve(options: .init(), environment: environment)
+        try Settings.resolve(options: Settings.Overrides(), environment: environment)
     }
 
     @Test("browser tokens are ingestion tokens with the browser scope; service tokens keep theirs")

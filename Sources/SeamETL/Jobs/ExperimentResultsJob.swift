@@ -1,4 +1,5 @@
 import Foundation
+import SeamModel
 import SeamPostgres
 
 /// `lake.experiment_results` and `lake.experiments`, through the per-unit tables
@@ -18,7 +19,7 @@ public struct ExperimentResultsJob: ETLJob {
     public init(configuration: ETLConfiguration) { self.configuration = configuration }
 
     var digest: String {
-        SQLText.digest("\(configuration.metrics.sorted { $0.name < $1.name })\u{1e}\(configuration.experiments.sorted { $0.key < $1.key })")
+        FNV1a.hex("\(configuration.metrics.sorted { $0.name < $1.name })\u{1e}\(configuration.experiments.sorted { $0.key < $1.key })".utf8)
     }
 
     public func run(window: JobWindow, on connection: PostgresConnection) throws -> Int {
@@ -51,7 +52,7 @@ public struct ExperimentResultsJob: ETLJob {
                 "seam_meta.experiment_sums",
             ] {
                 // Experiment keys come from clients' flag evaluations: bound, never inlined.
-                for key in removed { try connection.execute("DELETE FROM \(table) WHERE experiment_key = $1", [.text(key)]) }
+                for key in removed { try connection.execute("DELETE FROM \(unescaped: table) WHERE experiment_key = \(text: key)") }
             }
         }
         // An experiment that failed before is recomputed in full (its units touched since
@@ -143,7 +144,7 @@ struct ExperimentComputation {
             try accumulate(sign: -1, touchedOnly: true, metrics: deltaMetrics, on: connection)
             for table in ["experiment_units", "experiment_unit_metrics"] {
                 try connection.execute(
-                    "DELETE FROM lake.\(table) AS d USING xr_touched AS t WHERE d.experiment_key = $1 AND d.unit_id = t.unit_id", [key])
+                    "DELETE FROM lake.\(unescaped: table) AS d USING xr_touched AS t WHERE d.experiment_key = \(key) AND d.unit_id = t.unit_id")
             }
         }
         try connection.execute(
@@ -167,8 +168,7 @@ struct ExperimentComputation {
         let percentileCapped = metrics.map(\.metric).filter { if case .percentile = $0.cap { true } else { false } }
         if !percentileCapped.isEmpty {
             try connection.execute(
-                "DELETE FROM seam_meta.experiment_sums WHERE experiment_key = $1 AND metric IN \(SQLText.list(percentileCapped.map(\.name)))",
-                [key])
+                "DELETE FROM seam_meta.experiment_sums WHERE experiment_key = \(key) AND metric = ANY(\(percentileCapped.map(\.name)))")
             try accumulate(sign: 1, touchedOnly: false, metrics: percentileCapped, on: connection)
         }
         try connection.execute("DELETE FROM seam_meta.experiment_sums WHERE experiment_key = $1 AND units = 0", [key])
@@ -206,10 +206,9 @@ struct ExperimentComputation {
     private func accumulate(sign: Int, touchedOnly: Bool, metrics: [MetricDefinition], on connection: PostgresConnection) throws {
         guard !metrics.isEmpty else { return }
         let caps = try capValues(metrics, on: connection)
-        let capped = caps.isEmpty
+        let capped: SQLQuery = caps.isEmpty
             ? "m.value"
-            : "CASE m.metric " + caps.map { "WHEN \(SQLText.literal($0.key)) THEN least(m.value, \(SQLText.number($0.value)))" }.joined(separator: " ")
-                + " ELSE m.value END"
+            : "CASE m.metric \(SQLQuery.joined(caps.map { "WHEN \(text: $0.key) THEN least(m.value, \($0.value)::float8)" }, separator: " ")) ELSE m.value END"
         let dimensions = Set(definition.dimensions)
         let s = sign < 0 ? "-" : ""
         func add(_ column: String) -> String {
@@ -220,9 +219,9 @@ struct ExperimentComputation {
         try connection.execute(
             """
             INSERT INTO seam_meta.experiment_sums AS s
-            SELECT m.experiment_key, m.metric, u.variant, d.dimension, d.value, \(s)count(*),
-                   \(s)sum(m.v), \(s)sum(m.v * m.v), \(s)sum(m.den), \(s)sum(m.den * m.den), \(s)sum(m.v * m.den),
-                   \(s)sum(m.cov), \(s)sum(m.cov * m.cov), \(s)sum(m.v * m.cov)
+            SELECT m.experiment_key, m.metric, u.variant, d.dimension, d.value, \(unescaped: s)count(*),
+                   \(unescaped: s)sum(m.v), \(unescaped: s)sum(m.v * m.v), \(unescaped: s)sum(m.den), \(unescaped: s)sum(m.den * m.den),
+                   \(unescaped: s)sum(m.v * m.den), \(unescaped: s)sum(m.cov), \(unescaped: s)sum(m.cov * m.cov), \(unescaped: s)sum(m.v * m.cov)
             FROM (SELECT m.experiment_key, m.metric, m.unit_id, (\(capped))::numeric AS v, m.denominator::numeric AS den,
                          m.covariate::numeric AS cov
                   \(touchedOnly
@@ -231,22 +230,22 @@ struct ExperimentComputation {
                     ? """
                       FROM xr_touched AS t CROSS JOIN LATERAL (
                           SELECT * FROM lake.experiment_unit_metrics AS m
-                          WHERE m.experiment_key = $1 AND m.unit_id = t.unit_id OFFSET 0) AS m
+                          WHERE m.experiment_key = \(key) AND m.unit_id = t.unit_id OFFSET 0) AS m
                       """
-                    : "FROM lake.experiment_unit_metrics AS m")
-                  WHERE m.experiment_key = $1 AND m.value IS NOT NULL AND m.metric IN \(SQLText.list(metrics.map(\.name)))) AS m
+                    : "FROM lake.experiment_unit_metrics AS m" as SQLQuery)
+                  WHERE m.experiment_key = \(key) AND m.value IS NOT NULL AND m.metric = ANY(\(metrics.map(\.name)))) AS m
             CROSS JOIN LATERAL (
                 SELECT variant, segments, device FROM lake.experiment_units AS u
-                WHERE u.experiment_key = $1 AND u.unit_id = m.unit_id OFFSET 0) AS u
+                WHERE u.experiment_key = \(key) AND u.unit_id = m.unit_id OFFSET 0) AS u
             CROSS JOIN LATERAL (
                 SELECT '', ''
-                UNION ALL SELECT 'segment', seg FROM unnest(u.segments) AS seg WHERE $2
-                UNION ALL SELECT 'device', coalesce(u.device, '(unknown)') WHERE $3
+                UNION ALL SELECT 'segment', seg FROM unnest(u.segments) AS seg WHERE \(dimensions.contains(.segment))
+                UNION ALL SELECT 'device', coalesce(u.device, '(unknown)') WHERE \(dimensions.contains(.device))
             ) AS d(dimension, value)
             GROUP BY 1, 2, 3, 4, 5
             ON CONFLICT (experiment_key, metric, variant, dimension, dimension_value) DO UPDATE SET
-                \(columns.map(add).joined(separator: ",\n    "))
-            """, [key, .bool(dimensions.contains(.segment)), .bool(dimensions.contains(.device))])
+                \(unescaped: columns.map(add).joined(separator: ",\n    "))
+            """)
     }
 
     /// Per-unit values of every metric for the recomputed units.
@@ -255,8 +254,8 @@ struct ExperimentComputation {
         guard !sql.isEmpty else { return 0 }
         let before = sql.map(\.reach.before).max() ?? 0
         let after = sql.map(\.reach.after).max() ?? 0
-        let range = """
-            e.occurred_at >= u.first_exposed_at - \(SQLText.seconds(before)) AND e.occurred_at < u.first_exposed_at + \(SQLText.seconds(after))
+        let range: SQLQuery = """
+            e.occurred_at >= u.first_exposed_at - \(MetricSQL.seconds(before)) AND e.occurred_at < u.first_exposed_at + \(MetricSQL.seconds(after))
             """
         // Events by the id the unit is: user id or anonymous id for flag contexts, user id
         // for users, session id for sessions; an event matched twice is taken once.
@@ -278,12 +277,14 @@ struct ExperimentComputation {
         try connection.executeScript("CREATE INDEX ON xr_events (unit_id); ANALYZE xr_events")
         // One pass over the events for every metric: a row per unit with each metric's
         // value, denominator and covariate, turned into a row per unit and metric.
-        let columns = sql.enumerated().map { index, metric in
-            "\(metric.valueExpression) AS v\(index), \(metric.denominatorExpression) AS d\(index), \(metric.covariateExpression) AS c\(index)"
-        }.joined(separator: ",\n       ")
-        let unpivot = sql.enumerated().map { index, metric in
-            "(\(SQLText.literal(metric.metric.name)), p.v\(index), p.d\(index), p.c\(index))"
-        }.joined(separator: ", ")
+        let columns = SQLQuery.joined(
+            sql.enumerated().map { index, metric in
+                "\(metric.valueExpression) AS v\(unescaped: "\(index)"), \(metric.denominatorExpression) AS d\(unescaped: "\(index)"), \(metric.covariateExpression) AS c\(unescaped: "\(index)")"
+            }, separator: ",\n       ")
+        let unpivot = SQLQuery.joined(
+            sql.enumerated().map { index, metric in
+                "(\(text: metric.metric.name), p.v\(unescaped: "\(index)"), p.d\(unescaped: "\(index)"), p.c\(unescaped: "\(index)"))"
+            }, separator: ", ")
         return try connection.execute(
             """
             INSERT INTO lake.experiment_unit_metrics
@@ -309,8 +310,8 @@ struct ExperimentComputation {
                    lake.float8_or_null(coalesce(denominator_sum_squares, 0)), lake.float8_or_null(coalesce(cross_sum, 0)),
                    lake.float8_or_null(coalesce(covariate_sum, 0)), lake.float8_or_null(coalesce(covariate_sum_squares, 0)),
                    lake.float8_or_null(coalesce(covariate_cross_sum, 0)), covariate_sum IS NOT NULL
-            FROM seam_meta.experiment_sums WHERE experiment_key = $1 AND metric IN \(SQLText.list(names))
-            """, [key])
+            FROM seam_meta.experiment_sums WHERE experiment_key = \(key) AND metric = ANY(\(names))
+            """)
         let caps = try capValues(metrics.map(\.metric), on: connection)
         struct Slice: Hashable { var dimension: String, value: String }
         var statistics: [Slice: [String: [String: SufficientStatistics]]] = [:]
@@ -356,11 +357,9 @@ struct ExperimentComputation {
         }
         var rows = 0
         for chunk in stride(from: 0, to: output.count, by: 50).map({ Array(output[$0..<min($0 + 50, output.count)]) }) {
-            let width = chunk[0].count
-            let placeholders = chunk.indices.map { r in
-                "(" + (0..<width).map { "$\(r * width + $0 + 1)" }.joined(separator: ", ") + ")"
-            }.joined(separator: ", ")
-            rows += try connection.execute("INSERT INTO lake.experiment_results VALUES \(placeholders)", chunk.flatMap { $0 })
+            let values = SQLQuery.joined(
+                chunk.map { row in "(\(SQLQuery.joined(row.map { "\($0)" }, separator: ", ")))" }, separator: ", ")
+            rows += try connection.execute("INSERT INTO lake.experiment_results VALUES \(values)")
         }
         return rows + (try experimentRow(on: connection))
     }

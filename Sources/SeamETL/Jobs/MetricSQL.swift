@@ -1,37 +1,44 @@
+import SeamPostgres
+
 /// The per-unit SQL of a metric, evaluated over `u` (one experiment unit) grouped with its
-/// events `e` (LEFT JOIN, so a unit without events still gets a value).
+/// events `e` (LEFT JOIN, so a unit without events still gets a value). Configuration
+/// values (event names, property keys, windows, points) are bound, never written into
+/// the statement.
 struct MetricSQL {
     let metric: MetricDefinition
     let cupedDays: Double
 
+    /// `seconds` as a bound interval.
+    static func seconds(_ value: Double) -> SQLQuery { "(\(value) * interval '1 second')" }
+
     /// Events inside the unit's conversion window: [exposure + delay, exposure + delay + window).
-    var inWindow: String {
+    var inWindow: SQLQuery {
         let start = metric.delayHours * 3600
         let end = start + metric.windowHours * 3600
-        return "e.occurred_at >= u.first_exposed_at + \(SQLText.seconds(start)) AND e.occurred_at < u.first_exposed_at + \(SQLText.seconds(end))"
+        return "e.occurred_at >= u.first_exposed_at + \(Self.seconds(start)) AND e.occurred_at < u.first_exposed_at + \(Self.seconds(end))"
     }
 
     /// Events of the CUPED pre-period: [exposure - cuped_days, exposure).
-    var inPrePeriod: String {
-        "e.occurred_at >= u.first_exposed_at - \(SQLText.seconds(cupedDays * 86_400)) AND e.occurred_at < u.first_exposed_at"
+    var inPrePeriod: SQLQuery {
+        "e.occurred_at >= u.first_exposed_at - \(Self.seconds(cupedDays * 86_400)) AND e.occurred_at < u.first_exposed_at"
     }
 
-    static func filter(_ events: [String]) -> String { events.isEmpty ? "true" : "e.name IN \(SQLText.list(events))" }
+    static func filter(_ events: [String]) -> SQLQuery { events.isEmpty ? "true" : "e.name = ANY(\(events))" }
 
     /// What one event contributes, as numeric (sums stay exact and order-independent).
-    static func value(_ value: MetricDefinition.Value) -> String {
+    static func value(_ value: MetricDefinition.Value) -> SQLQuery {
         switch value {
         case .count: "1::numeric"
         case .tracedCount: "CASE WHEN e.trace_duration_ms IS NOT NULL THEN 1 ELSE 0 END::numeric"
         case .revenue: "coalesce(e.revenue, 0)"
         case .serverDurationMs: "coalesce(e.trace_duration_ms, 0)::numeric"
         case .property(let name):
-            "CASE WHEN jsonb_typeof(e.properties -> \(SQLText.literal(name))) = 'number' THEN (e.properties ->> \(SQLText.literal(name)))::numeric ELSE 0 END"
+            "CASE WHEN jsonb_typeof(e.properties -> \(text: name)) = 'number' THEN (e.properties ->> \(text: name))::numeric ELSE 0 END"
         }
     }
 
-    private func expression(window: String) -> String {
-        let selected = "\(window) AND \(Self.filter(metric.selector.events))"
+    private func expression(window: SQLQuery) -> SQLQuery {
+        let selected: SQLQuery = "\(window) AND \(Self.filter(metric.selector.events))"
         switch metric.kind {
         case .proportion:
             return "CASE WHEN bool_or(\(selected)) THEN 1 ELSE 0 END::float8"
@@ -42,20 +49,20 @@ struct MetricSQL {
         case .timeToEvent:
             return "extract(epoch FROM min(e.occurred_at) FILTER (WHERE \(selected)) - u.first_exposed_at)::float8"
         case .reward:
-            let cases = metric.rules.map { rule in
-                var condition = "\(window) AND \(Self.filter(rule.events))"
+            let cases = metric.rules.map { rule -> SQLQuery in
+                var condition: SQLQuery = "\(window) AND \(Self.filter(rule.events))"
                 if let within = rule.withinSeconds {
-                    condition += " AND e.occurred_at < u.first_exposed_at + \(SQLText.seconds(within))"
+                    condition = condition + " AND e.occurred_at < u.first_exposed_at + \(Self.seconds(within))"
                 }
-                return "WHEN bool_or(\(condition)) THEN \(SQLText.number(rule.points))"
+                return "WHEN bool_or(\(condition)) THEN \(rule.points)::float8"
             }
-            return "CASE \(cases.joined(separator: " ")) ELSE 0::float8 END"
+            return "CASE \(SQLQuery.joined(cases, separator: " ")) ELSE 0::float8 END"
         }
     }
 
-    var valueExpression: String { expression(window: inWindow) }
+    var valueExpression: SQLQuery { expression(window: inWindow) }
 
-    var denominatorExpression: String {
+    var denominatorExpression: SQLQuery {
         guard metric.kind == .ratio, let denominator = metric.denominator else { return "NULL::float8" }
         return "lake.float8_or_null(coalesce(sum(\(Self.value(denominator.value))) FILTER (WHERE \(inWindow) AND \(Self.filter(denominator.events))), 0))"
     }
@@ -63,7 +70,7 @@ struct MetricSQL {
     /// CUPED covariates exist for proportion and mean metrics (the same metric before exposure).
     var hasCovariate: Bool { cupedDays > 0 && (metric.kind == .proportion || metric.kind == .mean) }
 
-    var covariateExpression: String { hasCovariate ? expression(window: inPrePeriod) : "NULL::float8" }
+    var covariateExpression: SQLQuery { hasCovariate ? expression(window: inPrePeriod) : "NULL::float8" }
 
     /// How far before and after first exposure the metric reads events.
     var reach: (before: Double, after: Double) {

@@ -1,3 +1,4 @@
+import SeamModel
 import SeamPostgres
 
 /// `lake.segment_members`: rule segments (SQL predicates over `lake.user_features`) and
@@ -12,14 +13,15 @@ public struct SegmentsJob: ETLJob {
 
     public init(configuration: ETLConfiguration) { segments = configuration.segments }
 
-    var digest: String { SQLText.digest(segments.map { "\($0.name)\u{1f}\($0.predicate)" }.joined(separator: "\u{1e}")) }
+    var digest: String { FNV1a.hex(segments.map { "\($0.name)\u{1f}\($0.predicate)" }.joined(separator: "\u{1e}").utf8) }
 
     /// Checks each predicate against `lake.user_features` without running it: a bad
     /// predicate fails configuration, not the job.
     public static func validate(_ segments: [SegmentDefinition], on connection: PostgresConnection) -> [ConfigurationProblem] {
         segments.compactMap { segment in
             do {
-                try connection.execute("EXPLAIN SELECT 1 FROM lake.user_features WHERE (\(segment.predicate)) IS TRUE")
+                // A predicate is SQL by design (an analyst's condition), checked here.
+                try connection.execute("EXPLAIN SELECT 1 FROM lake.user_features WHERE (\(unescaped: segment.predicate)) IS TRUE")
                 return nil
             } catch {
                 return ConfigurationProblem(
@@ -42,9 +44,10 @@ public struct SegmentsJob: ETLJob {
             try connection.execute(
                 """
                 CREATE TEMP TABLE seg_units ON COMMIT DROP AS
-                \(UserFeaturesJob.touchedUnitsSQL)
-                UNION SELECT unit_id FROM lake.segment_assignments WHERE assigned_at >= $1::timestamptz AND assigned_at < $2::timestamptz
-                """, [window.startParameter, window.endParameter])
+                \(UserFeaturesJob.touchedUnits(window))
+                UNION SELECT unit_id FROM lake.segment_assignments
+                WHERE assigned_at >= \(window.startParameter)::timestamptz AND assigned_at < \(window.endParameter)::timestamptz
+                """)
             try connection.execute("DELETE FROM lake.segment_members WHERE unit_id IN (SELECT unit_id FROM seg_units)")
         }
         try connection.execute("ANALYZE seg_units")
@@ -53,9 +56,9 @@ public struct SegmentsJob: ETLJob {
             rows += try connection.execute(
                 """
                 INSERT INTO lake.segment_members (unit_id, segment, source)
-                SELECT unit_id, $1, 'rule' FROM lake.user_features
-                WHERE unit_id IN (SELECT unit_id FROM seg_units) AND (\(segment.predicate)) IS TRUE
-                """, [.text(segment.name)])
+                SELECT unit_id, \(text: segment.name), 'rule' FROM lake.user_features
+                WHERE unit_id IN (SELECT unit_id FROM seg_units) AND (\(unescaped: segment.predicate)) IS TRUE
+                """)
         }
         rows += try connection.execute(
             """

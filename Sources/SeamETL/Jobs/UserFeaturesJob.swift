@@ -12,18 +12,20 @@ public struct UserFeaturesJob: ETLJob {
         priorBeta = configuration.priorBeta
     }
 
-    /// Units with a session or an exposure in the window [$1, $2).
-    static let touchedUnitsSQL = """
+    /// Units with a session or an exposure in the window.
+    static func touchedUnits(_ window: JobWindow) -> SQLQuery {
+        """
         SELECT coalesce(user_id, anonymous_id) AS unit_id FROM lake.sessions
-        WHERE ended_at >= $1::timestamptz AND started_at < $2::timestamptz AND coalesce(user_id, anonymous_id) IS NOT NULL
+        WHERE ended_at >= \(window.startParameter)::timestamptz AND started_at < \(window.endParameter)::timestamptz AND coalesce(user_id, anonymous_id) IS NOT NULL
         UNION
         SELECT coalesce(user_id, unit_id) FROM lake.exposures
-        WHERE last_exposed_at >= $1::timestamptz AND first_exposed_at < $2::timestamptz AND unit_type <> 'session'
+        WHERE last_exposed_at >= \(window.startParameter)::timestamptz AND first_exposed_at < \(window.endParameter)::timestamptz AND unit_type <> 'session'
         """
+    }
 
     public func run(window: JobWindow, on connection: PostgresConnection) throws -> Int {
         let bounds = [window.startParameter, window.endParameter]
-        try connection.execute("CREATE TEMP TABLE uf_units ON COMMIT DROP AS \(Self.touchedUnitsSQL)", bounds)
+        try connection.execute("CREATE TEMP TABLE uf_units ON COMMIT DROP AS \(Self.touchedUnits(window))")
         try connection.execute("ANALYZE uf_units")
         try connection.execute("DELETE FROM lake.user_features WHERE unit_id IN (SELECT unit_id FROM uf_units)")
         return try connection.execute(

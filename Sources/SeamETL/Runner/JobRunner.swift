@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import SeamMetrics
 import SeamPostgres
 
 /// Runs one job once: takes the job's lock, records the run in `lake.etl_runs`, runs the
@@ -142,8 +143,4 @@ public struct JobRunner: Sendable {
             return Report(job: job.name, status: .failed, window: window, rows: 0, seconds: 0, error: message)
         }
     }
-}
-
-extension Duration {
-    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
 }

@@ -2,7 +2,7 @@ import SeamPostgres
 
 /// Claims queue items of one kind for the current transaction.
 ///
-/// Items are hashed by key into 16 buckets. A worker takes a transaction-scoped advisory
+/// Items are hashed by key into buckets (`seam_meta.join_bucket`, `seam_meta.join_buckets()`). A worker takes a transaction-scoped advisory
 /// lock on (kind, bucket) with `pg_try_advisory_xact_lock` for every bucket that has
 /// work, skips buckets another worker holds, and moves at most `limit` items of the
 /// buckets it got into the temporary table `join_claim`, deleting them from the queue. The
@@ -12,7 +12,6 @@ import SeamPostgres
 /// everything the previous holder committed. A crash rolls the deletion back: the items
 /// are claimed again.
 enum QueueClaim {
-    static let bucketCount = 16
     /// Claims of at least this many items refresh the statistics of `join_claim`, which the
     /// stages' plans start from: a backlog's batches need them (plans made for a few rows
     /// are slow for thousands). Smaller claims skip it, as it took milliseconds every
@@ -33,92 +32,107 @@ enum QueueClaim {
     /// The advisory lock key of `kind`'s buckets.
     static func lockKey(_ kind: QueueKind) -> Int32 { lockClass &+ Int32(kind.rawValue) }
 
+    /// Buckets locked by this transaction, and whether that is every bucket of the kind.
+    struct Held {
+        var buckets: [Int32]
+        var all: Bool
+    }
+
     /// Takes, for the current transaction, every bucket lock of `kind` that no other
     /// transaction holds; returns those buckets. Holding them is what a claim of `kind`
     /// holds: no other worker computes rows of those buckets until this transaction ends.
-    static func lockFreeBuckets(of kind: QueueKind, on c: PostgresConnection) throws -> [Int] {
-        try c.query(
-            "SELECT b FROM generate_series(0, \(bucketCount - 1)) AS b WHERE pg_try_advisory_xact_lock($1, b)",
-            [.int32(lockKey(kind))]
-        ).rows.compactMap { try? $0[0].decode(Int.self) }
+    static func lockFreeBuckets(of kind: QueueKind, on c: PostgresConnection) throws -> Held {
+        let rows = try c.query(
+            """
+            SELECT b::integer, n FROM seam_meta.join_buckets() AS n, generate_series(0, n - 1) AS b
+            WHERE pg_try_advisory_xact_lock(\(lockKey(kind)), b)
+            """
+        ).rows
+        let buckets = rows.compactMap { try? $0[0].decode(Int32.self) }
+        let total = (try? rows.first?[1].decode(Int.self)) ?? nil
+        return Held(buckets: buckets, all: total == buckets.count)
     }
-
-    /// `buckets` as a PostgreSQL `int[]` literal.
-    static func arrayLiteral(_ buckets: [Int]) -> String { "{\(buckets.map(String.init).joined(separator: ","))}" }
 
     /// The id of the newest item of `kind` visible now (one index descent per bucket), or
     /// nil when there is none.
     static func lastItem(of kind: QueueKind, on c: PostgresConnection) throws -> Int64? {
         try c.query(
             """
-            SELECT max(q.item_id) FROM generate_series(0, \(bucketCount - 1)) AS b
+            SELECT max(q.item_id) FROM generate_series(0, seam_meta.join_buckets() - 1) AS b
             CROSS JOIN LATERAL (
-                SELECT item_id FROM seam_meta.join_queue WHERE kind = $1 AND bucket = b ORDER BY item_id DESC LIMIT 1
+                SELECT item_id FROM seam_meta.join_queue WHERE kind = \(kind.rawValue) AND bucket = b ORDER BY item_id DESC LIMIT 1
             ) AS q
-            """, [.int16(kind.rawValue)]
+            """
         ).rows.first?[0].decode(Int64?.self) ?? nil
     }
 
     /// Claims items of `kind` (with ids up to `bound` when given: later ones wait);
     /// returns nil when no bucket with work could be locked.
     static func claim(kind: QueueKind, limit: Int, upTo bound: Int64? = nil, horizon: Duration, on c: PostgresConnection) throws -> Claimed? {
-        let upTo = bound.map { " AND item_id <= \($0)" } ?? ""
         // One round trip: the buckets with work whose lock this transaction got (CASE makes
         // PostgreSQL try the lock only where there is work).
         let held = try c.query(
             """
-            SELECT b FROM generate_series(0, \(bucketCount - 1)) AS b
-            WHERE CASE WHEN EXISTS (SELECT 1 FROM seam_meta.join_queue q WHERE q.kind = $1 AND q.bucket = b\(upTo))
-                       THEN pg_try_advisory_xact_lock($2, b) ELSE false END
-            """, [.int16(kind.rawValue), .int32(lockKey(kind))]
-        ).rows.compactMap { try? $0[0].decode(Int.self) }
+            SELECT b::integer FROM generate_series(0, seam_meta.join_buckets() - 1) AS b
+            WHERE CASE WHEN EXISTS (SELECT 1 FROM seam_meta.join_queue q
+                                    WHERE q.kind = \(kind.rawValue) AND q.bucket = b AND (\(bound)::bigint IS NULL OR q.item_id <= \(bound)))
+                       THEN pg_try_advisory_xact_lock(\(lockKey(kind)), b) ELSE false END
+            """
+        ).rows.compactMap { try? $0[0].decode(Int32.self) }
         guard !held.isEmpty else { return nil }
-        // One round trip for the rest (its values are inlined: numbers and literals this code
-        // generates). Round trips matter: under load the worker and its backend each wait for
-        // a core at every one.
+        // One round trip for the rest (a pipeline). Round trips matter: under load the worker
+        // and its backend each wait for a core at every one.
         // The stages' statements are many small index lookups whose estimated cost (nested
         // loops over day partitions) is high enough to trigger JIT compilation, which then
         // takes most of their time; and their sorts and hashes are sized by the batch.
-        let buckets = "'\(arrayLiteral(held))'::int[]"
-        let columns = ["kind", "trace_id", "event_id", "key1", "key2", "at", "forced", "enqueued_at"]
-        let counts = try c.executeScript(
+        let columns = "kind, trace_id, event_id, key1, key2, at, forced, enqueued_at"
+        let keys = kind.keyColumns
+        let results = try c.pipeline([
+            "SET LOCAL jit = off",
+            "SET LOCAL work_mem = '64MB'",
             """
-            SET LOCAL jit = off;
-            SET LOCAL work_mem = '64MB';
             CREATE TEMP TABLE IF NOT EXISTS join_claim (
                 kind smallint, trace_id bytea, event_id uuid, key1 text, key2 text,
                 at timestamptz, forced boolean, enqueued_at timestamptz
-            ) ON COMMIT DELETE ROWS;
-            CREATE TEMP TABLE IF NOT EXISTS join_claim_counts (taken bigint, late bigint) ON COMMIT DELETE ROWS;
+            ) ON COMMIT DELETE ROWS
+            """,
+            "CREATE TEMP TABLE IF NOT EXISTS join_claim_counts (taken bigint, late bigint) ON COMMIT DELETE ROWS",
+            """
             WITH taken AS (
                 DELETE FROM seam_meta.join_queue WHERE ctid = ANY(ARRAY(
                     SELECT ctid FROM seam_meta.join_queue
-                    WHERE kind = \(kind.rawValue) AND bucket = ANY(\(buckets))\(upTo)
+                    WHERE kind = \(kind.rawValue) AND bucket = ANY(\(held)) AND (\(bound)::bigint IS NULL OR item_id <= \(bound))
                     ORDER BY item_id LIMIT \(limit)))
-                RETURNING \(columns.joined(separator: ", "))
+                RETURNING \(unescaped: columns)
             )
-            INSERT INTO join_claim SELECT * FROM taken;
-            INSERT INTO join_claim_counts SELECT count(*), 0 FROM join_claim;
-            -- The same keys' other pending items in the held buckets are covered by this
-            -- recomputation too: take them now rather than recompute those keys again later.
-            -- Only a full claim can have left any (it took the oldest items of its buckets).
+            INSERT INTO join_claim SELECT * FROM taken
+            """,
+            "INSERT INTO join_claim_counts SELECT count(*), 0 FROM join_claim",
+            // The same keys' other pending items in the held buckets are covered by this
+            // recomputation too: take them now rather than recompute those keys again later.
+            // Only a full claim can have left any (it took the oldest items of its buckets).
+            """
             WITH more AS (
                 DELETE FROM seam_meta.join_queue q
-                USING (SELECT DISTINCT \(kind.keyColumns.joined(separator: ", ")) FROM join_claim) AS c
+                USING (SELECT DISTINCT \(unescaped: keys.joined(separator: ", ")) FROM join_claim) AS c
                 WHERE (SELECT taken FROM join_claim_counts) >= \(limit)
-                  AND q.kind = \(kind.rawValue) AND q.bucket = ANY(\(buckets))
-                  AND \(kind.keyColumns.map { "q.\($0) = c.\($0)" }.joined(separator: " AND "))
-                RETURNING \(columns.map { "q.\($0)" }.joined(separator: ", "))
+                  AND q.kind = \(kind.rawValue) AND q.bucket = ANY(\(held))
+                  AND \(unescaped: keys.map { "q.\($0) = c.\($0)" }.joined(separator: " AND "))
+                RETURNING \(unescaped: columns.split(separator: ",").map { "q." + $0.trimmingCharacters(in: .whitespaces) }.joined(separator: ", "))
             )
-            INSERT INTO join_claim SELECT * FROM more;
-            -- Items older than the horizon are dropped and reported instead of processed.
-            WITH late AS (DELETE FROM join_claim WHERE NOT forced AND at < now() - interval '\(horizon.intervalText)' RETURNING 1)
-            UPDATE join_claim_counts SET late = (SELECT count(*) FROM late);
-            SELECT (SELECT count(*) FROM join_claim) + late, late, taken FROM join_claim_counts
-            """)
+            INSERT INTO join_claim SELECT * FROM more
+            """,
+            // Items older than the horizon are dropped and reported instead of processed.
+            """
+            WITH late AS (DELETE FROM join_claim WHERE NOT forced AND at < now() - \(horizon) RETURNING 1)
+            UPDATE join_claim_counts SET late = (SELECT count(*) FROM late)
+            """,
+            "SELECT (SELECT count(*) FROM join_claim) + late, late, taken FROM join_claim_counts",
+        ])
+        let counts = results[results.count - 1]
         let items = try counts[0][0].decode(Int.self), late = try counts[0][1].decode(Int.self)
         if items >= analyzeFrom {
-            try c.execute("ANALYZE join_claim (\(kind.keyColumns.joined(separator: ", ")))")
+            try c.executeScript("ANALYZE join_claim (\(unescaped: keys.joined(separator: ", ")))")
         }
         return Claimed(items: items, late: late, full: try counts[0][2].decode(Int.self) >= limit)
     }

@@ -1,7 +1,11 @@
+import SeamPostgres
+
 /// What a `seam_meta.join_queue` item asks the join service to recompute.
 ///
 /// Raw-table triggers write kinds `trace`, `exposure` and `event`; the stages write the
-/// rest for what depends on the rows they changed.
+/// rest for what depends on the rows they changed. SQL defines the numbers once
+/// (`seam_meta.join_kind(name)`, migration 0008) and this enum names them once; `verify`
+/// checks at start that the two agree.
 public enum QueueKind: Int16, Sendable, CaseIterable {
     /// Recompute `lake.traces` for `trace_id`.
     case trace = 1
@@ -35,6 +39,26 @@ public enum QueueKind: Int16, Sendable, CaseIterable {
         case .event: ["event_id"]
         case .exposure: ["key1", "key2"]
         case .session, .unitChanged: ["key1"]
+        }
+    }
+}
+
+extension QueueKind {
+    /// SQL and Swift disagree on a kind's number: the worker would claim items nothing
+    /// queues, and leave the queued ones stranded.
+    public struct Mismatch: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    /// Checks that `seam_meta.join_kind` gives every kind the number Swift gives it.
+    static func verify(on c: PostgresConnection) throws {
+        for kind in allCases {
+            let number = try c.query("SELECT seam_meta.join_kind(\(text: kind.label))").rows.first?[0].decode(Int16?.self) ?? nil
+            guard number == kind.rawValue else {
+                throw Mismatch(
+                    description: "seam_meta.join_kind('\(kind.label)') is \(number.map(String.init) ?? "NULL") in the database, "
+                        + "\(kind.rawValue) in this Seam: the lake's migrations and the binary do not match")
+            }
         }
     }
 }

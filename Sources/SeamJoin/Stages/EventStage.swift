@@ -16,21 +16,20 @@ enum EventStage {
     /// A query whose rows are `lake.event_facts` rows for the tag events `events` selects
     /// (`lake.tag_events` columns; with every session-less event of each visitor and UTC
     /// day it includes), joined to the traces and exposures tables named. `timeout` is the
-    /// session timeout as an interval expression (a `$1` parameter unless given).
+    /// session timeout (a bound value).
     /// `lookups` joins the traces by index lookups, one per event, and the exposures one per
     /// unit: right for a batch against large tables, where a hash join would read the whole
     /// table every time.
     static func compute(
-        events: String, traces: String = "lake.traces", exposures: String = "lake.exposures", lookups: Bool,
-        timeout: String = "$1::interval"
-    ) -> String {
+        events: String, traces: String = "lake.traces", exposures: String = "lake.exposures", lookups: Bool, timeout: Duration
+    ) -> SQLQuery {
         """
         WITH base AS MATERIALIZED (
             SELECT e.event_id, e.name, e.occurred_at, e.received_at, e.session_id, e.anonymous_id, e.user_id, e.trace_id,
                    e.page_url, e.page_path, e.properties, coalesce(e.anonymous_id, e.user_id) AS visitor,
-                   \(traceFacts("t")), t.session_id AS trace_session
-            FROM (\(events)) AS e
-            \(lookups
+                   \(unescaped: traceFacts("t")), t.session_id AS trace_session
+            FROM (\(unescaped: events)) AS e
+            \(unescaped: lookups
                 ? "LEFT JOIN LATERAL (SELECT * FROM \(traces) t WHERE t.trace_id = e.trace_id OFFSET 0) AS t ON true"
                 : "LEFT JOIN \(traces) t ON t.trace_id = e.trace_id")
         ), starts AS (
@@ -50,7 +49,7 @@ enum EventStage {
                    || to_char(min(occurred_at) OVER (PARTITION BY visitor, day, n) AT TIME ZONE 'UTC', 'YYYYMMDD"T"HH24MISS.US')
                    AS session_id
             FROM numbered
-        ), \(variants(events: "base", exposures: exposures, lookups: lookups))
+        ), \(unescaped: variants(events: "base", exposures: exposures, lookups: lookups))
         SELECT b.event_id, b.name, b.occurred_at, b.received_at,
                coalesce(b.session_id, b.trace_session, d.session_id),
                CASE WHEN b.session_id IS NOT NULL THEN 'client'
@@ -58,7 +57,7 @@ enum EventStage {
                     WHEN d.session_id IS NOT NULL THEN 'derived' END,
                b.anonymous_id, b.user_id, b.trace_id, b.page_url, b.page_path, b.properties,
                CASE WHEN b.name = 'purchase' THEN lake.event_revenue(b.properties) END,
-               \(traceColumns.map { "b.\($0)" }.joined(separator: ", ")),
+               \(unescaped: traceColumns.map { "b.\($0)" }.joined(separator: ", ")),
                coalesce(v.variants, '{}'::jsonb), clock_timestamp()
         FROM base b
         LEFT JOIN derived d ON d.event_id = b.event_id
@@ -113,15 +112,14 @@ enum EventStage {
 
     static func run(sessionTimeout: Duration, on c: PostgresConnection) throws -> Int {
         let stored = RowDiff.names(columns)
-        return try c.executeScript(
+        return try c.pipeline([
+            "CREATE TEMP TABLE IF NOT EXISTS join_facts (LIKE lake.event_facts) ON COMMIT DELETE ROWS",
+            // The claimed events, and for derived sessions every session-less event of their
+            // visitors that day. Straight from the lookups into the computation: no
+            // intermediate table (the estimates come from join_claim's statistics). An event id
+            // is stored once (lake.tag_event_ids); DISTINCT ON keeps one row per id regardless.
             """
-            CREATE TEMP TABLE IF NOT EXISTS join_facts (LIKE lake.event_facts) ON COMMIT DELETE ROWS;
-
-            -- The claimed events, and for derived sessions every session-less event of their
-            -- visitors that day. Straight from the lookups into the computation: no
-            -- intermediate table (the estimates come from join_claim's statistics). An event id
-            -- is stored once (lake.tag_event_ids); DISTINCT ON keeps one row per id regardless.
-            INSERT INTO join_facts (\(columns))
+            INSERT INTO join_facts (\(unescaped: columns))
             \(compute(events: """
                 WITH claimed AS MATERIALIZED (
                     SELECT e.* FROM (SELECT DISTINCT event_id, at FROM join_claim) AS c
@@ -143,12 +141,14 @@ enum EventStage {
                 )
                 SELECT DISTINCT ON (event_id) * FROM (SELECT * FROM claimed UNION ALL SELECT * FROM siblings) AS u
                 ORDER BY event_id, occurred_at
-                """, lookups: true, timeout: "interval '\(sessionTimeout.intervalText)'"));
-
+                """, lookups: true, timeout: sessionTimeout))
+            """,
+            """
             CREATE TEMP TABLE IF NOT EXISTS join_changed_events (
                 event_id uuid, old_session text, new_session text, at timestamptz, forced boolean, existed boolean
-            ) ON COMMIT DELETE ROWS;
-
+            ) ON COMMIT DELETE ROWS
+            """,
+            """
             INSERT INTO join_changed_events
             SELECT k.event_id, o.session_id, n.session_id, coalesce(n.occurred_at, o.occurred_at), k.forced, o.event_id IS NOT NULL
             -- Claimed events, and the others recomputed with them (forced when any claimed item was).
@@ -159,19 +159,21 @@ enum EventStage {
                   GROUP BY event_id) AS k
             LEFT JOIN LATERAL (SELECT * FROM lake.event_facts o WHERE o.event_id = k.event_id OFFSET 0) AS o ON true
             LEFT JOIN join_facts n ON n.event_id = k.event_id
-            WHERE \(RowDiff.differs(stored, "o", "n"));
-
-            DELETE FROM lake.event_facts WHERE event_id = ANY(ARRAY(SELECT event_id FROM join_changed_events WHERE existed));
-            INSERT INTO lake.event_facts (\(columns))
-            SELECT \(RowDiff.names(columns, excluding: []).map { "n.\($0)" }.joined(separator: ", "))
-            FROM join_facts n JOIN join_changed_events c USING (event_id);
-
-            INSERT INTO seam_meta.join_queue (kind, bucket, key1, at, forced)
-            SELECT 5, hashtext(s) & 15, s, min(at), bool_or(forced)
-            FROM join_changed_events CROSS JOIN LATERAL (VALUES (old_session), (new_session)) AS v(s)
-            WHERE s IS NOT NULL GROUP BY s;
-            SELECT count(*) FROM join_changed_events
+            WHERE \(unescaped: RowDiff.differs(stored, "o", "n"))
+            """,
+            "DELETE FROM lake.event_facts WHERE event_id = ANY(ARRAY(SELECT event_id FROM join_changed_events WHERE existed))",
             """
-        ).scalar(Int.self)
+            INSERT INTO lake.event_facts (\(unescaped: columns))
+            SELECT \(unescaped: RowDiff.prefixed(columns, "n"))
+            FROM join_facts n JOIN join_changed_events c USING (event_id)
+            """,
+            """
+            INSERT INTO seam_meta.join_queue (kind, bucket, key1, at, forced)
+            SELECT seam_meta.join_kind('session'), seam_meta.join_bucket(s), s, min(at), bool_or(forced)
+            FROM join_changed_events CROSS JOIN LATERAL (VALUES (old_session), (new_session)) AS v(s)
+            WHERE s IS NOT NULL GROUP BY s
+            """,
+            "SELECT count(*) FROM join_changed_events",
+        ]).last?.scalar(Int.self) ?? 0
     }
 }

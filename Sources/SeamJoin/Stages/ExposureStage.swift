@@ -50,8 +50,8 @@ enum ExposureStage {
                 experiment_key text, unit_id text, at timestamptz, forced boolean, facts_changed boolean
             ) ON COMMIT DELETE ROWS;
 
-            INSERT INTO join_new_exposures (\(columns))
-            \(compute(evaluations: """
+            INSERT INTO join_new_exposures (\(unescaped: columns))
+            \(unescaped: compute(evaluations: """
                 SELECT l.* FROM (\(units)) AS u
                     CROSS JOIN LATERAL (
                         SELECT \(evaluationColumns) FROM lake.logs l
@@ -63,25 +63,25 @@ enum ExposureStage {
 
             INSERT INTO join_changed_exposures
             SELECT k.experiment_key, k.unit_id, least(o.first_exposed_at, n.first_exposed_at), k.forced,
-                   \(RowDiff.differs(facts, "o", "n"))
-            FROM (\(units)) AS k
+                   \(unescaped: RowDiff.differs(facts, "o", "n"))
+            FROM (\(unescaped: units)) AS k
             LEFT JOIN LATERAL (
                 SELECT * FROM lake.exposures o WHERE o.experiment_key = k.experiment_key AND o.unit_id = k.unit_id OFFSET 0
             ) AS o ON true
             LEFT JOIN join_new_exposures n ON n.experiment_key = k.experiment_key AND n.unit_id = k.unit_id
-            WHERE \(RowDiff.differs(stored, "o", "n"));
+            WHERE \(unescaped: RowDiff.differs(stored, "o", "n"));
 
             DELETE FROM lake.exposures WHERE ctid = ANY(ARRAY(
                 SELECT x.ctid FROM join_changed_exposures c
                 CROSS JOIN LATERAL (
                     SELECT ctid FROM lake.exposures x WHERE x.experiment_key = c.experiment_key AND x.unit_id = c.unit_id OFFSET 0
                 ) AS x));
-            INSERT INTO lake.exposures (\(columns))
-            SELECT \(RowDiff.names(columns, excluding: []).map { "n.\($0)" }.joined(separator: ", "))
+            INSERT INTO lake.exposures (\(unescaped: columns))
+            SELECT \(unescaped: RowDiff.prefixed(columns, "n"))
             FROM join_new_exposures n JOIN join_changed_exposures c USING (experiment_key, unit_id);
 
             INSERT INTO seam_meta.join_queue (kind, bucket, key1, at, forced)
-            SELECT 7, hashtext(unit_id) & 15, unit_id, min(at), bool_or(forced)
+            SELECT seam_meta.join_kind('unit_changed'), seam_meta.join_bucket(unit_id), unit_id, min(at), bool_or(forced)
             FROM join_changed_exposures WHERE facts_changed GROUP BY unit_id;
             SELECT count(*) FROM join_changed_exposures
             """

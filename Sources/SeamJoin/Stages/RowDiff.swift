@@ -12,4 +12,9 @@ enum RowDiff {
     static func differs(_ columns: [String], _ a: String, _ b: String) -> String {
         "(\(columns.map { "\(a).\($0)" }.joined(separator: ", "))) IS DISTINCT FROM (\(columns.map { "\(b).\($0)" }.joined(separator: ", ")))"
     }
+
+    /// Every column of a comma-separated list, prefixed with `alias.`.
+    static func prefixed(_ list: String, _ alias: String) -> String {
+        names(list, excluding: []).map { "\(alias).\($0)" }.joined(separator: ", ")
+    }
 }

@@ -91,17 +91,17 @@ enum SessionStage {
             CREATE TEMP TABLE IF NOT EXISTS join_new_sessions (LIKE lake.sessions) ON COMMIT DELETE ROWS;
             CREATE TEMP TABLE IF NOT EXISTS join_changed_sessions (session_id text, existed boolean) ON COMMIT DELETE ROWS;
 
-            INSERT INTO join_new_sessions (\(columns)) \(compute(events: events, traces: traces));
+            INSERT INTO join_new_sessions (\(unescaped: columns)) \(unescaped: compute(events: events, traces: traces));
 
             INSERT INTO join_changed_sessions
-            SELECT k.session_id, o.session_id IS NOT NULL FROM (\(claimed)) AS k
+            SELECT k.session_id, o.session_id IS NOT NULL FROM (\(unescaped: claimed)) AS k
             LEFT JOIN LATERAL (SELECT * FROM lake.sessions o WHERE o.session_id = k.session_id OFFSET 0) AS o ON true
             LEFT JOIN join_new_sessions n ON n.session_id = k.session_id
-            WHERE \(RowDiff.differs(stored, "o", "n"));
+            WHERE \(unescaped: RowDiff.differs(stored, "o", "n"));
 
             DELETE FROM lake.sessions WHERE session_id = ANY(ARRAY(SELECT session_id FROM join_changed_sessions WHERE existed));
-            INSERT INTO lake.sessions (\(columns))
-            SELECT \(RowDiff.names(columns, excluding: []).map { "n.\($0)" }.joined(separator: ", "))
+            INSERT INTO lake.sessions (\(unescaped: columns))
+            SELECT \(unescaped: RowDiff.prefixed(columns, "n"))
             FROM join_new_sessions n JOIN join_changed_sessions c USING (session_id);
             SELECT count(*) FROM join_changed_sessions
             """

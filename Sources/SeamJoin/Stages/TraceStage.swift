@@ -5,10 +5,6 @@ import SeamPostgres
 /// rewrites the trace columns of the event facts naming them
 /// (`PropagationStage.propagateTraces`).
 enum TraceStage {
-    /// Spans are gathered within this distance of the span that dirtied the trace, so that
-    /// a lookup touches a few daily partitions rather than all of them.
-    static let window = "24 hours"
-
     static let columns = """
         trace_id, root_known, root_span_id, root_service, root_name, root_route, root_http_status, start_time, end_time,
         duration_ms, span_count, error_count, services, session_id, user_id, first_seen, last_seen, updated_at
@@ -56,6 +52,8 @@ enum TraceStage {
         let stored = RowDiff.names(columns)
         // What sessions and tag events read of a trace; arrival times alone do not matter to them.
         let facts = RowDiff.names(columns, excluding: ["updated_at", "first_seen", "last_seen"])
+        // Spans are gathered within 24 hours of the span that dirtied the trace, so that a
+        // lookup touches a few daily partitions rather than all of them.
         let traces = try c.executeScript(
             """
             CREATE TEMP TABLE IF NOT EXISTS join_new_traces (LIKE lake.traces) ON COMMIT DELETE ROWS;
@@ -64,10 +62,10 @@ enum TraceStage {
                 existed boolean
             ) ON COMMIT DELETE ROWS;
 
-            INSERT INTO join_new_traces (\(columns))
-            \(compute(spans: """
+            INSERT INTO join_new_traces (\(unescaped: columns))
+            \(unescaped: compute(spans: """
                 SELECT s.* FROM (
-                        SELECT trace_id, min(at) - interval '\(window)' AS lo, max(at) + interval '\(window)' AS hi
+                        SELECT trace_id, min(at) - interval '24 hours' AS lo, max(at) + interval '24 hours' AS hi
                         FROM join_claim GROUP BY trace_id
                     ) AS d
                     CROSS JOIN LATERAL (
@@ -77,19 +75,19 @@ enum TraceStage {
 
             INSERT INTO join_changed_traces
             SELECT k.trace_id, o.session_id, n.session_id, coalesce(n.start_time, o.start_time), k.forced,
-                   \(RowDiff.differs(facts, "o", "n")), o.trace_id IS NOT NULL
+                   \(unescaped: RowDiff.differs(facts, "o", "n")), o.trace_id IS NOT NULL
             FROM (SELECT trace_id, bool_or(forced) AS forced FROM join_claim GROUP BY trace_id) AS k
             LEFT JOIN LATERAL (SELECT * FROM lake.traces o WHERE o.trace_id = k.trace_id OFFSET 0) AS o ON true
             LEFT JOIN join_new_traces n ON n.trace_id = k.trace_id
-            WHERE \(RowDiff.differs(stored, "o", "n"));
+            WHERE \(unescaped: RowDiff.differs(stored, "o", "n"));
 
             DELETE FROM lake.traces WHERE trace_id = ANY(ARRAY(SELECT trace_id FROM join_changed_traces WHERE existed));
-            INSERT INTO lake.traces (\(columns))
-            SELECT \(RowDiff.names(columns, excluding: []).map { "n.\($0)" }.joined(separator: ", "))
+            INSERT INTO lake.traces (\(unescaped: columns))
+            SELECT \(unescaped: RowDiff.prefixed(columns, "n"))
             FROM join_new_traces n JOIN join_changed_traces c USING (trace_id);
 
             INSERT INTO seam_meta.join_queue (kind, bucket, key1, at, forced)
-            SELECT DISTINCT 5, hashtext(s) & 15, s, at, forced
+            SELECT DISTINCT seam_meta.join_kind('session'), seam_meta.join_bucket(s), s, at, forced
             FROM join_changed_traces CROSS JOIN LATERAL (VALUES (old_session), (new_session)) AS v(s)
             WHERE facts_changed AND s IS NOT NULL;
             SELECT count(*) FROM join_changed_traces

@@ -29,14 +29,14 @@ public enum LakeRoles {
         public static let standard = Names(reader: "lake_reader", writer: "lake_writer")
     }
 
-    static func grants(_ names: Names) -> [(role: String, sql: String)] {
+    static func grants(_ names: Names) -> [(role: String, sql: SQLQuery)] {
         [
-            (names.reader, "GRANT USAGE ON SCHEMA lake TO \(names.reader)"),
-            (names.writer, "GRANT USAGE ON SCHEMA lake TO \(names.writer)"),
-            (names.reader, "GRANT SELECT ON ALL TABLES IN SCHEMA lake TO \(names.reader)"),
-            (names.writer, "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA lake TO \(names.writer)"),
-            (names.reader, "ALTER DEFAULT PRIVILEGES IN SCHEMA lake GRANT SELECT ON TABLES TO \(names.reader)"),
-            (names.writer, "ALTER DEFAULT PRIVILEGES IN SCHEMA lake GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO \(names.writer)"),
+            (names.reader, "GRANT USAGE ON SCHEMA lake TO \(identifier: names.reader)"),
+            (names.writer, "GRANT USAGE ON SCHEMA lake TO \(identifier: names.writer)"),
+            (names.reader, "GRANT SELECT ON ALL TABLES IN SCHEMA lake TO \(identifier: names.reader)"),
+            (names.writer, "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA lake TO \(identifier: names.writer)"),
+            (names.reader, "ALTER DEFAULT PRIVILEGES IN SCHEMA lake GRANT SELECT ON TABLES TO \(identifier: names.reader)"),
+            (names.writer, "ALTER DEFAULT PRIVILEGES IN SCHEMA lake GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO \(identifier: names.writer)"),
         ]
     }
 
@@ -44,7 +44,7 @@ public enum LakeRoles {
     /// take them (an analyst as `lake_reader`) could stall all three. In Seam's database
     /// only Seam's own login and `lake_writer` may call the advisory lock functions.
     /// Revoking from PUBLIC needs a superuser; without one the SQL is reported like the roles.
-    static func advisoryLockdown(_ names: Names) -> [String] {
+    static func advisoryLockdown(_ names: Names) -> [SQLQuery] {
         [
             """
             DO $$
@@ -53,7 +53,7 @@ public enum LakeRoles {
                 FOR f IN SELECT p.oid::regprocedure FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
                          WHERE n.nspname = 'pg_catalog' AND p.proname LIKE 'pg%advisory%' LOOP
                     EXECUTE format('REVOKE EXECUTE ON FUNCTION %s FROM PUBLIC', f);
-                    EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO %I, \(names.writer)', f, current_user);
+                    EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO %I, %I', f, current_user, \(unescaped: SQLQuery.literal(names.writer)));
                 END LOOP;
             END $$
             """
@@ -67,13 +67,13 @@ public enum LakeRoles {
         for role in [names.reader, names.writer] {
             let exists = try connection.query("SELECT 1 FROM pg_roles WHERE rolname = $1", [.text(role)]).rowCount > 0
             if exists { continue }
-            let sql = "CREATE ROLE \(role) NOLOGIN"
+            let sql: SQLQuery = "CREATE ROLE \(identifier: role) NOLOGIN"
             do {
                 try connection.executeScript(sql)
             } catch let error as PostgresError where error.sqlState == "42710" || error.isUniqueViolation {
                 // Another database's Seam created it at the same moment.
             } catch let error as PostgresError where error.sqlState == "42501" {
-                report.pendingSQL.append(sql + ";")
+                report.pendingSQL.append(sql.sql + ";")
                 missingRoles.append(role)
             }
         }
@@ -82,13 +82,13 @@ public enum LakeRoles {
         let statements = grants(names) + advisoryLockdown(names).map { (names.writer, $0) }
         for (role, sql) in statements {
             if missingRoles.contains(role) {
-                report.pendingSQL.append(sql + ";")
+                report.pendingSQL.append(sql.sql + ";")
                 continue
             }
             do {
                 try connection.executeScript(sql)
             } catch let error as PostgresError where error.sqlState == "42501" {
-                report.pendingSQL.append(sql + ";")
+                report.pendingSQL.append(sql.sql + ";")
             }
         }
         if !report.isComplete {

@@ -63,32 +63,102 @@ public final class PostgresConnection {
 
     // MARK: Statements
 
-    /// Runs one statement with `$n` parameters and returns its rows.
+    /// Runs one statement and returns its rows; interpolated values travel as parameters.
     @discardableResult
-    public func query(_ sql: String, _ parameters: [PostgresValue] = []) throws -> PostgresResult {
+    public func query(_ query: SQLQuery) throws -> PostgresResult {
         let conn = try ensureConnected()
-        let result = ParameterBuffer(parameters).withLibpqArrays { count, types, values, lengths, formats in
-            PQexecParams(conn, sql, count, types, values, lengths, formats, 0)
+        let result = ParameterBuffer(query.binds).withLibpqArrays { count, types, values, lengths, formats in
+            PQexecParams(conn, query.sql, count, types, values, lengths, formats, 0)
         }
-        return try check(result, sql: sql)
+        return try check(result, sql: query.sql)
+    }
+
+    /// Runs one statement written with `$n` placeholders, binding `parameters` to them.
+    @discardableResult
+    public func query(_ sql: StaticString, _ parameters: [PostgresValue]) throws -> PostgresResult {
+        try query(SQLQuery(sql.description, binds: parameters))
     }
 
     /// Runs one statement and returns the number of rows it affected.
     @discardableResult
-    public func execute(_ sql: String, _ parameters: [PostgresValue] = []) throws -> Int {
-        try query(sql, parameters).affectedRows ?? 0
+    public func execute(_ query: SQLQuery) throws -> Int {
+        try self.query(query).affectedRows ?? 0
     }
 
-    /// Runs a script of several `;`-separated statements without parameters (migrations, DDL,
-    /// or several steps in one round trip) and returns the last statement's result.
+    /// Runs one statement written with `$n` placeholders and returns the rows it affected.
+    @discardableResult
+    public func execute(_ sql: StaticString, _ parameters: [PostgresValue]) throws -> Int {
+        try query(SQLQuery(sql.description, binds: parameters)).affectedRows ?? 0
+    }
+
+    /// Runs a script of several `;`-separated statements without parameters (migrations, DDL)
+    /// and returns the last statement's result. A script cannot bind values: statements
+    /// with values go through `pipeline`, which sends several in one round trip too.
     ///
     /// Outside an explicit transaction PostgreSQL runs the whole script as one implicit
     /// transaction; the first failing statement stops it.
     @discardableResult
-    public func executeScript(_ sql: String) throws -> PostgresResult {
+    public func executeScript(_ script: SQLQuery) throws -> PostgresResult {
+        guard script.binds.isEmpty else {
+            throw PostgresError(code: .misuse, message: "a script cannot bind values; send its statements with pipeline: \(script.sql)")
+        }
         let conn = try ensureConnected()
         // PQexec returns the last result, and the first error stops the script, so checking it suffices.
-        return try check(PQexec(conn, sql), sql: sql)
+        return try check(PQexec(conn, script.sql), sql: script.sql)
+    }
+
+    /// Runs `queries` in order in one round trip (libpq's pipeline mode), each with its own
+    /// bound values, and returns each one's result. The first failing statement stops the
+    /// rest (PostgreSQL skips them) and its error is thrown. Outside an explicit transaction
+    /// the statements run as one implicit transaction, like a script.
+    ///
+    /// The connection is in blocking mode: fine for statements and results that fit the
+    /// socket buffers (Seam's stage steps), not for bulk data (use COPY).
+    @discardableResult
+    public func pipeline(_ queries: [SQLQuery]) throws -> [PostgresResult] {
+        guard !queries.isEmpty else { return [] }
+        let conn = try ensureConnected()
+        guard PQenterPipelineMode(conn) == 1 else { throw lostOrFailed(sql: queries[0].sql) }
+        var failure: (any Error)?
+        var sent = 0
+        for query in queries {
+            let accepted = ParameterBuffer(query.binds).withLibpqArrays { count, types, values, lengths, formats in
+                PQsendQueryParams(conn, query.sql, count, types, values, lengths, formats, 0)
+            }
+            guard accepted == 1 else {
+                failure = lostOrFailed(sql: query.sql)
+                break
+            }
+            sent += 1
+        }
+        if PQpipelineSync(conn) != 1 { failure = failure ?? lostOrFailed(sql: "pipeline sync") }
+        var results: [PostgresResult] = []
+        results.reserveCapacity(sent)
+        // Each statement's results end with a NULL; the sync's result ends the pipeline.
+        for query in queries.prefix(sent) where isConnected {
+            var last: PostgresResult?
+            while let result = PQgetResult(conn) {
+                if PQresultStatus(result) == PGRES_PIPELINE_ABORTED {
+                    PQclear(result)
+                    continue
+                }
+                do {
+                    last = try check(result, sql: query.sql)
+                } catch {
+                    failure = failure ?? error
+                }
+            }
+            if let last { results.append(last) }
+        }
+        while isConnected, let result = PQgetResult(conn) {
+            let status = PQresultStatus(result)
+            PQclear(result)
+            if status == PGRES_PIPELINE_SYNC { break }
+        }
+        PQexitPipelineMode(conn)
+        if let failure { throw failure }
+        guard results.count == queries.count else { throw lostOrFailed(sql: queries[results.count].sql) }
+        return results
     }
 
     /// Runs `body` inside `BEGIN` … `COMMIT`; rolls back and rethrows when it throws.
@@ -111,7 +181,9 @@ public final class PostgresConnection {
     /// `sql` is the COPY statement; `body` appends rows to the writer, which sends them in
     /// chunks of about a megabyte. When `body` throws the COPY is aborted and nothing is stored.
     @discardableResult
-    public func copyIn(_ sql: String, _ body: (BinaryCopyWriter) throws -> Void) throws -> Int {
+    public func copyIn(_ statement: SQLQuery, _ body: (BinaryCopyWriter) throws -> Void) throws -> Int {
+        guard statement.binds.isEmpty else { throw PostgresError(code: .misuse, message: "COPY cannot bind values: \(statement.sql)") }
+        let sql = statement.sql
         let conn = try ensureConnected()
         guard let start = PQexec(conn, sql) else { throw lostOrFailed(sql: sql) }
         if PQresultStatus(start) != PGRES_COPY_IN {

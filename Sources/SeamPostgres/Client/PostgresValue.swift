@@ -17,6 +17,12 @@ public enum PostgresValue: Sendable, Hashable {
     case uuid(UUID)
     /// A JSON document given as its text; stored as `jsonb`.
     case jsonb(String)
+    /// An `interval`, to the microsecond (finer fractions are truncated).
+    case interval(Duration)
+    /// An `int4[]` (one dimension, no NULLs).
+    case int32Array([Int32])
+    /// A `text[]` (one dimension, no NULLs).
+    case textArray([String])
 
     /// The PostgreSQL type OID this value is sent as (0 for NULL: the server infers it).
     public var typeOID: UInt32 {
@@ -32,6 +38,9 @@ public enum PostgresValue: Sendable, Hashable {
         case .timestamptz: PostgresType.timestamptz
         case .uuid: PostgresType.uuid
         case .jsonb: PostgresType.jsonb
+        case .interval: PostgresType.interval
+        case .int32Array: PostgresType.int4Array
+        case .textArray: PostgresType.textArray
         }
     }
 
@@ -52,6 +61,37 @@ public enum PostgresValue: Sendable, Hashable {
         case .jsonb(let v):
             buffer.append(1)  // jsonb binary format version
             buffer.append(contentsOf: v.utf8)
+        case .interval(let v):
+            // microseconds, days, months: all of it as microseconds, clamped to Int64.
+            let (seconds, overflow) = v.components.seconds.multipliedReportingOverflow(by: 1_000_000)
+            let micros = overflow ? (v.components.seconds < 0 ? Int64.min : .max) : seconds.addingReportingOverflow(v.components.attoseconds / 1_000_000_000_000).partialValue
+            buffer.appendBigEndian(micros)
+            buffer.appendBigEndian(Int32(0))
+            buffer.appendBigEndian(Int32(0))
+        case .int32Array(let v):
+            Self.appendArrayHeader(count: v.count, element: PostgresType.int4, to: &buffer)
+            for element in v {
+                buffer.appendBigEndian(Int32(4))
+                buffer.appendBigEndian(element)
+            }
+        case .textArray(let v):
+            Self.appendArrayHeader(count: v.count, element: PostgresType.text, to: &buffer)
+            for element in v {
+                buffer.appendBigEndian(Int32(clamping: element.utf8.count))
+                buffer.append(contentsOf: element.utf8)
+            }
+        }
+    }
+
+    /// A one-dimensional array without NULLs: dimensions, flags, element type, then the
+    /// length and lower bound of its dimension (none for an empty array).
+    private static func appendArrayHeader(count: Int, element: UInt32, to buffer: inout [UInt8]) {
+        buffer.appendBigEndian(Int32(count == 0 ? 0 : 1))
+        buffer.appendBigEndian(Int32(0))
+        buffer.appendBigEndian(Int32(bitPattern: element))
+        if count > 0 {
+            buffer.appendBigEndian(Int32(clamping: count))
+            buffer.appendBigEndian(Int32(1))
         }
     }
 }
@@ -92,6 +132,9 @@ public enum PostgresType {
     public static let timestamp: UInt32 = 1114
     public static let timestamptz: UInt32 = 1184
     public static let numeric: UInt32 = 1700
+    public static let interval: UInt32 = 1186
+    public static let int4Array: UInt32 = 1007
+    public static let textArray: UInt32 = 1009
     public static let uuid: UInt32 = 2950
     public static let jsonb: UInt32 = 3802
 }

@@ -167,9 +167,8 @@ public struct EmbeddedCluster: Sendable {
         let connection = try PostgresConnection(url(database: "postgres"))
         let exists = try connection.query("SELECT 1 FROM pg_database WHERE datname = $1", [.text(configuration.database)])
         if exists.rowCount == 0 {
-            let quoted = "\"" + configuration.database.replacingOccurrences(of: "\"", with: "\"\"") + "\""
             do {
-                try connection.executeScript("CREATE DATABASE \(quoted)")
+                try connection.executeScript("CREATE DATABASE \(identifier: configuration.database)")
             } catch let error as PostgresError where error.sqlState == "42P04" {
                 // Created concurrently by another process: fine.
             }

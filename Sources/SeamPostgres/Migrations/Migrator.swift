@@ -89,7 +89,7 @@ public struct Migrator: Sendable {
             let started = ContinuousClock.now
             do {
                 try connection.transaction { connection in
-                    try connection.executeScript(migration.sql)
+                    try connection.executeScript(SQLQuery(migration.sql))
                     let elapsed = ContinuousClock.now - started
                     let milliseconds = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
                     try connection.execute(

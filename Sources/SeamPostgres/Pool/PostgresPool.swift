@@ -90,14 +90,28 @@ public final class PostgresPool: Sendable {
 
     /// Runs one statement and returns its rows.
     @discardableResult
-    public func query(_ sql: String, _ parameters: [PostgresValue] = []) async throws -> PostgresResult {
-        try await withConnection { try $0.query(sql, parameters) }
+    public func query(_ query: SQLQuery) async throws -> PostgresResult {
+        try await withConnection { try $0.query(query) }
+    }
+
+    /// Runs one statement written with `$n` placeholders, binding `parameters` to them.
+    @discardableResult
+    public func query(_ sql: StaticString, _ parameters: [PostgresValue]) async throws -> PostgresResult {
+        let query = SQLQuery(sql.description, binds: parameters)
+        return try await withConnection { try $0.query(query) }
     }
 
     /// Runs one statement and returns the number of affected rows.
     @discardableResult
-    public func execute(_ sql: String, _ parameters: [PostgresValue] = []) async throws -> Int {
-        try await withConnection { try $0.execute(sql, parameters) }
+    public func execute(_ query: SQLQuery) async throws -> Int {
+        try await withConnection { try $0.execute(query) }
+    }
+
+    /// Runs one statement written with `$n` placeholders and returns the number of affected rows.
+    @discardableResult
+    public func execute(_ sql: StaticString, _ parameters: [PostgresValue]) async throws -> Int {
+        let query = SQLQuery(sql.description, binds: parameters)
+        return try await withConnection { try $0.execute(query) }
     }
 
     /// Runs `body` in a transaction on one connection.

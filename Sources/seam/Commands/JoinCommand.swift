@@ -17,16 +17,6 @@ struct JoinCommand: AsyncParsableCommand {
         try await runtime.withLake(maximumConnections: 2) { pool, _ in try await body(runtime, pool) }
     }
 
-    static func describe(_ report: JoinWorker.PassReport) -> String {
-        let items = report.items.filter { $0.value > 0 }.map { "\($0.key.label)=\($0.value)" }.sorted().joined(separator: " ")
-        let rows = report.rows.filter { $0.value > 0 }.map { "\($0.key)=\($0.value)" }.sorted().joined(separator: " ")
-        var text = "items: \(items.isEmpty ? "none" : items); rows written: \(rows.isEmpty ? "none" : rows)"
-        if report.totalLate > 0 { text += "; late (older than the horizon, not joined): \(report.totalLate)" }
-        let setAside = report.setAside.values.reduce(0, +)
-        if setAside > 0 { text += "; set aside (their keys fail to compute; see seam_meta.join_set_aside): \(setAside)" }
-        return text
-    }
-
     struct Run: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Process the join queue until it is empty, then exit (seam serve does this continuously).")
@@ -35,7 +25,7 @@ struct JoinCommand: AsyncParsableCommand {
         func run() async throws {
             try await JoinCommand.withPool(options) { runtime, pool in
                 let worker = JoinWorker(pool: pool, configuration: runtime.settings.join)
-                print("seam join run: \(JoinCommand.describe(try await worker.drain()))")
+                print("seam join run: \(try await worker.drain().summary)")
             }
         }
     }
@@ -57,7 +47,7 @@ struct JoinCommand: AsyncParsableCommand {
                 print(
                     "seam join rebuild: queued \(queued.map { "\($0.key.label)=\($0.value)" }.sorted().joined(separator: " "))")
                 let worker = JoinWorker(pool: pool, configuration: runtime.settings.join)
-                print("seam join rebuild: \(JoinCommand.describe(try await worker.drain()))")
+                print("seam join rebuild: \(try await worker.drain().summary)")
             }
         }
 

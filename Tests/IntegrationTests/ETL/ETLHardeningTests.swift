@@ -3,6 +3,7 @@ import SeamETL
 import SeamJoin
 import SeamLake
 import SeamPostgres
+import DatabaseSupport
 import Testing
 
 @Suite("ETL on hostile data", .requiresPostgres)

@@ -4,6 +4,7 @@ import SeamETL
 import SeamJoin
 import SeamLake
 import SeamPostgres
+import DatabaseSupport
 import Testing
 
 /// A small shop day whose experiment results and segment metrics are known by hand.
@@ -151,7 +152,7 @@ struct ETLScenario {
             "user_features", "segment_members", "segment_metrics", "experiment_units", "experiment_unit_metrics", "experiments",
             "experiment_results",
         ] {
-            result[table] = try await pool.query("SELECT (to_jsonb(t)\(drop))::text AS j FROM lake.\(table) AS t ORDER BY 1").rows.map {
+            result[table] = try await pool.query("SELECT (to_jsonb(t)\(unescaped: drop))::text AS j FROM lake.\(unescaped: table) AS t ORDER BY 1").rows.map {
                 try $0[0].decode(String.self)
             }
         }

@@ -3,6 +3,7 @@ import Logging
 import SeamETL
 import SeamLake
 import SeamPostgres
+import DatabaseSupport
 import Testing
 
 @Suite("ETL jobs", .requiresPostgres)

@@ -5,6 +5,7 @@ import SeamETL
 import SeamLake
 import SeamPostgres
 import ServiceLifecycle
+import DatabaseSupport
 import Testing
 
 #if canImport(FoundationNetworking)

@@ -10,6 +10,7 @@ import SeamModel
 import SeamPostgres
 import SeamSpool
 import ServiceLifecycle
+import DatabaseSupport
 import Testing
 
 #if canImport(FoundationNetworking)

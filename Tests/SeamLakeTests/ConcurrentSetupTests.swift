@@ -1,6 +1,7 @@
 import Foundation
 import SeamLake
 import SeamPostgres
+import DatabaseSupport
 import Testing
 
 @Suite("Many nodes, one database", .requiresPostgres)
@@ -40,7 +41,7 @@ struct ConcurrentSetupTests {
                 defer { _ = try? c.executeScript("RESET ROLE") }
                 for statement in ["SELECT pg_try_advisory_lock(1)", "SELECT pg_advisory_lock(1, 2)", "SELECT pg_try_advisory_xact_lock(5)"] {
                     do {
-                        _ = try c.query(statement)
+                        _ = try c.query(SQLQuery(statement))
                         Issue.record("lake_reader ran \(statement)")
                     } catch let error as PostgresError {
                         #expect(error.sqlState == "42501", "\(statement): \(error)")

@@ -4,6 +4,7 @@ import Logging
 import SeamLake
 import SeamPostgres
 import Synchronization
+import DatabaseSupport
 import Testing
 import TestSupport
 
@@ -31,10 +32,10 @@ struct JoinTests {
             }
             try await pool.execute(
                 """
-                INSERT INTO lake.\(table.rawValue) (\(columns))
-                SELECT \(columns) FROM jsonb_populate_recordset(NULL::lake.\(table.rawValue), $1::jsonb)
+                INSERT INTO lake.\(unescaped: table.rawValue) (\(unescaped: columns))
+                SELECT \(unescaped: columns) FROM jsonb_populate_recordset(NULL::lake.\(unescaped: table.rawValue), \(PostgresValue.jsonb(json)))
                 ON CONFLICT DO NOTHING
-                """, [.text(json)])
+                """)
         }
     }
 
@@ -49,7 +50,7 @@ struct JoinTests {
             ("sessions", "session_id", "'updated_at'"),
         ]
         for (table, key, drop) in tables {
-            result[table] = try await pool.query("SELECT (to_jsonb(t) - \(drop))::text FROM lake.\(table) t ORDER BY \(key)")
+            result[table] = try await pool.query("SELECT (to_jsonb(t) - \(unescaped: drop))::text FROM lake.\(unescaped: table) t ORDER BY \(unescaped: key)")
                 .rows.map { try $0[0].decode(String.self) }
         }
         return result
@@ -96,7 +97,7 @@ struct JoinTests {
             """)
     }
 
-    static func lines(_ pool: PostgresPool, _ sql: String) async throws -> Set<String> {
+    static func lines(_ pool: PostgresPool, _ sql: SQLQuery) async throws -> Set<String> {
         Set(try await pool.query(sql).rows.map { try $0[0].decode(String.self) })
     }
 
@@ -353,7 +354,7 @@ struct JoinTests {
             let other = PostgresPool(configuration: .init(connectionString: pool.configuration.connectionString, maximumConnections: 1))
             try await other.execute("SELECT pg_advisory_lock($1, $2)", [.int32(QueueClaim.lockKey(.event)), .int32(Int32(bucket))])
             let report = try await worker.runPass()
-            let facts = "SELECT anonymous_id, trace_known, trace_root_route, variants::text FROM lake.event_facts ORDER BY anonymous_id"
+            let facts: SQLQuery = "SELECT anonymous_id, trace_known, trace_root_route, variants::text FROM lake.event_facts ORDER BY anonymous_id"
             func rows() async throws -> [String: (Bool, String?, String)] {
                 var result: [String: (Bool, String?, String)] = [:]
                 for row in try await pool.query(facts).rows {

@@ -5,6 +5,7 @@ import SeamJoin
 import SeamLake
 import SeamModel
 import SeamOTLP
+import SeamMetrics
 import SeamPostgres
 import SwiftProtobuf
 
@@ -240,7 +241,7 @@ struct JoinBench: AsyncParsableCommand {
             let capture = try BenchMix.generateBacklog(sessions: sessions, on: c)
             var counts: [String: Int] = [:]
             for table in ["tag_events", "spans", "logs"] {
-                counts[table] = try c.query("SELECT count(*) FROM lake.\(table)").scalar(Int.self)
+                counts[table] = try c.query("SELECT count(*) FROM lake.\(unescaped: table)").scalar(Int.self)
             }
             counts["queue"] = try c.query("SELECT count(*) FROM seam_meta.join_queue").scalar(Int.self)
             try c.executeScript("VACUUM ANALYZE")
@@ -260,7 +261,7 @@ struct JoinBench: AsyncParsableCommand {
         let joinSeconds = (ContinuousClock.now - started).seconds
         let eventCount = Double(generated.1["tag_events"]!)
         print(String(format: "  incremental worker catching up: %.1f s (%.0f tag events/s with their traces and sessions)", joinSeconds, eventCount / joinSeconds))
-        print("    \(JoinCommand.describe(report))")
+        print("    \(report.summary)")
         let (timings, differences) = try await pool.withConnection { c in
             let timings = try JoinFromScratch.build(into: "bench_scratch", sessionTimeout: .seconds(30 * 60), on: c)
             return (timings, try JoinFromScratch.differences(from: "bench_scratch", on: c))
@@ -455,7 +456,7 @@ enum BenchMix {
         let columns = "trace_id, span_id, parent_span_id, name, kind, service_name, start_time, end_time, status_code, session_id, http_route"
         func timedInsert() throws -> Double {
             let started = ContinuousClock.now
-            try c.execute("INSERT INTO lake.spans (\(columns)) SELECT * FROM bench_spans")
+            try c.execute("INSERT INTO lake.spans (\(unescaped: columns)) SELECT * FROM bench_spans")
             return (ContinuousClock.now - started).seconds
         }
         try c.executeScript("ALTER TABLE lake.spans DISABLE TRIGGER join_enqueue")

@@ -1,6 +1,7 @@
 import Foundation
 import SeamLake
 import SeamPostgres
+import DatabaseSupport
 import Testing
 
 @Suite("Migrations", .requiresPostgres)

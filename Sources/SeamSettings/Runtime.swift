@@ -1,15 +1,14 @@
-import SeamSettings
 import Foundation
 import Logging
 import SeamLake
 import SeamPostgres
 
 /// What a command needs at run time: settings, a logger and the database it talks to.
-struct Runtime {
-    let settings: Settings
-    let logger: Logger
+public struct Runtime {
+    public let settings: Settings
+    public let logger: Logger
 
-    init(options: GlobalOptions) throws {
+    public init(options: GlobalOptions) throws {
         settings = try Settings.resolve(options: options)
         let level = settings.logLevel
         LoggingSystem.bootstrap { label in
@@ -21,7 +20,7 @@ struct Runtime {
     }
 
     /// The embedded cluster under the home directory.
-    var embeddedCluster: EmbeddedCluster {
+    public var embeddedCluster: EmbeddedCluster {
         EmbeddedCluster(
             configuration: .init(home: settings.homeURL, binDirectory: settings.pgBinDirectory),
             logger: Logger(label: "seam.db"))
@@ -29,7 +28,7 @@ struct Runtime {
 
     /// The database to use, starting the embedded cluster when no URL is configured.
     /// `startedCluster` is set when this call started it (the caller stops it at the end).
-    func openDatabase() async throws -> (url: String, startedCluster: EmbeddedCluster?) {
+    public func openDatabase() async throws -> (url: String, startedCluster: EmbeddedCluster?) {
         if let url = settings.databaseURL { return (url, nil) }
         let cluster = embeddedCluster
         let started = try await runBlocking("seam-embedded") { try cluster.start() }
@@ -38,7 +37,7 @@ struct Runtime {
 
     /// Runs `body` with the database's URL (starting the embedded cluster when no URL is
     /// configured) and stops the cluster afterwards if this call started it, on failure too.
-    func withDatabase<T>(_ body: (String) async throws -> T) async throws -> T {
+    public func withDatabase<T>(_ body: (String) async throws -> T) async throws -> T {
         let database = try await openDatabase()
         let value: T
         do {
@@ -53,7 +52,7 @@ struct Runtime {
 
     /// Runs `body` with a pool on the database after setting the lake up (migrations,
     /// roles, partitions); closes the pool and stops a cluster it started afterwards.
-    func withLake<T>(
+    public func withLake<T>(
         maximumConnections: Int = 1, _ body: (PostgresPool, LakeSetup.Report) async throws -> T
     ) async throws -> T {
         try await withDatabase { url in
@@ -70,7 +69,7 @@ struct Runtime {
     }
 
     /// Migrations, roles and partitions, as `seam migrate` and `seam serve` do on start.
-    func setUpLake(on pool: PostgresPool) async throws -> LakeSetup.Report {
+    public func setUpLake(on pool: PostgresPool) async throws -> LakeSetup.Report {
         let directory = try LakeMigrations.locate(explicit: settings.migrationsDirectory)
         let setup = LakeSetup(
             configuration: .init(migrationsDirectory: directory, partitionDaysAhead: settings.maintenance.daysAhead),
@@ -79,21 +78,21 @@ struct Runtime {
     }
 
     /// A fresh database with the lake for a benchmark phase, dropped afterwards.
-    func withBenchDatabase<T>(adminURL: String, _ body: (String) async throws -> T) async throws -> T {
+    public func withBenchDatabase<T>(adminURL: String, _ body: (String) async throws -> T) async throws -> T {
         let name = "seam_bench_\(UUID().uuidString.prefix(8).lowercased())"
         let admin = PostgresPool(configuration: .init(connectionString: adminURL, maximumConnections: 1))
-        try await admin.withConnection { c in _ = try c.executeScript("CREATE DATABASE \(name)") }
+        try await admin.withConnection { c in _ = try c.executeScript("CREATE DATABASE \(identifier: name)") }
         let url = try ConnectionString.replacing(["dbname": name], in: adminURL)
         do {
             let pool = PostgresPool(configuration: .init(connectionString: url, maximumConnections: 1))
             _ = try await setUpLake(on: pool)
             await pool.close()
             let value = try await body(url)
-            try await admin.withConnection { c in _ = try c.executeScript("DROP DATABASE \(name) WITH (FORCE)") }
+            try await admin.withConnection { c in _ = try c.executeScript("DROP DATABASE \(identifier: name) WITH (FORCE)") }
             await admin.close()
             return value
         } catch {
-            _ = try? await admin.withConnection { try $0.executeScript("DROP DATABASE \(name) WITH (FORCE)") }
+            _ = try? await admin.withConnection { try $0.executeScript("DROP DATABASE \(identifier: name) WITH (FORCE)") }
             await admin.close()
             throw error
         }
@@ -102,7 +101,7 @@ struct Runtime {
 
 extension EmbeddedCluster {
     /// Stops the cluster from an async context.
-    func stopAsync() async throws {
+    public func stopAsync() async throws {
         let cluster = self
         try await runBlocking("seam-embedded") { try cluster.stop() }
     }

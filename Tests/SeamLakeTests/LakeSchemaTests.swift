@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import SeamLake
 import SeamPostgres
+import DatabaseSupport
 import Testing
 
 @Suite("Lake schema", .requiresPostgres)
@@ -56,7 +57,7 @@ struct LakeSchemaTests {
     @Test("a span or tag event stored twice is one row")
     func naturalKeys() async throws {
         try await withLake { c, _ in
-            let insert = """
+            let insert: StaticString = """
                 INSERT INTO lake.spans (trace_id, span_id, name, start_time, end_time) VALUES ($1, $2, 'GET /', $3, $3)
                 ON CONFLICT DO NOTHING
                 """
@@ -69,7 +70,7 @@ struct LakeSchemaTests {
             }
             #expect(wrongLength.sqlState == "23514")
             let event = UUID()
-            let register = "INSERT INTO lake.tag_event_ids (event_id, occurred_at) VALUES ($1, now()) ON CONFLICT DO NOTHING"
+            let register: StaticString = "INSERT INTO lake.tag_event_ids (event_id, occurred_at) VALUES ($1, now()) ON CONFLICT DO NOTHING"
             #expect(try c.execute(register, [.uuid(event)]) == 1)
             #expect(try c.execute(register, [.uuid(event)]) == 0)
         }
@@ -114,14 +115,14 @@ struct LakeSchemaTests {
     func rolesWithoutPrivilege() async throws {
         try await withLake { c, db in
             let login = "seam_limited_\(UUID().uuidString.prefix(6).lowercased())"
-            try c.executeScript("CREATE ROLE \(login) LOGIN NOCREATEROLE")
-            defer { try? c.executeScript("DROP OWNED BY \(login); DROP ROLE \(login)") }
+            try c.executeScript("CREATE ROLE \(identifier: login) LOGIN NOCREATEROLE")
+            defer { try? c.executeScript("DROP OWNED BY \(identifier: login); DROP ROLE \(identifier: login)") }
             let limited = try PostgresConnection(try ConnectionString.replacing(["user": login], in: db.url))
             let names = LakeRoles.Names(reader: "\(login)_reader", writer: "\(login)_writer")
             let report = try LakeRoles.ensure(on: limited, names: names, logger: Logger(label: "test"))
             #expect(!report.isComplete)
-            #expect(report.pendingSQL.contains("CREATE ROLE \(names.reader) NOLOGIN;"))
-            #expect(report.pendingSQL.contains { $0.hasPrefix("GRANT SELECT ON ALL TABLES IN SCHEMA lake TO \(names.reader)") })
+            #expect(report.pendingSQL.contains("CREATE ROLE \"\(names.reader)\" NOLOGIN;"))
+            #expect(report.pendingSQL.contains { $0.hasPrefix("GRANT SELECT ON ALL TABLES IN SCHEMA lake TO \"\(names.reader)\"") })
         }
     }
 

@@ -3,6 +3,7 @@ import ArgumentParser
 import Foundation
 import SeamETL
 import SeamLake
+import SeamMetrics
 import SeamPostgres
 
 /// `seam bench etl`: the cost of full and incremental ETL runs on a generated lake.
@@ -21,7 +22,7 @@ import SeamPostgres
 ///    conversions and revenue in 72 h of first exposure; per day: sessions, conversions,
 ///    revenue) by one plain SQL query each over the raw tables.
 /// 5. Check: a full recomputation after the incremental run gives the same tables.
-struct ETLBench: AsyncParsableCommand {
+struct ETLBench: AsyncParsableCommand, Sendable {
     static let configuration = CommandConfiguration(
         commandName: "etl", abstract: "Full vs incremental ETL runs on a generated lake, against plain SQL over the raw tables.")
 
@@ -98,7 +99,7 @@ struct ETLBench: AsyncParsableCommand {
         say(String(format: "  added %d sessions (%d events) and %d exposed units in %.1f s", newSessions, newSessions * perSession, newUnits, (ContinuousClock.now - clock).seconds))
         let later = midnight.addingTimeInterval(3600)
         let incremental = try await runAll(now: later, label: "incremental")
-        try await pool.execute("UPDATE seam_meta.etl_state SET watermark = $1", [.timestamptz(midnight)])
+        try await pool.execute("UPDATE seam_meta.etl_state SET watermark = \(midnight)")
         let withLookback = try await runAll(
             now: later, label: "incremental-\(Int(lookbackHours))h", runner: JobRunner(pool: pool, lookbackHours: lookbackHours))
 
@@ -145,7 +146,7 @@ struct ETLBench: AsyncParsableCommand {
         ] {
             let row = "(to_jsonb(t) - 'computed_through' - 'as_of')::text"
             digests[table] = try await pool.query(
-                "SELECT md5(string_agg(\(row), '|' ORDER BY \(row))) FROM lake.\(table) AS t WHERE \(condition)"
+                "SELECT md5(string_agg(\(unescaped: row), '|' ORDER BY \(unescaped: row))) FROM lake.\(unescaped: table) AS t WHERE \(unescaped: condition)"
             ).scalar(String?.self) ?? ""
         }
         return digests
@@ -165,24 +166,25 @@ struct ETLBench: AsyncParsableCommand {
             """)
         // Session i of visitor v: i % visitors for the base data; new sessions go to new
         // visitors first (the newly exposed units), then to existing ones.
-        let visitorOf = prefix == "s"
+        let visitorOf: SQLQuery = prefix == "s"
             ? "'v' || (i % \(visitors))"
             : "CASE WHEN i - \(first) < \(exposedUnits) THEN 'w' || (i - \(first)) ELSE 'v' || ((i * 37) % \(visitors)) END"
-        let h = "((i::bigint * 2654435761) % 4294967296)"
+        let h: SQLQuery = "((i::bigint * 2654435761) % 4294967296)"
+        let last = first + count - 1
         try connection.execute(
             """
             INSERT INTO lake.tag_events (event_id, name, occurred_at, received_at, session_id, anonymous_id, page_path, properties)
-            SELECT md5('\(prefix)' || i || ':' || k)::uuid,
+            SELECT md5(\(text: prefix) || i || ':' || k)::uuid,
                    CASE WHEN k = 8 AND \(h) % 20 = 0 THEN 'purchase'
                         WHEN k = 7 AND \(h) % 8 = 0 THEN 'add_to_basket'
                         WHEN k % 2 = 1 THEN 'product_view' ELSE 'page_view' END,
-                   $1::timestamptz + ((i - \(first))::float8 / \(count) * \(span) + k * 20) * interval '1 second',
-                   $1::timestamptz + ((i - \(first))::float8 / \(count) * \(span) + k * 20 + 1) * interval '1 second',
-                   '\(prefix)' || i, \(visitorOf), '/p' || k,
+                   \(start) + ((i - \(first))::float8 / \(count) * \(span) + k * 20) * interval '1 second',
+                   \(start) + ((i - \(first))::float8 / \(count) * \(span) + k * 20 + 1) * interval '1 second',
+                   \(text: prefix) || i, \(visitorOf), '/p' || k,
                    CASE WHEN k = 8 AND \(h) % 20 = 0 THEN jsonb_build_object('revenue', 20 + i % 180)
                         WHEN k % 2 = 1 THEN jsonb_build_object('category', 'c' || ((i + k) % 12)) ELSE '{}' END
-            FROM generate_series(\(first), \(first + count - 1)) AS i, generate_series(0, \(perSession - 1)) AS k
-            """, [.timestamptz(start)])
+            FROM generate_series(\(first), \(last)) AS i, generate_series(0, \(perSession - 1)) AS k
+            """)
         try connection.execute(
             """
             INSERT INTO lake.event_facts (event_id, name, occurred_at, received_at, session_id, session_source, anonymous_id, page_path,
@@ -191,8 +193,8 @@ struct ETLBench: AsyncParsableCommand {
                    lake.event_revenue(properties), name = 'page_view',
                    CASE WHEN name = 'page_view' THEN 40 + (hashtext(event_id::text) & 255) END,
                    CASE WHEN name = 'page_view' THEN 4 END, CASE WHEN name = 'page_view' THEN false END, '{}'
-            FROM lake.tag_events WHERE session_id LIKE '\(prefix)%' AND occurred_at >= $1::timestamptz
-            """, [.timestamptz(start)])
+            FROM lake.tag_events WHERE session_id LIKE \(text: prefix) || '%' AND occurred_at >= \(start)
+            """)
         try connection.execute(
             """
             INSERT INTO lake.sessions
@@ -203,26 +205,27 @@ struct ETLBench: AsyncParsableCommand {
                    coalesce(sum(revenue) FILTER (WHERE name = 'purchase'), 0), min(page_path), max(page_path),
                    count(*) FILTER (WHERE trace_known), 0,
                    percentile_cont(0.95) WITHIN GROUP (ORDER BY trace_duration_ms), bool_or(name = 'purchase'), now()
-            FROM lake.event_facts WHERE session_id LIKE '\(prefix)%' AND occurred_at >= $1::timestamptz
+            FROM lake.event_facts WHERE session_id LIKE \(text: prefix) || '%' AND occurred_at >= \(start)
             GROUP BY session_id
-            """, [.timestamptz(start)])
+            """)
         // Exposures: the first session of each exposed visitor, in every experiment.
-        let unitSessions = prefix == "s" ? "generate_series(0, \(exposedUnits - 1))" : "generate_series(\(first), \(first + exposedUnits - 1))"
+        let unitSessions: SQLQuery = prefix == "s"
+            ? "generate_series(0, \(exposedUnits - 1))" : "generate_series(\(first), \(first + exposedUnits - 1))"
         try connection.execute(
             """
             INSERT INTO lake.logs (log_id, time, event_name, flag_key, flag_variant, flag_context_id, session_id)
-            SELECT decode(md5('\(prefix)' || i || ':' || x), 'hex'), s.started_at, 'feature_flag.evaluation', 'exp' || x,
+            SELECT decode(md5(\(text: prefix) || i || ':' || x), 'hex'), s.started_at, 'feature_flag.evaluation', 'exp' || x,
                    CASE WHEN ((i::bigint * 2654435761 + x * 40503) % 4294967296) % 2 = 0 THEN 'control' ELSE 'treatment' END,
                    s.anonymous_id, s.session_id
-            FROM \(unitSessions) AS i JOIN lake.sessions AS s ON s.session_id = '\(prefix)' || i,
+            FROM \(unitSessions) AS i JOIN lake.sessions AS s ON s.session_id = \(text: prefix) || i,
                  generate_series(0, \(experiments - 1)) AS x
             """)
         try connection.execute(
             """
             INSERT INTO lake.exposures
             SELECT flag_key, flag_context_id, 'context', flag_variant, time, time, session_id, NULL, NULL, 1, ARRAY[flag_variant], false, now()
-            FROM lake.logs WHERE flag_key IS NOT NULL AND time >= $1::timestamptz AND session_id LIKE '\(prefix)%'
-            """, [.timestamptz(start)])
+            FROM lake.logs WHERE flag_key IS NOT NULL AND time >= \(start) AND session_id LIKE \(text: prefix) || '%'
+            """)
         try connection.executeScript(
             """
             ALTER TABLE lake.tag_events ENABLE TRIGGER join_enqueue;
@@ -233,7 +236,7 @@ struct ETLBench: AsyncParsableCommand {
 
     /// Per experiment and variant, from the raw tables: units at first evaluation, units
     /// that purchased within 72 h, and their revenue (sum and sum of squares per unit).
-    private var baselineExperimentSQL: String {
+    private var baselineExperimentSQL: SQLQuery {
         """
         WITH first AS (
             SELECT DISTINCT ON (flag_key, flag_context_id) flag_key, flag_context_id AS unit, flag_variant AS variant, time
@@ -253,7 +256,7 @@ struct ETLBench: AsyncParsableCommand {
     }
 
     /// Per UTC day, from the raw tag events: sessions, sessions with a purchase, revenue.
-    private var baselineSegmentSQL: String {
+    private var baselineSegmentSQL: SQLQuery {
         """
         SELECT date_trunc('day', started_at, 'UTC'), count(*), count(*) FILTER (WHERE converted), sum(revenue)
         FROM (SELECT session_id, min(occurred_at) AS started_at, bool_or(name = 'purchase') AS converted,

@@ -5,6 +5,7 @@ import SeamIngest
 import SeamLoader
 import SeamModel
 import SeamOTLP
+import SeamMetrics
 import SeamPostgres
 import SwiftProtobuf
 
@@ -40,26 +41,15 @@ struct IngestBench: AsyncParsableCommand {
     var concurrency: Int = 4
 
     func run() async throws {
-        try await Runtime(options: options).withDatabase { try await measure(adminURL: $0) }
-    }
-
-    private func measure(adminURL: String) async throws {
-        let name = "seam_bench_\(UUID().uuidString.prefix(8).lowercased())"
-        let admin = PostgresPool(configuration: .init(connectionString: adminURL, maximumConnections: 1))
-        try await admin.withConnection { c in _ = try c.executeScript("CREATE DATABASE \(name)") }
-        let url = try ConnectionString.replacing(["dbname": name], in: adminURL)
-        let home = URL(fileURLWithPath: "/tmp/seam-bench-\(UUID().uuidString.prefix(8))")
-        try FileManager.default.createDirectory(at: home, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: home) }
-        do {
-            try await phases(url: url, home: home)
-        } catch {
-            _ = try? await admin.withConnection { try $0.executeScript("DROP DATABASE \(name) WITH (FORCE)") }
-            await admin.close()
-            throw error
+        let runtime = try Runtime(options: options)
+        try await runtime.withDatabase { adminURL in
+            try await runtime.withBenchDatabase(adminURL: adminURL) { url in
+                let home = URL(fileURLWithPath: "/tmp/seam-bench-\(UUID().uuidString.prefix(8))")
+                try FileManager.default.createDirectory(at: home, withIntermediateDirectories: true)
+                defer { try? FileManager.default.removeItem(at: home) }
+                try await phases(url: url, home: home)
+            }
         }
-        try await admin.withConnection { c in _ = try c.executeScript("DROP DATABASE \(name) WITH (FORCE)") }
-        await admin.close()
     }
 
     private func phases(url: String, home: URL) async throws {

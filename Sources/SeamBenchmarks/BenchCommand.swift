@@ -1,10 +1,13 @@
 import SeamSettings
 import ArgumentParser
 import Foundation
+import SeamMetrics
 import SeamPostgres
 
-struct BenchCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
+public struct BenchCommand: AsyncParsableCommand {
+    public init() {}
+
+    public static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Benchmarks that print their figure and a baseline measured in the same run.",
         subcommands: [CopyBench.self, IngestBench.self, JoinBench.self, ETLBench.self])
@@ -13,7 +16,7 @@ struct BenchCommand: AsyncParsableCommand {
 /// Seam's binary COPY of span-shaped rows into a day-partitioned table with its primary
 /// key, against the baseline of psql's `\copy` (libpq in C, text CSV) loading the same rows
 /// into an identical table.
-struct CopyBench: AsyncParsableCommand {
+struct CopyBench: AsyncParsableCommand, Sendable {
     static let configuration = CommandConfiguration(
         commandName: "copy",
         abstract: "Rows per second of Seam's binary COPY versus psql \\copy of the same span rows.")
@@ -53,13 +56,13 @@ struct CopyBench: AsyncParsableCommand {
 
         let pool = PostgresPool(configuration: .init(connectionString: url, maximumConnections: 1))
         let result = try await pool.withConnection { c -> (seam: Double, psql: Double) in
-            try c.executeScript(SyntheticSpans.schemaSQL)
+            try c.executeScript(SQLQuery(SyntheticSpans.schemaSQL))
             defer { _ = try? c.executeScript("DROP SCHEMA seam_bench CASCADE") }
             var best = (seam: 0.0, psql: 0.0)
             for _ in 0..<runCount {
                 try c.executeScript("TRUNCATE seam_bench.spans_seam, seam_bench.spans_psql; CHECKPOINT")
                 let start = ContinuousClock.now
-                let copied = try c.copyIn("COPY seam_bench.spans_seam (\(SyntheticSpans.columns)) FROM STDIN (FORMAT binary)") {
+                let copied = try c.copyIn("COPY seam_bench.spans_seam (\(unescaped: SyntheticSpans.columns)) FROM STDIN (FORMAT binary)") {
                     try spans.write(to: $0)
                 }
                 let seamSeconds = (ContinuousClock.now - start).seconds
@@ -93,10 +96,6 @@ struct CopyBench: AsyncParsableCommand {
         process.waitUntilExit()
         return process.terminationStatus
     }
-}
-
-extension Duration {
-    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
 }
 
 /// Deterministic span-shaped rows, as OTLP ingestion will write them.

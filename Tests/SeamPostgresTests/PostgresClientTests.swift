@@ -1,4 +1,5 @@
 import Foundation
+import DatabaseSupport
 import Testing
 
 @testable import SeamPostgres

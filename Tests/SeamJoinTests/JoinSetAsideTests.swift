@@ -2,6 +2,7 @@ import Foundation
 @testable import SeamJoin
 import SeamLake
 import SeamPostgres
+import DatabaseSupport
 import Testing
 
 @Suite("Join poison keys", .requiresPostgres)

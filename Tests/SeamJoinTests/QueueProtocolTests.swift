@@ -1,0 +1,89 @@
+import DatabaseSupport
+import Foundation
+import SeamPostgres
+import TestSupport
+import Testing
+
+@testable import SeamJoin
+
+/// The join queue's protocol is defined once in SQL (migration 0008) and named once in
+/// Swift (`QueueKind`): these tests hold the two together.
+@Suite("Join queue protocol", .requiresPostgres)
+struct QueueProtocolTests {
+    @Test("SQL numbers every kind as Swift does, and the worker's check passes")
+    func kindsAgree() async throws {
+        try await TestDatabase.withLake { pool in
+            try await pool.withConnection { c in
+                for kind in QueueKind.allCases {
+                    #expect(try c.query("SELECT seam_meta.join_kind(\(text: kind.label))").scalar(Int16.self) == kind.rawValue)
+                }
+                #expect(try c.query("SELECT seam_meta.join_kind('no such kind') IS NULL").scalar(Bool.self))
+                try QueueKind.verify(on: c)
+            }
+        }
+    }
+
+    @Test("a database that numbers a kind differently stops the worker with the reason")
+    func mismatchIsCaught() async throws {
+        try await TestDatabase.withLake { pool in
+            try await pool.withConnection { c in
+                try c.executeScript(
+                    """
+                    CREATE OR REPLACE FUNCTION seam_meta.join_kind(name text) RETURNS smallint LANGUAGE sql IMMUTABLE AS $$
+                        SELECT (CASE name WHEN 'trace' THEN 1 WHEN 'exposure' THEN 2 WHEN 'event' THEN 3 WHEN 'session' THEN 4
+                                          WHEN 'trace_changed' THEN 6 WHEN 'unit_changed' THEN 7 END)::smallint $$
+                    """)
+                let error = try #require(throws: QueueKind.Mismatch.self) { try QueueKind.verify(on: c) }
+                #expect(error.description.contains("join_kind('session') is 4"))
+            }
+        }
+    }
+
+    @Test("buckets are the ones queued items had before the protocol moved into SQL (0004's formulas)")
+    func bucketsUnchanged() async throws {
+        var random = SplitMix64(seed: 0x5EA4_0008)
+        let keys = (0..<200).map { _ in random.hex(bytes: 1 + Int(random.next(below: 24))) }
+        try await TestDatabase.withLake { pool in
+            try await pool.withConnection { c in
+                #expect(try c.query("SELECT seam_meta.join_buckets()").scalar(Int.self) == 16)
+                for key in keys {
+                    let row = try #require(
+                        try c.query(
+                            """
+                            SELECT seam_meta.join_bucket(\(text: key)) = hashtext(\(text: key)) & 15,
+                                   seam_meta.join_bucket(\(text: key), \(text: key + "u")) = hashtext(\(text: key) || E'\\x1f' || \(text: key + "u")) & 15,
+                                   seam_meta.join_bucket(decode(md5(\(text: key)), 'hex')) = get_byte(decode(md5(\(text: key)), 'hex'), 15) & 15,
+                                   seam_meta.join_bucket(seam_meta.join_kind('event'), NULL, gen_random_uuid(), \(text: key), NULL)
+                                       = seam_meta.join_bucket(\(text: key)),
+                                   seam_meta.join_bucket(seam_meta.join_kind('exposure'), NULL, NULL, \(text: key), \(text: "u"))
+                                       = seam_meta.join_bucket(\(text: key), \(text: "u"))
+                            """
+                        ).first)
+                    for column in 0..<5 { #expect(try row[column].decode(Bool.self), "key \(key), column \(column)") }
+                }
+            }
+        }
+    }
+
+    @Test("items the triggers queue land in the buckets a claim takes")
+    func triggersAndClaimsAgree() async throws {
+        try await TestDatabase.withLake { pool in
+            try await pool.withConnection { c in
+                try c.execute(
+                    """
+                    INSERT INTO lake.tag_events (event_id, name, occurred_at, received_at, anonymous_id, properties, context)
+                    SELECT gen_random_uuid(), 'page_view', now(), now(), 'visitor-' || i, '{}', '{}' FROM generate_series(1, 50) AS i
+                    """)
+                let queued = try c.query(
+                    "SELECT count(*) FROM seam_meta.join_queue WHERE kind = \(QueueKind.event.rawValue) AND bucket = seam_meta.join_bucket(key1)"
+                ).scalar(Int.self)
+                #expect(queued == 50)
+                let claimed = try c.transaction { c in
+                    try QueueClaim.claim(kind: .event, limit: 1_000, horizon: .seconds(86_400), on: c)
+                }
+                #expect(claimed?.items == 50)
+                #expect(try c.query("SELECT count(*) FROM seam_meta.join_queue WHERE kind = \(QueueKind.event.rawValue)").scalar(Int.self) == 0)
+            }
+        }
+    }
+}
