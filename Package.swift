@@ -165,6 +165,7 @@ let package = Package(
                 "SeamPostgres",
                 "SeamModel",
                 "SeamHTTP",
+                "SeamMetrics",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -250,8 +251,12 @@ let package = Package(
         .testTarget(
             name: "SeamIngestTests",
             dependencies: [
-                "SeamIngest", "SeamModel", "SeamGzip", "SeamOTLP", "SeamRecords", "SeamSpool",
+                "SeamIngest", "SeamModel", "SeamGzip", "SeamOTLP", "SeamRecords", "SeamSpool", "SeamMetrics",
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .testTarget(

@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import SeamHTTP
+import SeamMetrics
 import SeamModel
 import Logging
 import SeamPostgres
@@ -26,27 +27,32 @@ public struct ReadAPI: Sendable {
 
     let configuration: Configuration
     let pool: PostgresPool
+    /// Where the standalone server counts its requests (`seam_http_requests_total`).
+    let metrics: MetricHandles
 
-    public init(configuration: Configuration = .init(), pool: PostgresPool) {
+    public init(configuration: Configuration = .init(), pool: PostgresPool, metrics: MetricHandles = MetricHandles()) {
         self.configuration = configuration
         self.pool = pool
+        self.metrics = metrics
     }
 
     /// Adds the API's routes to a router (the ingestion server's, when both roles run).
     /// Where the read API's routes live (for CORS).
     public static let pathPrefixes = ["/v1/experiments", "/v1/segments"]
 
-    public func addRoutes(to router: Router<BasicRequestContext>) {
-        router.get("/v1/experiments") { request, _ in await respond(request) { try await experiments() } }
-        router.get("/v1/experiments/:key/results") { request, context in
-            let key = context.parameters.get("key") ?? ""
-            return await respond(request) { try await results(key: key, request: request) }
-        }
-        router.get("/v1/segments") { request, _ in await respond(request) { try await segments() } }
-        router.get("/v1/segments/:name/metrics") { request, context in
-            let name = context.parameters.get("name") ?? ""
-            return await respond(request) { try await segmentMetrics(name: name, request: request) }
-        }
+    public func addRoutes<Context: RequestContext>(to router: Router<Context>) {
+        router.group()
+            .add(middleware: BearerTokenCheck(tokens: configuration.tokens, message: "a read token is required: Authorization: Bearer <token>"))
+            .get("/v1/experiments") { request, _ in try await respond(request) { try await experiments() } }
+            .get("/v1/experiments/:key/results") { request, context in
+                let key = context.parameters.get("key") ?? ""
+                return try await respond(request) { try await results(key: key, request: request) }
+            }
+            .get("/v1/segments") { request, _ in try await respond(request) { try await segments() } }
+            .get("/v1/segments/:name/metrics") { request, context in
+                let name = context.parameters.get("name") ?? ""
+                return try await respond(request) { try await segmentMetrics(name: name, request: request) }
+            }
     }
 
     /// An HTTP server with only the read API and `/healthz` (`seam serve --roles api`
@@ -58,6 +64,7 @@ public struct ReadAPI: Sendable {
     ) -> some ApplicationProtocol {
         let router = Router(context: BasicRequestContext.self)
         router.add(middleware: CORSPolicy(browserPaths: [], readPrefixes: Self.pathPrefixes, readOrigins: readOrigins))
+        router.add(middleware: RequestMetrics(handles: metrics))
         HealthRoute.add(to: router)
         addRoutes(to: router)
         return Application(
@@ -76,22 +83,14 @@ public struct ReadAPI: Sendable {
         var table: Table?
     }
 
-    private func respond(_ request: Request, _ body: () async throws -> Answer) async -> Response {
-        if !configuration.tokens.isEmpty {
-            guard let token = BearerToken.from(request), configuration.tokens.contains(token) else {
-                return HTTPFailure(
-                    .unauthorized, "a read token is required: Authorization: Bearer <token>",
-                    headers: [.wwwAuthenticate: #"Bearer realm="seam""#]
-                ).response
-            }
-        }
+    private func respond(_ request: Request, _ body: () async throws -> Answer) async throws(HTTPFailure) -> Response {
         let answer: Answer
         do {
             answer = try await body()
         } catch let failure as HTTPFailure {
-            return failure.response
+            throw failure
         } catch {
-            return HTTPFailure(.serviceUnavailable, "the lake could not be read: \(error)").response
+            throw HTTPFailure(.serviceUnavailable, "the lake could not be read: \(error)")
         }
         let wantsCSV = (request.headers[.accept] ?? "").contains("text/csv")
         let bytes: [UInt8]
@@ -100,7 +99,7 @@ public struct ReadAPI: Sendable {
             bytes = Array(table.csv.utf8)
             contentType = "text/csv; charset=utf-8"
         } else if wantsCSV {
-            return HTTPFailure(.notAcceptable, "this resource is JSON only; CSV is offered by results and segment metrics").response
+            throw HTTPFailure(.notAcceptable, "this resource is JSON only; CSV is offered by results and segment metrics")
         } else {
             bytes = [UInt8]((try? JSONSerialization.data(withJSONObject: answer.json, options: [.sortedKeys])) ?? Data("{}".utf8))
             contentType = "application/json"

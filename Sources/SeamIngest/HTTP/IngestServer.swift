@@ -56,44 +56,16 @@ public struct IngestServer: Sendable {
         self.readinessDetail = readinessDetail
     }
 
-    /// The Hummingbird application; it is a `Service` for the service group.
-    /// `onListening` receives the bound port (useful with port 0).
-    /// The HTTP application; `additionalRoutes` adds other roles' routes (the read API) to
-    /// the same server.
+    /// The HTTP application; it is a `Service` for the service group. `onListening`
+    /// receives the bound port (useful with port 0); `additionalRoutes` adds other roles'
+    /// routes (the read API) to the same server.
     public func makeApplication(
         onListening: @escaping @Sendable (Int) async -> Void = { _ in },
-        additionalRoutes: (Router<BasicRequestContext>) -> Void = { _ in }
+        additionalRoutes: (Router<IngestRequestContext>) -> Void = { _ in }
     ) -> some ApplicationProtocol {
-        let router = Router(context: BasicRequestContext.self)
-        router.add(
-            middleware: CORSPolicy(
-                browserPaths: Self.browserPaths, readPrefixes: readPrefixes, readOrigins: readOrigins))
-        HealthRoute.add(to: router)
-        router.get("/readyz") { _, _ in await readiness() }
-        router.get("/metrics") { request, _ in
-            guard let metricsExposition else { return HTTPFailure(.notFound, "metrics are not enabled").response }
-            if let token = configuration.metricsToken, BearerToken.from(request) != token {
-                return HTTPFailure(
-                    .unauthorized, "/metrics needs its token (Authorization: Bearer <metrics token>)", headers: [.wwwAuthenticate: "Bearer"]
-                ).response
-            }
-            return Response(
-                status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-                body: .init(byteBuffer: ByteBuffer(bytes: metricsExposition())))
-        }
-        router.post("/v1/events") { request, _ in counted("/v1/events", await postEvents(request)) }
-        router.post("/v1/traces") { request, _ in counted("/v1/traces", await postOTLP(request, signal: .traces)) }
-        router.post("/v1/logs") { request, _ in counted("/v1/logs", await postOTLP(request, signal: .logs)) }
-        for path in ["/v1/traces", "/v1/logs"] {
-            for method in [HTTPRequest.Method.get, .put, .delete, .patch] {
-                router.on(RouterPath(path), method: method) { _, _ in HTTPFailure(.methodNotAllowed, "use POST").response }
-            }
-        }
-        router.on("/v1/events", method: .get) { _, _ in HTTPFailure(.methodNotAllowed, "use POST").response }
-        additionalRoutes(router)
         let headerBytes = configuration.maximumHeaderBytes
         return Application(
-            router: router,
+            router: router(additionalRoutes: additionalRoutes),
             server: .http1(
                 configuration: .init(
                     idleTimeout: .seconds(Int64(configuration.idleTimeoutSeconds)),
@@ -105,9 +77,41 @@ public struct IngestServer: Sendable {
             logger: logger)
     }
 
-    private func counted(_ path: String, _ response: Response) -> Response {
-        metrics.request(path: path, status: response.status.code)
-        return response
+    /// The routes, behind CORS and request metrics; each group behind its token check.
+    func router(additionalRoutes: (Router<IngestRequestContext>) -> Void = { _ in }) -> Router<IngestRequestContext> {
+        let router = Router(context: IngestRequestContext.self)
+        router.add(middleware: CORSPolicy(browserPaths: Self.browserPaths, readPrefixes: readPrefixes, readOrigins: readOrigins))
+        router.add(middleware: RequestMetrics(handles: metrics.handles))
+        HealthRoute.add(to: router)
+        router.get("/readyz") { _, _ in await readiness() }
+        router.group()
+            .add(middleware: BearerTokenCheck(
+                tokens: configuration.metricsToken.map { [$0] } ?? [],
+                message: "/metrics needs its token (Authorization: Bearer <metrics token>)"))
+            .get("/metrics") { _, _ in
+                guard let metricsExposition else { throw HTTPFailure(.notFound, "metrics are not enabled") }
+                return Response(
+                    status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                    body: .init(byteBuffer: ByteBuffer(bytes: metricsExposition())))
+            }
+        router.group()
+            .add(middleware: IngestAuthentication(configuration: configuration, browser: true) { _, status, message in
+                HTTPFailure(status, message, headers: status == .unauthorized ? [.wwwAuthenticate: "Bearer"] : [:])
+            })
+            .post("/v1/events") { request, context in try await postEvents(request, source: context.source) }
+        router.group()
+            .add(middleware: IngestAuthentication(configuration: configuration, browser: false) { request, status, message in
+                OTLPFailure(status, message, encoding: OTLPEncoding(request) ?? .json)
+            })
+            .post("/v1/traces") { request, _ in try await postOTLP(request, signal: .traces) }
+            .post("/v1/logs") { request, _ in try await postOTLP(request, signal: .logs) }
+        for path in ["/v1/traces", "/v1/logs", "/v1/events"] {
+            for method in [HTTPRequest.Method.get, .put, .delete, .patch] {
+                router.on(RouterPath(path), method: method) { _, _ -> Response in throw HTTPFailure(.methodNotAllowed, "use POST") }
+            }
+        }
+        additionalRoutes(router)
+        return router
     }
 
     // MARK: /v1/events
@@ -115,43 +119,25 @@ public struct IngestServer: Sendable {
     /// Routes browsers post to: CORS from any origin, and browser tokens accepted.
     static let browserPaths: Set<String> = ["/v1/events"]
 
-    func postEvents(_ request: Request) async -> Response {
-        let source: String?
-        switch authenticate(request, browser: true) {
-        case .success(let name): source = name
-        case .failure(let failure): return failure.response
-        }
+    func postEvents(_ request: Request, source: String?) async throws -> Response {
         let contentType = request.headers[.contentType]?.split(separator: ";").first?
             .trimmingCharacters(in: .whitespaces).lowercased()
         if let contentType, contentType != "application/json", contentType != "text/plain" {
-            return HTTPFailure(.unsupportedMediaType, "Content-Type must be application/json (or text/plain from navigator.sendBeacon), got \(contentType)").response
+            throw HTTPFailure(.unsupportedMediaType, "Content-Type must be application/json (or text/plain from navigator.sendBeacon), got \(contentType)")
         }
         var lease = MemoryBudget.Lease(budget)
         defer { lease.release() }
-        let body: [UInt8]
-        do {
-            body = try await RequestBodies.read(
-                request, limit: configuration.maximumBodyBytes, lease: &lease, timeout: .seconds(configuration.bodyTimeoutSeconds))
-            try lease.take(body.count * MemoryBudget.jsonExpansion)
-        } catch let error as RequestBodies.Failure {
-            let response = HTTPFailure(error.status, error.reason).response
-            return error.retry ? retryLater(response) : response
-        } catch {
-            return HTTPFailure(.badRequest, "cannot read the request body: \(error)").response
-        }
+        let body = try await readBody(request, lease: &lease, expansion: MemoryBudget.jsonExpansion)
         let received = Self.nowMicros()
         let batch: TagEventDecoder.Batch
         do {
             batch = try events.decode(body, receivedAt: Date(timeIntervalSince1970: Double(received) / 1_000_000), source: source)
         } catch {
-            return HTTPFailure(.badRequest, error.reason).response
+            throw HTTPFailure(.badRequest, error.reason)
         }
         if !batch.accepted.isEmpty {
-            let record = SpoolRecord(
-                kind: .tagEvents, encoding: .tagEventFrames, receivedMicros: received, body: TagEventFrames.encode(batch.accepted))
-            if let problem = await appendToSpool(record) {
-                return retryLater(HTTPFailure(.serviceUnavailable, problem).response)
-            }
+            try await appendToSpool(
+                SpoolRecord(kind: .tagEvents, encoding: .tagEventFrames, receivedMicros: received, body: TagEventFrames.encode(batch.accepted)))
         }
         metrics.accepted("events", batch.accepted.count)
         metrics.rejected("events", reason: "invalid", batch.rejected.count)
@@ -166,27 +152,20 @@ public struct IngestServer: Sendable {
         var rejected: [TagEventRejection]
     }
 
-    /// The source name of a valid token, or the 401 (no or unknown token) or 403 (a
-    /// browser token on a service route) to send. `browser`: the route is browser-facing.
-    func authenticate(_ request: Request, browser: Bool) -> Result<String?, AuthenticationFailure> {
-        guard !configuration.tokens.isEmpty else { return .success(nil) }
-        let token = BearerToken.from(request) ?? request.uri.queryParameters.get("token")
-        guard let token, let source = configuration.tokens[token] else {
-            let message = "a valid ingestion token is required (Authorization: Bearer <token>, or ?token=<token>)"
-            let response = HTTPFailure(.unauthorized, message, headers: [.wwwAuthenticate: "Bearer"]).response
-            return .failure(AuthenticationFailure(response: response, message: message, status: .unauthorized))
+    /// The request body within the limits, its bytes (times `expansion` for what decoding
+    /// builds from them) charged to `lease`; a failure as `HTTPFailure` (with `Retry-After`
+    /// when the client should retry).
+    func readBody(_ request: Request, lease: inout MemoryBudget.Lease, expansion: Int) async throws(HTTPFailure) -> [UInt8] {
+        do {
+            let body = try await RequestBodies.read(
+                request, limit: configuration.maximumBodyBytes, lease: &lease, timeout: .seconds(configuration.bodyTimeoutSeconds))
+            try lease.take(body.count * expansion)
+            return body
+        } catch let error as RequestBodies.Failure {
+            throw HTTPFailure(error.status, error.reason, headers: error.retry ? retryAfter : [:])
+        } catch {
+            throw HTTPFailure(.badRequest, "cannot read the request body: \(error)")
         }
-        if !browser, configuration.browserTokens.contains(token) {
-            let message = "a browser token may post tag events only; OTLP needs a service token"
-            return .failure(AuthenticationFailure(response: HTTPFailure(.forbidden, message).response, message: message, status: .forbidden))
-        }
-        return .success(source)
-    }
-
-    struct AuthenticationFailure: Error {
-        var response: Response
-        var message: String
-        var status: HTTPResponse.Status
     }
 
     // MARK: /readyz
@@ -210,26 +189,21 @@ public struct IngestServer: Sendable {
 
     // MARK: Spool
 
-    /// Appends `payload` durably; on failure returns why, for a 503 the client retries.
-    func appendToSpool(_ record: SpoolRecord) async -> String? {
+    /// Appends `record` durably; when it cannot, 503 with `Retry-After` for the client to retry.
+    func appendToSpool(_ record: SpoolRecord) async throws(HTTPFailure) {
         let frame = record.frame
         do {
             try await spool.append(kind: frame.kind, frame.payload)
-            return nil
         } catch let error as SpoolError where error.code == .full {
-            return "Seam is catching up (\(error.message)); retry later"
+            throw HTTPFailure(.serviceUnavailable, "Seam is catching up (\(error.message)); retry later", headers: retryAfter)
         } catch {
             logger.error("spool append failed", metadata: ["error": "\(error)"])
-            return "Seam cannot store records right now; retry later"
+            throw HTTPFailure(.serviceUnavailable, "Seam cannot store records right now; retry later", headers: retryAfter)
         }
     }
 
-    /// `response` with `Retry-After`.
-    func retryLater(_ response: Response) -> Response {
-        var response = response
-        response.headers[.retryAfter] = String(configuration.retryAfterSeconds)
-        return response
-    }
+    /// `Retry-After` for answers the client should retry.
+    var retryAfter: HTTPFields { [.retryAfter: String(configuration.retryAfterSeconds)] }
 
     // MARK: Responses
 

@@ -6,21 +6,17 @@ import SeamMetrics
 ///
 /// | metric | labels | meaning |
 /// |---|---|---|
-/// | `seam_http_requests_total` | path, status | requests answered, by matched route |
+/// | `seam_http_requests_total` | path, status | requests answered, by matched route (`RequestMetrics`) |
 /// | `seam_records_accepted_total` | signal | records acknowledged (spooled) |
 /// | `seam_records_rejected_total` | signal, reason | records refused and told to the client (`invalid`) |
 /// | `seam_spool_torn_tail_bytes` | | bytes of an unfinished write cut at the last start |
 public struct IngestMetrics: Sendable {
-    private let handles: MetricHandles
+    let handles: MetricHandles
 
     public init(handles: MetricHandles) { self.handles = handles }
 
     /// Records into the process-wide `MetricsSystem`.
     public static let global = IngestMetrics(handles: MetricHandles())
-
-    func request(path: String, status: Int) {
-        handles.counter("seam_http_requests_total", [("path", path), ("status", String(status))]).increment()
-    }
 
     func accepted(_ signal: String, _ count: Int) {
         guard count > 0 else { return }

@@ -1,0 +1,181 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import Prometheus
+import SeamMetrics
+import SeamModel
+import SeamOTLP
+import SeamRecords
+import SeamSpool
+import Testing
+
+@testable import SeamIngest
+
+/// The ingestion routes in process (`app.test(.router)`), with a spool in a temporary
+/// directory and no database: what HTTP alone decides (tokens and their scopes, CORS,
+/// `sendBeacon`, limits, OTLP's error bodies, request metrics) without a socket.
+@Suite("Ingestion routes, in process")
+struct IngestRoutesTests {
+    struct Server {
+        let spool: Spool
+        let registry: PrometheusCollectorRegistry
+        let application: any ApplicationProtocol
+    }
+
+    static func withServer(
+        _ configuration: IngestConfiguration = .init(), database: String? = nil, _ body: @escaping @Sendable (any TestClientProtocol, Spool, PrometheusCollectorRegistry) async throws -> Void
+    ) async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("seam-routes-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let spool = try Spool(configuration: .init(directory: directory, segmentBytes: 1 << 20, maximumBytes: 8 << 20))
+        let registry = PrometheusCollectorRegistry()
+        let server = IngestServer(
+            configuration: configuration, spool: spool, databaseCheck: { database }, events: TagEventDecoder(),
+            logger: Logger(label: "test.routes"), metrics: IngestMetrics(handles: MetricHandles(factory: PrometheusMetricsFactory(registry: registry))),
+            metricsExposition: { registry.emitToBuffer() })
+        let application = Application(router: server.router())
+        do {
+            try await application.test(.router) { client in try await body(client, spool, registry) }
+        } catch {
+            await spool.close()
+            throw error
+        }
+        await spool.close()
+    }
+
+    static func event(_ id: UUID = UUID()) -> String {
+        #"{"events":[{"event_id":"\#(id.uuidString.lowercased())","name":"page_view","session_id":"s1"}]}"#
+    }
+
+    /// The records the spool holds, decoded as the loader decodes them.
+    static func spooled(_ spool: Spool) throws -> [SpoolRecord] {
+        try spool.read(from: spool.start, maximumBytes: 1 << 30).entries.compactMap { entry in
+            guard case .frame(let frame) = entry else { return nil }
+            return try SpoolRecord.decode(frameKind: frame.kind, payload: frame.payload)
+        }
+    }
+
+    @Test("a tag event is acknowledged once it is in the spool, as one record with the receive time once")
+    func eventsAreSpooled() async throws {
+        try await Self.withServer { client, spool, _ in
+            let id = UUID()
+            try await client.execute(
+                uri: "/v1/events", method: .post, headers: [.contentType: "application/json"], body: ByteBuffer(string: Self.event(id))
+            ) { response in
+                #expect(response.status == .ok)
+                #expect(String(buffer: response.body) == #"{"accepted":1,"rejected":[]}"#)
+            }
+            let records = try Self.spooled(spool)
+            #expect(records.count == 1)
+            #expect(records.first?.kind == .tagEvents && records.first?.encoding == .tagEventFrames)
+            let events = try TagEventFrames.decode(records[0].body, receivedMicros: records[0].receivedMicros)
+            #expect(events.map(\.eventID) == [id])
+            #expect(abs(events[0].receivedAt.timeIntervalSinceNow) < 60)
+        }
+    }
+
+    @Test("tokens: none is 401, a browser token posts tag events (also as ?token= from sendBeacon) but gets 403 on OTLP, in OTLP's own error body")
+    func tokenScopes() async throws {
+        let configuration = IngestConfiguration(tokens: ["svc": "checkout", "pub": "web"], browserTokens: ["pub"])
+        try await Self.withServer(configuration) { client, spool, _ in
+            try await client.execute(
+                uri: "/v1/events", method: .post, headers: [.contentType: "application/json"], body: ByteBuffer(string: Self.event())
+            ) { response in
+                #expect(response.status == .unauthorized)
+                #expect(response.headers[.wwwAuthenticate] == "Bearer")
+                #expect(String(buffer: response.body).contains("a valid ingestion token is required"))
+            }
+            // navigator.sendBeacon: text/plain, the token in the query.
+            try await client.execute(
+                uri: "/v1/events?token=pub", method: .post, headers: [.contentType: "text/plain;charset=UTF-8"],
+                body: ByteBuffer(string: Self.event())
+            ) { response in #expect(response.status == .ok) }
+            let records = try Self.spooled(spool)
+            let events = try TagEventFrames.decode(records[0].body, receivedMicros: records[0].receivedMicros)
+            #expect(events.first?.source == "web")
+
+            let traces: [UInt8] = try TraceExportRequest().serializedBytes()
+            try await client.execute(
+                uri: "/v1/traces", method: .post, headers: [.contentType: "application/x-protobuf", .authorization: "Bearer pub"],
+                body: ByteBuffer(bytes: traces)
+            ) { response in
+                #expect(response.status == .forbidden)
+                #expect(response.headers[.contentType] == "application/x-protobuf")
+                let status = try RPCStatus(serializedBytes: Array(buffer: response.body))
+                #expect(status.code == 7 && status.message.contains("browser token"))
+            }
+            try await client.execute(
+                uri: "/v1/logs", method: .post, headers: [.contentType: "application/json"], body: ByteBuffer(string: "{}")
+            ) { response in
+                #expect(response.status == .unauthorized)
+                let status = try RPCStatus(jsonUTF8Data: Data(buffer: response.body))
+                #expect(status.code == 16)
+            }
+            try await client.execute(
+                uri: "/v1/traces", method: .post, headers: [.contentType: "application/x-protobuf", .authorization: "bearer svc"],
+                body: ByteBuffer(bytes: traces)
+            ) { response in #expect(response.status == .ok) }
+        }
+    }
+
+    @Test("CORS: a preflight for tag events from any page is allowed; one for OTLP is refused")
+    func cors() async throws {
+        try await Self.withServer { client, _, _ in
+            let preflight: HTTPFields = [.origin: "https://shop.example", .accessControlRequestMethod: "POST"]
+            try await client.execute(uri: "/v1/events", method: .options, headers: preflight) { response in
+                #expect(response.status == .noContent)
+                #expect(response.headers[.accessControlAllowOrigin] != nil)
+            }
+            try await client.execute(uri: "/v1/traces", method: .options, headers: preflight) { response in
+                #expect(response.status == .forbidden)
+                #expect(response.headers[.accessControlAllowOrigin] == nil)
+            }
+        }
+    }
+
+    @Test("limits: a body over the limit is 413 in the route's error form; a wrong media type is 415; GET is 405")
+    func limits() async throws {
+        try await Self.withServer(IngestConfiguration(maximumBodyBytes: 1024)) { client, spool, _ in
+            let big = ByteBuffer(bytes: [UInt8](repeating: 0x20, count: 4096))
+            try await client.execute(uri: "/v1/events", method: .post, headers: [.contentType: "application/json"], body: big) { response in
+                #expect(response.status == .contentTooLarge)
+                #expect(String(buffer: response.body).hasPrefix(#"{"error":"#))
+            }
+            try await client.execute(uri: "/v1/traces", method: .post, headers: [.contentType: "application/x-protobuf"], body: big) { response in
+                #expect(response.status == .contentTooLarge)
+                let status = try RPCStatus(serializedBytes: Array(buffer: response.body))
+                #expect(status.code == 8)
+            }
+            try await client.execute(uri: "/v1/events", method: .post, headers: [.contentType: "application/xml"], body: ByteBuffer(string: "<a/>")) {
+                #expect($0.status == .unsupportedMediaType)
+            }
+            try await client.execute(uri: "/v1/traces", method: .get) { #expect($0.status == .methodNotAllowed) }
+            #expect(try Self.spooled(spool).isEmpty)
+        }
+    }
+
+    @Test("readiness comes from the injected database check and the spool; requests are counted by matched route")
+    func readinessAndMetrics() async throws {
+        try await Self.withServer(database: "connection refused") { client, _, registry in
+            try await client.execute(uri: "/readyz", method: .get) { response in
+                #expect(response.status == .serviceUnavailable)
+                let body = try JSONSerialization.jsonObject(with: Data(buffer: response.body)) as? [String: Any]
+                #expect(body?["database"] as? String == "unreachable: connection refused")
+                #expect(body?["ready"] as? Bool == false)
+            }
+            for _ in 0..<3 {
+                try await client.execute(uri: "/v1/events", method: .post, headers: [.contentType: "application/json"], body: ByteBuffer(string: "[")) {
+                    #expect($0.status == .badRequest)
+                }
+            }
+            try await client.execute(uri: "/no/such/route", method: .get) { #expect($0.status == .notFound) }
+            try await client.execute(uri: "/metrics", method: .get) { response in
+                let text = String(buffer: response.body)
+                #expect(text.contains(#"seam_http_requests_total{path="/v1/events",status="400"} 3"#))
+                #expect(text.contains(#"seam_http_requests_total{path="/readyz",status="503"} 1"#))
+                #expect(!text.contains("/no/such/route"))
+            }
+        }
+    }
+}
