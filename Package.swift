@@ -66,6 +66,8 @@ let package = Package(
             ],
             exclude: ["Generated/README.md"]
         ),
+        // The time services read and wait on (the system's, or a manual one in tests).
+        .target(name: "SeamClock"),
         // Metric handles made once and reused, for every component's metrics.
         .target(
             name: "SeamMetrics",
@@ -104,6 +106,7 @@ let package = Package(
         .target(
             name: "SeamLoader",
             dependencies: [
+                "SeamClock",
                 "SeamModel",
                 "SeamOTLP",
                 "SeamSpool",
@@ -140,6 +143,7 @@ let package = Package(
             name: "SeamJoin",
             dependencies: [
                 "SeamPostgres",
+                "SeamClock",
                 "SeamMetrics",
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Logging", package: "swift-log"),
@@ -151,6 +155,7 @@ let package = Package(
             name: "SeamETL",
             dependencies: [
                 "SeamPostgres",
+                "SeamClock",
                 "SeamModel",
                 "SeamMetrics",
                 .product(name: "CoreMetrics", package: "swift-metrics"),
@@ -225,7 +230,7 @@ let package = Package(
             ]
         ),
         // Helpers several test targets share (a seeded generator, the system's gzip); not a product.
-        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["SeamClock"], path: "Tests/TestSupport"),
         // A database of its own per test, on the server ops/test starts; not a product.
         .target(name: "DatabaseSupport", dependencies: ["SeamPostgres", "SeamLake"], path: "Tests/DatabaseSupport"),
         .testTarget(
@@ -238,7 +243,19 @@ let package = Package(
         ),
         .testTarget(
             name: "SeamJoinTests",
-            dependencies: ["SeamJoin", "SeamPostgres", "SeamLake", "DatabaseSupport", "TestSupport"]
+            dependencies: [
+                "SeamJoin", "SeamPostgres", "SeamLake", "SeamClock", "DatabaseSupport", "TestSupport",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .testTarget(
+            name: "SeamLoaderTests",
+            dependencies: [
+                "SeamLoader", "SeamPostgres", "SeamModel", "SeamRecords", "SeamSpool", "SeamClock", "DatabaseSupport", "TestSupport",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
+            ]
         ),
         .testTarget(
             name: "SeamModelTests",
@@ -265,7 +282,11 @@ let package = Package(
         ),
         .testTarget(
             name: "SeamETLTests",
-            dependencies: ["SeamETL"],
+            dependencies: [
+                "SeamETL", "SeamPostgres", "DatabaseSupport", "TestSupport",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
+            ],
             resources: [.copy("Fixtures")]
         ),
         .testTarget(

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import SeamClock
 import SeamMetrics
 import SeamPostgres
 import ServiceLifecycle
@@ -42,11 +43,14 @@ public struct JoinWorker: Service {
     private let logger: Logger
     private let queueVacuum = QueueVacuum()
     private let isolation = Isolation()
+    /// What the worker waits on between polls and times its lag readings with.
+    private let clock: any ServiceClock
 
     public init(
         pool: PostgresPool, configuration: JoinConfiguration = .init(), metrics: JoinMetrics = .global,
-        logger: Logger = Logger(label: "seam.join")
+        clock: any ServiceClock = SystemClock(), logger: Logger = Logger(label: "seam.join")
     ) {
+        self.clock = clock
         self.pool = pool
         self.configuration = configuration
         self.metrics = metrics
@@ -288,30 +292,35 @@ public struct JoinWorker: Service {
                 throw error
             } catch {
                 logger.error("cannot reach the database to start the join worker; retrying", metadata: ["error": "\(error)"])
-                try? await Task.sleep(for: configuration.pollInterval)
+                await pause()
             }
         }
         // The lag reads the whole queue: at most once a second, not after every pass.
-        var lagReadAt = ContinuousClock.now - .seconds(1)
+        var lagReadAt = clock.uptime - .seconds(1)
         while !Task.isShuttingDownGracefully {
             var worked = false
             do {
                 let report = try await runPass()
                 worked = report.totalItems > 0
-                if ContinuousClock.now - lagReadAt >= .seconds(1) {
+                if clock.uptime - lagReadAt >= .seconds(1) {
                     metrics.lag(seconds: try await JoinStatus.read(from: pool).lagSeconds)
-                    lagReadAt = ContinuousClock.now
+                    lagReadAt = clock.uptime
                 }
             } catch {
                 // The database may be restarting: the claimed items rolled back; retry later.
                 metrics.error()
                 logger.error("join pass failed; retrying", metadata: ["error": "\(error)"])
             }
-            if !worked {
-                try? await Task.sleep(for: configuration.pollInterval)
-            }
+            if !worked { await pause() }
         }
         logger.info("join worker stopped")
+    }
+
+    /// Waits one poll interval, or until graceful shutdown begins.
+    private func pause() async {
+        let clock = clock
+        let interval = configuration.pollInterval
+        try? await cancelWhenGracefulShutdown { try await clock.sleep(for: interval) }
     }
 }
 

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import SeamClock
 import SeamMetrics
 import SeamPostgres
 import SeamSpool
@@ -64,12 +65,15 @@ public final class SpoolLoader: Service, Sendable {
     private let failuresState = Mutex<(position: SpoolPosition, count: Int)?>(nil)
 
     private let metrics: LoaderMetrics
+    /// What the loader waits on between polls and retries, and times its drain with.
+    private let clock: any ServiceClock
 
     /// `pool` should be the loader's own (one connection): loading is sequential by design.
     public init(
         spool: Spool, pool: PostgresPool, configuration: Configuration = .init(), metrics: LoaderMetrics = .global,
-        logger: Logger = Logger(label: "seam.loader")
+        clock: any ServiceClock = SystemClock(), logger: Logger = Logger(label: "seam.loader")
     ) {
+        self.clock = clock
         self.metrics = metrics
         self.spool = spool
         self.pool = pool
@@ -86,13 +90,13 @@ public final class SpoolLoader: Service, Sendable {
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             let moved = await step()
             if !moved {
-                let interval = configuration.pollInterval
-                try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
+                let (clock, interval) = (clock, configuration.pollInterval)
+                try? await cancelWhenGracefulShutdown { try await clock.sleep(for: interval) }
             }
         }
         // Shutdown: keep draining what the server acknowledged, for a bounded time.
-        let deadline = ContinuousClock.now + configuration.drainTimeout
-        while ContinuousClock.now < deadline && !Task.isCancelled {
+        let deadline = clock.uptime + configuration.drainTimeout
+        while clock.uptime < deadline && !Task.isCancelled {
             if !(await step()) { break }
         }
         if spool.durableEnd > (position.withLock { $0 } ?? spool.start) {
@@ -131,7 +135,7 @@ public final class SpoolLoader: Service, Sendable {
                 }
             }
             logger.error("loading the spool failed; retrying", metadata: ["error": "\(error)"])
-            try? await Task.sleep(for: configuration.retryDelay)
+            try? await clock.sleep(for: configuration.retryDelay)
             return false
         }
     }
@@ -204,7 +208,7 @@ public final class SpoolLoader: Service, Sendable {
         let prepared = try await task.value
         metrics.spool(
             unloadedBytes: spool.unreleasedBytes,
-            oldestAgeSeconds: prepared.oldestAppendedAt.map { max(0, Date().timeIntervalSince($0)) } ?? 0)
+            oldestAgeSeconds: prepared.oldestAppendedAt.map { max(0, clock.now().timeIntervalSince($0)) } ?? 0)
         guard !prepared.entries.isEmpty else { return false }
         let following = Ahead(from: prepared.next, task: prepare(from: prepared.next))
         aheadState.withLock { $0 = following }

@@ -1,4 +1,5 @@
 import Foundation
+import SeamClock
 
 /// A small deterministic generator (SplitMix64): seeded, so a failing test reproduces.
 public struct SplitMix64: RandomNumberGenerator {
@@ -52,4 +53,74 @@ public enum SystemGzip {
         process.waitUntilExit()
         return Array(data)
     }
+}
+
+/// A clock that moves only when a test says so: services that sleep on it wait until the
+/// test advances it past their deadline (or cancels them), so time-dependent behaviour is
+/// tested without waiting for real time.
+public final class ManualClock: ServiceClock, @unchecked Sendable {
+    private struct Sleeper {
+        var deadline: Duration
+        var continuation: CheckedContinuation<Void, any Error>
+    }
+
+    private let lock = NSLock()
+    private var wall: Date
+    private var elapsed = Duration.zero
+    private var sleepers: [UUID: Sleeper] = [:]
+
+    public init(now: Date) { wall = now }
+
+    public func now() -> Date { lock.withLock { wall } }
+    public var uptime: Duration { lock.withLock { elapsed } }
+
+    /// How many tasks sleep on the clock now.
+    public var sleeping: Int { lock.withLock { sleepers.count } }
+
+    public func sleep(for duration: Duration) async throws {
+        let id = UUID()
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+                let resumeNow: Bool = lock.withLock {
+                    if Task.isCancelled || duration <= .zero { return true }
+                    sleepers[id] = Sleeper(deadline: elapsed + duration, continuation: continuation)
+                    return false
+                }
+                if resumeNow {
+                    if Task.isCancelled { continuation.resume(throwing: CancellationError()) } else { continuation.resume() }
+                }
+            }
+        } onCancel: {
+            let sleeper = lock.withLock { sleepers.removeValue(forKey: id) }
+            sleeper?.continuation.resume(throwing: CancellationError())
+        }
+    }
+
+    /// Moves both clocks on by `duration` and wakes every sleeper whose time has come.
+    public func advance(by duration: Duration) {
+        let due: [Sleeper] = lock.withLock {
+            elapsed += duration
+            let seconds = Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+            wall = wall.addingTimeInterval(seconds)
+            let due = sleepers.filter { $0.value.deadline <= elapsed }
+            for key in due.keys { sleepers.removeValue(forKey: key) }
+            return Array(due.values)
+        }
+        for sleeper in due { sleeper.continuation.resume() }
+    }
+
+    /// Waits (in real time, briefly) until at least `count` tasks sleep on the clock.
+    public func waitForSleepers(_ count: Int = 1, timeout: Duration = .seconds(30)) async throws {
+        let deadline = ContinuousClock.now + timeout
+        while sleeping < count {
+            guard ContinuousClock.now < deadline else { throw ManualClockTimeout(expected: count, sleeping: sleeping) }
+            try await Task.sleep(for: .milliseconds(2))
+        }
+    }
+}
+
+public struct ManualClockTimeout: Error, CustomStringConvertible {
+    public var expected: Int
+    public var sleeping: Int
+    public var description: String { "expected \(expected) sleepers on the manual clock, found \(sleeping)" }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import SeamClock
 import SeamPostgres
 import ServiceLifecycle
 
@@ -14,19 +15,22 @@ public struct ETLScheduler: Service {
     let jobs: [any ETLJob]
     let configuration: ETLConfiguration
     let runner: JobRunner
-    let now: @Sendable () -> Date
+    /// What the scheduler reads the time from (cron schedules are wall time) and waits on.
+    let clock: any ServiceClock
     let logger: Logger
 
     public init(
-        jobs: [any ETLJob], configuration: ETLConfiguration, runner: JobRunner,
-        now: @escaping @Sendable () -> Date = { Date() }, logger: Logger = Logger(label: "seam.etl")
+        jobs: [any ETLJob], configuration: ETLConfiguration, runner: JobRunner, clock: any ServiceClock = SystemClock(),
+        logger: Logger = Logger(label: "seam.etl")
     ) {
         self.jobs = jobs
         self.configuration = configuration
         self.runner = runner
-        self.now = now
+        self.clock = clock
         self.logger = logger
     }
+
+    func now() -> Date { clock.now() }
 
     /// The jobs due at the first scheduled minute after `date`, and that minute.
     public func nextRun(after date: Date) -> (at: Date, jobs: [any ETLJob])? {
@@ -46,10 +50,10 @@ public struct ETLScheduler: Service {
             }
             let wait = next.at.timeIntervalSince(now())
             if wait > 0 {
+                let clock = clock
                 do {
-                    try await cancelWhenGracefulShutdown {
-                        try await Task.sleep(for: .milliseconds(Int64(wait * 1000)), tolerance: .seconds(1))
-                    }
+                    // Within a few years (the next time a cron expression fires): far inside Int64 milliseconds.
+                    try await cancelWhenGracefulShutdown { try await clock.sleep(for: .milliseconds(Int64(wait * 1000))) }
                 } catch {
                     return
                 }
