@@ -64,7 +64,9 @@ struct IngestRoutesTests {
                 uri: "/v1/events", method: .post, headers: [.contentType: "application/json"], body: ByteBuffer(string: Self.event(id))
             ) { response in
                 #expect(response.status == .ok)
-                #expect(String(buffer: response.body) == #"{"accepted":1,"rejected":[]}"#)
+                let reply = try JSONSerialization.jsonObject(with: Data(buffer: response.body)) as? [String: Any]
+                #expect(reply?["accepted"] as? Int == 1)
+                #expect((reply?["rejected"] as? [Any])?.isEmpty == true)
             }
             let records = try Self.spooled(spool)
             #expect(records.count == 1)
