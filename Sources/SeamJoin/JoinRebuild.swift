@@ -10,7 +10,7 @@ public enum JoinRebuild {
     /// Items queued, by kind.
     public static func enqueue(from: Date, to: Date, on c: PostgresConnection) throws -> [QueueKind: Int] {
         guard from < to else {
-            throw PostgresError(code: .misuse, message: "rebuild range is empty: --from must be before --to")
+            throw JoinError(code: .emptyRange, message: "rebuild range is empty: --from must be before --to")
         }
         let range: [PostgresValue] = [.timestamptz(from), .timestamptz(to)]
         var counts: [QueueKind: Int] = [:]

@@ -21,7 +21,7 @@ extension LakeWriter {
             let copied = try SpanCopy.copy(spans, into: "lake.spans", on: c)
             try c.executeScript("RELEASE SAVEPOINT seam_spans_direct")
             return copied
-        } catch let error as PostgresError where error.sqlState == "23505" {
+        } catch let error as PostgresError where error.isUniqueViolation {
             try c.executeScript("ROLLBACK TO SAVEPOINT seam_spans_direct")
         }
         try c.executeScript(

@@ -198,7 +198,7 @@ struct LakeWriter {
         ).first
         guard let row else { return nil }
         guard let segment = UInt64(exactly: try row[0].decode(Int64.self)), let offset = UInt64(exactly: try row[1].decode(Int64.self))
-        else { throw PostgresError(code: .decoding, message: "seam_meta.spool_progress holds a negative position for spool \(spoolID)") }
+        else { throw LoaderError(code: .invalidProgress, message: "seam_meta.spool_progress holds a negative position for spool \(spoolID)") }
         return SpoolPosition(segment: segment, offset: offset)
     }
 

@@ -11,7 +11,7 @@ public enum LakeMigrations {
         if let explicit {
             let url = URL(fileURLWithPath: explicit).standardizedFileURL
             guard fm.fileExists(atPath: url.path) else {
-                throw PostgresError(code: .migration, message: "migrations directory \(url.path) does not exist")
+                throw LakeError(code: .migrationsNotFound, message: "migrations directory \(url.path) does not exist")
             }
             return url
         }
@@ -27,8 +27,8 @@ public enum LakeMigrations {
         where fm.fileExists(atPath: candidate.appendingPathComponent("0001_lake_schema.sql").path) {
             return candidate.standardizedFileURL
         }
-        throw PostgresError(
-            code: .migration,
+        throw LakeError(
+            code: .migrationsNotFound,
             message: "cannot find Seam's migrations directory (looked in \(candidates.map(\.path).joined(separator: ", "))); set SEAM_MIGRATIONS_DIR or --migrations")
     }
 }

@@ -26,7 +26,7 @@ public final class BlockingThread: @unchecked Sendable {
             condition.lock()
             if stopping {
                 condition.unlock()
-                continuation.resume(throwing: PostgresError(code: .misuse, message: "\(thread?.name ?? "thread") is shut down"))
+                continuation.resume(throwing: BlockingThreadError(code: .shutDown, thread: thread?.name ?? "thread"))
                 return
             }
             jobs.append { continuation.resume(with: Result { try body() }) }
