@@ -130,6 +130,39 @@ struct IngestBench: AsyncParsableCommand {
         print(String(format: "  tag events acknowledged (JSON batches of 100):            %9.0f events/s", Double(eventCount) / eventSeconds))
         print(String(format: "  server CPU per tag event to the acknowledgement:          %9.2f µs", eventCPU * 1e6 / Double(eventCount)))
         print(String(format: "  loader decoding alone (protobuf → rows, one thread):      %9.0f rows/s", Double(records.count) / decodeSeconds))
+        try Self.jsonTraces(bodies.prefix(40).map { $0 })
+    }
+
+    /// Why OTLP/JSON traces are spooled in their protobuf form: the acknowledgement must
+    /// parse the JSON anyway (to judge every span), and converts it once; the loader then
+    /// maps protobuf. Spooling the client's JSON instead would make the loader parse it again.
+    /// Measured on the same requests, one thread: the loader's cost per span both ways, and
+    /// the spool bytes per span.
+    static func jsonTraces(_ bodies: [[UInt8]]) throws {
+        let jsonBodies = try bodies.map { try BenchSpans.otlpJSON($0) }
+        let limits = RecordLimits(receivedMicros: nowMicros(), maximumAgeMicros: nil)
+        var spans = 0
+        var started = ContinuousClock.now
+        var converted: [[UInt8]] = []
+        for json in jsonBodies {
+            let protobuf: [UInt8] = try OTLPJSON.traces(json).serializedBytes()
+            spans += try OTLPWire.validateTraces(protobuf, limits: limits).accepted
+            converted.append(protobuf)
+        }
+        let ackSeconds = (ContinuousClock.now - started).seconds
+        started = ContinuousClock.now
+        for protobuf in converted { _ = try WireTraceMapper.map(protobuf, limits: limits) }
+        let loadProtobuf = (ContinuousClock.now - started).seconds
+        started = ContinuousClock.now
+        for json in jsonBodies { _ = try WireTraceMapper.map(try OTLPJSON.traces(json).serializedBytes() as [UInt8], limits: limits) }
+        let loadJSON = (ContinuousClock.now - started).seconds
+        let perSpan = { (seconds: Double) in seconds * 1e6 / Double(max(spans, 1)) }
+        print("  JSON traces (\(jsonBodies.count) requests, \(spans) spans, one thread):")
+        print(String(format: "    acknowledgement (parse JSON, convert once, judge):       %9.2f µs/span", perSpan(ackSeconds)))
+        print(String(format: "    loader, spooled protobuf form (as Seam does):              %9.2f µs/span, %6.0f spool bytes/span",
+                     perSpan(loadProtobuf), Double(converted.map(\.count).reduce(0, +)) / Double(max(spans, 1))))
+        print(String(format: "    baseline: loader re-reading the client's JSON:             %9.2f µs/span, %6.0f spool bytes/span",
+                     perSpan(loadJSON), Double(jsonBodies.map(\.count).reduce(0, +)) / Double(max(spans, 1))))
     }
 
     /// One client for every request the benchmarks send: a session per call leaked its
@@ -250,6 +283,28 @@ struct ServerProcess {
 
 /// Span batches shaped like a web shop's server spans.
 enum BenchSpans {
+    /// A protobuf export request as OTLP/JSON (ids in hex, as the OTLP specification asks;
+    /// swift-protobuf's JSON writes bytes in base64).
+    static func otlpJSON(_ protobuf: [UInt8]) throws -> [UInt8] {
+        let generic = try JSONSerialization.jsonObject(with: try TraceExportRequest(serializedBytes: protobuf).jsonUTF8Data())
+        func hexIDs(_ value: Any) -> Any {
+            if let object = value as? [String: Any] {
+                var out: [String: Any] = [:]
+                for (key, field) in object {
+                    if ["traceId", "spanId", "parentSpanId"].contains(key), let text = field as? String, let bytes = Data(base64Encoded: text) {
+                        out[key] = bytes.map { String(format: "%02x", $0) }.joined()
+                    } else {
+                        out[key] = hexIDs(field)
+                    }
+                }
+                return out
+            }
+            if let array = value as? [Any] { return array.map(hexIDs) }
+            return value
+        }
+        return Array(try JSONSerialization.data(withJSONObject: hexIDs(generic)))
+    }
+
     static func request(index: Int, spans: Int) -> TraceExportRequest {
         func attribute(_ key: String, _ value: String) -> Opentelemetry_Proto_Common_V1_KeyValue {
             var kv = Opentelemetry_Proto_Common_V1_KeyValue()
