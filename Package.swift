@@ -125,6 +125,7 @@ let package = Package(
             name: "SeamPostgres",
             dependencies: [
                 "CLibPQ",
+                "SeamModel",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

@@ -21,32 +21,27 @@ public final class MetricHandles: Sendable {
     }
 
     public func counter(_ label: String, _ dimensions: [(String, String)] = []) -> Counter {
-        counters.withLock { cache in
-            let key = Self.key(label, dimensions)
-            if let counter = cache[key] { return counter }
-            let counter = Counter(label: label, dimensions: dimensions, factory: factory)
-            cache[key] = counter
-            return counter
-        }
+        Self.cached(in: counters, label, dimensions) { Counter(label: label, dimensions: dimensions, factory: factory) }
     }
 
     public func gauge(_ label: String, _ dimensions: [(String, String)] = []) -> Gauge {
-        gauges.withLock { cache in
-            let key = Self.key(label, dimensions)
-            if let gauge = cache[key] { return gauge }
-            let gauge = Gauge(label: label, dimensions: dimensions, factory: factory)
-            cache[key] = gauge
-            return gauge
-        }
+        Self.cached(in: gauges, label, dimensions) { Gauge(label: label, dimensions: dimensions, factory: factory) }
     }
 
     public func timer(_ label: String, _ dimensions: [(String, String)] = []) -> CoreMetrics.Timer {
-        timers.withLock { cache in
-            let key = Self.key(label, dimensions)
-            if let timer = cache[key] { return timer }
-            let timer = CoreMetrics.Timer(label: label, dimensions: dimensions, factory: factory)
-            cache[key] = timer
-            return timer
+        Self.cached(in: timers, label, dimensions) { CoreMetrics.Timer(label: label, dimensions: dimensions, factory: factory) }
+    }
+
+    /// The handle for `label` and `dimensions` in `cache`, made by `make` the first time.
+    private static func cached<Handle>(
+        in cache: borrowing Mutex<[String: Handle]>, _ label: String, _ dimensions: [(String, String)], make: () -> Handle
+    ) -> Handle {
+        cache.withLock { cache in
+            let key = key(label, dimensions)
+            if let handle = cache[key] { return handle }
+            let handle = make()
+            cache[key] = handle
+            return handle
         }
     }
 

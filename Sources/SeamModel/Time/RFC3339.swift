@@ -50,7 +50,7 @@ public enum RFC3339 {
         }
         guard i == s.count else { return nil }
         guard year >= 1 else { return nil }  // year 0000 lies before Timestamps' range
-        let days = daysFromCivil(year: year, month: month, day: day)
+        let days = CivilCalendar.days(year: year, month: month, day: day)
         let seconds = Double(days * 86_400 + hour * 3600 + minute * 60 + second - offset) + fraction
         return Date(timeIntervalSince1970: seconds)
     }
@@ -75,8 +75,13 @@ public enum RFC3339 {
             format: "%04lld-%02lld-%02lldT%02lld:%02lld:%02lld.%06lldZ", year, month, day, seconds / 3600, (seconds / 60) % 60,
             seconds % 60, inDay % 1_000_000)
     }
+}
 
-    static func daysFromCivil(year: Int, month: Int, day: Int) -> Int {
+/// The proleptic Gregorian calendar as day numbers, without Foundation's calendars (fast,
+/// and the same for every year Seam accepts).
+public enum CivilCalendar {
+    /// Days since 1970-01-01 of a date (Howard Hinnant's algorithm).
+    public static func days(year: Int, month: Int, day: Int) -> Int {
         let y = month <= 2 ? year - 1 : year
         let era = (y >= 0 ? y : y - 399) / 400
         let yoe = y - era * 400

@@ -1,4 +1,5 @@
 import Foundation
+import SeamModel
 
 /// A Swift type that can be read from a result cell.
 public protocol PostgresDecodable {
@@ -144,7 +145,7 @@ enum ISOTimestamp {
         guard let year = number(4), expect("-"), let month = number(2), expect("-"), let day = number(2) else {
             return nil
         }
-        var seconds = Double(daysFromCivil(year: year, month: month, day: day)) * 86_400
+        var seconds = Double(CivilCalendar.days(year: year, month: month, day: day)) * 86_400
         if i == s.count { return Date(timeIntervalSince1970: seconds) }
         guard expect(" ") || expect("T"), let hour = number(2), expect(":"), let minute = number(2), expect(":"),
             let second = number(2)
@@ -182,16 +183,5 @@ enum ISOTimestamp {
         }
         guard i == s.count else { return nil }
         return Date(timeIntervalSince1970: seconds + Double(micros) / 1_000_000)
-    }
-
-    /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-    static func daysFromCivil(year: Int, month: Int, day: Int) -> Int {
-        let y = month <= 2 ? year - 1 : year
-        let era = (y >= 0 ? y : y - 399) / 400
-        let yoe = y - era * 400
-        let mp = (month + 9) % 12
-        let doy = (153 * mp + 2) / 5 + day - 1
-        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
-        return era * 146_097 + doe - 719_468
     }
 }

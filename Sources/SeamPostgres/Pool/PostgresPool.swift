@@ -97,21 +97,19 @@ public final class PostgresPool: Sendable {
     /// Runs one statement written with `$n` placeholders, binding `parameters` to them.
     @discardableResult
     public func query(_ sql: StaticString, _ parameters: [PostgresValue]) async throws -> PostgresResult {
-        let query = SQLQuery(sql.description, binds: parameters)
-        return try await withConnection { try $0.query(query) }
+        try await query(SQLQuery(sql.description, binds: parameters))
     }
 
     /// Runs one statement and returns the number of affected rows.
     @discardableResult
     public func execute(_ query: SQLQuery) async throws -> Int {
-        try await withConnection { try $0.execute(query) }
+        try await self.query(query).affectedRows ?? 0
     }
 
     /// Runs one statement written with `$n` placeholders and returns the number of affected rows.
     @discardableResult
     public func execute(_ sql: StaticString, _ parameters: [PostgresValue]) async throws -> Int {
-        let query = SQLQuery(sql.description, binds: parameters)
-        return try await withConnection { try $0.execute(query) }
+        try await query(SQLQuery(sql.description, binds: parameters)).affectedRows ?? 0
     }
 
     /// Runs `body` in a transaction on one connection.
