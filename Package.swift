@@ -134,6 +134,7 @@ let package = Package(
             name: "SeamLake",
             dependencies: [
                 "SeamPostgres",
+                "SeamModel",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "AsyncAlgorithms", package: "swift-async-algorithms"),

@@ -1,3 +1,4 @@
+import SeamModel
 import SwiftProtobuf
 
 /// Short names for the generated OTLP messages.
@@ -55,7 +56,7 @@ public struct RecordLimits: Sendable {
     public var attributes: AttributeLimits
 
     public init(
-        receivedMicros: Int64, maximumFutureMicros: Int64 = 86_400_000_000, maximumAgeMicros: Int64? = 90 * 86_400_000_000,
+        receivedMicros: Int64, maximumFutureMicros: Int64 = 86_400_000_000, maximumAgeMicros: Int64? = Int64(Retention.defaultDays) * 86_400_000_000,
         attributes: AttributeLimits = .init()
     ) {
         self.receivedMicros = receivedMicros

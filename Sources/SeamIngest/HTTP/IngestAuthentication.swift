@@ -6,7 +6,7 @@ import SeamHTTP
 public struct IngestRequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
     /// The source name of the ingestion token the request carried (nil: no tokens configured).
-    public var source: String?
+    public var tokenSource: String?
 
     public init(source: Source) {
         coreContext = .init(source: source)
@@ -37,7 +37,7 @@ struct IngestAuthentication: RouterMiddleware {
             throw failure(request, .forbidden, "a browser token may post tag events only; OTLP needs a service token")
         }
         var context = context
-        context.source = source
+        context.tokenSource = source
         return try await next(request, context)
     }
 }

@@ -98,7 +98,7 @@ public struct IngestServer: Sendable {
             .add(middleware: IngestAuthentication(configuration: configuration, browser: true) { _, status, message in
                 HTTPFailure(status, message, headers: status == .unauthorized ? [.wwwAuthenticate: "Bearer"] : [:])
             })
-            .post("/v1/events") { request, context in try await postEvents(request, source: context.source) }
+            .post("/v1/events") { request, context in try await postEvents(request, source: context.tokenSource) }
         router.group()
             .add(middleware: IngestAuthentication(configuration: configuration, browser: false) { request, status, message in
                 OTLPFailure(status, message, encoding: OTLPEncoding(request) ?? .json)

@@ -1,5 +1,6 @@
 import AsyncAlgorithms
 import Logging
+import SeamModel
 import SeamPostgres
 import ServiceLifecycle
 
@@ -13,7 +14,7 @@ public struct PartitionMaintenance: Service {
         /// Time between maintenance passes.
         public var interval: Duration
 
-        public init(daysAhead: Int = 7, retentionDays: Int = 90, interval: Duration = .seconds(3600)) {
+        public init(daysAhead: Int = 7, retentionDays: Int = Retention.defaultDays, interval: Duration = .seconds(3600)) {
             self.daysAhead = daysAhead
             self.retentionDays = retentionDays
             self.interval = interval

@@ -22,7 +22,7 @@ public struct TagEventDecoder: Sendable {
         public var maximumIdentifierLength: Int
 
         public init(
-            maximumEvents: Int = 1000, maximumFuture: TimeInterval = 86_400, maximumAge: TimeInterval? = 90 * 86_400,
+            maximumEvents: Int = 1000, maximumFuture: TimeInterval = 86_400, maximumAge: TimeInterval? = Double(Retention.defaultDays) * 86_400,
             maximumIdentifierLength: Int = 256
         ) {
             self.maximumEvents = maximumEvents

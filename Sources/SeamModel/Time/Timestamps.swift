@@ -38,3 +38,9 @@ public enum Timestamps {
     /// The accepted range, for error messages and documentation.
     public static let rangeDescription = "0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999Z"
 }
+
+/// How long the lake keeps raw data by default (`lake.retention_days`); records older than
+/// this are refused at ingestion, since their partitions would be dropped.
+public enum Retention {
+    public static let defaultDays = 90
+}
