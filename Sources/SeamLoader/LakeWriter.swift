@@ -318,26 +318,11 @@ struct LakeWriter {
         return (stored, failed)
     }
 
+    /// One COPY row of `tagEventColumns`: the same values the one-by-one insert binds.
     static func append(_ e: TagEventRecord, to w: BinaryCopyWriter) throws {
-        try w.beginRow(fieldCount: 18)
-        w.append(e.eventID)
-        w.append(e.name)
-        w.append(e.occurredAt)
-        w.append(e.clientTimestamp)
-        w.append(e.sentAt)
-        w.append(e.receivedAt)
-        w.append(e.sessionID)
-        w.append(e.anonymousID)
-        w.append(e.userID)
-        w.append(bytes: e.traceID)
-        w.append(bytes: e.parentSpanID)
-        w.append(e.pageURL)
-        w.append(e.pagePath)
-        w.append(e.pageReferrer)
-        w.append(e.pageTitle)
-        w.append(jsonb: e.properties)
-        w.append(jsonb: e.context)
-        w.append(e.source)
+        let values = parameters(e)
+        try w.beginRow(fieldCount: values.count)
+        for value in values { w.append(value) }
     }
 
     static func parameters(_ e: TagEventRecord) -> [PostgresValue] {

@@ -1,12 +1,13 @@
 import Foundation
 import SeamModel
 
-/// OTLP export requests → validated `SpanRecord`s.
-///
-/// Validation is deterministic: the loader re-runs it on the spooled request and gets the
-/// same records the client was told were accepted.
-public enum TraceMapper {
-    public static func map(_ request: TraceExportRequest, limits: RecordLimits) -> MappedBatch<SpanRecord> {
+@testable import SeamOTLP
+
+/// The test oracle of the wire reader: OTLP export requests decoded by swift-protobuf and
+/// mapped to `SpanRecord`s message by message. `WireTraceMapper` (what Seam runs) must give
+/// the same records (`OTLPMappingTests`).
+enum TraceMapper {
+    static func map(_ request: TraceExportRequest, limits: RecordLimits) -> MappedBatch<SpanRecord> {
         var batch = MappedBatch<SpanRecord>()
         var index = 0
         for resourceSpans in request.resourceSpans {
@@ -48,7 +49,7 @@ public enum TraceMapper {
 
     /// Counts the spans that pass validation without building records: the acknowledgement
     /// path needs only the verdict, the loader builds the records later.
-    public static func validate(_ request: TraceExportRequest, limits: RecordLimits) -> MappedBatch<SpanRecord> {
+    static func validate(_ request: TraceExportRequest, limits: RecordLimits) -> MappedBatch<SpanRecord> {
         var batch = MappedBatch<SpanRecord>()
         var index = 0
         for resourceSpans in request.resourceSpans {
