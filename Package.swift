@@ -150,7 +150,8 @@ let package = Package(
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ]
+            ],
+            exclude: ["SQL"]
         ),
         // Scheduled ETL: cron scheduler, jobs (user features, segments, metrics, experiment results), statistics.
         .target(

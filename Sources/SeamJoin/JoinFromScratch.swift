@@ -24,50 +24,46 @@ public enum JoinFromScratch {
             """
             DROP SCHEMA IF EXISTS \(identifier: schema) CASCADE;
             CREATE SCHEMA \(identifier: schema);
+            CREATE TABLE \(identifier: schema).traces (LIKE lake.traces);
+            CREATE TABLE \(identifier: schema).exposures (LIKE lake.exposures);
+            CREATE TABLE \(identifier: schema).event_facts (LIKE lake.event_facts);
+            CREATE TABLE \(identifier: schema).sessions (LIKE lake.sessions);
             """)
         let schema = SQLQuery.quoted(schema)
         var timings = Timings()
-        func timed(_ statement: SQLQuery) throws -> Double {
+        /// Fills `schema.table` with `rows` (in the table's column order); returns the seconds it took.
+        func fill(_ table: String, _ rows: SQLQuery) throws -> Double {
             let started = ContinuousClock.now
-            try c.execute(statement)
+            try c.execute("INSERT INTO \(unescaped: schema).\(unescaped: table) \(rows)")
             return (ContinuousClock.now - started).seconds
         }
-        timings.traces = try timed(
-            """
-            CREATE TABLE \(unescaped: schema).traces (\(unescaped: TraceStage.columns)) AS
-            \(unescaped: TraceStage.compute(spans: "SELECT \(TraceStage.spanColumns) FROM lake.spans s"))
-            """)
-        timings.exposures = try timed(
-            """
-            CREATE TABLE \(unescaped: schema).exposures (\(unescaped: ExposureStage.columns)) AS
-            \(unescaped: ExposureStage.compute(evaluations: """
-                SELECT \(ExposureStage.evaluationColumns) FROM lake.logs l
-                WHERE l.flag_key IS NOT NULL AND l.flag_variant IS NOT NULL AND \(ExposureStage.unit) IS NOT NULL
-                """))
-            """)
+        timings.traces = try fill("traces", try TraceStage.rows(spans: try JoinSQL.allSpans.render()))
+        timings.exposures = try fill("exposures", try ExposureStage.rows(evaluations: try JoinSQL.allEvaluations.render()))
         try c.executeScript(
             """
             CREATE INDEX ON \(unescaped: schema).traces (trace_id);
             CREATE INDEX ON \(unescaped: schema).exposures (unit_id);
             """)
-        timings.eventFacts = try timed(
-            """
-            CREATE TABLE \(unescaped: schema).event_facts (\(unescaped: EventStage.columns)) AS
-            \(EventStage.compute(
-                events: "SELECT * FROM lake.tag_events", traces: "\(schema).traces", exposures: "\(schema).exposures", lookups: false,
-                timeout: sessionTimeout))
-            """)
-        timings.sessions = try timed(
-            """
-            CREATE TABLE \(unescaped: schema).sessions (\(unescaped: SessionStage.columns)) AS
-            \(unescaped: SessionStage.compute(
-                events: "SELECT \(SessionStage.eventColumns) FROM \(schema).event_facts f",
+        timings.eventFacts = try fill(
+            "event_facts",
+            try EventStage.rows(
+                events: "SELECT * FROM lake.tag_events", traceJoin: "LEFT JOIN \(unescaped: schema).traces t ON t.trace_id = e.trace_id",
+                exposureJoin: "JOIN \(unescaped: schema).exposures x ON x.unit_id = k.unit_id", sessionTimeout: sessionTimeout))
+        timings.sessions = try fill(
+            "sessions",
+            try SessionStage.rows(
+                events: """
+                    SELECT f.event_id, f.name, f.occurred_at, f.session_id, f.session_source, f.anonymous_id, f.user_id, f.trace_id,
+                           f.page_url, f.page_path, f.revenue
+                    FROM \(unescaped: schema).event_facts f
+                    """,
                 traces: """
-                    SELECT t.session_id, \(SessionStage.traceColumns) FROM \(schema).traces t WHERE t.session_id IS NOT NULL
+                    SELECT t.session_id, t.trace_id, t.start_time, t.end_time, t.duration_ms, t.error_count, t.user_id
+                    FROM \(unescaped: schema).traces t WHERE t.session_id IS NOT NULL
                     UNION
-                    SELECT e.session_id, \(SessionStage.traceColumns) FROM ev e JOIN \(schema).traces t ON t.trace_id = e.trace_id
+                    SELECT e.session_id, t.trace_id, t.start_time, t.end_time, t.duration_ms, t.error_count, t.user_id
+                    FROM ev e JOIN \(unescaped: schema).traces t ON t.trace_id = e.trace_id
                     """))
-            """)
         return timings
     }
 

@@ -98,3 +98,36 @@ struct SQLQueryTests {
         }
     }
 }
+
+@Suite("SQL templates")
+struct SQLTemplateTests {
+    @Test("psql's variables: :'name' is a bound value, :name statement text; strings, identifiers, comments and casts are left alone")
+    func variables() throws {
+        let template = SQLTemplate(
+            """
+            -- :'not_this' nor :this
+            SELECT 'a:b', ':c', "x:y", e.id::text, :'limit'::int /* :'nor' */, :rows
+            """, name: "t.sql")
+        #expect(template.variables == ["limit", "rows"])
+        let query = try template.render(["limit": .value(.int64(5)), "rows": .fragment("SELECT \(text: "r")")])
+        #expect(query.sql.hasSuffix(#"SELECT 'a:b', ':c', "x:y", e.id::text, $1::int /* :'nor' */, SELECT $2"#))
+        #expect(query.binds == [.int64(5), .text("r")])
+        #expect(throws: SQLTemplate.MissingArgument.self) { try template.render(["limit": .value(.null)]) }
+    }
+
+    @Test("statements end with ; at the end of a line, not in a comment")
+    func statements() throws {
+        let template = SQLTemplate(
+            """
+            -- first; (not an end)
+            -- nor this;
+            CREATE TEMP TABLE t (v int);
+            INSERT INTO t VALUES (:'v');
+            SELECT count(*) FROM t
+            """, name: "s.sql")
+        let statements = try template.statements(["v": .value(.int32(1))])
+        #expect(statements.count == 3)
+        #expect(statements[1].sql.trimmingCharacters(in: .whitespacesAndNewlines) == "INSERT INTO t VALUES ($1)")
+        #expect(statements[1].binds == [.int32(1)])
+    }
+}

@@ -80,56 +80,18 @@ enum QueueClaim {
             """
         ).rows.compactMap { try? $0[0].decode(Int32.self) }
         guard !held.isEmpty else { return nil }
-        // One round trip for the rest (a pipeline). Round trips matter: under load the worker
-        // and its backend each wait for a core at every one.
-        // The stages' statements are many small index lookups whose estimated cost (nested
-        // loops over day partitions) is high enough to trigger JIT compilation, which then
-        // takes most of their time; and their sorts and hashes are sized by the batch.
-        let columns = "kind, trace_id, event_id, key1, key2, at, forced, enqueued_at"
+        // One round trip for the rest (a pipeline of SQL/claim.sql). Round trips matter:
+        // under load the worker and its backend each wait for a core at every one.
         let keys = kind.keyColumns
-        let results = try c.pipeline([
-            "SET LOCAL jit = off",
-            "SET LOCAL work_mem = '64MB'",
-            """
-            CREATE TEMP TABLE IF NOT EXISTS join_claim (
-                kind smallint, trace_id bytea, event_id uuid, key1 text, key2 text,
-                at timestamptz, forced boolean, enqueued_at timestamptz
-            ) ON COMMIT DELETE ROWS
-            """,
-            "CREATE TEMP TABLE IF NOT EXISTS join_claim_counts (taken bigint, late bigint) ON COMMIT DELETE ROWS",
-            """
-            WITH taken AS (
-                DELETE FROM seam_meta.join_queue WHERE ctid = ANY(ARRAY(
-                    SELECT ctid FROM seam_meta.join_queue
-                    WHERE kind = \(kind.rawValue) AND bucket = ANY(\(held)) AND (\(bound)::bigint IS NULL OR item_id <= \(bound))
-                    ORDER BY item_id LIMIT \(limit)))
-                RETURNING \(unescaped: columns)
-            )
-            INSERT INTO join_claim SELECT * FROM taken
-            """,
-            "INSERT INTO join_claim_counts SELECT count(*), 0 FROM join_claim",
-            // The same keys' other pending items in the held buckets are covered by this
-            // recomputation too: take them now rather than recompute those keys again later.
-            // Only a full claim can have left any (it took the oldest items of its buckets).
-            """
-            WITH more AS (
-                DELETE FROM seam_meta.join_queue q
-                USING (SELECT DISTINCT \(unescaped: keys.joined(separator: ", ")) FROM join_claim) AS c
-                WHERE (SELECT taken FROM join_claim_counts) >= \(limit)
-                  AND q.kind = \(kind.rawValue) AND q.bucket = ANY(\(held))
-                  AND \(unescaped: keys.map { "q.\($0) = c.\($0)" }.joined(separator: " AND "))
-                RETURNING \(unescaped: columns.split(separator: ",").map { "q." + $0.trimmingCharacters(in: .whitespaces) }.joined(separator: ", "))
-            )
-            INSERT INTO join_claim SELECT * FROM more
-            """,
-            // Items older than the horizon are dropped and reported instead of processed.
-            """
-            WITH late AS (DELETE FROM join_claim WHERE NOT forced AND at < now() - \(horizon) RETURNING 1)
-            UPDATE join_claim_counts SET late = (SELECT count(*) FROM late)
-            """,
-            "SELECT (SELECT count(*) FROM join_claim) + late, late, taken FROM join_claim_counts",
-        ])
-        let counts = results[results.count - 1]
+        let results = try c.pipeline(
+            try JoinSQL.claim.statements([
+                "kind": .value(.int16(kind.rawValue)), "buckets": .value(.int32Array(held)),
+                "bound": .value(bound.map(PostgresValue.int64) ?? .null), "max_items": .value(.int64(Int64(limit))),
+                "horizon": .value(.interval(horizon)),
+                "keys": .fragment(SQLQuery(keys.joined(separator: ", "))),
+                "key_match": .fragment(SQLQuery(keys.map { "q.\($0) = c.\($0)" }.joined(separator: " AND "))),
+            ]))
+        guard let counts = results.last, counts.rowCount == 1 else { return nil }
         let items = try counts[0][0].decode(Int.self), late = try counts[0][1].decode(Int.self)
         if items >= analyzeFrom {
             try c.executeScript("ANALYZE join_claim (\(unescaped: keys.joined(separator: ", ")))")

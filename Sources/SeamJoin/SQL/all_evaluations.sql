@@ -1,0 +1,8 @@
+-- Every flag evaluation of lake.logs with a unit, with the columns exposure_rows.sql reads
+-- (the from-scratch build).
+SELECT l.flag_key AS experiment_key, coalesce(l.flag_context_id, l.user_id, l.session_id) AS unit_id, l.log_id, l.time,
+       l.flag_variant AS variant,
+       CASE WHEN l.flag_context_id IS NOT NULL THEN 'context' WHEN l.user_id IS NOT NULL THEN 'user' ELSE 'session' END AS unit_type,
+       l.session_id, l.trace_id, l.user_id
+FROM lake.logs l
+WHERE l.flag_key IS NOT NULL AND l.flag_variant IS NOT NULL AND coalesce(l.flag_context_id, l.user_id, l.session_id) IS NOT NULL

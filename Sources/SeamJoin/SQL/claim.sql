@@ -1,0 +1,48 @@
+-- Claims queue items of kind :'kind' in the buckets this transaction locked (:'buckets'),
+-- with ids up to :'bound' when given (NULL: any), at most :'max_items' of them, into the
+-- temporary table join_claim; items older than :'horizon' are dropped and counted as late.
+-- :keys are the kind's key columns (trace_id; event_id; key1, key2; key1), :key_match their
+-- equality between the queue q and the claimed c. The last statement returns the items
+-- taken (late ones included), the late ones, and how many the first claim took.
+--
+-- The stages' statements are many small index lookups whose estimated cost (nested loops
+-- over day partitions) is high enough to trigger JIT compilation, which then takes most of
+-- their time; and their sorts and hashes are sized by the batch.
+SET LOCAL jit = off;
+SET LOCAL work_mem = '64MB';
+CREATE TEMP TABLE IF NOT EXISTS join_claim (
+    kind smallint, trace_id bytea, event_id uuid, key1 text, key2 text,
+    at timestamptz, forced boolean, enqueued_at timestamptz
+) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS join_claim_counts (taken bigint, late bigint) ON COMMIT DELETE ROWS;
+
+WITH taken AS (
+    DELETE FROM seam_meta.join_queue WHERE ctid = ANY(ARRAY(
+        SELECT ctid FROM seam_meta.join_queue
+        WHERE kind = :'kind'::smallint AND bucket = ANY(:'buckets'::int[])
+          AND (:'bound'::bigint IS NULL OR item_id <= :'bound'::bigint)
+        ORDER BY item_id LIMIT :'max_items'::bigint))
+    RETURNING kind, trace_id, event_id, key1, key2, at, forced, enqueued_at
+)
+INSERT INTO join_claim SELECT * FROM taken;
+
+INSERT INTO join_claim_counts SELECT count(*), 0 FROM join_claim;
+
+-- The same keys' other pending items in the held buckets are covered by this
+-- recomputation too: take them now rather than recompute those keys again later. Only a
+-- full claim can have left any (it took the oldest items of its buckets).
+WITH more AS (
+    DELETE FROM seam_meta.join_queue q
+    USING (SELECT DISTINCT :keys FROM join_claim) AS c
+    WHERE (SELECT taken FROM join_claim_counts) >= :'max_items'::bigint
+      AND q.kind = :'kind'::smallint AND q.bucket = ANY(:'buckets'::int[])
+      AND :key_match
+    RETURNING q.kind, q.trace_id, q.event_id, q.key1, q.key2, q.at, q.forced, q.enqueued_at
+)
+INSERT INTO join_claim SELECT * FROM more;
+
+-- Items older than the horizon are dropped and reported instead of processed.
+WITH late AS (DELETE FROM join_claim WHERE NOT forced AND at < now() - :'horizon'::interval RETURNING 1)
+UPDATE join_claim_counts SET late = (SELECT count(*) FROM late);
+
+SELECT (SELECT count(*) FROM join_claim) + late, late, taken FROM join_claim_counts;

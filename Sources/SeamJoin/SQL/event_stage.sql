@@ -1,0 +1,52 @@
+-- The event stage: lake.event_facts recomputed for the claimed tag events (with the other
+-- session-less events of their visitors that day), rows rewritten only where they changed,
+-- and the sessions the events belonged to before and after queued. The last statement
+-- counts the changed events. :event_fact_rows is event_fact_rows.sql over
+-- event_claimed_events.sql, with index lookups for traces and exposures.
+CREATE TEMP TABLE IF NOT EXISTS join_facts (LIKE lake.event_facts) ON COMMIT DELETE ROWS;
+
+INSERT INTO join_facts (event_id, name, occurred_at, received_at, session_id, session_source,
+                             anonymous_id, user_id, trace_id, page_url, page_path, properties, revenue,
+                             trace_known, trace_root_service, trace_root_route, trace_duration_ms,
+                             trace_span_count, trace_error, variants, updated_at)
+:event_fact_rows;
+
+CREATE TEMP TABLE IF NOT EXISTS join_changed_events (
+    event_id uuid, old_session text, new_session text, at timestamptz, forced boolean, existed boolean
+) ON COMMIT DELETE ROWS;
+
+-- Claimed events, and the others recomputed with them (forced when any claimed item was).
+INSERT INTO join_changed_events
+SELECT k.event_id, o.session_id, n.session_id, coalesce(n.occurred_at, o.occurred_at), k.forced, o.event_id IS NOT NULL
+FROM (SELECT event_id, bool_or(forced) AS forced
+      FROM (SELECT event_id, forced FROM join_claim
+            UNION ALL
+            SELECT f.event_id, coalesce((SELECT bool_or(forced) FROM join_claim), false) FROM join_facts f) AS u
+      GROUP BY event_id) AS k
+LEFT JOIN LATERAL (SELECT * FROM lake.event_facts o WHERE o.event_id = k.event_id OFFSET 0) AS o ON true
+LEFT JOIN join_facts n ON n.event_id = k.event_id
+WHERE (o.event_id, o.name, o.occurred_at, o.received_at, o.session_id, o.session_source, o.anonymous_id,
+      o.user_id, o.trace_id, o.page_url, o.page_path, o.properties, o.revenue, o.trace_known,
+      o.trace_root_service, o.trace_root_route, o.trace_duration_ms, o.trace_span_count, o.trace_error,
+      o.variants) IS DISTINCT FROM (n.event_id, n.name, n.occurred_at, n.received_at, n.session_id,
+      n.session_source, n.anonymous_id, n.user_id, n.trace_id, n.page_url, n.page_path, n.properties,
+      n.revenue, n.trace_known, n.trace_root_service, n.trace_root_route, n.trace_duration_ms,
+      n.trace_span_count, n.trace_error, n.variants);
+
+DELETE FROM lake.event_facts WHERE event_id = ANY(ARRAY(SELECT event_id FROM join_changed_events WHERE existed));
+INSERT INTO lake.event_facts (event_id, name, occurred_at, received_at, session_id, session_source,
+                             anonymous_id, user_id, trace_id, page_url, page_path, properties, revenue,
+                             trace_known, trace_root_service, trace_root_route, trace_duration_ms,
+                             trace_span_count, trace_error, variants, updated_at)
+SELECT n.event_id, n.name, n.occurred_at, n.received_at, n.session_id, n.session_source, n.anonymous_id,
+       n.user_id, n.trace_id, n.page_url, n.page_path, n.properties, n.revenue, n.trace_known,
+       n.trace_root_service, n.trace_root_route, n.trace_duration_ms, n.trace_span_count, n.trace_error,
+       n.variants, n.updated_at
+FROM join_facts n JOIN join_changed_events c USING (event_id);
+
+INSERT INTO seam_meta.join_queue (kind, bucket, key1, at, forced)
+SELECT seam_meta.join_kind('session'), seam_meta.join_bucket(s), s, min(at), bool_or(forced)
+FROM join_changed_events CROSS JOIN LATERAL (VALUES (old_session), (new_session)) AS v(s)
+WHERE s IS NOT NULL GROUP BY s;
+
+SELECT count(*) FROM join_changed_events;

@@ -1,0 +1,28 @@
+-- Common table expressions ending in variants (event_id, variants): per event of :events
+-- (a table or CTE with event_id, occurred_at, user_id, anonymous_id and the client's
+-- session_id), the variant of each experiment that any of its units was first exposed to
+-- at or before the event; events without one have no row. :exposure_join joins the units
+-- k to their exposures x (one index lookup per unit, or a hash join for a whole table).
+unit_exposures AS MATERIALIZED (
+    -- The exposures of every unit the events name, looked up once per unit.
+    SELECT x.unit_id, x.experiment_key, x.variant, x.first_exposed_at
+    FROM (SELECT DISTINCT u.unit_id FROM :events
+          CROSS JOIN LATERAL (VALUES (user_id), (anonymous_id), (session_id)) AS u(unit_id)
+          WHERE u.unit_id IS NOT NULL) AS k
+    :exposure_join
+), firsts AS (
+    -- Per event and experiment, the first exposure of any of its units at or before it.
+    SELECT DISTINCT ON (m.event_id, m.experiment_key) m.event_id, m.experiment_key, m.variant
+    FROM (
+        SELECT e.event_id, e.occurred_at, x.* FROM :events e JOIN unit_exposures x ON x.unit_id = e.user_id
+        UNION ALL
+        SELECT e.event_id, e.occurred_at, x.* FROM :events e JOIN unit_exposures x ON x.unit_id = e.anonymous_id
+        UNION ALL
+        SELECT e.event_id, e.occurred_at, x.* FROM :events e JOIN unit_exposures x ON x.unit_id = e.session_id
+    ) AS m
+    WHERE m.first_exposed_at <= m.occurred_at
+    ORDER BY m.event_id, m.experiment_key, m.first_exposed_at, m.unit_id
+), variants AS MATERIALIZED (
+    -- Computed once: inlined, the planner may rescan the aggregate for every event.
+    SELECT event_id, jsonb_object_agg(experiment_key, variant) AS variants FROM firsts GROUP BY event_id
+)

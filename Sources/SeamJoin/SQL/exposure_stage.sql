@@ -1,0 +1,46 @@
+-- The exposure stage: lake.exposures recomputed for the claimed experiment x unit pairs,
+-- rows rewritten only where they changed, and a unit_changed item queued per unit whose
+-- first variant or first exposure changed. The last statement counts the changed pairs.
+-- :exposure_rows is exposure_rows.sql over exposure_claimed_evaluations.sql; :units is
+-- exposure_claimed_units.sql.
+CREATE TEMP TABLE IF NOT EXISTS join_new_exposures (LIKE lake.exposures) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS join_changed_exposures (
+    experiment_key text, unit_id text, at timestamptz, forced boolean, facts_changed boolean
+) ON COMMIT DELETE ROWS;
+
+INSERT INTO join_new_exposures (experiment_key, unit_id, unit_type, variant, first_exposed_at,
+                                last_exposed_at, session_id, trace_id, user_id, evaluation_count, variants,
+                                multiple_variants, updated_at)
+:exposure_rows;
+
+-- facts_changed: what tag events read of an exposure (the first variant and when it was served).
+INSERT INTO join_changed_exposures
+SELECT k.experiment_key, k.unit_id, least(o.first_exposed_at, n.first_exposed_at), k.forced,
+       (o.variant, o.first_exposed_at) IS DISTINCT FROM (n.variant, n.first_exposed_at)
+FROM (:units) AS k
+LEFT JOIN LATERAL (
+    SELECT * FROM lake.exposures o WHERE o.experiment_key = k.experiment_key AND o.unit_id = k.unit_id OFFSET 0
+) AS o ON true
+LEFT JOIN join_new_exposures n ON n.experiment_key = k.experiment_key AND n.unit_id = k.unit_id
+WHERE (o.experiment_key, o.unit_id, o.unit_type, o.variant, o.first_exposed_at, o.last_exposed_at,
+      o.session_id, o.trace_id, o.user_id, o.evaluation_count, o.variants, o.multiple_variants) IS DISTINCT
+      FROM (n.experiment_key, n.unit_id, n.unit_type, n.variant, n.first_exposed_at, n.last_exposed_at,
+      n.session_id, n.trace_id, n.user_id, n.evaluation_count, n.variants, n.multiple_variants);
+
+DELETE FROM lake.exposures WHERE ctid = ANY(ARRAY(
+    SELECT x.ctid FROM join_changed_exposures c
+    CROSS JOIN LATERAL (
+        SELECT ctid FROM lake.exposures x WHERE x.experiment_key = c.experiment_key AND x.unit_id = c.unit_id OFFSET 0
+    ) AS x));
+INSERT INTO lake.exposures (experiment_key, unit_id, unit_type, variant, first_exposed_at,
+                                last_exposed_at, session_id, trace_id, user_id, evaluation_count, variants,
+                                multiple_variants, updated_at)
+SELECT n.experiment_key, n.unit_id, n.unit_type, n.variant, n.first_exposed_at, n.last_exposed_at,
+       n.session_id, n.trace_id, n.user_id, n.evaluation_count, n.variants, n.multiple_variants, n.updated_at
+FROM join_new_exposures n JOIN join_changed_exposures c USING (experiment_key, unit_id);
+
+INSERT INTO seam_meta.join_queue (kind, bucket, key1, at, forced)
+SELECT seam_meta.join_kind('unit_changed'), seam_meta.join_bucket(unit_id), unit_id, min(at), bool_or(forced)
+FROM join_changed_exposures WHERE facts_changed GROUP BY unit_id;
+
+SELECT count(*) FROM join_changed_exposures;

@@ -1,0 +1,35 @@
+-- The session stage: lake.sessions recomputed for the claimed session ids; a session with
+-- neither events nor traces any more is deleted. The last statement counts the changed
+-- sessions. :session_rows is session_rows.sql over session_claimed_events.sql and
+-- session_claimed_traces.sql; :sessions is session_claimed.sql.
+CREATE TEMP TABLE IF NOT EXISTS join_new_sessions (LIKE lake.sessions) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS join_changed_sessions (session_id text, existed boolean) ON COMMIT DELETE ROWS;
+
+INSERT INTO join_new_sessions (session_id, derived, user_id, anonymous_id, started_at, ended_at,
+                               duration_seconds, event_count, page_views, product_views, add_to_basket,
+                               purchases, revenue, first_page, last_page, trace_count, server_errors,
+                               server_duration_p95_ms, converted, updated_at)
+:session_rows;
+
+INSERT INTO join_changed_sessions
+SELECT k.session_id, o.session_id IS NOT NULL FROM (:sessions) AS k
+LEFT JOIN LATERAL (SELECT * FROM lake.sessions o WHERE o.session_id = k.session_id OFFSET 0) AS o ON true
+LEFT JOIN join_new_sessions n ON n.session_id = k.session_id
+WHERE (o.session_id, o.derived, o.user_id, o.anonymous_id, o.started_at, o.ended_at, o.duration_seconds,
+      o.event_count, o.page_views, o.product_views, o.add_to_basket, o.purchases, o.revenue, o.first_page,
+      o.last_page, o.trace_count, o.server_errors, o.server_duration_p95_ms, o.converted) IS DISTINCT FROM
+      (n.session_id, n.derived, n.user_id, n.anonymous_id, n.started_at, n.ended_at, n.duration_seconds,
+      n.event_count, n.page_views, n.product_views, n.add_to_basket, n.purchases, n.revenue, n.first_page,
+      n.last_page, n.trace_count, n.server_errors, n.server_duration_p95_ms, n.converted);
+
+DELETE FROM lake.sessions WHERE session_id = ANY(ARRAY(SELECT session_id FROM join_changed_sessions WHERE existed));
+INSERT INTO lake.sessions (session_id, derived, user_id, anonymous_id, started_at, ended_at,
+                               duration_seconds, event_count, page_views, product_views, add_to_basket,
+                               purchases, revenue, first_page, last_page, trace_count, server_errors,
+                               server_duration_p95_ms, converted, updated_at)
+SELECT n.session_id, n.derived, n.user_id, n.anonymous_id, n.started_at, n.ended_at, n.duration_seconds,
+       n.event_count, n.page_views, n.product_views, n.add_to_basket, n.purchases, n.revenue, n.first_page,
+       n.last_page, n.trace_count, n.server_errors, n.server_duration_p95_ms, n.converted, n.updated_at
+FROM join_new_sessions n JOIN join_changed_sessions c USING (session_id);
+
+SELECT count(*) FROM join_changed_sessions;

@@ -1,0 +1,50 @@
+-- The trace stage: lake.traces recomputed for the claimed trace ids (join_claim), rows
+-- rewritten only where they changed, and the sessions of traces whose facts changed
+-- queued. The last statement counts the changed traces. :trace_rows is trace_rows.sql over
+-- trace_claimed_spans.sql.
+CREATE TEMP TABLE IF NOT EXISTS join_new_traces (LIKE lake.traces) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS join_changed_traces (
+    trace_id bytea, old_session text, new_session text, at timestamptz, forced boolean, facts_changed boolean,
+    existed boolean
+) ON COMMIT DELETE ROWS;
+
+INSERT INTO join_new_traces (trace_id, root_known, root_span_id, root_service, root_name, root_route,
+                             root_http_status, start_time, end_time, duration_ms, span_count, error_count,
+                             services, session_id, user_id, first_seen, last_seen, updated_at)
+:trace_rows;
+
+-- facts_changed: what sessions and tag events read of a trace changed (arrival times alone
+-- do not matter to them).
+INSERT INTO join_changed_traces
+SELECT k.trace_id, o.session_id, n.session_id, coalesce(n.start_time, o.start_time), k.forced,
+       (o.trace_id, o.root_known, o.root_span_id, o.root_service, o.root_name, o.root_route,
+       o.root_http_status, o.start_time, o.end_time, o.duration_ms, o.span_count, o.error_count, o.services,
+       o.session_id, o.user_id) IS DISTINCT FROM (n.trace_id, n.root_known, n.root_span_id, n.root_service,
+       n.root_name, n.root_route, n.root_http_status, n.start_time, n.end_time, n.duration_ms, n.span_count,
+       n.error_count, n.services, n.session_id, n.user_id),
+       o.trace_id IS NOT NULL
+FROM (SELECT trace_id, bool_or(forced) AS forced FROM join_claim GROUP BY trace_id) AS k
+LEFT JOIN LATERAL (SELECT * FROM lake.traces o WHERE o.trace_id = k.trace_id OFFSET 0) AS o ON true
+LEFT JOIN join_new_traces n ON n.trace_id = k.trace_id
+WHERE (o.trace_id, o.root_known, o.root_span_id, o.root_service, o.root_name, o.root_route,
+      o.root_http_status, o.start_time, o.end_time, o.duration_ms, o.span_count, o.error_count, o.services,
+      o.session_id, o.user_id, o.first_seen, o.last_seen) IS DISTINCT FROM (n.trace_id, n.root_known,
+      n.root_span_id, n.root_service, n.root_name, n.root_route, n.root_http_status, n.start_time, n.end_time,
+      n.duration_ms, n.span_count, n.error_count, n.services, n.session_id, n.user_id, n.first_seen,
+      n.last_seen);
+
+DELETE FROM lake.traces WHERE trace_id = ANY(ARRAY(SELECT trace_id FROM join_changed_traces WHERE existed));
+INSERT INTO lake.traces (trace_id, root_known, root_span_id, root_service, root_name, root_route,
+                             root_http_status, start_time, end_time, duration_ms, span_count, error_count,
+                             services, session_id, user_id, first_seen, last_seen, updated_at)
+SELECT n.trace_id, n.root_known, n.root_span_id, n.root_service, n.root_name, n.root_route,
+       n.root_http_status, n.start_time, n.end_time, n.duration_ms, n.span_count, n.error_count, n.services,
+       n.session_id, n.user_id, n.first_seen, n.last_seen, n.updated_at
+FROM join_new_traces n JOIN join_changed_traces c USING (trace_id);
+
+INSERT INTO seam_meta.join_queue (kind, bucket, key1, at, forced)
+SELECT DISTINCT seam_meta.join_kind('session'), seam_meta.join_bucket(s), s, at, forced
+FROM join_changed_traces CROSS JOIN LATERAL (VALUES (old_session), (new_session)) AS v(s)
+WHERE facts_changed AND s IS NOT NULL;
+
+SELECT count(*) FROM join_changed_traces;
