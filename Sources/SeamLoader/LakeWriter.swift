@@ -36,6 +36,8 @@ struct LakeWriter {
         /// Each span's message as the client sent it (`spans[i]` came from `spanOrigins[i]`).
         var spanOrigins: [ArraySlice<UInt8>] = []
         var logs: [LogRecordRow] = []
+        /// Each log record's message as the client sent it, when known (`logs[i]` came from `logOrigins[i]`).
+        var logOrigins: [ArraySlice<UInt8>?] = []
         var rejected: [Rejection] = []
         var oldestAppendedAt: Date?
     }
@@ -73,6 +75,8 @@ struct LakeWriter {
                 prepared.spans += rows.spans
                 prepared.spanOrigins += rows.spanOrigins
                 prepared.logs += rows.logs
+                prepared.logOrigins += rows.logOrigins.count == rows.logs.count
+                    ? rows.logOrigins.map { Optional($0) } : Array(repeating: nil, count: rows.logs.count)
             case .corrupt(let damage):
                 logger.error("spool damage kept in lake.rejected", metadata: ["position": "\(damage.position)", "bytes": "\(damage.bytes.count)"])
                 prepared.rejected.append(
@@ -155,10 +159,14 @@ struct LakeWriter {
             }
             if !logs.isEmpty {
                 outcome.logsReceived = logs.count
+                let origins = prepared.logOrigins
                 outcome.logsStored = try storeRecords(logs, source: "logs", on: c) { try storeLogs($0, on: c) } failed: { index, reason in
+                    // The record's message as the client sent it (protobuf), or the row as JSON when unknown.
+                    let origin = index < origins.count ? origins[index] : nil
                     rejected.append(
                         Rejection(
-                            source: "logs", reason: reason, payload: Self.json(logs[index]), contentType: "application/json",
+                            source: "logs", reason: reason, payload: origin.map { Array($0) } ?? Self.json(logs[index]),
+                            contentType: origin == nil ? "application/json" : "application/x-protobuf",
                             receivedAt: Date(timeIntervalSince1970: Double(logs[index].receivedMicros) / 1_000_000)))
                 }
             }
@@ -312,7 +320,7 @@ struct LakeWriter {
                 failed.append(
                     Rejection(
                         source: "events", reason: "event \(event.eventID.uuidString.lowercased()) refused by PostgreSQL: \(error)",
-                        payload: Self.json(event), contentType: "application/json", receivedAt: event.receivedAt))
+                        payload: event.clientJSON ?? Self.json(event), contentType: "application/json", receivedAt: event.receivedAt))
             }
         }
         return (stored, failed)

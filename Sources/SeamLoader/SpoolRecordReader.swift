@@ -12,6 +12,8 @@ enum SpoolRecordReader {
         /// Each span's message in the record's body (`spans[i]` came from `spanOrigins[i]`).
         var spanOrigins: [ArraySlice<UInt8>] = []
         var logs: [LogRecordRow] = []
+        /// Each log record's message in the record's body, when the body is protobuf.
+        var logOrigins: [ArraySlice<UInt8>] = []
         var events: [TagEventRecord] = []
         /// Records the loader's judgement refuses, and why (normally 0: the acknowledgement
         /// refused them already; more only for a record acknowledged under older rules).
@@ -41,6 +43,11 @@ enum SpoolRecordReader {
             let request = record.encoding == .json ? try OTLPJSON.logs(record.body) : try OTLPProtobuf.decode(LogsExportRequest.self, record.body)
             let batch = LogMapper.map(request, limits: limits)
             rows.logs = batch.records
+            if record.encoding == .protobuf, let ranges = try? OTLPWire.logRecordRanges(record.body),
+                batch.indices.allSatisfy({ $0 < ranges.count })
+            {
+                rows.logOrigins = batch.indices.map { record.body[ranges[$0]] }
+            }
             (rows.refused, rows.refusal) = (batch.rejected, batch.message)
         case (.tagEvents, .tagEventFrames):
             rows.events = try TagEventFrames.decode(record.body, receivedMicros: record.receivedMicros)

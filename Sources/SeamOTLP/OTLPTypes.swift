@@ -24,6 +24,9 @@ public struct MappedBatch<Record: Sendable>: Sendable {
     /// own bytes, kept with a record the lake later refuses); empty when the reader does not
     /// track it.
     public var origins: [Range<Int>] = []
+    /// Each record's position among all records of the request (`records[i]` was record
+    /// `indices[i]`); empty when the reader does not track it.
+    public var indices: [Int] = []
     /// Records that passed validation (`records.count` once mapped).
     public var accepted = 0
     /// Records refused (reported to the client as partial success).

@@ -5,14 +5,15 @@ import SeamModel
 /// compact binary layout, several times cheaper to write and read than JSON on the
 /// acknowledgement path.
 ///
-/// A version byte (2), the record count (Int64), then per record: uuid (16 bytes); times as
+/// A version byte (3), the record count (Int64), then per record: uuid (16 bytes); times as
 /// little-endian Int64 microseconds (occurred_at, then client_timestamp and sent_at with
 /// `Int64.min` for none); then each optional text or byte field as a UInt32 length
-/// (`UInt32.max` for none) and its bytes. The receive time is the spool record's, shared by
-/// every record of a request. Version 1 (older spools) also held received_at per record,
-/// after occurred_at; it is still read.
+/// (`UInt32.max` for none) and its bytes, the event as the client sent it last. The receive
+/// time is the spool record's, shared by every record of a request. Older spools' versions
+/// are still read: 2 (without the client's bytes) and 1 (also with received_at per record,
+/// after occurred_at).
 public enum TagEventFrames {
-    static let version: UInt8 = 2
+    static let version: UInt8 = 3
 
     /// `records` (all received with one request) in the binary layout; their `receivedAt`
     /// is not written: the spool record holds it.
@@ -31,6 +32,7 @@ public enum TagEventFrames {
             }
             appendBytes(&out, r.traceID)
             appendBytes(&out, r.parentSpanID)
+            appendBytes(&out, r.clientJSON)
         }
         return out
     }
@@ -40,7 +42,7 @@ public enum TagEventFrames {
     public static func decode(_ payload: [UInt8], receivedMicros: Int64) throws -> [TagEventRecord] {
         var reader = Reader(bytes: payload)
         let format = try reader.byte()
-        guard format == 1 || format == version else { throw DecodeError(message: "unknown tag event frame version \(format)") }
+        guard (1...version).contains(format) else { throw DecodeError(message: "unknown tag event frame version \(format)") }
         let count = Int(try reader.int())
         guard count >= 0 && count <= payload.count else { throw DecodeError(message: "implausible record count \(count)") }
         var records: [TagEventRecord] = []
@@ -64,7 +66,7 @@ public enum TagEventFrames {
                     sentAt: sent == .min ? nil : date(sent), receivedAt: received, sessionID: texts[1], anonymousID: texts[2],
                     userID: texts[3], traceID: try reader.field(), parentSpanID: try reader.field(), pageURL: texts[4],
                     pagePath: texts[5], pageReferrer: texts[6], pageTitle: texts[7], properties: properties, context: context,
-                    source: texts[10]))
+                    source: texts[10], clientJSON: try format >= 3 ? reader.field() : nil))
         }
         guard reader.atEnd else { throw DecodeError(message: "trailing bytes after the last tag event record") }
         return records

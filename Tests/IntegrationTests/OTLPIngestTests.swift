@@ -202,6 +202,38 @@ struct OTLPIngestTests {
         }
     }
 
+    @Test("a log record PostgreSQL refuses goes to lake.rejected as the bytes the client sent; the others are stored")
+    func refusedLogRecord() async throws {
+        try await IngestHarness.with { h in
+            var request = LogsExportRequest()
+            var scope = Opentelemetry_Proto_Logs_V1_ScopeLogs()
+            for i in 0..<3 {
+                var record = Opentelemetry_Proto_Logs_V1_LogRecord()
+                record.timeUnixNano = UInt64(Self.nowNanos())
+                record.body.stringValue = "record \(i)"
+                var note = Opentelemetry_Proto_Common_V1_KeyValue()
+                note.key = "note"
+                note.value.stringValue = i == 1 ? "a\u{0}b" : "fine"  // jsonb refuses NUL characters
+                record.attributes.append(note)
+                scope.logRecords.append(record)
+            }
+            var resource = Opentelemetry_Proto_Logs_V1_ResourceLogs()
+            resource.scopeLogs = [scope]
+            request.resourceLogs = [resource]
+            let body: [UInt8] = try request.serializedBytes()
+            #expect(try await h.request("POST", "/v1/logs", bytes: body, headers: ["Content-Type": "application/x-protobuf"]).reply.status == 200)
+            _ = try await h.loader.drain()
+            let c = try h.connect()
+            #expect(try c.query("SELECT count(*) FROM lake.logs").scalar(Int.self) == 2)
+            let rejected = try #require(try c.query("SELECT source, payload, content_type FROM lake.rejected").first)
+            #expect(try rejected[0].decode(String.self) == "logs")
+            #expect(try rejected[2].decode(String.self) == "application/x-protobuf")
+            let payload = try rejected[1].decode([UInt8].self)
+            #expect(payload == (try scope.logRecords[1].serializedBytes() as [UInt8]))
+            #expect(body.firstRange(of: payload) != nil)
+        }
+    }
+
     @Test("feature-flag evaluations land in typed columns; an identical record resent is stored once")
     func logs() async throws {
         try await IngestHarness.with { h in

@@ -136,3 +136,38 @@ struct TagEventDecoderTests {
         #expect(RFC3339.format(Date(timeIntervalSince1970: -1)) == "1969-12-31T23:59:59.000000Z")
     }
 }
+
+@Suite("JSON slices")
+struct JSONSlicesTests {
+    @Test("the elements of the top-level events array, as the bytes they were, whatever the spacing and nesting")
+    func elements() throws {
+        let body = #"{"sent_at": 1, "events" : [ {"a":[1,{"b":"],}"}]} ,"x\"y" , 3,[ ] ,{}], "tail": {"events": [9]}}"#
+        let bytes = Array(body.utf8)
+        let ranges = try #require(JSONSlices.arrayElements(of: "events", in: bytes))
+        #expect(ranges.map { String(decoding: bytes[$0], as: UTF8.self) } == [#"{"a":[1,{"b":"],}"}]}"#, #""x\"y""#, "3", "[ ]", "{}"])
+    }
+
+    @Test("no slices where the member cannot be told apart: missing, twice, not an array, malformed")
+    func refusals() {
+        for body in [
+            #"{"other": []}"#, #"{"events": [1], "events": [2]}"#, #"{"events": 5}"#, #"{"events": [1"#, #"[{"events": [1]}]"#,
+            #"{"events": [1], "ev\u0065nts": [2, 3]}"#,
+        ] {
+            #expect(JSONSlices.arrayElements(of: "events", in: Array(body.utf8)) == nil, "\(body)")
+        }
+        #expect(JSONSlices.arrayElements(of: "events", in: Array(#"{"events": []}"#.utf8)) == [])
+    }
+}
+
+@Suite("Tag events keep the client's bytes")
+struct TagEventClientBytesTests {
+    @Test("every accepted event carries its JSON object as sent, whatever the batch's spacing")
+    func clientBytes() throws {
+        let first = #"{"event_id":"6f9619ff-8b86-d011-b42d-00cf4fc964ff","name":"page_view","session_id":"s"}"#
+        let second = #"{ "event_id" : "7f9619ff-8b86-d011-b42d-00cf4fc964ff", "name": "purchase", "session_id": "s" }"#
+        let body = Array("{\"events\": [\n  \(first),  {\"name\": 5},\n  \(second)\n]}".utf8)
+        let batch = try TagEventDecoder().decode(body, receivedAt: Date(), source: nil)
+        #expect(batch.accepted.count == 2 && batch.rejected.count == 1)
+        #expect(batch.accepted.map(\.clientJSON) == [Array(first.utf8), Array(second.utf8)])
+    }
+}

@@ -13,7 +13,8 @@ struct SpoolRecordTests {
         clientTimestamp: Date(timeIntervalSince1970: 1_795_262_399.5), sentAt: Date(timeIntervalSince1970: 1_795_262_400),
         receivedAt: Date(timeIntervalSince1970: Double(received) / 1_000_000), sessionID: "s", anonymousID: "a", userID: "u",
         traceID: Array(repeating: 7, count: 16), parentSpanID: Array(repeating: 8, count: 8), pageURL: "https://x/",
-        pagePath: "/", pageReferrer: "", pageTitle: "T", properties: #"{"value":1}"#, context: "{}", source: "web")
+        pagePath: "/", pageReferrer: "", pageTitle: "T", properties: #"{"value":1}"#, context: "{}", source: "web",
+        clientJSON: Array(#"{"event_id": "…", "name": "purchase ✓"}"#.utf8))
 
     @Test("tag events survive the envelope and the binary body exactly, optional fields included")
     func roundTrip() throws {
@@ -35,6 +36,7 @@ struct SpoolRecordTests {
         #expect(abs(decoded[0].occurredAt.timeIntervalSince(full.occurredAt)) < 0.000_001)
         #expect(abs(decoded[0].clientTimestamp!.timeIntervalSince(full.clientTimestamp!)) < 0.000_001)
         #expect(decoded[0].receivedAt == full.receivedAt)
+        #expect(decoded[0].clientJSON == full.clientJSON && decoded[1].clientJSON == nil)
     }
 
     @Test("the receive time is written once per request, not per record")
@@ -42,9 +44,9 @@ struct SpoolRecordTests {
         let one = TagEventFrames.encode([Self.full])
         let two = TagEventFrames.encode([Self.full, Self.full])
         let perRecord = two.count - one.count
-        // uuid 16 + three times 8 + eleven text lengths 4 + two byte-field lengths 4 + their bytes
+        // uuid 16 + three times 8 + eleven text lengths 4 + three byte-field lengths 4 + their bytes
         let texts = [Self.full.name, "s", "a", "u", "https://x/", "/", "", "T", #"{"value":1}"#, "{}", "web"].map(\.utf8.count).reduce(0, +)
-        #expect(perRecord == 16 + 3 * 8 + 13 * 4 + texts + 16 + 8)
+        #expect(perRecord == 16 + 3 * 8 + 14 * 4 + texts + 16 + 8 + (Self.full.clientJSON?.count ?? 0))
     }
 
     @Test("spools written before the envelope still decode: OTLP frames and version 1 tag event frames")
@@ -56,8 +58,11 @@ struct SpoolRecordTests {
         #expect(spans == SpoolRecord(kind: .spans, encoding: .protobuf, receivedMicros: Self.received, body: [0x0A, 0x00]))
         #expect(try SpoolRecord.decode(frameKind: 2, payload: otlp).kind == .logs)
 
-        // Version 1: received_at after occurred_at in every record.
-        var v1 = TagEventFrames.encode([Self.full])
+        // Version 1: received_at after occurred_at in every record, and no client bytes.
+        var withoutClientBytes = Self.full
+        withoutClientBytes.clientJSON = nil
+        var v1 = TagEventFrames.encode([withoutClientBytes])
+        v1.removeLast(4)  // the client bytes' length (none)
         v1[0] = 1
         var received: [UInt8] = []
         withUnsafeBytes(of: Self.received.littleEndian) { received.append(contentsOf: $0) }

@@ -74,13 +74,17 @@ public struct TagEventDecoder: Sendable {
             }
         }
         var batch = Batch(accepted: [], rejected: [])
+        // Each event's own bytes, kept with its record (nil when they cannot be told apart).
+        let slices = JSONSlices.arrayElements(of: "events", in: body).flatMap { $0.count == events.count ? $0 : nil }
         for (index, element) in events.enumerated() {
             guard let event = element as? [String: Any] else {
                 batch.rejected.append(TagEventRejection(index: index, eventID: nil, reason: "event must be a JSON object"))
                 continue
             }
             switch record(event, batchSentAt: batchSentAt, receivedAt: receivedAt, source: source) {
-            case .success(let record): batch.accepted.append(record)
+            case .success(var record):
+                record.clientJSON = slices.map { Array(body[$0[index]]) }
+                batch.accepted.append(record)
             case .failure(let reason):
                 batch.rejected.append(TagEventRejection(index: index, eventID: event["event_id"] as? String, reason: reason.text))
             }

@@ -24,13 +24,18 @@ public struct TagEventRecord: Codable, Sendable, Equatable {
     public var context: String
     /// Name of the ingestion token the batch came with.
     public var source: String?
+    /// The event as the client sent it (its JSON object's bytes), kept for `lake.rejected`
+    /// should PostgreSQL refuse the row; nil when unknown.
+    public var clientJSON: [UInt8]?
 
     public init(
         eventID: UUID, name: String, occurredAt: Date, clientTimestamp: Date? = nil, sentAt: Date? = nil, receivedAt: Date,
         sessionID: String? = nil, anonymousID: String? = nil, userID: String? = nil, traceID: [UInt8]? = nil,
         parentSpanID: [UInt8]? = nil, pageURL: String? = nil, pagePath: String? = nil, pageReferrer: String? = nil,
-        pageTitle: String? = nil, properties: String = "{}", context: String = "{}", source: String? = nil
+        pageTitle: String? = nil, properties: String = "{}", context: String = "{}", source: String? = nil,
+        clientJSON: [UInt8]? = nil
     ) {
+        self.clientJSON = clientJSON
         self.eventID = eventID
         self.name = name
         self.occurredAt = occurredAt

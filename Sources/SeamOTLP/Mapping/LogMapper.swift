@@ -20,6 +20,7 @@ public enum LogMapper {
                         batch.refuse(problem)
                         continue
                     }
+                    batch.indices.append(index)
                     let traceID = [UInt8](log.traceID)
                     let spanID = [UInt8](log.spanID)
                     let observed = log.observedTimeUnixNano > 0 ? micros(fromNanos: log.observedTimeUnixNano) : nil

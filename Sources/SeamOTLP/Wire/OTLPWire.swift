@@ -22,6 +22,35 @@ public enum OTLPWire {
         return try outcome.get()
     }
 
+    /// The byte range of every `LogRecord` message of an `ExportLogsServiceRequest`, in the
+    /// order swift-protobuf decodes them (wire order): so a log record the lake refuses can
+    /// be kept as the client's own bytes.
+    public static func logRecordRanges(_ body: [UInt8]) throws(OTLPDecodeError) -> [Range<Int>] {
+        let outcome: Result<[Range<Int>], OTLPDecodeError> = body.withUnsafeBytes { raw in
+            do throws(OTLPDecodeError) {
+                var ranges: [Range<Int>] = []
+                var request = WireReader(raw, 0..<raw.count)
+                while let (field, wire) = try request.nextTag() {
+                    guard field == 1 else { try request.skip(wire); continue }
+                    var resourceLogs = try request.message(wire, "resource_logs")
+                    while let (field, wire) = try resourceLogs.nextTag() {
+                        guard field == 2 else { try resourceLogs.skip(wire); continue }
+                        var scopeLogs = try resourceLogs.message(wire, "scope_logs")
+                        while let (field, wire) = try scopeLogs.nextTag() {
+                            guard field == 2 else { try scopeLogs.skip(wire); continue }
+                            let record = try scopeLogs.message(wire, "log_records")
+                            ranges.append(record.position..<record.end)
+                        }
+                    }
+                }
+                return .success(ranges)
+            } catch {
+                return .failure(error)
+            }
+        }
+        return try outcome.get()
+    }
+
     /// The verdict on every span of a request: the one judgement that both the
     /// acknowledgement (`validateTraces`) and the loader (`WireTraceMapper`) use, so the
     /// loader maps exactly the spans the client was told were accepted. Throws when the
