@@ -19,6 +19,7 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
     case otlpProtobuf = "otlp-protobuf"
     case gzip
     case spoolFrames = "spool-frames"
+    case spoolRecords = "spool-records"
     case config
     case cron
 
@@ -30,6 +31,7 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
         case .otlpProtobuf: Self.otlpProtobuf(bytes)
         case .gzip: Self.gzip(bytes)
         case .spoolFrames: Self.spoolFrames(bytes)
+        case .spoolRecords: Self.spoolRecords(bytes)
         case .config: Self.config(bytes)
         case .cron: Self.cron(bytes)
         }
@@ -131,6 +133,25 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
         } catch {
             return "verifying a readable segment failed: \(error)"
         }
+        return nil
+    }
+
+    /// Spool records: the first byte as a frame's kind, the rest as its payload, read as the
+    /// loader reads them (`SpoolRecord.decode`, then the tag events' binary body). No trap;
+    /// what decodes survives being written again.
+    static func spoolRecords(_ bytes: [UInt8]) -> String? {
+        guard let kind = bytes.first else { return nil }
+        guard let record = try? SpoolRecord.decode(frameKind: kind, payload: Array(bytes.dropFirst())) else { return nil }
+        let again = record.frame
+        guard let reread = try? SpoolRecord.decode(frameKind: again.kind, payload: again.payload), reread == record else {
+            return "a decoded spool record does not survive being written again"
+        }
+        guard record.kind == .tagEvents, let events = try? TagEventFrames.decode(record.body, receivedMicros: record.receivedMicros) else {
+            return nil
+        }
+        guard let decoded = try? TagEventFrames.decode(TagEventFrames.encode(events), receivedMicros: record.receivedMicros),
+            decoded.map(\.eventID) == events.map(\.eventID), decoded.map(\.clientJSON) == events.map(\.clientJSON)
+        else { return "decoded tag events do not survive being written again" }
         return nil
     }
 
