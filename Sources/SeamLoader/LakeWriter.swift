@@ -151,9 +151,11 @@ struct LakeWriter {
                 let origins = prepared.spanOrigins
                 outcome.spansStored = try storeRecords(spans, source: "traces", on: c) { try storeSpans($0, on: c) } failed: { index, reason in
                     // The span's message as the client sent it (protobuf; a JSON request's span as its protobuf form).
+                    let origin = index < origins.count ? origins[index] : nil
                     rejected.append(
                         Rejection(
-                            source: "traces", reason: reason, payload: Array(origins[index]), contentType: "application/x-protobuf",
+                            source: "traces", reason: reason, payload: origin.map { Array($0) } ?? Self.json(spans[index]),
+                            contentType: origin == nil ? "application/json" : "application/x-protobuf",
                             receivedAt: Date(timeIntervalSince1970: Double(spans[index].receivedMicros) / 1_000_000)))
                 }
             }

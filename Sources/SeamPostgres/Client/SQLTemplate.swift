@@ -7,8 +7,9 @@
 ///     \set spans 'SELECT s.* FROM lake.spans s'
 ///     \i Sources/SeamJoin/SQL/trace_rows.sql
 ///
-/// Quoted strings, quoted identifiers, comments and `::` casts are left alone. A file may
-/// hold several statements, each ending with `;` at the end of a line (`statements`).
+/// Quoted strings ('…' with '' inside; not E'…' strings with backslash escapes), quoted
+/// identifiers, comments and `::` casts are left alone. A file may hold several statements,
+/// each ending with `;` at the end of a line (`statements`).
 public struct SQLTemplate: Sendable {
     /// Where the text came from (a file name), for errors.
     public let name: String
