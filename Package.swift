@@ -151,8 +151,12 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
-            exclude: ["SQL"]
+            exclude: ["SQL"],
+            plugins: ["EmbedSQL"]
         ),
+        // Embeds SeamJoin's SQL/*.sql at build time (the tool and its build-tool plugin).
+        .executableTarget(name: "embed-sql"),
+        .plugin(name: "EmbedSQL", capability: .buildTool(), dependencies: ["embed-sql"]),
         // Scheduled ETL: cron scheduler, jobs (user features, segments, metrics, experiment results), statistics.
         .target(
             name: "SeamETL",

@@ -34,7 +34,7 @@ struct LakeWriter {
         var events: [TagEventRecord] = []
         var spans: [SpanRecord] = []
         /// Each span's message as the client sent it (`spans[i]` came from `spanOrigins[i]`).
-        var spanOrigins: [ArraySlice<UInt8>] = []
+        var spanOrigins: [ArraySlice<UInt8>?] = []
         var logs: [LogRecordRow] = []
         /// Each log record's message as the client sent it, when known (`logs[i]` came from `logOrigins[i]`).
         var logOrigins: [ArraySlice<UInt8>?] = []
@@ -73,7 +73,7 @@ struct LakeWriter {
                 }
                 prepared.events += rows.events
                 prepared.spans += rows.spans
-                prepared.spanOrigins += rows.spanOrigins
+                prepared.spanOrigins += rows.spanOrigins.map { Optional($0) }
                 prepared.logs += rows.logs
                 prepared.logOrigins += rows.logOrigins.count == rows.logs.count
                     ? rows.logOrigins.map { Optional($0) } : Array(repeating: nil, count: rows.logs.count)
@@ -148,29 +148,19 @@ struct LakeWriter {
             var rejected = prepared.rejected
             if !spans.isEmpty {
                 outcome.spansReceived = spans.count
-                let origins = prepared.spanOrigins
-                outcome.spansStored = try storeRecords(spans, source: "traces", on: c) { try storeSpans($0, on: c) } failed: { index, reason in
-                    // The span's message as the client sent it (protobuf; a JSON request's span as its protobuf form).
-                    let origin = index < origins.count ? origins[index] : nil
-                    rejected.append(
-                        Rejection(
-                            source: "traces", reason: reason, payload: origin.map { Array($0) } ?? Self.json(spans[index]),
-                            contentType: origin == nil ? "application/json" : "application/x-protobuf",
-                            receivedAt: Date(timeIntervalSince1970: Double(spans[index].receivedMicros) / 1_000_000)))
-                }
+                let (stored, failed) = try storeRecords(
+                    spans, origins: prepared.spanOrigins, source: "traces", receivedMicros: \.receivedMicros, on: c
+                ) { try storeSpans($0, on: c) }
+                outcome.spansStored = stored
+                rejected += failed
             }
             if !logs.isEmpty {
                 outcome.logsReceived = logs.count
-                let origins = prepared.logOrigins
-                outcome.logsStored = try storeRecords(logs, source: "logs", on: c) { try storeLogs($0, on: c) } failed: { index, reason in
-                    // The record's message as the client sent it (protobuf), or the row as JSON when unknown.
-                    let origin = index < origins.count ? origins[index] : nil
-                    rejected.append(
-                        Rejection(
-                            source: "logs", reason: reason, payload: origin.map { Array($0) } ?? Self.json(logs[index]),
-                            contentType: origin == nil ? "application/json" : "application/x-protobuf",
-                            receivedAt: Date(timeIntervalSince1970: Double(logs[index].receivedMicros) / 1_000_000)))
-                }
+                let (stored, failed) = try storeRecords(
+                    logs, origins: prepared.logOrigins, source: "logs", receivedMicros: \.receivedMicros, on: c
+                ) { try storeLogs($0, on: c) }
+                outcome.logsStored = stored
+                rejected += failed
             }
             if !events.isEmpty {
                 let (stored, failed) = try storeTagEvents(events, on: c)
@@ -228,19 +218,21 @@ struct LakeWriter {
 
     /// Stores `records` with `store` in one statement; when PostgreSQL refuses the batch for
     /// its data, retries record by record so that only the bad ones go to `lake.rejected`.
-    private func storeRecords<R>(
-        _ records: [R], source: String, on c: PostgresConnection, store: ([R]) throws -> Int, failed: (_ index: Int, _ reason: String) -> Void
-    ) throws -> Int {
+    private func storeRecords<R: Encodable>(
+        _ records: [R], origins: [ArraySlice<UInt8>?], source: String, receivedMicros: KeyPath<R, Int64>, on c: PostgresConnection,
+        store: ([R]) throws -> Int
+    ) throws -> (stored: Int, rejected: [Rejection]) {
         try c.executeScript("SAVEPOINT seam_records")
         do {
             let stored = try store(records)
             try c.executeScript("RELEASE SAVEPOINT seam_records")
-            return stored
+            return (stored, [])
         } catch let error as PostgresError where error.isDataError {
             logger.warning("\(source) batch refused; storing records one by one", metadata: ["error": "\(error.message)"])
             try c.executeScript("ROLLBACK TO SAVEPOINT seam_records")
         }
         var stored = 0
+        var rejected: [Rejection] = []
         for (index, record) in records.enumerated() {
             try c.executeScript("SAVEPOINT seam_one_record")
             do {
@@ -248,10 +240,17 @@ struct LakeWriter {
                 try c.executeScript("RELEASE SAVEPOINT seam_one_record")
             } catch let error as PostgresError where error.isDataError {
                 try c.executeScript("ROLLBACK TO SAVEPOINT seam_one_record")
-                failed(index, "refused by PostgreSQL: \(error)")
+                // The record's message as the client sent it (protobuf; a JSON request's as its
+                // protobuf form), or the row as JSON when that is unknown.
+                let origin = index < origins.count ? origins[index] : nil
+                rejected.append(
+                    Rejection(
+                        source: source, reason: "refused by PostgreSQL: \(error)", payload: origin.map { Array($0) } ?? Self.json(record),
+                        contentType: origin == nil ? "application/json" : "application/x-protobuf",
+                        receivedAt: Date(timeIntervalSince1970: Double(record[keyPath: receivedMicros]) / 1_000_000)))
             }
         }
-        return stored
+        return (stored, rejected)
     }
 
     /// A refused record as JSON for `lake.rejected.payload`.

@@ -4,14 +4,14 @@ import Testing
 
 @testable import SeamJoin
 
-/// The join's SQL is kept in `Sources/SeamJoin/SQL/*.sql` and embedded by `ops/gen-sql`:
-/// the embedded templates must be the files, and every variable a stage gives must exist.
+/// The join's SQL is kept in `Sources/SeamJoin/SQL/*.sql` and embedded at build time by the
+/// EmbedSQL plugin: the embedded templates must be the files, each file once.
 @Suite("Join SQL files")
 struct JoinSQLFilesTests {
     static let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().appendingPathComponent("Sources/SeamJoin/SQL")
 
-    @Test("the embedded templates are the .sql files (run ops/gen-sql after editing one)")
+    @Test("the embedded templates are the .sql files, every one of them")
     func generatedMatchesFiles() throws {
         let files = try FileManager.default.contentsOfDirectory(atPath: Self.directory.path).filter { $0.hasSuffix(".sql") }.sorted()
         #expect(files == JoinSQL.all.keys.sorted())
