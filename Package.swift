@@ -1,4 +1,5 @@
 // swift-tools-version:6.1
+import Foundation
 import PackageDescription
 
 let package = Package(
@@ -334,3 +335,15 @@ let package = Package(
     ],
     swiftLanguageModes: [.v6]
 )
+
+// ops/fuzz sets SEAM_FUZZING: the targets the fuzzer reaches are built with libFuzzer's and
+// AddressSanitizer's instrumentation and -DFUZZING, and seam-fuzz links their runtimes. Not
+// the build-time tools (embed-sql): they must stay ordinary programs that run during the build.
+if ProcessInfo.processInfo.environment["SEAM_FUZZING"] != nil {
+    for target in package.targets where target.type == .regular || target.name == "seam-fuzz" {
+        target.swiftSettings = (target.swiftSettings ?? []) + [.unsafeFlags(["-sanitize=fuzzer,address"]), .define("FUZZING")]
+    }
+    for target in package.targets where target.name == "seam-fuzz" {
+        target.linkerSettings = (target.linkerSettings ?? []) + [.unsafeFlags(["-sanitize=fuzzer,address"])]
+    }
+}
