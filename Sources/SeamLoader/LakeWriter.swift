@@ -260,7 +260,7 @@ struct LakeWriter {
         return (try? Array(encoder.encode(record))) ?? []
     }
 
-    static let tagEventColumns = "event_id, name, occurred_at, client_timestamp, sent_at, received_at, session_id, anonymous_id, user_id, trace_id, parent_span_id, page_url, page_path, page_referrer, page_title, properties, context, source"
+    static let tagEventColumns = "event_id, name, occurred_at, client_timestamp, sent_at, received_at, session_id, anonymous_id, user_id, trace_id, parent_span_id, page_url, page_path, page_referrer, page_title, properties, context, source, protocol, call_type, message_id, previous_id, group_id, page_name, traits, integrations"
 
     /// Stores new events (an `event_id` already in the lake is a retry: skipped). Returns
     /// how many were stored, and the events PostgreSQL refused, each with its reason.
@@ -340,7 +340,8 @@ struct LakeWriter {
             .timestamptz(e.receivedAt), .text(e.sessionID), .text(e.anonymousID), .text(e.userID),
             e.traceID.map { .bytea($0) } ?? .null, e.parentSpanID.map { .bytea($0) } ?? .null, .text(e.pageURL),
             .text(e.pagePath), .text(e.pageReferrer), .text(e.pageTitle), .jsonb(e.properties), .jsonb(e.context),
-            .text(e.source),
+            .text(e.source), .text(e.protocol), .text(e.callType), .text(e.messageID), .text(e.previousID), .text(e.groupID),
+            .text(e.pageName), e.traits.map { .jsonb($0) } ?? .null, e.integrations.map { .jsonb($0) } ?? .null,
         ]
     }
 }

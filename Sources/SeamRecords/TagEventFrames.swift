@@ -8,12 +8,15 @@ import SeamModel
 /// A version byte (3), the record count (Int64), then per record: uuid (16 bytes); times as
 /// little-endian Int64 microseconds (occurred_at, then client_timestamp and sent_at with
 /// `Int64.min` for none); then each optional text or byte field as a UInt32 length
-/// (`UInt32.max` for none) and its bytes, the event as the client sent it last. The receive
-/// time is the spool record's, shared by every record of a request. Older spools' versions
-/// are still read: 2 (without the client's bytes) and 1 (also with received_at per record,
-/// after occurred_at).
+/// (`UInt32.max` for none) and its bytes: name, session, anonymous and user ids, page
+/// fields, properties, context, source, trace and parent span ids, the event as the client
+/// sent it, then what the Segment and GA4 protocols add (protocol, call type, message id,
+/// previous id, group id, page name, traits, integrations). The receive time is the spool
+/// record's, shared by every record of a request. Older spools' versions are still read: 3
+/// (without the protocol fields), 2 (also without the client's bytes) and 1 (also with
+/// received_at per record, after occurred_at).
 public enum TagEventFrames {
-    static let version: UInt8 = 3
+    static let version: UInt8 = 4
 
     /// `records` (all received with one request) in the binary layout; their `receivedAt`
     /// is not written: the spool record holds it.
@@ -33,6 +36,9 @@ public enum TagEventFrames {
             appendBytes(&out, r.traceID)
             appendBytes(&out, r.parentSpanID)
             appendBytes(&out, r.clientJSON)
+            for text in [r.protocol, r.callType, r.messageID, r.previousID, r.groupID, r.pageName, r.traits, r.integrations] {
+                appendBytes(&out, text.map { Array($0.utf8) })
+            }
         }
         return out
     }
@@ -60,13 +66,20 @@ public enum TagEventFrames {
             guard let name = texts[0], let properties = texts[8], let context = texts[9] else {
                 throw DecodeError(message: "tag event record without name, properties or context")
             }
-            records.append(
-                TagEventRecord(
+            var record = TagEventRecord(
                     eventID: uuid, name: name, occurredAt: occurred, clientTimestamp: client == .min ? nil : date(client),
                     sentAt: sent == .min ? nil : date(sent), receivedAt: received, sessionID: texts[1], anonymousID: texts[2],
                     userID: texts[3], traceID: try reader.field(), parentSpanID: try reader.field(), pageURL: texts[4],
                     pagePath: texts[5], pageReferrer: texts[6], pageTitle: texts[7], properties: properties, context: context,
-                    source: texts[10], clientJSON: try format >= 3 ? reader.field() : nil))
+                    source: texts[10], clientJSON: try format >= 3 ? reader.field() : nil)
+            if format >= 4 {
+                var more: [String?] = []
+                for _ in 0..<8 { more.append(try reader.field().map { String(decoding: $0, as: UTF8.self) }) }
+                record.protocol = more[0] ?? "seam"
+                (record.callType, record.messageID, record.previousID, record.groupID) = (more[1], more[2], more[3], more[4])
+                (record.pageName, record.traits, record.integrations) = (more[5], more[6], more[7])
+            }
+            records.append(record)
         }
         guard reader.atEnd else { throw DecodeError(message: "trailing bytes after the last tag event record") }
         return records

@@ -44,9 +44,10 @@ struct SpoolRecordTests {
         let one = TagEventFrames.encode([Self.full])
         let two = TagEventFrames.encode([Self.full, Self.full])
         let perRecord = two.count - one.count
-        // uuid 16 + three times 8 + eleven text lengths 4 + three byte-field lengths 4 + their bytes
-        let texts = [Self.full.name, "s", "a", "u", "https://x/", "/", "", "T", #"{"value":1}"#, "{}", "web"].map(\.utf8.count).reduce(0, +)
-        #expect(perRecord == 16 + 3 * 8 + 14 * 4 + texts + 16 + 8 + (Self.full.clientJSON?.count ?? 0))
+        // uuid 16 + three times 8 + eleven text lengths 4 + three byte-field lengths 4 + eight
+        // protocol-field lengths 4 + their bytes
+        let texts = [Self.full.name, "s", "a", "u", "https://x/", "/", "", "T", #"{"value":1}"#, "{}", "web", "seam"].map(\.utf8.count).reduce(0, +)
+        #expect(perRecord == 16 + 3 * 8 + 22 * 4 + texts + 16 + 8 + (Self.full.clientJSON?.count ?? 0))
     }
 
     @Test("spools written before the envelope still decode: OTLP frames and version 1 tag event frames")
@@ -62,7 +63,7 @@ struct SpoolRecordTests {
         var withoutClientBytes = Self.full
         withoutClientBytes.clientJSON = nil
         var v1 = TagEventFrames.encode([withoutClientBytes])
-        v1.removeLast(4)  // the client bytes' length (none)
+        v1.removeLast(8 + 7 * 4 + 4)  // the protocol fields ("seam", then none) and the client bytes' length (none)
         v1[0] = 1
         var received: [UInt8] = []
         withUnsafeBytes(of: Self.received.littleEndian) { received.append(contentsOf: $0) }
@@ -72,6 +73,29 @@ struct SpoolRecordTests {
         let decoded = try TagEventFrames.decode(record.body, receivedMicros: 0)
         #expect(decoded.map(\.eventID) == [Self.full.eventID])
         #expect(decoded[0].receivedAt == Self.full.receivedAt)
+    }
+
+    @Test("version 3 frames (before the Segment and GA4 fields) still decode, as Seam's own events")
+    func version3() throws {
+        var v3 = TagEventFrames.encode([Self.full])
+        v3.removeLast(8 + 7 * 4)  // the protocol fields: "seam", then none
+        v3[0] = 3
+        let decoded = try TagEventFrames.decode(v3, receivedMicros: Self.received)
+        #expect(decoded.map(\.eventID) == [Self.full.eventID])
+        #expect(decoded[0].protocol == "seam" && decoded[0].callType == nil && decoded[0].clientJSON == Self.full.clientJSON)
+    }
+
+    @Test("the Segment and GA4 fields survive the frames")
+    func protocolFields() throws {
+        var record = Self.full
+        record.protocol = "segment"
+        (record.callType, record.messageID, record.previousID, record.groupID) = ("alias", "ajs-next-1", "anon-1", "g")
+        (record.pageName, record.traits, record.integrations) = ("Docs Home", #"{"plan":"pro"}"#, #"{"All":true}"#)
+        let decoded = try TagEventFrames.decode(TagEventFrames.encode([record]), receivedMicros: Self.received)
+        #expect(decoded.count == 1)
+        #expect(decoded[0].protocol == "segment" && decoded[0].callType == "alias" && decoded[0].messageID == "ajs-next-1")
+        #expect(decoded[0].previousID == "anon-1" && decoded[0].groupID == "g" && decoded[0].pageName == "Docs Home")
+        #expect(decoded[0].traits == record.traits && decoded[0].integrations == record.integrations)
     }
 
     @Test("truncated or foreign payloads are refused with a reason")

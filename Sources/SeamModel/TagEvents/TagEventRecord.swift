@@ -27,6 +27,22 @@ public struct TagEventRecord: Codable, Sendable, Equatable {
     /// The event as the client sent it (its JSON object's bytes), kept for `lake.rejected`
     /// should PostgreSQL refuse the row; nil when unknown.
     public var clientJSON: [UInt8]?
+    /// How it was posted: `seam`, `segment` or `ga4` (`lake.tag_events.protocol`).
+    public var `protocol`: String = "seam"
+    /// Segment call type (`track`, `page`, …), `event` for GA4; nil for Seam's own events.
+    public var callType: String?
+    /// The client's message id as sent, when `eventID` was derived from it.
+    public var messageID: String?
+    /// Segment alias: the previous id.
+    public var previousID: String?
+    /// Segment group: the group id.
+    public var groupID: String?
+    /// Segment page/screen name.
+    public var pageName: String?
+    /// JSON object text: Segment identify/group traits, GA4 user properties.
+    public var traits: String?
+    /// JSON object text: Segment's `integrations`.
+    public var integrations: String?
 
     public init(
         eventID: UUID, name: String, occurredAt: Date, clientTimestamp: Date? = nil, sentAt: Date? = nil, receivedAt: Date,

@@ -4,10 +4,14 @@ import Foundation
 /// `2026-11-21T12:00:00Z`, `2026-11-21T12:00:00.123+01:00` (`t`, `z` and a space accepted).
 public enum RFC3339 {
     public static func parse(_ text: String) -> Date? {
-        let s = Array(text.utf8)
-        var i = 0
+        parse(utf8: Array(text.utf8)[...])
+    }
+
+    /// `parse` on UTF-8 bytes (a JSON string's contents, without copying them into a String).
+    public static func parse(utf8 s: ArraySlice<UInt8>) -> Date? {
+        var i = s.startIndex
         func number(_ digits: Int) -> Int? {
-            guard i + digits <= s.count else { return nil }
+            guard i + digits <= s.endIndex else { return nil }
             var value = 0
             for _ in 0..<digits {
                 guard s[i] >= 48 && s[i] <= 57 else { return nil }
@@ -17,7 +21,7 @@ public enum RFC3339 {
             return value
         }
         func expect(_ options: String) -> Bool {
-            guard i < s.count, options.utf8.contains(s[i]) else { return false }
+            guard i < s.endIndex, options.utf8.contains(s[i]) else { return false }
             i += 1
             return true
         }
@@ -26,11 +30,11 @@ public enum RFC3339 {
             let minute = number(2), minute < 60, expect(":"), let second = number(2), second <= 60
         else { return nil }
         var fraction = 0.0
-        if i < s.count && s[i] == UInt8(ascii: ".") {
+        if i < s.endIndex && s[i] == UInt8(ascii: ".") {
             i += 1
             var scale = 0.1
             let start = i
-            while i < s.count, s[i] >= 48, s[i] <= 57 {
+            while i < s.endIndex, s[i] >= 48, s[i] <= 57 {
                 fraction += Double(s[i] - 48) * scale
                 scale /= 10
                 i += 1
@@ -40,7 +44,7 @@ public enum RFC3339 {
         var offset = 0
         if expect("Zz") {
             offset = 0
-        } else if i < s.count && (s[i] == UInt8(ascii: "+") || s[i] == UInt8(ascii: "-")) {
+        } else if i < s.endIndex && (s[i] == UInt8(ascii: "+") || s[i] == UInt8(ascii: "-")) {
             let sign = s[i] == UInt8(ascii: "+") ? 1 : -1
             i += 1
             guard let oh = number(2), oh < 24, expect(":"), let om = number(2), om < 60 else { return nil }
@@ -48,7 +52,7 @@ public enum RFC3339 {
         } else {
             return nil
         }
-        guard i == s.count else { return nil }
+        guard i == s.endIndex else { return nil }
         guard year >= 1 else { return nil }  // year 0000 lies before Timestamps' range
         let days = CivilCalendar.days(year: year, month: month, day: day)
         let seconds = Double(days * 86_400 + hour * 3600 + minute * 60 + second - offset) + fraction
