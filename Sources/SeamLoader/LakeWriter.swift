@@ -71,6 +71,12 @@ struct LakeWriter {
                             source: record.kind.source, reason: "spool frame at \(frame.position): \(rows.refusal)", payload: record.body,
                             contentType: record.encoding.contentType, receivedAt: record.receivedAt))
                 }
+                for refused in rows.refusedAtAcknowledgement {
+                    prepared.rejected.append(
+                        Rejection(
+                            source: refused.source, reason: refused.reason, payload: refused.payload, contentType: refused.contentType,
+                            receivedAt: record.receivedAt, recordIndex: refused.recordIndex))
+                }
                 prepared.events += rows.events
                 prepared.spans += rows.spans
                 prepared.spanOrigins += rows.spanOrigins.map { Optional($0) }

@@ -15,6 +15,8 @@ enum SpoolRecordReader {
         /// Each log record's message in the record's body, when the body is protobuf.
         var logOrigins: [ArraySlice<UInt8>] = []
         var events: [TagEventRecord] = []
+        /// Records refused at the acknowledgement, for lake.rejected.
+        var refusedAtAcknowledgement: [RefusedRecord] = []
         /// Records the loader's judgement refuses, and why (normally 0: the acknowledgement
         /// refused them already; more only for a record acknowledged under older rules).
         var refused = 0
@@ -51,6 +53,8 @@ enum SpoolRecordReader {
             (rows.refused, rows.refusal) = (batch.rejected, batch.message)
         case (.tagEvents, .tagEventFrames):
             rows.events = try TagEventFrames.decode(record.body, receivedMicros: record.receivedMicros)
+        case (.refused, .rejectionFrames):
+            rows.refusedAtAcknowledgement = try RejectionFrames.decode(record.body)
         default:
             throw UnreadableRecord(description: "a \(record.kind) record cannot be encoded as \(record.encoding)")
         }

@@ -7,7 +7,7 @@
 ///
 /// | kind byte | payload |
 /// |---|---|
-/// | 0x11 spans, 0x12 logs, 0x13 tag events | encoding (1 byte), received (Int64 µs since 1970, little endian), body |
+/// | 0x11 spans, 0x12 logs, 0x13 tag events, 0x14 refused records | encoding (1 byte), received (Int64 µs since 1970, little endian), body |
 /// | 1 spans, 2 logs (before the envelope) | received (Int64 µs, little endian), protobuf body |
 /// | 3 tag events (before the envelope) | `TagEventFrames` version 1, received time per record |
 ///
@@ -18,6 +18,8 @@ public struct SpoolRecord: Sendable, Equatable {
         case spans = 0x11
         case logs = 0x12
         case tagEvents = 0x13
+        /// Records refused at the acknowledgement, for `lake.rejected` (`RejectionFrames`).
+        case refused = 0x14
 
         /// The `lake.rejected.source` of records of this kind.
         public var source: String {
@@ -25,6 +27,7 @@ public struct SpoolRecord: Sendable, Equatable {
             case .spans: "traces"
             case .logs: "logs"
             case .tagEvents: "events"
+            case .refused: "refused"
             }
         }
     }
@@ -36,6 +39,8 @@ public struct SpoolRecord: Sendable, Equatable {
         case json = 2
         /// Tag event records in `TagEventFrames`' binary layout.
         case tagEventFrames = 3
+        /// Refused records in `RejectionFrames`' layout.
+        case rejectionFrames = 4
 
         /// The `lake.rejected.content_type` of a body in this encoding.
         public var contentType: String {
@@ -43,6 +48,7 @@ public struct SpoolRecord: Sendable, Equatable {
             case .protobuf: "application/x-protobuf"
             case .json: "application/json"
             case .tagEventFrames: "application/vnd.seam.tag-event-frames"
+            case .rejectionFrames: "application/vnd.seam.rejection-frames"
             }
         }
     }

@@ -31,13 +31,13 @@ public enum TagEventFrames {
             appendInt(&out, r.sentAt.map(micros) ?? .min)
             for text in [r.name, r.sessionID, r.anonymousID, r.userID, r.pageURL, r.pagePath, r.pageReferrer, r.pageTitle,
                          r.properties, r.context, r.source] {
-                appendBytes(&out, text.map { Array($0.utf8) })
+                appendText(&out, text)
             }
             appendBytes(&out, r.traceID)
             appendBytes(&out, r.parentSpanID)
             appendBytes(&out, r.clientJSON)
             for text in [r.protocol, r.callType, r.messageID, r.previousID, r.groupID, r.pageName, r.traits, r.integrations] {
-                appendBytes(&out, text.map { Array($0.utf8) })
+                appendText(&out, text)
             }
         }
         return out
@@ -95,6 +95,16 @@ public enum TagEventFrames {
 
     private static func appendInt(_ out: inout [UInt8], _ value: Int64) {
         withUnsafeBytes(of: value.littleEndian) { out.append(contentsOf: $0) }
+    }
+
+    /// As `appendBytes`, without copying the text into an array first.
+    private static func appendText(_ out: inout [UInt8], _ text: String?) {
+        guard let text else {
+            withUnsafeBytes(of: UInt32.max.littleEndian) { out.append(contentsOf: $0) }
+            return
+        }
+        withUnsafeBytes(of: UInt32(truncatingIfNeeded: text.utf8.count).littleEndian) { out.append(contentsOf: $0) }
+        out.append(contentsOf: text.utf8)
     }
 
     private static func appendBytes(_ out: inout [UInt8], _ bytes: [UInt8]?) {

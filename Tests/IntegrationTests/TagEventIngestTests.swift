@@ -182,10 +182,15 @@ struct TagEventIngestTests {
         try await IngestHarness.with { h in
             let good = UUID()
             let bad = UUID()
-            // jsonb refuses the NUL character, which JSON allows.
-            let badEvent = Self.event(bad, extra: #","properties":{"note":"a\u0000b"}"#)
+            // jsonb refuses a number beyond numeric's range, which JSON allows.
+            let badEvent = Self.event(bad, extra: #","properties":{"note":1e200000}"#)
             let reply = try await h.post(#"{"events":[ \#(Self.event(good)) ,\#n  \#(badEvent)  ]}"#)
             #expect(reply.status == 200)
+            // The NUL character (also valid JSON, also refused by jsonb) is refused at the
+            // acknowledgement already, with its reason.
+            let nul = try await h.post(#"{"events":[\#(Self.event(extra: #","properties":{"note":"a\u0000b"}"#))]}"#)
+            #expect(nul.status == 400)
+            #expect(((nul.json["rejected"] as? [[String: Any]])?.first?["reason"] as? String)?.hasPrefix("properties: contains \\u0000") == true)
             _ = try await h.loader.drain()
             let c = try h.connect()
             #expect(try c.query("SELECT count(*) FROM lake.tag_events WHERE event_id = $1", [.uuid(good)]).scalar(Int.self) == 1)

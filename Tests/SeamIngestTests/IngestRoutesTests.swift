@@ -180,4 +180,88 @@ struct IngestRoutesTests {
             }
         }
     }
+
+    // MARK: Segment
+
+    static func basic(_ key: String) -> String { "Basic " + Data("\(key):".utf8).base64EncodedString() }
+
+    @Test("Segment: the write key by Basic auth or in a text/plain body (analytics.js); any key is the source without tokens; a wrong or missing key is 401")
+    func segmentWriteKeys() async throws {
+        let track = #"{"event":"e","anonymousId":"a","messageId":"ajs-next-1"}"#
+        try await Self.withServer { client, spool, _ in
+            try await client.execute(uri: "/v1/t", method: .post, headers: [.contentType: "text/plain"], body: ByteBuffer(string: #"{"writeKey":"wk_any","event":"e","anonymousId":"a"}"#)) { response in
+                #expect(response.status == .ok)
+            }
+            let records = try Self.spooled(spool)
+            let events = try TagEventFrames.decode(records[0].body, receivedMicros: records[0].receivedMicros)
+            #expect(events.first?.source == "wk_any" && events.first?.callType == "track")
+        }
+        try await Self.withServer(IngestConfiguration(tokens: ["wk_web": "web", "svc": "backend"], browserTokens: ["wk_web"])) { client, spool, _ in
+            try await client.execute(uri: "/v1/track", method: .post, headers: [.contentType: "application/json", .authorization: Self.basic("wk_web")], body: ByteBuffer(string: track)) { response in
+                #expect(response.status == .ok)
+            }
+            try await client.execute(uri: "/v1/t", method: .post, headers: [.contentType: "text/plain"], body: ByteBuffer(string: #"{"writeKey":"svc","event":"e","anonymousId":"a"}"#)) { response in
+                #expect(response.status == .ok)
+            }
+            try await client.execute(uri: "/v1/track", method: .post, headers: [.authorization: Self.basic("nope")], body: ByteBuffer(string: track)) { response in
+                #expect(response.status == .unauthorized)
+                #expect(String(buffer: response.body).contains("not an ingestion token"))
+            }
+            try await client.execute(uri: "/v1/track", method: .post, body: ByteBuffer(string: track)) { response in
+                #expect(response.status == .unauthorized)
+                #expect(String(buffer: response.body).contains("writeKey in the body"))
+            }
+            let sources = try Self.spooled(spool).flatMap { try TagEventFrames.decode($0.body, receivedMicros: $0.receivedMicros) }.map(\.source)
+            #expect(sources == ["web", "backend"])
+        }
+    }
+
+    @Test("Segment: a batch answers 200 listing what it refused; refused messages are spooled for lake.rejected before the accepted ones")
+    func segmentBatch() async throws {
+        try await Self.withServer { client, spool, _ in
+            let body = #"{"batch":[{"type":"track","event":"e","userId":"u"},{"type":"track","userId":"u","messageId":"m-2"},{"type":"identify","userId":"u","anonymousId":"a","traits":{"plan":"pro"}}],"sentAt":"2026-11-25T10:00:00Z"}"#
+            try await client.execute(uri: "/v1/batch", method: .post, headers: [.contentType: "application/json"], body: ByteBuffer(string: body)) { response in
+                #expect(response.status == .ok)
+                let reply = try JSONSerialization.jsonObject(with: Data(buffer: response.body)) as? [String: Any]
+                #expect(reply?["success"] as? Bool == false && reply?["accepted"] as? Int == 2)
+                let rejected = reply?["rejected"] as? [[String: Any]]
+                #expect(rejected?.first?["index"] as? Int == 1 && rejected?.first?["messageId"] as? String == "m-2")
+                #expect((rejected?.first?["reason"] as? String)?.hasPrefix("event: required") == true)
+            }
+            let records = try Self.spooled(spool)
+            #expect(records.map(\.kind) == [.refused, .tagEvents])
+            let refused = try RejectionFrames.decode(records[0].body)
+            #expect(refused.map(\.source) == ["segment"] && refused.first?.recordIndex == 1)
+            #expect(refused.first?.payload == Array(#"{"type":"track","userId":"u","messageId":"m-2"}"#.utf8))
+            let events = try TagEventFrames.decode(records[1].body, receivedMicros: records[1].receivedMicros)
+            #expect(events.map(\.name) == ["e", "identify"] && events[1].traits == #"{"plan":"pro"}"#)
+        }
+    }
+
+    @Test("Segment: a body that is not JSON or over Segment's limits is 400 with a reason; the short paths and CORS preflights answer")
+    func segmentLimits() async throws {
+        try await Self.withServer { client, spool, _ in
+            try await client.execute(uri: "/v1/batch", method: .post, body: ByteBuffer(string: #"{"batch": ["#)) { response in
+                #expect(response.status == .badRequest)
+                #expect(String(buffer: response.body).contains("not valid JSON"))
+            }
+            let big = #"{"event":"e","anonymousId":"a","properties":{"x":"\#(String(repeating: "y", count: 40_000))"}}"#
+            try await client.execute(uri: "/v1/track", method: .post, body: ByteBuffer(string: big)) { response in
+                #expect(response.status == .badRequest)
+                #expect(String(buffer: response.body).contains("exceeds the limit of 32768 bytes"))
+            }
+            for path in ["/v1/p", "/v1/i", "/v1/a", "/v1/g", "/v1/s", "/v1/b"] {
+                try await client.execute(uri: path, method: .post, body: ByteBuffer(string: "{}")) { response in
+                    #expect(response.status == (path == "/v1/b" ? .badRequest : .ok), "\(path)")
+                }
+                try await client.execute(
+                    uri: path, method: .options, headers: [.origin: "https://shop.test", .accessControlRequestMethod: "POST"]
+                ) { response in
+                    #expect(response.status == .noContent, "\(path)")
+                }
+            }
+            // The empty single calls above were refused one by one, each kept for lake.rejected.
+            #expect(try Self.spooled(spool).filter { $0.kind == .refused }.count == 5)
+        }
+    }
 }

@@ -7,6 +7,8 @@ public struct IngestRequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
     /// The source name of the ingestion token the request carried (nil: no tokens configured).
     public var tokenSource: String?
+    /// Whether a write key from the headers was checked (`WriteKeyAuthentication`).
+    public var keyChecked = false
 
     public init(source: Source) {
         coreContext = .init(source: source)

@@ -18,6 +18,8 @@ public struct IngestServer: Sendable {
     /// Whether the lake's database answers, for `/readyz`: nil when it does, else why not.
     let databaseCheck: @Sendable () async -> String?
     let events: TagEventDecoder
+    /// The Segment tracking API's reader (its limits).
+    let segment: SegmentDecoder
     let logger: Logger
     /// OTLP records older than this are refused (outside the lake's retention); nil: any age.
     var otlpMaximumAgeMicros: Int64? {
@@ -39,7 +41,7 @@ public struct IngestServer: Sendable {
 
     public init(
         configuration: IngestConfiguration, spool: Spool, databaseCheck: @escaping @Sendable () async -> String?,
-        events: TagEventDecoder, logger: Logger,
+        events: TagEventDecoder, segment: SegmentDecoder? = nil, logger: Logger,
         metrics: IngestMetrics = .global, metricsExposition: (@Sendable () -> [UInt8])? = nil,
         readinessDetail: [String: @Sendable () async -> [String: Double]] = [:], readPrefixes: [String] = [], readOrigins: Set<String> = []
     ) {
@@ -50,6 +52,7 @@ public struct IngestServer: Sendable {
         self.spool = spool
         self.databaseCheck = databaseCheck
         self.events = events
+        self.segment = segment ?? SegmentDecoder(configuration: .init(events: events.configuration))
         self.logger = logger
         self.metrics = metrics
         self.metricsExposition = metricsExposition
@@ -105,7 +108,8 @@ public struct IngestServer: Sendable {
             })
             .post("/v1/traces") { request, _ in try await postOTLP(request, signal: .traces) }
             .post("/v1/logs") { request, _ in try await postOTLP(request, signal: .logs) }
-        for path in ["/v1/traces", "/v1/logs", "/v1/events"] {
+        addSegmentRoutes(to: router)
+        for path in ["/v1/traces", "/v1/logs", "/v1/events"] + Self.segmentRoutes.map(\.path) {
             for method in [HTTPRequest.Method.get, .put, .delete, .patch] {
                 router.on(RouterPath(path), method: method) { _, _ -> Response in throw HTTPFailure(.methodNotAllowed, "use POST") }
             }
@@ -117,14 +121,10 @@ public struct IngestServer: Sendable {
     // MARK: /v1/events
 
     /// Routes browsers post to: CORS from any origin, and browser tokens accepted.
-    static let browserPaths: Set<String> = ["/v1/events"]
+    static let browserPaths: Set<String> = Set(["/v1/events"] + segmentRoutes.map(\.path))
 
     func postEvents(_ request: Request, source: String?) async throws -> Response {
-        let contentType = request.headers[.contentType]?.split(separator: ";").first?
-            .trimmingCharacters(in: .whitespaces).lowercased()
-        if let contentType, contentType != "application/json", contentType != "text/plain" {
-            throw HTTPFailure(.unsupportedMediaType, "Content-Type must be application/json (or text/plain from navigator.sendBeacon), got \(contentType)")
-        }
+        try Self.checkJSONContentType(request)
         var lease = MemoryBudget.Lease(budget)
         defer { lease.release() }
         let body = try await readBody(request, lease: &lease, expansion: MemoryBudget.jsonExpansion)
@@ -155,14 +155,21 @@ public struct IngestServer: Sendable {
     /// The request body within the limits, its bytes (times `expansion` for what decoding
     /// builds from them) charged to `lease`; a failure as `HTTPFailure` (with `Retry-After`
     /// when the client should retry).
-    func readBody(_ request: Request, lease: inout MemoryBudget.Lease, expansion: Int) async throws(HTTPFailure) -> [UInt8] {
+    /// `limit` (default `maximumBodyBytes`) and the status for a body over it (default 413)
+    /// are for protocols with their own (Segment's 500 KB, answered with 400).
+    func readBody(
+        _ request: Request, lease: inout MemoryBudget.Lease, expansion: Int, limit: Int? = nil,
+        tooLarge: HTTPResponse.Status = .contentTooLarge
+    ) async throws(HTTPFailure) -> [UInt8] {
         do {
             let body = try await RequestBodies.read(
-                request, limit: configuration.maximumBodyBytes, lease: &lease, timeout: .seconds(configuration.bodyTimeoutSeconds))
+                request, limit: min(limit ?? configuration.maximumBodyBytes, configuration.maximumBodyBytes), lease: &lease,
+                timeout: .seconds(configuration.bodyTimeoutSeconds))
             try lease.take(body.count * expansion)
             return body
         } catch let error as RequestBodies.Failure {
-            throw HTTPFailure(error.status, error.reason, headers: error.retry ? retryAfter : [:])
+            let status = error.status == .contentTooLarge ? tooLarge : error.status
+            throw HTTPFailure(status, error.reason, headers: error.retry ? retryAfter : [:])
         } catch {
             throw HTTPFailure(.badRequest, "cannot read the request body: \(error)")
         }
