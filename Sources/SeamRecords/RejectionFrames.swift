@@ -37,7 +37,7 @@ public enum RejectionFrames {
                 append(&out, UInt32(truncatingIfNeeded: text.utf8.count))
                 out.append(contentsOf: text.utf8)
             }
-            append(&out, UInt64(bitPattern: Int64(r.recordIndex ?? -1)))
+            append(&out, UInt64(bitPattern: Int64(truncatingIfNeeded: r.recordIndex ?? -1)))
             append(&out, UInt32(truncatingIfNeeded: r.payload.count))
             out.append(contentsOf: r.payload)
         }

@@ -52,12 +52,12 @@ extension IngestServer {
         answer.raw(#"{"success":"#)
         answer.bool(outcome.rejected.isEmpty)
         answer.raw(#","accepted":"#)
-        answer.number(Int64(outcome.accepted.count))
+        answer.number(Int64(truncatingIfNeeded: outcome.accepted.count))
         answer.raw(#","rejected":["#)
         for (i, rejection) in outcome.rejected.enumerated() {
             if i > 0 { answer.byte(UInt8(ascii: ",")) }
             answer.raw(#"{"index":"#)
-            answer.number(Int64(rejection.index))
+            answer.number(Int64(truncatingIfNeeded: rejection.index))
             if let id = rejection.messageID {
                 answer.raw(#","messageId":"#)
                 answer.quoted(id)

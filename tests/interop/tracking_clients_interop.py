@@ -1,0 +1,164 @@
+#!/usr/bin/env python3
+"""Interop test: real tracking clients from PyPI against a running `seam serve`, each
+row then checked field by field in PostgreSQL.
+
+- segment-analytics-python: identify, track, page, alias, group; batched uploads (gzip);
+  a batch retried with a new sentAt stored once; a refused message kept in lake.rejected.
+
+usage: tracking_clients_interop.py SEAM_BINARY ADMIN_DATABASE_URL
+"""
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import datetime, timedelta, timezone
+
+import segment.analytics as segment_analytics
+from segment.analytics.client import Client as SegmentClient
+from segment.analytics.request import post as segment_post
+
+from harness import Checks, clean_up, free_port, healthy, psql
+
+check = Checks("tracking-clients")
+
+
+def with_database(url, name):
+    """The same postgresql:// URL with another database name (keeps an empty host)."""
+    base, _, query = url.partition("?")
+    return f"{base.rsplit('/', 1)[0]}/{name}" + (f"?{query}" if query else "")
+
+
+def rows(url, sql):
+    out = psql(url, sql)
+    if out.returncode != 0:
+        print(out.stderr, file=sys.stderr)
+        return []
+    return [line.split("|") for line in out.stdout.strip().splitlines() if line]
+
+
+def wait_for(url, sql, expected, seconds=30):
+    got = None
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        got = rows(url, sql)
+        if got == expected:
+            return got
+        time.sleep(0.2)
+    return got
+
+
+def main():
+    seam, admin_url = sys.argv[1], sys.argv[2]
+    database = "seam_clients_" + uuid.uuid4().hex[:8]
+    psql(admin_url, f"CREATE DATABASE {database}")
+    url = with_database(admin_url, database)
+    port = free_port()
+    home = tempfile.mkdtemp(prefix="seam-clients-")
+    config = os.path.join(home, "seam.yaml")
+    with open(config, "w") as f:
+        # A browser write key and a server one; anything else is refused.
+        f.write("ingest:\n  tokens: \"wk_server=backend\"\n  browser_tokens: \"wk_browser=site\"\n")
+    env = dict(os.environ, SEAM_DATABASE_URL=url, SEAM_HOME=home, SEAM_HTTP_ADDR=f"127.0.0.1:{port}", SEAM_CONFIG=config)
+    log = open(os.path.join(home, "serve.log"), "w")
+    server = subprocess.Popen([seam, "serve"], env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        for _ in range(240):
+            if healthy(port):
+                break
+            time.sleep(0.25)
+        segment(url, port)
+    finally:
+        server.send_signal(signal.SIGTERM)
+        code = server.wait(timeout=60)
+        check("seam serve exits 0 on SIGTERM", code == 0, f"exit {code}")
+        clean_up(check, home, 4000)
+        psql(admin_url, f"DROP DATABASE {database} WITH (FORCE)")
+    sys.exit(check.summary())
+
+
+def segment(url, port):
+    host = f"http://127.0.0.1:{port}"
+    errors = []
+    client = SegmentClient(write_key="wk_server", host=host, gzip=True, upload_size=100, upload_interval=0.2,
+                           on_error=lambda e, batch: errors.append(e), max_retries=2)
+    when = datetime.now(timezone.utc) - timedelta(minutes=5)
+    client.identify("user-py", {"email": "py@shop.test", "plan": "gold"}, anonymous_id="anon-py", timestamp=when,
+                    message_id="msg-identify-1")
+    client.track("user-py", "Order Completed", {"revenue": 42.5, "currency": "EUR", "products": [{"sku": "B-1"}]},
+                 context={"locale": "de-DE", "campaign": {"source": "newsletter"}}, timestamp=when + timedelta(seconds=1),
+                 message_id="msg-track-1", integrations={"All": False, "Mixpanel": True})
+    client.page("user-py", category="Shop", name="Boots", properties={"url": "https://shop.test/boots", "path": "/boots",
+                "title": "Boots", "referrer": "https://search.test/"}, timestamp=when + timedelta(seconds=2),
+                message_id="msg-page-1")
+    client.alias("anon-py", "user-py", message_id="msg-alias-1", timestamp=when + timedelta(seconds=3))
+    client.group("user-py", "acme", {"employees": 40}, message_id="msg-group-1", timestamp=when + timedelta(seconds=4))
+    client.flush()
+    check("analytics-python reported no error", not errors, repr(errors))
+
+    got = wait_for(url, "SELECT count(*) FROM lake.tag_events WHERE protocol = 'segment'", [["5"]])
+    check("five Segment calls stored", got == [["5"]], repr(got))
+    table = {r[0]: r for r in rows(url, """
+        SELECT call_type, name, message_id, coalesce(anonymous_id, ''), coalesce(user_id, ''), source,
+               coalesce(properties::text, ''), coalesce(traits->>'plan', ''), coalesce(previous_id, ''), coalesce(group_id, ''),
+               coalesce(page_name, ''), coalesce(page_url, ''), coalesce(page_path, ''), coalesce(page_title, ''),
+               coalesce(page_referrer, ''), coalesce(context->>'locale', ''), coalesce(context->'campaign'->>'source', ''),
+               coalesce(context->'library'->>'name', ''), coalesce(integrations->>'Mixpanel', ''),
+               to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS'), event_id::text
+        FROM lake.tag_events WHERE protocol = 'segment'""")}
+    fmt = lambda d: d.strftime("%Y-%m-%dT%H:%M:%S")
+    identify = table.get("identify", [""] * 21)
+    check("identify: name, ids, traits", identify[1:5] + [identify[5], identify[7]],
+          ["identify", "msg-identify-1", "anon-py", "user-py", "backend", "gold"])
+    track = table.get("track", [""] * 21)
+    check("track: event name and message id", track[1:3], ["Order Completed", "msg-track-1"])
+    check("track: properties as sent", json.loads(track[6] or "{}"),
+          {"revenue": 42.5, "currency": "EUR", "products": [{"sku": "B-1"}]})
+    check("track: context (locale, campaign, the library) and integrations", track[15:19],
+          ["de-DE", "newsletter", "analytics-python", "true"])
+    check("track: time (skew-corrected within a second or two)",
+          abs((datetime.fromisoformat(track[19]) - (when + timedelta(seconds=1)).replace(tzinfo=None)).total_seconds()) <= 2, track[19])
+    page = table.get("page", [""] * 21)
+    check("page: page_view with the page fields", [page[1]] + page[10:15],
+          ["page_view", "Shop Boots", "https://shop.test/boots", "/boots", "Boots", "https://search.test/"])
+    alias = table.get("alias", [""] * 21)
+    check("alias: previous id and user id", [alias[1], alias[8], alias[4]], ["alias", "anon-py", "user-py"])
+    group = table.get("group", [""] * 21)
+    check("group: group id and traits", [group[1], group[9]], ["group", "acme"])
+    check("a non-UUID messageId maps to a stable event id",
+          identify[20] == str(uuid.uuid5(uuid.UUID("2ef4e18f-4a66-5156-945f-9e3a34214e12"), "segment:msg-identify-1")), identify[20])
+
+    # A batch retried by the client with a new sentAt: stored once.
+    batch = [{"type": "track", "event": "Retried", "userId": "user-py", "messageId": "msg-retry-1",
+              "timestamp": when.isoformat(), "properties": {"n": 1}}]
+    first = segment_post("wk_server", host=host, batch=batch, sentAt=datetime.now(timezone.utc).isoformat())
+    second = segment_post("wk_server", host=host, batch=batch, sentAt=(datetime.now(timezone.utc) + timedelta(seconds=30)).isoformat())
+    check("retried batch answered 200 twice", (first.status_code, second.status_code) == (200, 200))
+    got = wait_for(url, "SELECT count(*) FROM lake.tag_events WHERE message_id = 'msg-retry-1'", [["1"]])
+    check("a retried batch is stored once", got == [["1"]], repr(got))
+
+    # A message Seam refuses (track without an event name) is answered 200, as Segment
+    # does, and kept in lake.rejected with its reason.
+    bad = segment_post("wk_server", host=host, batch=[{"type": "track", "userId": "user-py", "messageId": "msg-bad-1"}])
+    check("a refused message still answers 200", bad.status_code == 200, bad.status_code)
+    got = wait_for(url, "SELECT source, split_part(reason, ':', 1), record_index, convert_from(payload, 'UTF8')::jsonb->>'messageId' "
+                        "FROM lake.rejected WHERE source = 'segment'", [["segment", "event", "0", "msg-bad-1"]])
+    check("the refused message is in lake.rejected with its reason", got == [["segment", "event", "0", "msg-bad-1"]], repr(got))
+
+    # A wrong write key is refused (the SDK logs it; nothing is stored).
+    wrong = SegmentClient(write_key="not-a-key", host=host, sync_mode=True, max_retries=0)
+    status = None
+    try:
+        wrong.track("user-py", "Nope", message_id="msg-wrong-1")
+    except segment_analytics.request.APIError as error:
+        status = error.status
+    check("a wrong write key is refused with 401", status == 401, repr(status))
+    check("nothing stored for the wrong key",
+          rows(url, "SELECT count(*) FROM lake.tag_events WHERE message_id = 'msg-wrong-1'") == [["0"]])
+
+
+if __name__ == "__main__":
+    main()
