@@ -264,4 +264,33 @@ struct IngestRoutesTests {
             #expect(try Self.spooled(spool).filter { $0.kind == .refused }.count == 5)
         }
     }
+
+    // MARK: GA4
+
+    @Test("GA4: collect answers 204 with no body and spools what it took and refused; debug answers validationMessages and stores nothing; api_secret is a token")
+    func ga4() async throws {
+        try await Self.withServer(IngestConfiguration(tokens: ["sec_1": "app"])) { client, spool, _ in
+            let body = #"{"client_id":"c.1","events":[{"name":"purchase","params":{"value":3,"currency":"EUR"}},{"name":"first_visit"}]}"#
+            try await client.execute(uri: "/mp/collect?measurement_id=G-1&api_secret=sec_1", method: .post, body: ByteBuffer(string: body)) { response in
+                #expect(response.status == .noContent && response.body.readableBytes == 0)
+            }
+            let records = try Self.spooled(spool)
+            #expect(records.map(\.kind) == [.refused, .tagEvents])
+            #expect(try RejectionFrames.decode(records[0].body).map(\.reason) == ["events[1].name: first_visit is a reserved event name"])
+            #expect(try TagEventFrames.decode(records[1].body, receivedMicros: 0).map(\.source) == ["app"])
+            try await client.execute(uri: "/debug/mp/collect?measurement_id=G-1&api_secret=sec_1", method: .post, body: ByteBuffer(string: body)) { response in
+                #expect(response.status == .ok)
+                let reply = try JSONSerialization.jsonObject(with: Data(buffer: response.body)) as? [String: Any]
+                let messages = reply?["validationMessages"] as? [[String: String]]
+                #expect(messages == [["fieldPath": "events[1].name", "description": "first_visit is a reserved event name", "validationCode": "NAME_RESERVED"]])
+            }
+            #expect(try Self.spooled(spool).count == 2, "debug stores nothing")
+            try await client.execute(uri: "/mp/collect?measurement_id=G-1&api_secret=nope", method: .post, body: ByteBuffer(string: body)) { response in
+                #expect(response.status == .unauthorized)
+            }
+            try await client.execute(uri: "/mp/collect?measurement_id=G-1", method: .post, body: ByteBuffer(string: body)) { response in
+                #expect(response.status == .unauthorized)
+            }
+        }
+    }
 }

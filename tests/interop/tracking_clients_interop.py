@@ -4,6 +4,9 @@ row then checked field by field in PostgreSQL.
 
 - segment-analytics-python: identify, track, page, alias, group; batched uploads (gzip);
   a batch retried with a new sentAt stored once; a refused message kept in lake.rejected.
+- ga4mp (its endpoint pointed at Seam): events with session, engagement time, items and
+  value/currency, user properties, a backdated hit; its validation hit against
+  /debug/mp/collect; a reserved event name kept in lake.rejected.
 
 usage: tracking_clients_interop.py SEAM_BINARY ADMIN_DATABASE_URL
 """
@@ -17,6 +20,9 @@ import time
 import uuid
 from datetime import datetime, timedelta, timezone
 
+import urllib.request
+
+from ga4mp import GtagMP
 import segment.analytics as segment_analytics
 from segment.analytics.client import Client as SegmentClient
 from segment.analytics.request import post as segment_post
@@ -71,6 +77,7 @@ def main():
                 break
             time.sleep(0.25)
         segment(url, port)
+        ga4(url, port)
     finally:
         server.send_signal(signal.SIGTERM)
         code = server.wait(timeout=60)
@@ -158,6 +165,60 @@ def segment(url, port):
     check("a wrong write key is refused with 401", status == 401, repr(status))
     check("nothing stored for the wrong key",
           rows(url, "SELECT count(*) FROM lake.tag_events WHERE message_id = 'msg-wrong-1'") == [["0"]])
+
+
+def ga4(url, port):
+    ga = GtagMP(api_secret="wk_browser", measurement_id="G-INTEROP", client_id="1234567890.1764000000")
+    ga._base_domain = f"http://127.0.0.1:{port}/mp/collect"
+    ga._validation_domain = f"http://127.0.0.1:{port}/debug/mp/collect"
+    ga.store.set_user_property("tier", "gold")
+    purchase = ga.create_new_event("purchase")
+    purchase.set_event_param("currency", "EUR")
+    purchase.set_event_param("value", 30.5)
+    purchase.set_event_param("transaction_id", "T-77")
+    item = purchase.create_new_item(item_id="B-1", item_name="Boots")
+    item.set_parameter("price", 30.5)
+    item.set_parameter("quantity", 1)
+    purchase.set_event_param("items", [item])
+    view = ga.create_new_event("page_view")
+    view.set_event_param("page_location", "https://shop.test/boots")
+    view.set_event_param("page_title", "Boots")
+    ga.send([purchase, view])
+    ga.send([{"name": "login", "params": {"method": "password"}}], date=datetime.now() - timedelta(hours=2))
+
+    got = wait_for(url, "SELECT count(*) FROM lake.tag_events WHERE protocol = 'ga4'", [["3"]])
+    check("three GA4 events stored", got == [["3"]], repr(got))
+    table = {r[0]: r for r in rows(url, """
+        SELECT name, anonymous_id, source, coalesce(session_id, ''), coalesce(properties->>'currency', ''),
+               coalesce(properties->>'value', ''), coalesce(properties->'items'->0->>'item_id', ''),
+               coalesce(properties->>'engagement_time_msec', ''), coalesce(traits->'tier'->>'value', ''),
+               context->>'measurement_id', coalesce(page_url, ''), coalesce(page_title, ''),
+               round(extract(epoch FROM received_at - occurred_at) / 3600)::int, call_type
+        FROM lake.tag_events WHERE protocol = 'ga4'""")}
+    p = table.get("purchase", [""] * 14)
+    check("GA4 purchase: client id, source, session", p[1:4], ["1234567890.1764000000", "site", str(ga.store.get_session_parameter("session_id"))])
+    check("GA4 purchase: params as sent (currency, value, items, engagement)", p[4:7] + [p[7] != ""], ["EUR", "30.5", "B-1", True])
+    check("GA4 purchase: user properties and stream", p[8:10] + [p[13]], ["gold", "G-INTEROP", "event"])
+    v = table.get("page_view", [""] * 14)
+    check("GA4 page_view: page fields", v[10:12], ["https://shop.test/boots", "Boots"])
+    l = table.get("login", [""] * 14)
+    check("GA4 backdated hit: occurred two hours before receipt", l[12], "2")
+
+    # The validation hit: GA4's answer shape, nothing stored.
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/debug/mp/collect?measurement_id=G-INTEROP&api_secret=wk_browser",
+        data=json.dumps({"client_id": "c", "events": [{"name": "session_start"}, {"name": "ok", "params": {"n": "x" * 101}}]}).encode(),
+        headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request) as response:
+        answer = json.loads(response.read())
+    check("debug: validationMessages with GA4's codes", [(m["fieldPath"], m["validationCode"]) for m in answer.get("validationMessages", [])],
+          [("events[0].name", "NAME_RESERVED"), ("events[1].params.n", "VALUE_OUT_OF_BOUNDS")])
+
+    # A reserved event name on collect: 2xx with no body, kept in lake.rejected.
+    ga.send([{"name": "first_visit", "params": {}}])
+    got = wait_for(url, "SELECT source, reason FROM lake.rejected WHERE source = 'ga4'",
+                   [["ga4", "events[0].name: first_visit is a reserved event name"]])
+    check("a refused GA4 event is in lake.rejected with its reason", got == [["ga4", "events[0].name: first_visit is a reserved event name"]], repr(got))
 
 
 if __name__ == "__main__":

@@ -20,6 +20,8 @@ public struct IngestServer: Sendable {
     let events: TagEventDecoder
     /// The Segment tracking API's reader (its limits).
     let segment: SegmentDecoder
+    /// The GA4 Measurement Protocol's reader (its limits).
+    let ga4: GA4Decoder
     let logger: Logger
     /// OTLP records older than this are refused (outside the lake's retention); nil: any age.
     var otlpMaximumAgeMicros: Int64? {
@@ -53,6 +55,7 @@ public struct IngestServer: Sendable {
         self.databaseCheck = databaseCheck
         self.events = events
         self.segment = segment ?? SegmentDecoder(configuration: .init(events: events.configuration))
+        self.ga4 = GA4Decoder(configuration: .init(events: events.configuration))
         self.logger = logger
         self.metrics = metrics
         self.metricsExposition = metricsExposition
@@ -109,7 +112,8 @@ public struct IngestServer: Sendable {
             .post("/v1/traces") { request, _ in try await postOTLP(request, signal: .traces) }
             .post("/v1/logs") { request, _ in try await postOTLP(request, signal: .logs) }
         addSegmentRoutes(to: router)
-        for path in ["/v1/traces", "/v1/logs", "/v1/events"] + Self.segmentRoutes.map(\.path) {
+        addGA4Routes(to: router)
+        for path in ["/v1/traces", "/v1/logs", "/v1/events", "/mp/collect", "/debug/mp/collect"] + Self.segmentRoutes.map(\.path) {
             for method in [HTTPRequest.Method.get, .put, .delete, .patch] {
                 router.on(RouterPath(path), method: method) { _, _ -> Response in throw HTTPFailure(.methodNotAllowed, "use POST") }
             }
@@ -121,7 +125,7 @@ public struct IngestServer: Sendable {
     // MARK: /v1/events
 
     /// Routes browsers post to: CORS from any origin, and browser tokens accepted.
-    static let browserPaths: Set<String> = Set(["/v1/events"] + segmentRoutes.map(\.path))
+    static let browserPaths: Set<String> = Set(["/v1/events", "/mp/collect", "/debug/mp/collect"] + segmentRoutes.map(\.path))
 
     func postEvents(_ request: Request, source: String?) async throws -> Response {
         try Self.checkJSONContentType(request)

@@ -12,6 +12,9 @@ public struct JSONWriter {
 
     public mutating func byte(_ c: UInt8) { bytes.append(c) }
 
+    /// Bytes that are JSON already (a value checked by `JSONTape`), as they are.
+    public mutating func raw(json: some Sequence<UInt8>) { bytes.append(contentsOf: json) }
+
     /// A JSON string literal, escaped. NUL characters become `\u0000`, which jsonb refuses:
     /// the loader then keeps the record in `lake.rejected`.
     public mutating func quoted(_ value: String) {

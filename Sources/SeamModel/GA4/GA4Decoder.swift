@@ -1,0 +1,381 @@
+import Foundation
+
+/// The GA4 Measurement Protocol (`/mp/collect`, as gtag's server-side senders, ga4mp and
+/// Firebase's senders speak it) into tag event records, with GA4's documented limits.
+///
+/// Mapping (`lake.tag_events`, `protocol = 'ga4'`, `call_type = 'event'`), one row per event:
+/// - `client_id` (web) or `app_instance_id` (app) → `anonymous_id`; `user_id` → `user_id`;
+/// - the event's `name` and `params` (as sent) → `name` and `properties`;
+///   `params.session_id` → `session_id`; `page_location`, `page_referrer`, `page_title` →
+///   the page columns;
+/// - `user_properties` → `traits`; the stream id and the request's `device`,
+///   `user_location`, `consent` and `ip_override` → `context`;
+/// - the event's `timestamp_micros`, else the request's, else the receive time → `occurred_at`
+///   (GA4 sends no clock at sending, so there is no skew correction).
+///
+/// GA4 sends no event ids. The event id is derived from the request: the stream, the ids,
+/// the event's position, its bytes and its time. When the client set `timestamp_micros`
+/// a retried request is therefore stored once; without it, the receive time is part of
+/// the id, and a retry is a new event (as in GA4 itself).
+public struct GA4Decoder: Sendable {
+    public struct Configuration: Sendable {
+        /// GA4's limits (Measurement Protocol, "Limitations").
+        public var maximumEvents = 25
+        public var maximumParameters = 25
+        public var maximumUserProperties = 25
+        public var maximumEventNameLength = 40
+        public var maximumParameterNameLength = 40
+        public var maximumParameterValueLength = 100
+        public var maximumUserPropertyNameLength = 24
+        public var maximumUserPropertyValueLength = 36
+        public var maximumItemCustomParameters = 10
+        /// The post body must be smaller than 130 kB.
+        public var maximumBodyBytes = 130_000
+        /// Events may be backdated by 72 hours.
+        public var maximumBackdating: TimeInterval = 72 * 3600
+        /// The limits shared with Seam's own tag events (id lengths, future times, retention).
+        public var events: TagEventDecoder.Configuration
+
+        public init(events: TagEventDecoder.Configuration = .init()) {
+            self.events = events
+        }
+    }
+
+    /// One message of `/debug/mp/collect`'s answer, as GA4 words them.
+    public struct ValidationMessage: Error, Sendable, Equatable {
+        public var fieldPath: String
+        public var description: String
+        /// GA4's codes: VALUE_INVALID, VALUE_REQUIRED, NAME_INVALID, NAME_RESERVED,
+        /// VALUE_OUT_OF_BOUNDS, EXCEEDED_MAX_ENTITIES, NAME_DUPLICATED.
+        public var validationCode: String
+    }
+
+    /// What a request gave.
+    public struct Outcome: Sendable {
+        public var accepted: [TagEventRecord] = []
+        /// Refused events (index) or the whole request (index nil), with the reason.
+        public var rejected: [(index: Int?, reason: String, payload: [UInt8])] = []
+        /// Every problem found, for the debug endpoint.
+        public var messages: [ValidationMessage] = []
+    }
+
+    /// The stream the request names in its query (`measurement_id` or `firebase_app_id`).
+    public struct Stream: Sendable {
+        public var measurementID: String?
+        public var firebaseAppID: String?
+        public init(measurementID: String?, firebaseAppID: String?) {
+            self.measurementID = measurementID
+            self.firebaseAppID = firebaseAppID
+        }
+        var id: String { measurementID ?? firebaseAppID ?? "" }
+    }
+
+    public let configuration: Configuration
+
+    public init(configuration: Configuration = .init()) {
+        self.configuration = configuration
+    }
+
+    static let reservedEventNames: Set<String> = [
+        "ad_activeview", "ad_click", "ad_exposure", "ad_query", "ad_reward", "adunit_exposure", "app_background",
+        "app_clear_data", "app_exception", "app_remove", "app_store_refund", "app_store_subscription_cancel",
+        "app_store_subscription_convert", "app_store_subscription_renew", "app_update", "app_upgrade", "dynamic_link_app_open",
+        "dynamic_link_app_update", "dynamic_link_first_open", "error", "firebase_campaign", "firebase_in_app_message_action",
+        "firebase_in_app_message_dismiss", "firebase_in_app_message_impression", "first_open", "first_visit", "in_app_purchase",
+        "notification_dismiss", "notification_foreground", "notification_open", "notification_receive", "os_update",
+        "session_start", "session_start_with_rollout", "user_engagement",
+    ]
+    static let reservedUserProperties: Set<String> = [
+        "first_open_time", "first_visit_time", "last_deep_link_referrer", "user_id", "first_open_after_install",
+    ]
+    static let reservedPrefixes = ["google_", "ga_", "firebase_"]
+    static let standardItemParameters: Set<String> = [
+        "item_id", "item_name", "affiliation", "coupon", "discount", "index", "item_brand", "item_category", "item_category2",
+        "item_category3", "item_category4", "item_category5", "item_list_id", "item_list_name", "item_variant", "location_id",
+        "price", "quantity", "promotion_id", "promotion_name", "creative_name", "creative_slot",
+    ]
+
+    /// Reads and validates one request. Nothing here throws: every problem is a message
+    /// (and a refusal of the event or, for the request's own fields, of every event).
+    public func decode(_ body: [UInt8], stream: Stream, receivedAt: Date, source: String?) -> Outcome {
+        var outcome = Outcome()
+        func refuseRequest(_ message: ValidationMessage) {
+            outcome.messages.append(message)
+            outcome.rejected = [(nil, "\(message.fieldPath): \(message.description)", body)]
+            outcome.accepted = []
+        }
+        guard stream.measurementID != nil || stream.firebaseAppID != nil else {
+            refuseRequest(.init(fieldPath: "measurement_id", description: "measurement_id (web) or firebase_app_id (app) is required in the query", validationCode: "VALUE_REQUIRED"))
+            return outcome
+        }
+        guard body.count < configuration.maximumBodyBytes else {
+            refuseRequest(.init(fieldPath: "", description: "the post body must be smaller than \(configuration.maximumBodyBytes) bytes; it has \(body.count)", validationCode: "VALUE_OUT_OF_BOUNDS"))
+            return outcome
+        }
+        let tape: JSONTape
+        do {
+            tape = try JSONTape.parse(body)
+        } catch {
+            refuseRequest(.init(fieldPath: "", description: error.reason, validationCode: "VALUE_INVALID"))
+            return outcome
+        }
+        let root = tape.root
+        guard root.kind == .object else {
+            refuseRequest(.init(fieldPath: "", description: "the body must be a JSON object", validationCode: "VALUE_INVALID"))
+            return outcome
+        }
+        let fields = EventFields(configuration: configuration.events)
+        var request = RequestFields()
+        var requestProblems: [ValidationMessage] = []
+        readRequest(root, stream: stream, fields: fields, into: &request, problems: &requestProblems)
+        let events = root["events"]
+        if events == nil || events?.kind != .array || events?.count == 0 {
+            requestProblems.append(.init(fieldPath: "events", description: "events: required, an array of 1 to \(configuration.maximumEvents) events", validationCode: "VALUE_REQUIRED"))
+        }
+        if let first = requestProblems.first {
+            refuseRequest(first)
+            outcome.messages = requestProblems
+            return outcome
+        }
+        let context = self.context(root, stream: stream)
+        for (index, event) in (events?.elements ?? []).enumerated() {
+            var problems: [ValidationMessage] = []
+            if index >= configuration.maximumEvents {
+                problems.append(.init(fieldPath: "events", description: "a request can have at most \(configuration.maximumEvents) events", validationCode: "EXCEEDED_MAX_ENTITIES"))
+            } else {
+                validateEvent(event, index: index, problems: &problems)
+            }
+            var record: TagEventRecord?
+            if problems.isEmpty {
+                do {
+                    record = try self.record(event, index: index, request: request, stream: stream, context: context, fields: fields, receivedAt: receivedAt, source: source)
+                } catch {
+                    problems.append(.init(fieldPath: "events[\(index)]", description: error.text, validationCode: "VALUE_INVALID"))
+                }
+            }
+            if let record, problems.isEmpty {
+                outcome.accepted.append(record)
+            } else {
+                outcome.messages += problems
+                let reason = problems.map { "\($0.fieldPath): \($0.description)" }.joined(separator: "; ")
+                outcome.rejected.append((index, reason, Array(event.bytes)))
+            }
+        }
+        return outcome
+    }
+
+    /// The request's own fields, read once for all its events.
+    struct RequestFields {
+        var anonymousID: String?
+        var userID: String?
+        var timestamp: Date?
+        var userProperties: String?
+    }
+
+    private func readRequest(_ root: JSONTape.Value, stream: Stream, fields: EventFields, into request: inout RequestFields, problems: inout [ValidationMessage]) {
+        let idField = stream.measurementID != nil ? "client_id" : "app_instance_id"
+        do {
+            request.anonymousID = try fields.identifier(root[idField], idField, numbers: true)
+            if request.anonymousID == nil {
+                problems.append(.init(fieldPath: idField, description: "\(idField) is required", validationCode: "VALUE_REQUIRED"))
+            }
+        } catch {
+            problems.append(.init(fieldPath: idField, description: error.text, validationCode: "VALUE_INVALID"))
+        }
+        do {
+            request.userID = try fields.identifier(root["user_id"], "user_id", numbers: true)
+        } catch {
+            problems.append(.init(fieldPath: "user_id", description: error.text, validationCode: "VALUE_INVALID"))
+        }
+        switch timestamp(root["timestamp_micros"], field: "timestamp_micros") {
+        case .success(let date): request.timestamp = date
+        case .failure(let message): problems.append(message)
+        }
+        if let properties = root["user_properties"], !properties.isNull {
+            guard properties.kind == .object, properties.isStorable else {
+                problems.append(.init(fieldPath: "user_properties", description: "user_properties must be an object", validationCode: "VALUE_INVALID"))
+                return
+            }
+            if properties.count > configuration.maximumUserProperties {
+                problems.append(.init(fieldPath: "user_properties", description: "at most \(configuration.maximumUserProperties) user properties", validationCode: "EXCEEDED_MAX_ENTITIES"))
+            }
+            for (name, value) in properties.members {
+                let path = "user_properties.\(name)"
+                if let problem = nameProblem(name, path: path, limit: configuration.maximumUserPropertyNameLength) {
+                    problems.append(problem)
+                } else if Self.reservedUserProperties.contains(name) {
+                    problems.append(.init(fieldPath: path, description: "\(name) is a reserved user property name", validationCode: "NAME_RESERVED"))
+                }
+                // GA4 nests the value: {"name": {"value": …}}.
+                let inner = value.kind == .object ? value["value"] : value
+                if let inner, let length = inner.string?.unicodeScalars.count, length > configuration.maximumUserPropertyValueLength {
+                    problems.append(.init(fieldPath: path, description: "user property values must be \(configuration.maximumUserPropertyValueLength) characters or fewer", validationCode: "VALUE_OUT_OF_BOUNDS"))
+                }
+            }
+            request.userProperties = String(decoding: properties.bytes, as: UTF8.self)
+        }
+    }
+
+    /// `timestamp_micros`: an integer (or its text), within the backdating window.
+    private func timestamp(_ value: JSONTape.Value?, field: String) -> Result<Date?, ValidationMessage> {
+        guard let value, !value.isNull else { return .success(nil) }
+        let micros: Int64? = value.kind == .string ? value.string.flatMap { Int64($0, radix: 10) } : value.int64
+        guard let micros, let date = Timestamps.date(epochMilliseconds: Double(micros) / 1000) else {
+            return .failure(.init(fieldPath: field, description: "\(field) must be an integer count of microseconds since 1970", validationCode: "VALUE_INVALID"))
+        }
+        return .success(date)
+    }
+
+    private func nameProblem(_ name: String, path: String, limit: Int) -> ValidationMessage? {
+        let scalars = name.unicodeScalars
+        guard let first = scalars.first, first.properties.isAlphabetic, first.isASCII,
+            scalars.allSatisfy({ $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "_") })
+        else {
+            return .init(fieldPath: path, description: "names may contain only letters, digits and underscores, and must start with a letter", validationCode: "NAME_INVALID")
+        }
+        if scalars.count > limit {
+            return .init(fieldPath: path, description: "names must be \(limit) characters or fewer", validationCode: "VALUE_OUT_OF_BOUNDS")
+        }
+        if Self.reservedPrefixes.contains(where: { name.hasPrefix($0) }) {
+            return .init(fieldPath: path, description: "the prefixes google_, ga_ and firebase_ are reserved", validationCode: "NAME_RESERVED")
+        }
+        return nil
+    }
+
+    private func validateEvent(_ event: JSONTape.Value, index: Int, problems: inout [ValidationMessage]) {
+        let path = "events[\(index)]"
+        guard event.kind == .object else {
+            problems.append(.init(fieldPath: path, description: "an event must be a JSON object", validationCode: "VALUE_INVALID"))
+            return
+        }
+        guard let name = event["name"]?.string else {
+            problems.append(.init(fieldPath: "\(path).name", description: "name is required", validationCode: "VALUE_REQUIRED"))
+            return
+        }
+        if let problem = nameProblem(name, path: "\(path).name", limit: configuration.maximumEventNameLength) {
+            problems.append(problem)
+        } else if Self.reservedEventNames.contains(name) {
+            problems.append(.init(fieldPath: "\(path).name", description: "\(name) is a reserved event name", validationCode: "NAME_RESERVED"))
+        }
+        guard let params = event["params"], !params.isNull else { return }
+        guard params.kind == .object else {
+            problems.append(.init(fieldPath: "\(path).params", description: "params must be an object", validationCode: "VALUE_INVALID"))
+            return
+        }
+        if params.count > configuration.maximumParameters {
+            problems.append(.init(fieldPath: "\(path).params", description: "an event can have at most \(configuration.maximumParameters) parameters", validationCode: "EXCEEDED_MAX_ENTITIES"))
+        }
+        for (key, value) in params.members {
+            let paramPath = "\(path).params.\(key)"
+            if let problem = nameProblem(key, path: paramPath, limit: configuration.maximumParameterNameLength) { problems.append(problem) }
+            switch key {
+            case "items":
+                validateItems(value, path: paramPath, problems: &problems)
+            case "value", "engagement_time_msec":
+                if value.kind != .number && !(value.kind == .string && value.string.flatMap(Double.init) != nil) {
+                    problems.append(.init(fieldPath: paramPath, description: "\(key) must be a number", validationCode: "VALUE_INVALID"))
+                }
+            default:
+                checkValue(value, path: paramPath, problems: &problems)
+            }
+        }
+        if params["value"] != nil, params["currency"] == nil {
+            problems.append(.init(fieldPath: "\(path).params.currency", description: "currency is required when value is set", validationCode: "VALUE_REQUIRED"))
+        }
+        if let currency = params["currency"], currency.string.map({ $0.count == 3 && $0.allSatisfy(\.isLetter) }) != true {
+            problems.append(.init(fieldPath: "\(path).params.currency", description: "currency must be a three-letter ISO 4217 code", validationCode: "VALUE_INVALID"))
+        }
+        if !params.isStorable {
+            problems.append(.init(fieldPath: "\(path).params", description: "contains \\u0000 or an unpaired surrogate, which PostgreSQL cannot store", validationCode: "VALUE_INVALID"))
+        }
+    }
+
+    private func checkValue(_ value: JSONTape.Value, path: String, problems: inout [ValidationMessage]) {
+        if let text = value.string, text.unicodeScalars.count > configuration.maximumParameterValueLength {
+            problems.append(.init(fieldPath: path, description: "parameter values must be \(configuration.maximumParameterValueLength) characters or fewer", validationCode: "VALUE_OUT_OF_BOUNDS"))
+        }
+    }
+
+    private func validateItems(_ items: JSONTape.Value, path: String, problems: inout [ValidationMessage]) {
+        guard items.kind == .array else {
+            problems.append(.init(fieldPath: path, description: "items must be an array of objects", validationCode: "VALUE_INVALID"))
+            return
+        }
+        for (i, item) in items.elements.enumerated() {
+            let itemPath = "\(path)[\(i)]"
+            guard item.kind == .object else {
+                problems.append(.init(fieldPath: itemPath, description: "an item must be an object", validationCode: "VALUE_INVALID"))
+                continue
+            }
+            if item["item_id"] == nil && item["item_name"] == nil {
+                problems.append(.init(fieldPath: itemPath, description: "an item needs item_id or item_name", validationCode: "VALUE_REQUIRED"))
+            }
+            var custom = 0
+            for (key, value) in item.members {
+                if let problem = nameProblem(key, path: "\(itemPath).\(key)", limit: configuration.maximumParameterNameLength) { problems.append(problem) }
+                if !Self.standardItemParameters.contains(key) { custom += 1 }
+                checkValue(value, path: "\(itemPath).\(key)", problems: &problems)
+            }
+            if custom > configuration.maximumItemCustomParameters {
+                problems.append(.init(fieldPath: itemPath, description: "an item can have at most \(configuration.maximumItemCustomParameters) custom parameters", validationCode: "EXCEEDED_MAX_ENTITIES"))
+            }
+        }
+    }
+
+    /// The request's context for `lake.tag_events.context`: the stream id and the request
+    /// fields about the device, place and consent, as sent.
+    private func context(_ root: JSONTape.Value, stream: Stream) -> String {
+        var w = JSONWriter(capacity: 128)
+        w.byte(UInt8(ascii: "{"))
+        if let id = stream.measurementID {
+            w.raw(#""measurement_id":"#)
+            w.quoted(id)
+        } else if let id = stream.firebaseAppID {
+            w.raw(#""firebase_app_id":"#)
+            w.quoted(id)
+        }
+        for key in ["device", "user_location", "consent", "ip_override", "user_data"] {
+            guard let value = root[key], !value.isNull, value.isStorable else { continue }
+            w.byte(UInt8(ascii: ","))
+            w.quoted(key)
+            w.byte(UInt8(ascii: ":"))
+            w.raw(json: value.bytes)
+        }
+        w.byte(UInt8(ascii: "}"))
+        return w.string
+    }
+
+    private func record(
+        _ event: JSONTape.Value, index: Int, request: RequestFields, stream: Stream, context: String, fields: EventFields,
+        receivedAt: Date, source: String?
+    ) throws(EventFieldError) -> TagEventRecord {
+        let name = event["name"]?.string ?? ""
+        let params = event["params"].flatMap { $0.isNull ? nil : $0 }
+        let eventTime: Date?
+        switch timestamp(event["timestamp_micros"], field: "timestamp_micros") {
+        case .success(let date): eventTime = date
+        case .failure(let message): throw EventFieldError("timestamp_micros: \(message.description)")
+        }
+        let clientTime = eventTime ?? request.timestamp
+        if let clientTime, receivedAt.timeIntervalSince(clientTime) > configuration.maximumBackdating {
+            throw EventFieldError("timestamp_micros: \(RFC3339.format(clientTime)) lies more than \(Int(configuration.maximumBackdating / 3600)) hours back; GA4 accepts events backdated by at most that")
+        }
+        let occurredAt = try fields.occurredAt(client: clientTime, sent: nil, received: receivedAt, fields: "timestamp_micros")
+        // The id: what identifies this event in this request, and its time when the client
+        // fixed it (else the receive time: a retry cannot be recognised).
+        var key = "\(stream.id)\u{1F}\(request.anonymousID ?? "")\u{1F}\(request.userID ?? "")\u{1F}\(index)\u{1F}"
+        key += clientTime.map { "t\(Timestamps.micros($0))" } ?? "r\(Timestamps.micros(receivedAt))"
+        key += "\u{1F}" + String(decoding: event.bytes, as: UTF8.self)
+        var record = TagEventRecord(
+            eventID: MessageIDs.nameBased("ga4:" + key), name: name, occurredAt: occurredAt, clientTimestamp: clientTime,
+            receivedAt: receivedAt, sessionID: try fields.identifier(params?["session_id"], "params.session_id", numbers: true),
+            anonymousID: request.anonymousID, userID: request.userID, pageURL: try fields.text(params?["page_location"], "params.page_location"),
+            pageReferrer: try fields.text(params?["page_referrer"], "params.page_referrer"),
+            pageTitle: try fields.text(params?["page_title"], "params.page_title"),
+            properties: try fields.object(params, "params") ?? "{}", context: context, source: source, clientJSON: Array(event.bytes))
+        record.protocol = "ga4"
+        record.callType = "event"
+        record.traits = request.userProperties
+        return record
+    }
+}
