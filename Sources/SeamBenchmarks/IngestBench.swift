@@ -5,6 +5,7 @@ import SeamIngest
 import SeamLoader
 import SeamModel
 import SeamOTLP
+import SeamRecords
 import SeamMetrics
 import SeamPostgres
 import SwiftProtobuf
@@ -73,14 +74,21 @@ struct IngestBench: AsyncParsableCommand {
         let ackSeconds = (ContinuousClock.now - started).seconds
         let ackCPU = server.cpuSeconds() - cpuBefore
 
-        // Tag events through the same server: JSON batches of 100 events.
-        let eventBodies = (0..<max(1, requests / 2)).map { BenchEvents.batch(index: $0, events: 100) }
-        let eventCPUBefore = server.cpuSeconds()
-        let eventsStarted = ContinuousClock.now
-        try await Self.send(eventBodies, port: port, path: "/v1/events", contentType: "application/json", concurrency: concurrency)
-        let eventSeconds = (ContinuousClock.now - eventsStarted).seconds
-        let eventCPU = server.cpuSeconds() - eventCPUBefore
-        let eventCount = eventBodies.count * 100
+        // The browser formats through the same server, each measured alone: Seam's tag
+        // events and Segment batches of 100, GA4 requests of 25 events (GA4's maximum).
+        let browserRequests = max(1, requests * 2)
+        var formats: [(name: String, records: Int, seconds: Double, cpu: Double)] = []
+        for (name, path, perRequest, bodies) in [
+            ("tag events (JSON batches of 100)", "/v1/events", 100, (0..<browserRequests).map { BenchEvents.batch(index: $0, events: 100) }),
+            ("Segment (batches of 100 messages)", "/v1/batch", 100, (0..<browserRequests).map { BenchEvents.segmentBatch(index: $0, messages: 100) }),
+            ("GA4 (requests of 25 events)", "/mp/collect?measurement_id=G-BENCH&api_secret=bench", 25,
+             (0..<browserRequests * 4).map { BenchEvents.ga4Request(index: $0, events: 25) }),
+        ] {
+            let cpuBefore = server.cpuSeconds()
+            let started = ContinuousClock.now
+            try await Self.send(bodies, port: port, path: path, contentType: "application/json", concurrency: concurrency)
+            formats.append((name, bodies.count * perRequest, (ContinuousClock.now - started).seconds, server.cpuSeconds() - cpuBefore))
+        }
         try server.stop()
 
         // 2. End to end: the loader drains that spool into lake.spans.
@@ -127,10 +135,42 @@ struct IngestBench: AsyncParsableCommand {
         print(String(format: "  baseline: plain binary COPY of the same rows into lake.spans: %5.0f rows/s", copyRate))
         print(String(format: "  ratio end to end / plain COPY:                            %9.2f", loadRate / copyRate))
         print(String(format: "  loader: %.0f transactions, %.2f s inside them of %.2f s loading", transactions, transactionSeconds, loadSeconds))
-        print(String(format: "  tag events acknowledged (JSON batches of 100):            %9.0f events/s", Double(eventCount) / eventSeconds))
-        print(String(format: "  server CPU per tag event to the acknowledgement:          %9.2f µs", eventCPU * 1e6 / Double(eventCount)))
+        for format in formats {
+            print("  \(format.name):")
+            print(String(format: "    acknowledged:                                          %9.0f records/s", Double(format.records) / format.seconds))
+            print(String(format: "    server CPU per record to the acknowledgement:          %9.2f µs", format.cpu * 1e6 / Double(format.records)))
+        }
         print(String(format: "  loader decoding alone (protobuf → rows, one thread):      %9.0f rows/s", Double(records.count) / decodeSeconds))
         try Self.jsonTraces(bodies.prefix(40).map { $0 })
+        try Self.browserDecoding()
+    }
+
+    /// The browser formats' readers alone, one thread, no HTTP: what the acknowledgement
+    /// spends per record on reading and validating, and on the spool record's encoding.
+    static func browserDecoding() throws {
+        let received = Date()
+        let events = TagEventDecoder()
+        let segment = SegmentDecoder()
+        let ga4 = GA4Decoder()
+        let rounds = 200
+        func measure(_ name: String, _ perRound: () throws -> Int) rethrows {
+            var records = 0
+            let started = ContinuousClock.now
+            for _ in 0..<rounds { records += try perRound() }
+            let seconds = (ContinuousClock.now - started).seconds
+            print(String(format: "    %@ %9.2f µs/record", name.padding(toLength: 52, withPad: " ", startingAt: 0), seconds * 1e6 / Double(max(records, 1))))
+        }
+        let tagBody = BenchEvents.batch(index: 0, events: 100)
+        let segmentBody = BenchEvents.segmentBatch(index: 0, messages: 100)
+        let ga4Body = BenchEvents.ga4Request(index: 0, events: 25)
+        print("  browser formats, reading and validating alone (one thread), then the spool record:")
+        try measure("tag events (batch of 100)") { try events.decode(tagBody, receivedAt: received, source: nil).accepted.count }
+        try measure("Segment (batch of 100)") {
+            try segment.decode(try segment.read(segmentBody, call: nil), call: nil, receivedAt: received, source: nil).accepted.count
+        }
+        measure("GA4 (request of 25)") { ga4.decode(ga4Body, stream: .init(measurementID: "G-1", firebaseAppID: nil), receivedAt: received, source: nil).accepted.count }
+        let records = try events.decode(tagBody, receivedAt: received, source: nil).accepted
+        measure("spool record encoding (TagEventFrames, 100)") { TagEventFrames.encode(records).count > 0 ? records.count : 0 }
     }
 
     /// Why OTLP/JSON traces are spooled in their protobuf form: the acknowledgement must
@@ -184,7 +224,7 @@ struct IngestBench: AsyncParsableCommand {
                 request.httpBody = Data(body)
                 request.timeoutInterval = 60
                 let (_, response) = try await session.data(for: request)
-                guard (response as? HTTPURLResponse)?.statusCode == 200 else {
+                guard let status = (response as? HTTPURLResponse)?.statusCode, (200..<300).contains(status) else {
                     throw ValidationError("seam serve answered \((response as? HTTPURLResponse)?.statusCode ?? 0)")
                 }
             }
@@ -264,8 +304,24 @@ struct ServerProcess {
         return 0
     }
 
-    /// User + system CPU time of the server so far, from /proc/PID/stat.
+    /// CPU time of the server so far: the sum of its threads' run time in nanoseconds
+    /// (/proc/PID/task/*/schedstat), or user + system clock ticks from /proc/PID/stat (10 ms
+    /// resolution) where schedstat is missing. Threads are long-lived (NIO's event loops,
+    /// the spool's writer), so none of the time measured is lost with an exited thread.
     func cpuSeconds() -> Double {
+        let tasks = "/proc/\(process.processIdentifier)/task"
+        if let threads = try? FileManager.default.contentsOfDirectory(atPath: tasks) {
+            var nanos = 0.0
+            var found = false
+            for thread in threads {
+                guard let text = try? String(contentsOfFile: "\(tasks)/\(thread)/schedstat", encoding: .utf8),
+                    let first = text.split(separator: " ").first, let value = Double(first)
+                else { continue }
+                nanos += value
+                found = true
+            }
+            if found { return nanos / 1e9 }
+        }
         guard let stat = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/stat", encoding: .utf8),
             let close = stat.lastIndex(of: ")")
         else { return 0 }
@@ -369,5 +425,36 @@ enum BenchEvents {
                 #"{"event_id":"\#(UUID().uuidString.lowercased())","name":"\#(names[n % 4])","timestamp":"\#(sentAt)","sent_at":"\#(sentAt)","session_id":"s-\#(n / 20)","anonymous_id":"a-\#(n / 50)","traceparent":"00-\#(TraceIDs.hex((0..<16).map { UInt8(truncatingIfNeeded: n >> ($0 % 4 * 8)) ^ 0x5a }))-00f067aa0ba902b7-01","page":{"url":"https://shop.example/product/\#(n % 1000)","path":"/product/\#(n % 1000)","title":"Product \#(n % 1000)"},"properties":{"product_id":"\#(n % 1000)","category":"shoes","value":59.9,"currency":"EUR"},"context":{"locale":"de-DE","user_agent":"Mozilla/5.0"}}"#)
         }
         return Array(#"{"sent_at":"\#(sentAt)","events":[\#(items.joined(separator: ","))]}"#.utf8)
+    }
+
+    /// A Segment batch as analytics.js sends one: tracks and pages with analytics.js's
+    /// message ids and context.
+    static func segmentBatch(index: Int, messages: Int) -> [UInt8] {
+        let sentAt = RFC3339.format(Date())
+        var items: [String] = []
+        for i in 0..<messages {
+            let n = index * messages + i
+            let common = #""messageId":"ajs-next-\#(n)-\#(UUID().uuidString.lowercased().prefix(12))","anonymousId":"a-\#(n / 50)","timestamp":"\#(sentAt)","context":{"locale":"de-DE","userAgent":"Mozilla/5.0 (X11; Linux x86_64) Firefox/130.0","page":{"url":"https://shop.example/product/\#(n % 1000)","path":"/product/\#(n % 1000)","title":"Product \#(n % 1000)"},"library":{"name":"analytics.js","version":"next-1.70.0"}},"integrations":{}"#
+            if n % 4 == 0 {
+                items.append(#"{"type":"page","name":"Product","properties":{"url":"https://shop.example/product/\#(n % 1000)","path":"/product/\#(n % 1000)"},\#(common)}"#)
+            } else {
+                items.append(#"{"type":"track","event":"\#(["Product Viewed", "Product Added", "Order Completed"][n % 3])","properties":{"product_id":"\#(n % 1000)","category":"shoes","value":59.9,"currency":"EUR"},\#(common)}"#)
+            }
+        }
+        return Array(#"{"writeKey":"bench","sentAt":"\#(sentAt)","batch":[\#(items.joined(separator: ","))]}"#.utf8)
+    }
+
+    /// A GA4 Measurement Protocol request with `events` events (GA4 allows 25).
+    static func ga4Request(index: Int, events: Int) -> [UInt8] {
+        let micros = Timestamps.micros(Date())
+        var items: [String] = []
+        for i in 0..<events {
+            let n = index * events + i
+            items.append(
+                n % 5 == 0
+                    ? #"{"name":"purchase","params":{"session_id":"\#(n / 20)","engagement_time_msec":120,"currency":"EUR","value":59.9,"transaction_id":"T\#(n)","items":[{"item_id":"P\#(n % 1000)","item_name":"Product","price":59.9,"quantity":1}]}}"#
+                    : #"{"name":"page_view","params":{"session_id":"\#(n / 20)","engagement_time_msec":80,"page_location":"https://shop.example/product/\#(n % 1000)","page_title":"Product \#(n % 1000)"}}"#)
+        }
+        return Array(#"{"client_id":"\#(index).1764000000","timestamp_micros":\#(micros),"user_properties":{"tier":{"value":"gold"}},"events":[\#(items.joined(separator: ","))]}"#.utf8)
     }
 }

@@ -226,24 +226,28 @@ public struct GA4Decoder: Sendable {
         return .success(date)
     }
 
-    private func nameProblem(_ name: String, path: String, limit: Int) -> ValidationMessage? {
-        let scalars = name.unicodeScalars
-        guard let first = scalars.first, first.properties.isAlphabetic, first.isASCII,
-            scalars.allSatisfy({ $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "_") })
+    /// GA4's rule for event, parameter and user property names: ASCII letters, digits and
+    /// underscores, starting with a letter; `limit` characters at most; no reserved prefix.
+    /// The path is built only for a problem (this runs for every parameter).
+    private func nameProblem(_ name: String, path: @autoclosure () -> String, limit: Int) -> ValidationMessage? {
+        func isLetter(_ b: UInt8) -> Bool { (b | 0x20) >= UInt8(ascii: "a") && (b | 0x20) <= UInt8(ascii: "z") }
+        let utf8 = name.utf8
+        guard let first = utf8.first, isLetter(first),
+            utf8.allSatisfy({ isLetter($0) || ($0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9")) || $0 == UInt8(ascii: "_") })
         else {
-            return .init(fieldPath: path, description: "names may contain only letters, digits and underscores, and must start with a letter", validationCode: "NAME_INVALID")
+            return .init(fieldPath: path(), description: "names may contain only letters, digits and underscores, and must start with a letter", validationCode: "NAME_INVALID")
         }
-        if scalars.count > limit {
-            return .init(fieldPath: path, description: "names must be \(limit) characters or fewer", validationCode: "VALUE_OUT_OF_BOUNDS")
+        if utf8.count > limit {
+            return .init(fieldPath: path(), description: "names must be \(limit) characters or fewer", validationCode: "VALUE_OUT_OF_BOUNDS")
         }
-        if Self.reservedPrefixes.contains(where: { name.hasPrefix($0) }) {
-            return .init(fieldPath: path, description: "the prefixes google_, ga_ and firebase_ are reserved", validationCode: "NAME_RESERVED")
+        if first == UInt8(ascii: "g") || first == UInt8(ascii: "f"), Self.reservedPrefixes.contains(where: { name.hasPrefix($0) }) {
+            return .init(fieldPath: path(), description: "the prefixes google_, ga_ and firebase_ are reserved", validationCode: "NAME_RESERVED")
         }
         return nil
     }
 
     private func validateEvent(_ event: JSONTape.Value, index: Int, problems: inout [ValidationMessage]) {
-        let path = "events[\(index)]"
+        var path: String { "events[\(index)]" }
         guard event.kind == .object else {
             problems.append(.init(fieldPath: path, description: "an event must be a JSON object", validationCode: "VALUE_INVALID"))
             return
@@ -266,17 +270,16 @@ public struct GA4Decoder: Sendable {
             problems.append(.init(fieldPath: "\(path).params", description: "an event can have at most \(configuration.maximumParameters) parameters", validationCode: "EXCEEDED_MAX_ENTITIES"))
         }
         for (key, value) in params.members {
-            let paramPath = "\(path).params.\(key)"
-            if let problem = nameProblem(key, path: paramPath, limit: configuration.maximumParameterNameLength) { problems.append(problem) }
+            if let problem = nameProblem(key, path: "\(path).params.\(key)", limit: configuration.maximumParameterNameLength) { problems.append(problem) }
             switch key {
             case "items":
-                validateItems(value, path: paramPath, problems: &problems)
+                validateItems(value, path: "\(path).params.\(key)", problems: &problems)
             case "value", "engagement_time_msec":
                 if value.kind != .number && !(value.kind == .string && value.string.flatMap(Double.init) != nil) {
-                    problems.append(.init(fieldPath: paramPath, description: "\(key) must be a number", validationCode: "VALUE_INVALID"))
+                    problems.append(.init(fieldPath: "\(path).params.\(key)", description: "\(key) must be a number", validationCode: "VALUE_INVALID"))
                 }
             default:
-                checkValue(value, path: paramPath, problems: &problems)
+                checkValue(value, path: "\(path).params.\(key)", problems: &problems)
             }
         }
         if params["value"] != nil, params["currency"] == nil {
@@ -290,9 +293,11 @@ public struct GA4Decoder: Sendable {
         }
     }
 
-    private func checkValue(_ value: JSONTape.Value, path: String, problems: inout [ValidationMessage]) {
+    private func checkValue(_ value: JSONTape.Value, path: @autoclosure () -> String, problems: inout [ValidationMessage]) {
+        // Characters are at most as many as UTF-8 bytes: count them only when the bytes could exceed.
+        guard value.kind == .string, let bytes = value.stringByteCount, bytes > configuration.maximumParameterValueLength else { return }
         if let text = value.string, text.unicodeScalars.count > configuration.maximumParameterValueLength {
-            problems.append(.init(fieldPath: path, description: "parameter values must be \(configuration.maximumParameterValueLength) characters or fewer", validationCode: "VALUE_OUT_OF_BOUNDS"))
+            problems.append(.init(fieldPath: path(), description: "parameter values must be \(configuration.maximumParameterValueLength) characters or fewer", validationCode: "VALUE_OUT_OF_BOUNDS"))
         }
     }
 
@@ -302,22 +307,21 @@ public struct GA4Decoder: Sendable {
             return
         }
         for (i, item) in items.elements.enumerated() {
-            let itemPath = "\(path)[\(i)]"
             guard item.kind == .object else {
-                problems.append(.init(fieldPath: itemPath, description: "an item must be an object", validationCode: "VALUE_INVALID"))
+                problems.append(.init(fieldPath: "\(path)[\(i)]", description: "an item must be an object", validationCode: "VALUE_INVALID"))
                 continue
             }
             if item["item_id"] == nil && item["item_name"] == nil {
-                problems.append(.init(fieldPath: itemPath, description: "an item needs item_id or item_name", validationCode: "VALUE_REQUIRED"))
+                problems.append(.init(fieldPath: "\(path)[\(i)]", description: "an item needs item_id or item_name", validationCode: "VALUE_REQUIRED"))
             }
             var custom = 0
             for (key, value) in item.members {
-                if let problem = nameProblem(key, path: "\(itemPath).\(key)", limit: configuration.maximumParameterNameLength) { problems.append(problem) }
+                if let problem = nameProblem(key, path: "\(path)[\(i)].\(key)", limit: configuration.maximumParameterNameLength) { problems.append(problem) }
                 if !Self.standardItemParameters.contains(key) { custom += 1 }
-                checkValue(value, path: "\(itemPath).\(key)", problems: &problems)
+                checkValue(value, path: "\(path)[\(i)].\(key)", problems: &problems)
             }
             if custom > configuration.maximumItemCustomParameters {
-                problems.append(.init(fieldPath: itemPath, description: "an item can have at most \(configuration.maximumItemCustomParameters) custom parameters", validationCode: "EXCEEDED_MAX_ENTITIES"))
+                problems.append(.init(fieldPath: "\(path)[\(i)]", description: "an item can have at most \(configuration.maximumItemCustomParameters) custom parameters", validationCode: "EXCEEDED_MAX_ENTITIES"))
             }
         }
     }
@@ -363,11 +367,17 @@ public struct GA4Decoder: Sendable {
         let occurredAt = try fields.occurredAt(client: clientTime, sent: nil, received: receivedAt, fields: "timestamp_micros")
         // The id: what identifies this event in this request, and its time when the client
         // fixed it (else the receive time: a retry cannot be recognised).
-        var key = "\(stream.id)\u{1F}\(request.anonymousID ?? "")\u{1F}\(request.userID ?? "")\u{1F}\(index)\u{1F}"
-        key += clientTime.map { "t\(Timestamps.micros($0))" } ?? "r\(Timestamps.micros(receivedAt))"
-        key += "\u{1F}" + String(decoding: event.bytes, as: UTF8.self)
+        var key: [UInt8] = Array("ga4:".utf8)
+        key.reserveCapacity(event.bytes.count + 96)
+        for part in [stream.id, request.anonymousID ?? "", request.userID ?? "", String(index)] {
+            key.append(contentsOf: part.utf8)
+            key.append(0x1F)
+        }
+        key.append(contentsOf: (clientTime.map { "t\(Timestamps.micros($0))" } ?? "r\(Timestamps.micros(receivedAt))").utf8)
+        key.append(0x1F)
+        key.append(contentsOf: event.bytes)
         var record = TagEventRecord(
-            eventID: MessageIDs.nameBased("ga4:" + key), name: name, occurredAt: occurredAt, clientTimestamp: clientTime,
+            eventID: MessageIDs.nameBased(utf8: key), name: name, occurredAt: occurredAt, clientTimestamp: clientTime,
             receivedAt: receivedAt, sessionID: try fields.identifier(params?["session_id"], "params.session_id", numbers: true),
             anonymousID: request.anonymousID, userID: request.userID, pageURL: try fields.text(params?["page_location"], "params.page_location"),
             pageReferrer: try fields.text(params?["page_referrer"], "params.page_referrer"),

@@ -20,8 +20,13 @@ public enum MessageIDs {
 
     /// uuid5(`namespace`, `name`).
     public static func nameBased(_ name: String, namespace: UUID = MessageIDs.namespace) -> UUID {
+        nameBased(utf8: Array(name.utf8), namespace: namespace)
+    }
+
+    /// uuid5(`namespace`, the name whose UTF-8 bytes are `name`).
+    public static func nameBased(utf8 name: [UInt8], namespace: UUID = MessageIDs.namespace) -> UUID {
         var input: [UInt8] = withUnsafeBytes(of: namespace.uuid) { Array($0) }
-        input.append(contentsOf: name.utf8)
+        input.append(contentsOf: name)
         var d = SHA1.digest(input)
         d[6] = (d[6] & 0x0F) | 0x50  // version 5
         d[8] = (d[8] & 0x3F) | 0x80  // RFC 9562 variant

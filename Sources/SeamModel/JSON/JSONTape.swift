@@ -15,7 +15,10 @@
 ///
 /// Objects keep every member in order; a lookup by key answers the last member with that
 /// key, as `jsonb` keeps the last.
-public struct JSONTape: Sendable {
+///
+/// A class, so that a `Value` (which refers to its tape) costs one reference count, not one
+/// per array: values are passed around for every field read.
+public final class JSONTape: Sendable {
     public enum Kind: UInt8, Sendable {
         case object, array, string, number, `true`, `false`, null
     }
@@ -49,7 +52,12 @@ public struct JSONTape: Sendable {
 
     /// The document's bytes.
     public let bytes: [UInt8]
-    var nodes: [Node]
+    let nodes: [Node]
+
+    init(bytes: [UInt8], nodes: [Node]) {
+        self.bytes = bytes
+        self.nodes = nodes
+    }
 
     /// The root value.
     public var root: Value { Value(tape: self, index: 0) }
