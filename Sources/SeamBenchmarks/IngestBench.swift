@@ -62,6 +62,7 @@ struct IngestBench: AsyncParsableCommand {
         environment["SEAM_DATABASE_URL"] = url
         environment["SEAM_HOME"] = home.path
         environment["SEAM_HTTP_ADDR"] = "127.0.0.1:\(port)"
+        environment["SEAM_GRPC_ADDR"] = "127.0.0.1:\(Self.freePort())"
         environment["SEAM_LOG_LEVEL"] = "warning"
 
         // 1. Acknowledgement path (loader off).

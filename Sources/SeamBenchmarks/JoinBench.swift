@@ -64,6 +64,7 @@ struct JoinBench: AsyncParsableCommand {
         environment["SEAM_DATABASE_URL"] = url
         environment["SEAM_HOME"] = home.path
         environment["SEAM_HTTP_ADDR"] = "127.0.0.1:\(port)"
+        environment["SEAM_GRPC_ADDR"] = "off"
         // The server logs warnings unless SEAM_BENCH_SERVER_LOG_LEVEL asks for more (debug shows each join stage).
         environment["SEAM_LOG_LEVEL"] = environment["SEAM_BENCH_SERVER_LOG_LEVEL"] ?? "warning"
         environment["SEAM_ROLES"] = roles

@@ -25,6 +25,8 @@ public struct Settings: Sendable {
     /// The HTTP server: address, body and header limits, timeouts, tokens and their scopes
     /// (`http.*`, `ingest.*`). The read-API-only role listens on the same address.
     public var ingest = IngestConfiguration()
+    /// OTLP/gRPC (`grpc.addr`); nil when `off`. Its message limit is `http.max_body_bytes`.
+    public var grpc: OTLPGRPCServer.Configuration? = OTLPGRPCServer.Configuration()
     /// Origins whose pages may call the read API (CORS); none by default.
     public var apiAllowedOrigins: Set<String> = []
     /// What `seam serve` runs.
@@ -59,6 +61,7 @@ public struct Settings: Sendable {
         ("SEAM_PARTITION_DAYS_AHEAD", "lake.partition_days_ahead"),
         ("SEAM_MAINTENANCE_INTERVAL_SECONDS", "lake.maintenance_interval_seconds"),
         ("SEAM_HTTP_ADDR", "http.addr"),
+        ("SEAM_GRPC_ADDR", "grpc.addr"),
         ("SEAM_MAX_BODY_BYTES", "http.max_body_bytes"),
         ("SEAM_INGEST_TOKENS", "ingest.tokens"),
         ("SEAM_BROWSER_TOKENS", "ingest.browser_tokens"),
@@ -167,6 +170,15 @@ public struct Settings: Sendable {
                 throw SettingsError("\(source): http.addr must be host:port (e.g. 127.0.0.1:4318), got \"\(value)\"")
             }
             (ingest.host, ingest.port) = address
+        case "grpc.addr":
+            if value.lowercased() == "off" {
+                grpc = nil
+            } else {
+                guard let address = IngestConfiguration.parseAddress(value) else {
+                    throw SettingsError("\(source): grpc.addr must be host:port (e.g. 127.0.0.1:4317) or off, got \"\(value)\"")
+                }
+                grpc = OTLPGRPCServer.Configuration(host: address.host, port: address.port)
+            }
         case "http.max_body_bytes": ingest.maximumBodyBytes = try integer(minimum: 1024, maximum: 256 << 20)
         case "ingest.tokens", "ingest.browser_tokens":
             var tokens: [String: String] = [:]

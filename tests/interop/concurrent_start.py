@@ -45,7 +45,7 @@ def main():
                 os.makedirs(home)
                 port = free_port()
                 env = dict(os.environ, SEAM_HOME=home, SEAM_DATABASE_URL=url, SEAM_ROLES=role,
-                           SEAM_HTTP_ADDR=f"127.0.0.1:{port}")
+                           SEAM_HTTP_ADDR=f"127.0.0.1:{port}", SEAM_GRPC_ADDR=f"127.0.0.1:{free_port()}")
                 nodes.append((role, port, env, open(os.path.join(home, "serve.log"), "w")))
             for role, port, env, log in nodes:  # as close to the same instant as a shell can
                 processes.append(subprocess.Popen([seam, "serve"], env=env, stdout=log, stderr=subprocess.STDOUT))

@@ -104,7 +104,8 @@ def main():
     home = tempfile.mkdtemp(prefix="seam-crash-", dir="/tmp")
     os.chmod(home, 0o755)
     port = free_port()
-    env = dict(os.environ, SEAM_HOME=os.path.join(home, ".seam"), SEAM_HTTP_ADDR=f"127.0.0.1:{port}")
+    env = dict(os.environ, SEAM_HOME=os.path.join(home, ".seam"), SEAM_HTTP_ADDR=f"127.0.0.1:{port}",
+               SEAM_GRPC_ADDR=f"127.0.0.1:{free_port()}")
     env.pop("SEAM_DATABASE_URL", None)
     log = open(os.path.join(home, "serve.log"), "a")
 

@@ -75,7 +75,7 @@ class Suite:
         self.seam = seam
         self.home = home
         self.port = free_port()
-        self.env = dict(os.environ, SEAM_HOME=os.path.join(home, ".seam"), SEAM_HTTP_ADDR=f"127.0.0.1:{self.port}",
+        self.env = dict(os.environ, SEAM_HOME=os.path.join(home, ".seam"), SEAM_HTTP_ADDR=f"127.0.0.1:{self.port}", SEAM_GRPC_ADDR=f"127.0.0.1:{free_port()}",
                         SEAM_ETL_SCHEDULE="* * * * *", SEAM_HTTP_IDLE_TIMEOUT_SECONDS="2",
                         SEAM_HTTP_BODY_TIMEOUT_SECONDS="3")
         self.env.pop("SEAM_DATABASE_URL", None)
@@ -278,7 +278,7 @@ def main():
         run_classes(suite)
 
         # A second process on the same spool is refused with a clear message.
-        second = subprocess.run([seam, "serve"], env=dict(suite.env, SEAM_HTTP_ADDR=f"127.0.0.1:{free_port()}"),
+        second = subprocess.run([seam, "serve"], env=dict(suite.env, SEAM_HTTP_ADDR=f"127.0.0.1:{free_port()}", SEAM_GRPC_ADDR=f"127.0.0.1:{free_port()}"),
                                 capture_output=True, text=True, timeout=120)
         check("a second seam serve on the same spool fails", second.returncode != 0)
         check("... saying the spool is in use", "in use by another Seam process" in second.stdout + second.stderr,

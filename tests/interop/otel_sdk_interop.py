@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""Interop test: the OpenTelemetry Python SDK's OTLP/HTTP exporters (gzip) against a
-running `seam serve`, then every stored field checked in PostgreSQL.
+"""Interop test: the OpenTelemetry Python SDK's OTLP exporters (gzip), over HTTP and over
+gRPC, against a running `seam serve`, then every stored field checked in PostgreSQL (each
+transport on a fresh database).
 
 usage: otel_sdk_interop.py SEAM_BINARY ADMIN_DATABASE_URL
 """
@@ -15,6 +16,9 @@ import urllib.request
 import uuid
 
 from opentelemetry._logs import LogRecord, SeverityNumber
+from grpc import Compression as GRPCCompression
+from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter as GRPCLogExporter
+from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GRPCSpanExporter
 from opentelemetry.exporter.otlp.proto.http import Compression
 from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
@@ -29,8 +33,12 @@ passed = 0
 failed = 0
 
 
+transport = "http"
+
+
 def check(name, actual, expected):
     global passed, failed
+    name = f"[{transport}] {name}"
     if actual == expected:
         passed += 1
     else:
@@ -57,29 +65,33 @@ def free_port():
 
 
 def main():
+    global transport
     seam, admin_url = sys.argv[1], sys.argv[2]
-    database = "seam_interop_" + uuid.uuid4().hex[:8]
-    psql(admin_url, f"CREATE DATABASE {database}")
-    url = with_database(admin_url, database)
-    port = free_port()
-    home = tempfile.mkdtemp(prefix="seam-interop-")
-    env = dict(os.environ, SEAM_DATABASE_URL=url, SEAM_HOME=home, SEAM_HTTP_ADDR=f"127.0.0.1:{port}")
-    log = open(os.path.join(home, "serve.log"), "w")
-    server = subprocess.Popen([seam, "serve"], env=env, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        run(url, port)
-    finally:
-        server.send_signal(signal.SIGTERM)
-        code = server.wait(timeout=60)
-        check("seam serve exits 0 on SIGTERM", code, 0)
-        if failed:
-            print(open(os.path.join(home, "serve.log")).read(), file=sys.stderr)
-        psql(admin_url, f"DROP DATABASE {database} WITH (FORCE)")
+    for transport in ("http", "grpc"):
+        database = "seam_interop_" + uuid.uuid4().hex[:8]
+        psql(admin_url, f"CREATE DATABASE {database}")
+        url = with_database(admin_url, database)
+        port, grpc_port = free_port(), free_port()
+        home = tempfile.mkdtemp(prefix="seam-interop-")
+        env = dict(os.environ, SEAM_DATABASE_URL=url, SEAM_HOME=home, SEAM_HTTP_ADDR=f"127.0.0.1:{port}",
+                   SEAM_GRPC_ADDR=f"127.0.0.1:{grpc_port}")
+        log = open(os.path.join(home, "serve.log"), "w")
+        server = subprocess.Popen([seam, "serve"], env=env, stdout=log, stderr=subprocess.STDOUT)
+        before = failed
+        try:
+            run(url, port, grpc_port)
+        finally:
+            server.send_signal(signal.SIGTERM)
+            code = server.wait(timeout=60)
+            check("seam serve exits 0 on SIGTERM", code, 0)
+            if failed > before:
+                print(open(os.path.join(home, "serve.log")).read(), file=sys.stderr)
+            psql(admin_url, f"DROP DATABASE {database} WITH (FORCE)")
     print(f"otel-sdk-interop: {passed} passed, {failed} failed")
     sys.exit(1 if failed else 0)
 
 
-def run(url, port):
+def run(url, port, grpc_port):
     for _ in range(240):
         try:
             urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1)
@@ -90,8 +102,11 @@ def run(url, port):
 
     # Spans: a server span with the attributes Seam lifts into columns, and a child.
     tracer_provider = TracerProvider(resource=resource)
-    tracer_provider.add_span_processor(SimpleSpanProcessor(OTLPSpanExporter(
-        endpoint=f"http://127.0.0.1:{port}/v1/traces", compression=Compression.Gzip)))
+    if transport == "grpc":
+        span_exporter = GRPCSpanExporter(endpoint=f"127.0.0.1:{grpc_port}", insecure=True, compression=GRPCCompression.Gzip)
+    else:
+        span_exporter = OTLPSpanExporter(endpoint=f"http://127.0.0.1:{port}/v1/traces", compression=Compression.Gzip)
+    tracer_provider.add_span_processor(SimpleSpanProcessor(span_exporter))
     tracer = tracer_provider.get_tracer("interop.tracer", "0.9")
     with tracer.start_as_current_span("GET /product/{id}", kind=SpanKind.SERVER, attributes={
         "http.route": "/product/{id}", "http.request.method": "GET", "http.response.status_code": 500,
@@ -106,8 +121,11 @@ def run(url, port):
 
     # A feature-flag evaluation event in the same trace.
     logger_provider = LoggerProvider(resource=resource)
-    logger_provider.add_log_record_processor(SimpleLogRecordProcessor(OTLPLogExporter(
-        endpoint=f"http://127.0.0.1:{port}/v1/logs", compression=Compression.Gzip)))
+    if transport == "grpc":
+        log_exporter = GRPCLogExporter(endpoint=f"127.0.0.1:{grpc_port}", insecure=True, compression=GRPCCompression.Gzip)
+    else:
+        log_exporter = OTLPLogExporter(endpoint=f"http://127.0.0.1:{port}/v1/logs", compression=Compression.Gzip)
+    logger_provider.add_log_record_processor(SimpleLogRecordProcessor(log_exporter))
     flag_time = time.time_ns()
     logger_provider.get_logger("interop.flags").emit(LogRecord(
         timestamp=flag_time, event_name="feature_flag.evaluation", severity_number=SeverityNumber.INFO,

@@ -68,7 +68,8 @@ def main():
     with open(config, "w") as f:
         # A browser write key and a server one; anything else is refused.
         f.write("ingest:\n  tokens: \"wk_server=backend\"\n  browser_tokens: \"wk_browser=site\"\n")
-    env = dict(os.environ, SEAM_DATABASE_URL=url, SEAM_HOME=home, SEAM_HTTP_ADDR=f"127.0.0.1:{port}", SEAM_CONFIG=config)
+    env = dict(os.environ, SEAM_DATABASE_URL=url, SEAM_HOME=home, SEAM_HTTP_ADDR=f"127.0.0.1:{port}", SEAM_CONFIG=config,
+               SEAM_GRPC_ADDR=f"127.0.0.1:{free_port()}")
     log = open(os.path.join(home, "serve.log"), "w")
     server = subprocess.Popen([seam, "serve"], env=env, stdout=log, stderr=subprocess.STDOUT)
     try:

@@ -36,20 +36,74 @@ extension IngestServer {
         defer { lease.release() }
         // Decoded messages take a few times the protobuf; parsed JSON many more.
         let body = try await readBody(request, lease: &lease, expansion: encoding == .json ? MemoryBudget.jsonExpansion : 2)
+        let outcome: OTLPOutcome
+        do {
+            outcome = try await acknowledgeOTLP(body, signal: signal, encoding: encoding)
+        } catch {
+            switch error {
+            case .undecodable(let reason): throw HTTPFailure(.badRequest, reason)
+            case .spoolFull(let reason): throw HTTPFailure(.serviceUnavailable, reason, headers: retryAfter)
+            }
+        }
+        do {
+            switch signal {
+            case .traces: return try respond(outcome.traceResponse, encoding: encoding)
+            case .logs: return try respond(outcome.logsResponse, encoding: encoding)
+            }
+        } catch {
+            throw HTTPFailure(.internalServerError, "cannot encode the response: \(error)")
+        }
+    }
+
+    /// What the acknowledgement of an OTLP request gave: the counts and the reason for the
+    /// refused records (OTLP's partial success).
+    struct OTLPOutcome: Sendable {
+        var accepted: Int
+        var rejected: Int
+        var message: String
+
+        var traceResponse: TraceExportResponse {
+            var reply = TraceExportResponse()
+            if rejected > 0 {
+                reply.partialSuccess.rejectedSpans = Int64(truncatingIfNeeded: rejected)
+                reply.partialSuccess.errorMessage = message
+            }
+            return reply
+        }
+
+        var logsResponse: LogsExportResponse {
+            var reply = LogsExportResponse()
+            if rejected > 0 {
+                reply.partialSuccess.rejectedLogRecords = Int64(truncatingIfNeeded: rejected)
+                reply.partialSuccess.errorMessage = message
+            }
+            return reply
+        }
+    }
+
+    /// Why an OTLP request was not acknowledged, whatever the transport renders of it.
+    enum OTLPRefusal: Error {
+        /// The request is not OTLP (not retryable).
+        case undecodable(String)
+        /// The spool cannot take it now (retryable, after `retryAfterSeconds`).
+        case spoolFull(String)
+    }
+
+    /// The acknowledgement of an OTLP export request, for OTLP/HTTP and OTLP/gRPC alike:
+    /// every record judged, the accepted ones durable in the spool on return.
+    func acknowledgeOTLP(_ body: [UInt8], signal: Signal, encoding: OTLPEncoding) async throws(OTLPRefusal) -> OTLPOutcome {
         let received = Self.nowMicros()
         let limits = RecordLimits(receivedMicros: received, maximumAgeMicros: otlpMaximumAgeMicros)
         // What the spool keeps: the request in protobuf, which the loader reads with the
         // judgement the acknowledgement used (`OTLPWire.judgeTraces`).
         var spooled: [UInt8] = []
-        let accepted: Int
-        let rejected: Int
-        let message: String
+        let outcome: OTLPOutcome
         do {
             switch signal {
             case .traces where encoding == .protobuf:
                 // The hot path: judged on the wire, spooled byte for byte.
                 let batch = try OTLPWire.validateTraces(body, limits: limits)
-                (accepted, rejected, message) = (batch.accepted, batch.rejected, batch.message)
+                outcome = OTLPOutcome(accepted: batch.accepted, rejected: batch.rejected, message: batch.message)
                 spooled = body
             case .traces:
                 // JSON: converted to protobuf once, then judged by the same wire reader the
@@ -58,44 +112,29 @@ extension IngestServer {
                 // parsing it again at load: see "JSON traces" in docs/benchmarks.md.
                 let protobuf: [UInt8] = try OTLPJSON.traces(body).serializedBytes()
                 let batch = try OTLPWire.validateTraces(protobuf, limits: limits)
-                (accepted, rejected, message) = (batch.accepted, batch.rejected, batch.message)
+                outcome = OTLPOutcome(accepted: batch.accepted, rejected: batch.rejected, message: batch.message)
                 spooled = protobuf
             case .logs:
                 let export = encoding == .protobuf ? try OTLPProtobuf.decode(LogsExportRequest.self, body) : try OTLPJSON.logs(body)
                 let batch = LogMapper.validate(export, limits: limits)
-                (accepted, rejected, message) = (batch.accepted, batch.rejected, batch.message)
+                outcome = OTLPOutcome(accepted: batch.accepted, rejected: batch.rejected, message: batch.message)
                 spooled = encoding == .protobuf ? body : try export.serializedBytes()
             }
         } catch let error as OTLPDecodeError {
-            throw HTTPFailure(.badRequest, "cannot decode the OTLP \(encoding == .json ? "JSON" : "protobuf") request: \(error.message)")
+            throw .undecodable("cannot decode the OTLP \(encoding == .json ? "JSON" : "protobuf") request: \(error.message)")
         } catch {
-            throw HTTPFailure(.badRequest, "cannot decode the OTLP request: \(error)")
+            throw .undecodable("cannot decode the OTLP request: \(error)")
         }
-        if accepted > 0 {
-            try await appendToSpool(SpoolRecord(kind: signal.kind, encoding: .protobuf, receivedMicros: received, body: spooled))
-        }
-        metrics.accepted(signal.label, accepted)
-        metrics.rejected(signal.label, reason: "invalid", rejected)
-        do {
-            switch signal {
-            case .traces:
-                var reply = TraceExportResponse()
-                if rejected > 0 {
-                    reply.partialSuccess.rejectedSpans = Int64(rejected)
-                    reply.partialSuccess.errorMessage = message
-                }
-                return try respond(reply, encoding: encoding)
-            case .logs:
-                var reply = LogsExportResponse()
-                if rejected > 0 {
-                    reply.partialSuccess.rejectedLogRecords = Int64(rejected)
-                    reply.partialSuccess.errorMessage = message
-                }
-                return try respond(reply, encoding: encoding)
+        if outcome.accepted > 0 {
+            do {
+                try await appendToSpool(SpoolRecord(kind: signal.kind, encoding: .protobuf, receivedMicros: received, body: spooled))
+            } catch {
+                throw .spoolFull(error.message)
             }
-        } catch {
-            throw HTTPFailure(.internalServerError, "cannot encode the response: \(error)")
         }
+        metrics.accepted(signal.label, outcome.accepted)
+        metrics.rejected(signal.label, reason: "invalid", outcome.rejected)
+        return outcome
     }
 
     private func respond<M: SwiftProtobuf.Message>(_ message: M, encoding: OTLPEncoding) throws -> Response {

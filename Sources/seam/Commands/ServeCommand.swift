@@ -171,6 +171,10 @@ struct Wiring {
             server.makeApplication(
                 onListening: { [logger] port in logger.info("listening", metadata: ["address": "\(configuration.host):\(port)"]) },
                 additionalRoutes: { router in readAPI?.addRoutes(to: router) }))
+        if var grpc = settings.grpc {
+            grpc.maximumMessageBytes = configuration.maximumBodyBytes
+            services.append(OTLPGRPCServer(ingest: server, configuration: grpc, logger: Logger(label: "seam.grpc")))
+        }
         return services
     }
 }
