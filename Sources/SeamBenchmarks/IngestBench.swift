@@ -5,6 +5,9 @@ import SeamIngest
 import SeamLoader
 import SeamModel
 import SeamOTLP
+import GRPCCore
+import GRPCNIOTransportHTTP2Posix
+import GRPCProtobuf
 import SeamRecords
 import SeamMetrics
 import SeamPostgres
@@ -62,7 +65,8 @@ struct IngestBench: AsyncParsableCommand {
         environment["SEAM_DATABASE_URL"] = url
         environment["SEAM_HOME"] = home.path
         environment["SEAM_HTTP_ADDR"] = "127.0.0.1:\(port)"
-        environment["SEAM_GRPC_ADDR"] = "127.0.0.1:\(Self.freePort())"
+        let grpcPort = Self.freePort()
+        environment["SEAM_GRPC_ADDR"] = "127.0.0.1:\(grpcPort)"
         environment["SEAM_LOG_LEVEL"] = "warning"
 
         // 1. Acknowledgement path (loader off).
@@ -90,6 +94,19 @@ struct IngestBench: AsyncParsableCommand {
             try await Self.send(bodies, port: port, path: path, contentType: "application/json", concurrency: concurrency)
             formats.append((name, bodies.count * perRequest, (ContinuousClock.now - started).seconds, server.cpuSeconds() - cpuBefore))
         }
+        try server.stop()
+
+        // The same requests over OTLP/gRPC, to a server with a spool of its own (the load
+        // phase below drains the first one only).
+        var grpcEnvironment = environment
+        grpcEnvironment["SEAM_HOME"] = home.appendingPathComponent("grpc").path
+        server = try ServerProcess(environment: grpcEnvironment, port: port)
+        try await server.waitUntilHealthy()
+        let grpcCPUBefore = server.cpuSeconds()
+        let grpcStarted = ContinuousClock.now
+        try await Self.sendGRPC(bodies, port: grpcPort, concurrency: concurrency)
+        let grpcSeconds = (ContinuousClock.now - grpcStarted).seconds
+        let grpcCPU = server.cpuSeconds() - grpcCPUBefore
         try server.stop()
 
         // 2. End to end: the loader drains that spool into lake.spans.
@@ -132,6 +149,9 @@ struct IngestBench: AsyncParsableCommand {
         let copyRate = Double(records.count) / copySeconds
         print(String(format: "  acknowledged (HTTP → decode → validate → fsync'd spool): %9.0f spans/s", ackRate))
         print(String(format: "  server CPU per span to the acknowledgement:              %9.2f µs", ackCPU * 1e6 / Double(totalSpans)))
+        print(String(format: "  OTLP/gRPC, the same requests: acknowledged               %9.0f spans/s", Double(totalSpans) / grpcSeconds))
+        print(String(format: "  OTLP/gRPC server CPU per span:                           %9.2f µs (%.2f× OTLP/HTTP protobuf)",
+                     grpcCPU * 1e6 / Double(totalSpans), grpcCPU / ackCPU))
         print(String(format: "  end to end into lake.spans (spool → decode → COPY):        %9.0f rows/s", loadRate))
         print(String(format: "  baseline: plain binary COPY of the same rows into lake.spans: %5.0f rows/s", copyRate))
         print(String(format: "  ratio end to end / plain COPY:                            %9.2f", loadRate / copyRate))
@@ -242,6 +262,45 @@ struct IngestBench: AsyncParsableCommand {
                 }
             }
         }
+    }
+
+    /// OTLP/gRPC export requests (already protobuf), `concurrency` in flight on one HTTP/2 connection.
+    static func sendGRPC(_ bodies: [[UInt8]], port: Int, concurrency: Int) async throws {
+        let client = GRPCClient(
+            transport: try .http2NIOPosix(target: .ipv4(address: "127.0.0.1", port: port), transportSecurity: .plaintext))
+        try await withThrowingDiscardingTaskGroup { group in
+            group.addTask { try await client.runConnections() }
+            try await withThrowingTaskGroup(of: Void.self) { requests in
+                var next = 0
+                func export(_ body: [UInt8]) async throws {
+                    try await client.unary(
+                        request: ClientRequest(message: body), descriptor: Opentelemetry_Proto_Collector_Trace_V1_TraceService.Method.Export.descriptor,
+                        serializer: PassThrough(), deserializer: ProtobufDeserializer<TraceExportResponse>(), options: .defaults
+                    ) { response in
+                        let reply = try response.message
+                        guard reply.partialSuccess.rejectedSpans == 0 else { throw ValidationError("spans refused over gRPC") }
+                    }
+                }
+                while next < min(concurrency, bodies.count) {
+                    let body = bodies[next]
+                    requests.addTask { try await export(body) }
+                    next += 1
+                }
+                while try await requests.next() != nil {
+                    if next < bodies.count {
+                        let body = bodies[next]
+                        requests.addTask { try await export(body) }
+                        next += 1
+                    }
+                }
+            }
+            client.beginGracefulShutdown()
+        }
+    }
+
+    /// Requests that are protobuf already.
+    struct PassThrough: MessageSerializer {
+        func serialize<Bytes: GRPCContiguousBytes>(_ message: [UInt8]) throws -> Bytes { Bytes(message) }
     }
 
     static func freePort() -> Int {
