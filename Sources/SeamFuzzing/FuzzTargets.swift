@@ -15,6 +15,8 @@ import SeamSpool
 /// under `Tests/FuzzRegressions/<target>/` with every `swift test`.
 public enum FuzzTarget: String, CaseIterable, Sendable {
     case tagEvents = "tag-events"
+    case segment
+    case ga4
     case otlpJSON = "otlp-json"
     case otlpProtobuf = "otlp-protobuf"
     case gzip
@@ -27,6 +29,8 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
     public func run(_ bytes: [UInt8]) -> String? {
         switch self {
         case .tagEvents: Self.tagEvents(bytes)
+        case .segment: Self.segment(bytes)
+        case .ga4: Self.ga4(bytes)
         case .otlpJSON: Self.otlpJSON(bytes)
         case .otlpProtobuf: Self.otlpProtobuf(bytes)
         case .gzip: Self.gzip(bytes)
@@ -39,6 +43,54 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
 
     static let received = Date(timeIntervalSince1970: 1_795_262_400)
     static let receivedMicros: Int64 = 1_795_262_400_000_000
+
+    /// Segment: whatever the body, a batch and each single call either refuse it whole or
+    /// account for every message (accepted or refused, the refused with their bytes), and
+    /// what is accepted survives the spool frames.
+    static func segment(_ bytes: [UInt8]) -> String? {
+        let decoder = SegmentDecoder(configuration: .init(events: .init(maximumAge: nil)))
+        for call in [nil] + SegmentDecoder.Call.allCases.map(Optional.some) {
+            guard let request = try? decoder.read(bytes, call: call),
+                let outcome = try? decoder.decode(request, call: call, receivedAt: received, source: "fuzz")
+            else { continue }
+            if call != nil, outcome.accepted.count + outcome.rejected.count != 1 {
+                return "a single \(call!.rawValue) call gave \(outcome.accepted.count) records and \(outcome.rejected.count) refusals"
+            }
+            if let problem = survivesSpool(outcome.accepted, refused: outcome.rejected.map { ($0.index, $0.reason, $0.payload) }, source: "segment") {
+                return problem
+            }
+        }
+        return nil
+    }
+
+    /// GA4: every event of the request is accepted or refused (or the request refused whole,
+    /// with a validation message), and what is accepted survives the spool frames.
+    static func ga4(_ bytes: [UInt8]) -> String? {
+        let decoder = GA4Decoder(configuration: .init(events: .init(maximumAge: nil)))
+        let outcome = decoder.decode(bytes, stream: .init(measurementID: "G-FUZZ", firebaseAppID: nil), receivedAt: received, source: "fuzz")
+        if !outcome.rejected.isEmpty || !outcome.accepted.isEmpty, outcome.messages.isEmpty != outcome.rejected.isEmpty {
+            return "refusals and validation messages disagree (\(outcome.rejected.count) refused, \(outcome.messages.count) messages)"
+        }
+        return survivesSpool(outcome.accepted, refused: outcome.rejected.map { ($0.index, $0.reason, $0.payload) }, source: "ga4")
+    }
+
+    /// Accepted records (times in range) and refused ones survive their spool records.
+    static func survivesSpool(_ accepted: [TagEventRecord], refused: [(Int?, String, [UInt8])], source: String) -> String? {
+        for record in accepted where !Timestamps.isAccepted(record.occurredAt) {
+            return "accepted a record at \(record.occurredAt.timeIntervalSince1970) s, outside the range"
+        }
+        do {
+            let events = try TagEventFrames.decode(TagEventFrames.encode(accepted), receivedMicros: receivedMicros)
+            if events.map(\.eventID) != accepted.map(\.eventID) || events.map(\.properties) != accepted.map(\.properties) {
+                return "the tag event frames changed the records"
+            }
+            let records = refused.map { RefusedRecord(source: source, reason: $0.1, recordIndex: $0.0, payload: $0.2) }
+            if try RejectionFrames.decode(RejectionFrames.encode(records)) != records { return "the rejection frames changed the refusals" }
+        } catch {
+            return "records do not survive their spool frames: \(error)"
+        }
+        return nil
+    }
 
     /// Tag events: every accepted event has a time in range and survives the spool frame.
     static func tagEvents(_ bytes: [UInt8]) -> String? {

@@ -144,14 +144,14 @@ struct RawBytes: MessageDeserializer {
 enum RetryInfo {
     static func statusDetails(code: Int, message: String, retryDelaySeconds: Int) -> [UInt8] {
         var duration: [UInt8] = []
-        field(1, varint: UInt64(max(0, retryDelaySeconds)), into: &duration)  // Duration.seconds
+        field(1, varint: UInt64(clamping: retryDelaySeconds), into: &duration)  // Duration.seconds
         var retryInfo: [UInt8] = []
         field(1, bytes: duration, into: &retryInfo)  // RetryInfo.retry_delay
         var any: [UInt8] = []
         field(1, bytes: Array("type.googleapis.com/google.rpc.RetryInfo".utf8), into: &any)  // Any.type_url
         field(2, bytes: retryInfo, into: &any)  // Any.value
         var status: [UInt8] = []
-        field(1, varint: UInt64(max(0, code)), into: &status)  // Status.code
+        field(1, varint: UInt64(clamping: code), into: &status)  // Status.code
         field(2, bytes: Array(message.utf8), into: &status)  // Status.message
         field(3, bytes: any, into: &status)  // Status.details
         return status
