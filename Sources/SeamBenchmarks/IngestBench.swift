@@ -8,6 +8,7 @@ import SeamOTLP
 import GRPCCore
 import GRPCNIOTransportHTTP2Posix
 import GRPCProtobuf
+import SeamGRPC
 import SeamRecords
 import SeamMetrics
 import SeamPostgres

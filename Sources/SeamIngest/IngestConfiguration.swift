@@ -64,3 +64,18 @@ public struct IngestConfiguration: Sendable {
         return (host, port)
     }
 }
+
+/// Settings of the OTLP/gRPC server (`SeamGRPC.OTLPGRPCServer`), here so that settings can
+/// name them without building the gRPC transport.
+public struct OTLPGRPCConfiguration: Sendable {
+    public var host: String
+    public var port: Int
+    /// Largest request message, in bytes (after gzip); the HTTP body limit by default.
+    public var maximumMessageBytes: Int
+
+    public init(host: String = "127.0.0.1", port: Int = 4317, maximumMessageBytes: Int = 20 << 20) {
+        self.host = host
+        self.port = port
+        self.maximumMessageBytes = maximumMessageBytes
+    }
+}

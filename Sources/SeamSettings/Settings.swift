@@ -26,7 +26,7 @@ public struct Settings: Sendable {
     /// (`http.*`, `ingest.*`). The read-API-only role listens on the same address.
     public var ingest = IngestConfiguration()
     /// OTLP/gRPC (`grpc.addr`); nil when `off`. Its message limit is `http.max_body_bytes`.
-    public var grpc: OTLPGRPCServer.Configuration? = OTLPGRPCServer.Configuration()
+    public var grpc: OTLPGRPCConfiguration? = OTLPGRPCConfiguration()
     /// Origins whose pages may call the read API (CORS); none by default.
     public var apiAllowedOrigins: Set<String> = []
     /// What `seam serve` runs.
@@ -177,7 +177,7 @@ public struct Settings: Sendable {
                 guard let address = IngestConfiguration.parseAddress(value) else {
                     throw SettingsError("\(source): grpc.addr must be host:port (e.g. 127.0.0.1:4317) or off, got \"\(value)\"")
                 }
-                grpc = OTLPGRPCServer.Configuration(host: address.host, port: address.port)
+                grpc = OTLPGRPCConfiguration(host: address.host, port: address.port)
             }
         case "http.max_body_bytes": ingest.maximumBodyBytes = try integer(minimum: 1024, maximum: 256 << 20)
         case "ingest.tokens", "ingest.browser_tokens":

@@ -11,6 +11,7 @@ import ServiceLifecycle
 import SwiftProtobuf
 import Testing
 
+@testable import SeamGRPC
 @testable import SeamIngest
 
 /// OTLP/gRPC against a real server on a free port, with the generated client over HTTP/2:

@@ -10,7 +10,7 @@ import SwiftProtobuf
 
 /// OTLP/HTTP: `POST /v1/traces` and `POST /v1/logs`, protobuf or JSON, optionally gzip.
 extension IngestServer {
-    enum Signal {
+    package enum Signal: Sendable {
         case traces, logs
 
         var kind: SpoolRecord.Kind { self == .traces ? .spans : .logs }
@@ -57,12 +57,12 @@ extension IngestServer {
 
     /// What the acknowledgement of an OTLP request gave: the counts and the reason for the
     /// refused records (OTLP's partial success).
-    struct OTLPOutcome: Sendable {
-        var accepted: Int
-        var rejected: Int
-        var message: String
+    package struct OTLPOutcome: Sendable {
+        package var accepted: Int
+        package var rejected: Int
+        package var message: String
 
-        var traceResponse: TraceExportResponse {
+        package var traceResponse: TraceExportResponse {
             var reply = TraceExportResponse()
             if rejected > 0 {
                 reply.partialSuccess.rejectedSpans = Int64(truncatingIfNeeded: rejected)
@@ -71,7 +71,7 @@ extension IngestServer {
             return reply
         }
 
-        var logsResponse: LogsExportResponse {
+        package var logsResponse: LogsExportResponse {
             var reply = LogsExportResponse()
             if rejected > 0 {
                 reply.partialSuccess.rejectedLogRecords = Int64(truncatingIfNeeded: rejected)
@@ -82,7 +82,7 @@ extension IngestServer {
     }
 
     /// Why an OTLP request was not acknowledged, whatever the transport renders of it.
-    enum OTLPRefusal: Error {
+    package enum OTLPRefusal: Error {
         /// The request is not OTLP (not retryable).
         case undecodable(String)
         /// The spool cannot take it now (retryable, after `retryAfterSeconds`).
@@ -91,7 +91,7 @@ extension IngestServer {
 
     /// The acknowledgement of an OTLP export request, for OTLP/HTTP and OTLP/gRPC alike:
     /// every record judged, the accepted ones durable in the spool on return.
-    func acknowledgeOTLP(_ body: [UInt8], signal: Signal, encoding: OTLPEncoding) async throws(OTLPRefusal) -> OTLPOutcome {
+    package func acknowledgeOTLP(_ body: [UInt8], signal: Signal, encoding: OTLPEncoding) async throws(OTLPRefusal) -> OTLPOutcome {
         let received = Self.nowMicros()
         let limits = RecordLimits(receivedMicros: received, maximumAgeMicros: otlpMaximumAgeMicros)
         // What the spool keeps: the request in protobuf, which the loader reads with the

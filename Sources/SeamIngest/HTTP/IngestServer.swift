@@ -30,7 +30,7 @@ public struct IngestServer: Sendable {
 
     let metrics: IngestMetrics
     /// Request bytes held at once (`IngestConfiguration.decodeBudgetBytes`).
-    let budget: MemoryBudget
+    package let budget: MemoryBudget
     /// Origins allowed to call the read routes (`readPrefixes`, mounted with
     /// `additionalRoutes`) from a browser (none: no CORS on them).
     let readOrigins: Set<String>

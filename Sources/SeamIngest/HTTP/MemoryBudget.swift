@@ -5,7 +5,7 @@ import Synchronization
 /// `jsonExpansion` times the body). A request that would exceed it is answered 503 with
 /// `Retry-After` at once, instead of every request slowing down or the process running
 /// out of memory.
-final class MemoryBudget: Sendable {
+package final class MemoryBudget: Sendable {
     /// How many bytes of parsed objects one byte of JSON is charged for (Foundation's
     /// `JSONSerialization` objects take several times the text; 8 covers typical batches).
     static let jsonExpansion = 8
@@ -37,16 +37,16 @@ final class MemoryBudget: Sendable {
     }
 
     /// What one request holds; `release()` when the request is answered.
-    struct Lease: ~Copyable {
+    package struct Lease: ~Copyable {
         let budget: MemoryBudget?
         private(set) var held = 0
 
-        init(_ budget: MemoryBudget?) {
+        package init(_ budget: MemoryBudget?) {
             self.budget = budget
         }
 
         /// Takes `bytes` more, or throws the 503 to answer.
-        mutating func take(_ bytes: Int) throws(RequestBodies.Failure) {
+        package mutating func take(_ bytes: Int) throws(RequestBodies.Failure) {
             guard let budget else { return }
             guard budget.tryAcquire(bytes, held: held) else {
                 throw RequestBodies.Failure(
@@ -57,7 +57,7 @@ final class MemoryBudget: Sendable {
             held += bytes
         }
 
-        mutating func release() {
+        package mutating func release() {
             budget?.release(held)
             held = 0
         }

@@ -63,7 +63,7 @@ struct OTLPFailure: HTTPResponseError {
 }
 
 /// The two encodings of OTLP/HTTP.
-enum OTLPEncoding: Sendable {
+package enum OTLPEncoding: Sendable {
     case protobuf, json
 
     var contentType: String { self == .protobuf ? "application/x-protobuf" : "application/json" }

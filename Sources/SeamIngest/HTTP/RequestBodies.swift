@@ -4,8 +4,8 @@ import NIOCore
 import SeamGzip
 
 /// Reading request bodies within a size limit, decompressing gzip.
-enum RequestBodies {
-    struct Failure: Error {
+package enum RequestBodies {
+    package struct Failure: Error {
         var status: HTTPResponse.Status
         var reason: String
         /// The client should retry later (503 with `Retry-After`).

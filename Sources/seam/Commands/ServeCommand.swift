@@ -5,6 +5,7 @@ import Prometheus
 import SeamAPI
 import SeamETL
 import SeamIngest
+import SeamGRPC
 import SeamJoin
 import SeamLake
 import SeamLoader

@@ -3,6 +3,7 @@ import GRPCCore
 import GRPCNIOTransportHTTP2Posix
 import GRPCProtobuf
 import Logging
+import SeamIngest
 import SeamOTLP
 import ServiceLifecycle
 
@@ -21,18 +22,7 @@ import ServiceLifecycle
 /// The request's bytes go to the same wire reader as OTLP/HTTP's protobuf body: the
 /// messages are not decoded into objects first (`RawBytes`).
 public struct OTLPGRPCServer: Service {
-    public struct Configuration: Sendable {
-        public var host: String
-        public var port: Int
-        /// Largest request message, in bytes (after gzip); the HTTP body limit by default.
-        public var maximumMessageBytes: Int
-
-        public init(host: String = "127.0.0.1", port: Int = 4317, maximumMessageBytes: Int = 20 << 20) {
-            self.host = host
-            self.port = port
-            self.maximumMessageBytes = maximumMessageBytes
-        }
-    }
+    public typealias Configuration = OTLPGRPCConfiguration
 
     let ingest: IngestServer
     let configuration: Configuration
