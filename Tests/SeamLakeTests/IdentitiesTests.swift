@@ -1,0 +1,138 @@
+import DatabaseSupport
+import Foundation
+import SeamPostgres
+import Testing
+
+/// `lake.identities` (migration 0010): links captured from tag events and spans as they are
+/// stored, the same whatever the order and batching of the rows; `lake.resolve_user`.
+@Suite("Identity links", .requiresPostgres)
+struct IdentitiesTests {
+    /// One raw row of the scenario: a tag event or a span, minutes before now.
+    enum Row {
+        case event(anonymous: String?, user: String?, session: String?, previous: String?, protocol: String, call: String?, minutesAgo: Int)
+        case span(session: String, user: String, minutesAgo: Int)
+
+        func insert(on pool: PostgresPool) async throws {
+            switch self {
+            case .event(let anonymous, let user, let session, let previous, let proto, let call, let minutesAgo):
+                try await pool.execute(
+                    """
+                    INSERT INTO lake.tag_events (event_id, name, occurred_at, received_at, anonymous_id, user_id, session_id, previous_id,
+                                                 protocol, call_type, properties, context)
+                    VALUES (\(UUID()), 'e', now() - make_interval(mins => \(minutesAgo)::int), now(), \(text: anonymous), \(text: user), \(text: session),
+                            \(text: previous), \(text: proto), \(text: call), '{}', '{}')
+                    """)
+            case .span(let session, let user, let minutesAgo):
+                let id = (0..<16).map { _ in UInt8.random(in: 1...255) }
+                try await pool.execute(
+                    """
+                    INSERT INTO lake.spans (trace_id, span_id, name, start_time, end_time, session_id, user_id)
+                    VALUES (\(id), \(Array(id.prefix(8))), 'GET /', now() - make_interval(mins => \(minutesAgo)::int),
+                            now() - make_interval(mins => \(minutesAgo)::int) + interval '1 second', \(text: session), \(text: user))
+                    """)
+            }
+        }
+    }
+
+    static let scenario: [Row] = [
+        .event(anonymous: "a1", user: nil, session: "s1", previous: nil, protocol: "seam", call: nil, minutesAgo: 90),
+        .event(anonymous: "a1", user: "u1", session: "s1", previous: nil, protocol: "segment", call: "identify", minutesAgo: 80),
+        // The same link shown again later, by another kind of event: the earliest evidence stays.
+        .event(anonymous: "a1", user: "u1", session: "s1", previous: nil, protocol: "seam", call: nil, minutesAgo: 70),
+        .event(anonymous: nil, user: "u1", session: nil, previous: "a2", protocol: "segment", call: "alias", minutesAgo: 60),
+        .event(anonymous: "c9", user: "u1", session: nil, previous: nil, protocol: "ga4", call: "event", minutesAgo: 50),
+        .event(anonymous: "a3", user: nil, session: "s7", previous: nil, protocol: "seam", call: nil, minutesAgo: 40),
+        .span(session: "s7", user: "u2", minutesAgo: 45),
+        // A chain: u1 is later known as u9.
+        .event(anonymous: nil, user: "u9", session: nil, previous: "u1", protocol: "segment", call: "alias", minutesAgo: 30),
+        // A shared device: a1 later logs in as u5.
+        .event(anonymous: "a1", user: "u5", session: "s3", previous: nil, protocol: "seam", call: nil, minutesAgo: 20),
+        // A cycle: u9 aliased back to a1.
+        .event(anonymous: nil, user: "a1", session: nil, previous: "u9", protocol: "segment", call: "alias", minutesAgo: 10),
+    ]
+
+    static let expected: [[String]] = [
+        ["a1", "u1", "identify", "80"], ["a1", "u5", "event", "20"], ["a2", "u1", "alias", "60"], ["a3", "u2", "span", "40"],
+        ["c9", "u1", "ga4", "50"], ["u1", "u9", "alias", "30"], ["u9", "a1", "alias", "10"],
+    ]
+
+    static func links(_ pool: PostgresPool) async throws -> [[String]] {
+        let rows = try await pool.query(
+            """
+            SELECT anonymous_id, user_id, source, round(extract(epoch FROM now() - first_seen) / 60)::int::text
+            FROM lake.identities ORDER BY 1, 2
+            """)
+        return try rows.rows.map { row in try (0..<4).map { try row[$0].decode(String.self) } }
+    }
+
+    @Test("the same rows give the same links in any order: forwards, backwards, spans last, shuffled")
+    func orderIndependent() async throws {
+        let orders: [[Row]] = [Self.scenario, Self.scenario.reversed(), Self.scenario.filter { if case .event = $0 { true } else { false } }
+            + Self.scenario.filter { if case .span = $0 { true } else { false } }]
+        for (n, order) in orders.enumerated() {
+            try await TestDatabase.withLake { pool in
+                for row in order { try await row.insert(on: pool) }
+                #expect(try await Self.links(pool) == Self.expected, "order \(n)")
+            }
+        }
+        try await TestDatabase.withLake { pool in
+            for row in Self.scenario.shuffled() { try await row.insert(on: pool) }
+            #expect(try await Self.links(pool) == Self.expected, "shuffled")
+        }
+    }
+
+    @Test("resolve_user follows the earliest link, then chains; in a cycle the latest link is ignored; an id without a link is itself")
+    func resolution() async throws {
+        try await TestDatabase.withLake { pool in
+            for row in Self.scenario { try await row.insert(on: pool) }
+            func resolve(_ id: String) async throws -> String? {
+                try await pool.query("SELECT lake.resolve_user(\(text: id))").scalar(String?.self)
+            }
+            // a1 -> u1 (first link, not u5) -> u9 -> a1 is a cycle: stop at u9.
+            #expect(try await resolve("a1") == "u9")
+            #expect(try await resolve("a2") == "u9")
+            #expect(try await resolve("c9") == "u9")
+            #expect(try await resolve("a3") == "u2")
+            #expect(try await resolve("u5") == "u5")
+            #expect(try await resolve("nobody") == "nobody")
+            #expect(try await pool.query("SELECT lake.resolve_user(NULL)").scalar(String?.self) == nil)
+        }
+    }
+
+    @Test("a span and a session's event stored by concurrent transactions still link, whichever commits first")
+    func concurrentTransactions() async throws {
+        for spanFirst in [true, false] {
+            try await TestDatabase.withLake { pool in
+                let url = pool.configuration.connectionString
+                let first = try PostgresConnection(url)
+                let event: SQLQuery = """
+                    INSERT INTO lake.tag_events (event_id, name, occurred_at, received_at, anonymous_id, session_id, properties, context)
+                    VALUES (\(UUID()), 'e', now(), now(), 'a-c', 's-c', '{}', '{}')
+                    """
+                let span: SQLQuery = """
+                    INSERT INTO lake.spans (trace_id, span_id, name, start_time, end_time, session_id, user_id)
+                    VALUES (\(Array(repeating: UInt8(7), count: 16)), \(Array(repeating: UInt8(7), count: 8)), 'GET /', now(), now(), 's-c', 'u-c')
+                    """
+                try first.executeScript("BEGIN")
+                try first.execute(spanFirst ? span : event)
+                // The second transaction's trigger waits for the first's session lock, then
+                // sees its row once committed.
+                let secondRow = spanFirst ? event : span
+                let second = Task {
+                    try await pool.withConnection { c in
+                        try c.executeScript("BEGIN")
+                        try c.execute(secondRow)
+                        try c.executeScript("COMMIT")
+                    }
+                }
+                try await Task.sleep(for: .milliseconds(300))
+                try first.executeScript("COMMIT")
+                try await second.value
+                let links = try await pool.query("SELECT anonymous_id, user_id, source FROM lake.identities").rows.map { row in
+                    try (0..<3).map { try row[$0].decode(String.self) }
+                }
+                #expect(links == [["a-c", "u-c", "span"]], "span first: \(spanFirst)")
+            }
+        }
+    }
+}
