@@ -193,6 +193,12 @@ struct IngestBench: AsyncParsableCommand {
         measure("GA4 (request of 25)") { ga4.decode(ga4Body, stream: .init(measurementID: "G-1", firebaseAppID: nil), receivedAt: received, source: nil).accepted.count }
         let records = try events.decode(tagBody, receivedAt: received, source: nil).accepted
         measure("spool record encoding (TagEventFrames, 100)") { TagEventFrames.encode(records).count > 0 ? records.count : 0 }
+        // Baseline: Foundation's parser on the same batch, parsing alone (what the tag-event
+        // decoder used before JSONTape, before any validation or copying).
+        try measure("baseline: JSONSerialization of the tag-event batch") {
+            let object = try JSONSerialization.jsonObject(with: Data(tagBody)) as? [String: Any]
+            return (object?["events"] as? [Any])?.count ?? 0
+        }
     }
 
     /// Why OTLP/JSON traces are spooled in their protobuf form: the acknowledgement must
