@@ -27,17 +27,49 @@ COMMENT ON COLUMN lake.identities.user_id IS 'The user it stands for.';
 COMMENT ON COLUMN lake.identities.source IS 'The kind of the earliest evidence: identify (Segment identify), alias (Segment alias), event (another tag event with both ids), ga4 (a GA4 hit with client_id and user_id), span (a span with the user and a session of the anonymous id''s events).';
 COMMENT ON COLUMN lake.identities.first_seen IS 'Event time (or span start) of the earliest evidence of the link. UTC.';
 
--- Upserts links, keeping the earliest evidence of each.
+-- Upserts links, keeping the earliest evidence of each, then queues the join's
+-- recomputation of every tag event whose resolved user may have changed: the events of the
+-- ids whose links changed, and of every id that reaches them through links (at most 16
+-- steps, as lake.resolve_user walks). The events are found in lake.tag_events, not in
+-- lake.event_facts, so that an event the join is computing at this moment (with the links
+-- as they were) is queued again too. Events older than 7 days (the join's default horizon)
+-- are left to `seam join rebuild`.
 CREATE FUNCTION seam_meta.record_identities(links jsonb) RETURNS void
-LANGUAGE sql AS $$
-    INSERT INTO lake.identities AS i (anonymous_id, user_id, source, first_seen)
-    SELECT DISTINCT ON (l.anonymous_id, l.user_id) l.anonymous_id, l.user_id, l.source, l.first_seen
-    FROM jsonb_to_recordset(links) AS l(anonymous_id text, user_id text, source text, first_seen timestamptz)
-    WHERE l.anonymous_id IS NOT NULL AND l.user_id IS NOT NULL AND l.anonymous_id <> l.user_id
-    ORDER BY l.anonymous_id, l.user_id, l.first_seen, l.source
-    ON CONFLICT (anonymous_id, user_id) DO UPDATE SET first_seen = excluded.first_seen, source = excluded.source
-    WHERE (excluded.first_seen, excluded.source) < (i.first_seen, i.source)
+LANGUAGE plpgsql AS $$
+DECLARE
+    changed text[];
+BEGIN
+    WITH upserted AS (
+        INSERT INTO lake.identities AS i (anonymous_id, user_id, source, first_seen)
+        SELECT DISTINCT ON (l.anonymous_id, l.user_id) l.anonymous_id, l.user_id, l.source, l.first_seen
+        FROM jsonb_to_recordset(links) AS l(anonymous_id text, user_id text, source text, first_seen timestamptz)
+        WHERE l.anonymous_id IS NOT NULL AND l.user_id IS NOT NULL AND l.anonymous_id <> l.user_id
+        ORDER BY l.anonymous_id, l.user_id, l.first_seen, l.source
+        ON CONFLICT (anonymous_id, user_id) DO UPDATE SET first_seen = excluded.first_seen, source = excluded.source
+        WHERE (excluded.first_seen, excluded.source) < (i.first_seen, i.source)
+        RETURNING i.anonymous_id
+    )
+    SELECT array_agg(DISTINCT anonymous_id) INTO changed FROM upserted;
+    IF changed IS NULL THEN RETURN; END IF;
+    WITH RECURSIVE reaching(id, depth) AS (
+        SELECT unnest(changed), 0
+        UNION
+        SELECT i.anonymous_id, r.depth + 1 FROM reaching r JOIN lake.identities i ON i.user_id = r.id WHERE r.depth < 16
+    ), ids AS (SELECT DISTINCT id FROM reaching)
+    INSERT INTO seam_meta.join_queue (kind, bucket, event_id, key1, at)
+    SELECT seam_meta.join_kind('event'), seam_meta.join_bucket(coalesce(e.anonymous_id, e.user_id, e.event_id::text)), e.event_id,
+           coalesce(e.anonymous_id, e.user_id), e.occurred_at
+    FROM ids CROSS JOIN LATERAL (
+        SELECT e.event_id, e.anonymous_id, e.user_id, e.occurred_at FROM lake.tag_events e
+        WHERE e.anonymous_id = ids.id AND e.occurred_at >= now() - interval '7 days'
+        UNION
+        SELECT e.event_id, e.anonymous_id, e.user_id, e.occurred_at FROM lake.tag_events e
+        WHERE e.user_id = ids.id AND e.occurred_at >= now() - interval '7 days'
+    ) AS e;
+END;
 $$;
+
+-- (The events are found through tag_events_anonymous_idx and tag_events_user_idx, 0004.)
 
 -- Links from stored tag events. Links through spans need the session's spans, which another
 -- transaction may be storing at the same moment: each session is locked (transaction-scoped
@@ -129,6 +161,21 @@ END;
 $$;
 
 COMMENT ON FUNCTION lake.resolve_user(text) IS 'The user an id (anonymous id or user id) stands for in lake.identities: its earliest link, followed along further links (alias chains) for at most 16 steps; in a cycle of aliases the latest link is ignored; the id itself when it has no link. One anonymous id linked to two users (a shared device) stands for the user it was linked to first; events that carry their own user_id keep it.';
+
+-- The user an event stands for: its own user id's (followed along aliases), else its
+-- anonymous id's when that id has a link; NULL for an anonymous visitor never linked.
+CREATE FUNCTION lake.event_user(user_id text, anonymous_id text) RETURNS text
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
+    SELECT CASE WHEN user_id IS NOT NULL THEN lake.resolve_user(user_id)
+                ELSE nullif(lake.resolve_user(anonymous_id), anonymous_id) END
+$$;
+COMMENT ON FUNCTION lake.event_user(text, text) IS 'The resolved user of an event or session: lake.resolve_user(user_id) when it has a user id, else lake.resolve_user(anonymous_id) when that anonymous id is linked, else NULL.';
+
+ALTER TABLE lake.event_facts ADD COLUMN resolved_user_id text;
+CREATE INDEX event_facts_resolved_user_idx ON lake.event_facts (resolved_user_id, occurred_at) WHERE resolved_user_id IS NOT NULL;
+COMMENT ON COLUMN lake.event_facts.resolved_user_id IS 'The user the event stands for (lake.event_user(user_id, anonymous_id)): its own user id followed along aliases, else the user its anonymous id is linked to (lake.identities), else NULL. Recomputed when a link arrives, whatever its order: the browsing before a login counts for the user who logged in.';
+ALTER TABLE lake.sessions ADD COLUMN resolved_user_id text;
+COMMENT ON COLUMN lake.sessions.resolved_user_id IS 'The user the session stands for: the resolved user of its latest event that has one, else its traces'' user (resolved); NULL when neither is known.';
 
 -- Existing rows: the links they already show.
 SELECT seam_meta.record_identities(coalesce(jsonb_agg(l), '[]'::jsonb)) FROM (

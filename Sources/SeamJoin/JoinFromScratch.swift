@@ -54,7 +54,7 @@ public enum JoinFromScratch {
             try SessionStage.rows(
                 events: """
                     SELECT f.event_id, f.name, f.occurred_at, f.session_id, f.session_source, f.anonymous_id, f.user_id, f.trace_id,
-                           f.page_url, f.page_path, f.revenue
+                           f.page_url, f.page_path, f.revenue, f.resolved_user_id
                     FROM \(unescaped: schema).event_facts f
                     """,
                 traces: """

@@ -97,8 +97,11 @@ struct JoinDataset {
                         let route = name == "page_view" ? "/" : "/product/{id}"
                         trace = Trace(id: rng.hex(bytes: 16), route: route, start: start, end: start + duration, errors: errors, session: session)
                     }
+                    // A user's first event of the first visit is anonymous: the login comes with
+                    // the second, and the identity link resolves the first to the user.
                     let event = Event(
-                        id: rng.uuid(), name: name, time: clock, visitor: anonymous, anonymousID: anonymous, userID: user,
+                        id: rng.uuid(), name: name, time: clock, visitor: anonymous, anonymousID: anonymous,
+                        userID: k == 0 && index == 0 ? nil : user,
                         clientSession: session, trace: trace,
                         page: name == "page_view" ? "/page/\(v)/\(k)/\(index)" : nil,
                         value: name == "purchase" ? Double(10 + rng.next(below: 90)) + 0.5 : nil)
@@ -225,7 +228,9 @@ struct JoinDataset {
             let session = sessions[e.id]!
             let source = e.clientSession != nil ? "client" : "derived"
             let trace = e.trace.map { "true|\($0.route)|\($0.errors > 0)" } ?? "false|-|-"
-            return "\(e.id)|\(session)|\(source)|\(trace)|\(variants.joined(separator: ","))"
+            // Every event of a visitor who ever logged in stands for that user.
+            let resolved = events.first { $0.anonymousID == e.anonymousID && $0.userID != nil }?.userID ?? "-"
+            return "\(e.id)|\(session)|\(source)|\(trace)|\(variants.joined(separator: ","))|\(resolved)"
         })
     }
 

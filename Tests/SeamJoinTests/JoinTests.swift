@@ -82,6 +82,7 @@ struct JoinTests {
             SELECT event_id::text || '|' || session_id || '|' || session_source || '|' || trace_known || '|'
                    || coalesce(trace_root_route, '-') || '|' || coalesce(trace_error::text, '-') || '|'
                    || coalesce((SELECT string_agg(key || '=' || value, ',' ORDER BY key) FROM jsonb_each_text(variants)), '')
+                   || '|' || coalesce(resolved_user_id, '-')
             FROM lake.event_facts
             """)
     }

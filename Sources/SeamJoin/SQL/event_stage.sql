@@ -8,7 +8,7 @@ CREATE TEMP TABLE IF NOT EXISTS join_facts (LIKE lake.event_facts) ON COMMIT DEL
 INSERT INTO join_facts (event_id, name, occurred_at, received_at, session_id, session_source,
                              anonymous_id, user_id, trace_id, page_url, page_path, properties, revenue,
                              trace_known, trace_root_service, trace_root_route, trace_duration_ms,
-                             trace_span_count, trace_error, variants, updated_at)
+                             trace_span_count, trace_error, variants, updated_at, resolved_user_id)
 :event_fact_rows;
 
 CREATE TEMP TABLE IF NOT EXISTS join_changed_events (
@@ -28,20 +28,20 @@ LEFT JOIN join_facts n ON n.event_id = k.event_id
 WHERE (o.event_id, o.name, o.occurred_at, o.received_at, o.session_id, o.session_source, o.anonymous_id,
       o.user_id, o.trace_id, o.page_url, o.page_path, o.properties, o.revenue, o.trace_known,
       o.trace_root_service, o.trace_root_route, o.trace_duration_ms, o.trace_span_count, o.trace_error,
-      o.variants) IS DISTINCT FROM (n.event_id, n.name, n.occurred_at, n.received_at, n.session_id,
+      o.variants, o.resolved_user_id) IS DISTINCT FROM (n.event_id, n.name, n.occurred_at, n.received_at, n.session_id,
       n.session_source, n.anonymous_id, n.user_id, n.trace_id, n.page_url, n.page_path, n.properties,
       n.revenue, n.trace_known, n.trace_root_service, n.trace_root_route, n.trace_duration_ms,
-      n.trace_span_count, n.trace_error, n.variants);
+      n.trace_span_count, n.trace_error, n.variants, n.resolved_user_id);
 
 DELETE FROM lake.event_facts WHERE event_id = ANY(ARRAY(SELECT event_id FROM join_changed_events WHERE existed));
 INSERT INTO lake.event_facts (event_id, name, occurred_at, received_at, session_id, session_source,
                              anonymous_id, user_id, trace_id, page_url, page_path, properties, revenue,
                              trace_known, trace_root_service, trace_root_route, trace_duration_ms,
-                             trace_span_count, trace_error, variants, updated_at)
+                             trace_span_count, trace_error, variants, updated_at, resolved_user_id)
 SELECT n.event_id, n.name, n.occurred_at, n.received_at, n.session_id, n.session_source, n.anonymous_id,
        n.user_id, n.trace_id, n.page_url, n.page_path, n.properties, n.revenue, n.trace_known,
        n.trace_root_service, n.trace_root_route, n.trace_duration_ms, n.trace_span_count, n.trace_error,
-       n.variants, n.updated_at
+       n.variants, n.updated_at, n.resolved_user_id
 FROM join_facts n JOIN join_changed_events c USING (event_id);
 
 INSERT INTO seam_meta.join_queue (kind, bucket, key1, at, forced)

@@ -4,6 +4,6 @@
 SELECT f.* FROM (:sessions) AS j
 CROSS JOIN LATERAL (
     SELECT f.event_id, f.name, f.occurred_at, f.session_id, f.session_source, f.anonymous_id, f.user_id,
-           f.trace_id, f.page_url, f.page_path, f.revenue
+           f.trace_id, f.page_url, f.page_path, f.revenue, f.resolved_user_id
     FROM lake.event_facts f WHERE f.session_id = j.session_id OFFSET 0
 ) AS f

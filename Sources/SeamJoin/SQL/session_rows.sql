@@ -1,5 +1,5 @@
 -- lake.sessions rows, in the table's column order, from the event facts that :events
--- selects (every event of each session it includes) and the session's traces that :traces
+-- selects (every event of each session it includes, with their resolved users) and the session's traces that :traces
 -- selects (session_id, trace_id, start_time, end_time, duration_ms, error_count, user_id;
 -- it may refer to the events as ev).
 WITH ev AS MATERIALIZED (:events
@@ -9,6 +9,7 @@ WITH ev AS MATERIALIZED (:events
            bool_or(session_source = 'derived') AS derived,
            (array_agg(user_id ORDER BY occurred_at DESC, event_id DESC) FILTER (WHERE user_id IS NOT NULL))[1] AS user_id,
            (array_agg(anonymous_id ORDER BY occurred_at, event_id) FILTER (WHERE anonymous_id IS NOT NULL))[1] AS anonymous_id,
+           (array_agg(resolved_user_id ORDER BY occurred_at DESC, event_id DESC) FILTER (WHERE resolved_user_id IS NOT NULL))[1] AS resolved_user_id,
            min(occurred_at) AS started_at,
            max(occurred_at) AS ended_at,
            count(*) AS event_count,
@@ -36,5 +37,5 @@ SELECT coalesce(e.session_id, t.session_id), coalesce(e.derived, false), coalesc
        coalesce(e.event_count, 0)::integer, coalesce(e.page_views, 0)::integer, coalesce(e.product_views, 0)::integer,
        coalesce(e.add_to_basket, 0)::integer, coalesce(e.purchases, 0)::integer, coalesce(e.revenue, 0), e.first_page,
        e.last_page, coalesce(t.trace_count, 0)::integer, coalesce(t.server_errors, 0)::integer, t.p95,
-       coalesce(e.purchases, 0) > 0, clock_timestamp()
+       coalesce(e.purchases, 0) > 0, clock_timestamp(), coalesce(e.resolved_user_id, lake.resolve_user(t.user_id))
 FROM events e FULL JOIN traces t ON t.session_id = e.session_id
