@@ -177,6 +177,9 @@ COMMENT ON COLUMN lake.event_facts.resolved_user_id IS 'The user the event stand
 ALTER TABLE lake.sessions ADD COLUMN resolved_user_id text;
 COMMENT ON COLUMN lake.sessions.resolved_user_id IS 'The user the session stands for: the resolved user of its latest event that has one, else its traces'' user (resolved); NULL when neither is known.';
 
+ALTER TABLE lake.experiment_units ADD COLUMN resolved_user_id text;
+COMMENT ON COLUMN lake.experiment_units.resolved_user_id IS 'The user the unit stands for (lake.resolve_user(unit_id); the unit id itself when it has no link; NULL for session units). The unit analysed is the unit exposed; its events are those of its own id and of every id that stands for the same user (lake.event_facts.resolved_user_id), within the metric''s window from the unit''s first exposure.';
+
 -- Existing rows: the links they already show.
 SELECT seam_meta.record_identities(coalesce(jsonb_agg(l), '[]'::jsonb)) FROM (
     SELECT anonymous_id, user_id, CASE WHEN call_type = 'identify' THEN 'identify' WHEN protocol = 'ga4' THEN 'ga4' ELSE 'event' END AS source,

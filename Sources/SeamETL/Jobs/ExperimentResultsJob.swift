@@ -36,7 +36,8 @@ public struct ExperimentResultsJob: ETLJob {
             try connection.execute(
                 """
                 CREATE TEMP TABLE xr_keys ON COMMIT DROP AS
-                SELECT DISTINCT k FROM lake.event_facts AS e, LATERAL (VALUES (e.user_id), (e.anonymous_id), (e.session_id)) AS ids(k)
+                SELECT DISTINCT k FROM lake.event_facts AS e,
+                       LATERAL (VALUES (e.user_id), (e.anonymous_id), (e.session_id), (e.resolved_user_id)) AS ids(k)
                 WHERE e.occurred_at >= $1::timestamptz AND e.occurred_at < $2::timestamptz AND k IS NOT NULL
                 """, [window.startParameter, window.endParameter])
             try connection.execute("ANALYZE xr_keys")
@@ -136,6 +137,10 @@ struct ExperimentComputation {
                 CREATE TEMP TABLE xr_touched ON COMMIT DROP AS
                 SELECT unit_id FROM lake.exposures WHERE experiment_key = $1 AND last_exposed_at >= $2::timestamptz
                 UNION SELECT x.unit_id FROM lake.exposures AS x JOIN xr_keys ON xr_keys.k = x.unit_id WHERE x.experiment_key = $1
+                -- Units that stand for a user (lake.identities) whose events are in the window.
+                UNION SELECT x.unit_id FROM lake.exposures AS x
+                      WHERE x.experiment_key = $1 AND EXISTS (SELECT 1 FROM lake.identities AS i WHERE i.anonymous_id = x.unit_id)
+                        AND lake.resolve_user(x.unit_id) IN (SELECT k FROM xr_keys)
                 UNION SELECT u.unit_id FROM lake.experiment_units AS u
                       WHERE u.experiment_key = $1 AND NOT EXISTS (
                           SELECT 1 FROM lake.exposures AS x WHERE x.experiment_key = $1 AND x.unit_id = u.unit_id)
@@ -157,7 +162,11 @@ struct ExperimentComputation {
                       AND coalesce(t.context ->> 'device', t.context ->> 'device_type') IS NOT NULL
                     ORDER BY t.occurred_at, t.event_id LIMIT 1) AS device,
                    coalesce((SELECT array_agg(m.segment ORDER BY m.segment) FROM lake.segment_members AS m
-                             WHERE m.unit_id = CASE WHEN x.unit_type = 'session' THEN x.user_id ELSE x.unit_id END), '{}') AS segments
+                             WHERE m.unit_id = CASE WHEN x.unit_type = 'session' THEN x.user_id ELSE x.unit_id END), '{}') AS segments,
+                   -- The user the unit stands for (only ids with a link need the walk).
+                   CASE WHEN x.unit_type = 'session' THEN NULL
+                        WHEN EXISTS (SELECT 1 FROM lake.identities AS i WHERE i.anonymous_id = x.unit_id) THEN lake.resolve_user(x.unit_id)
+                        ELSE x.unit_id END AS resolved_user_id
             FROM lake.exposures AS x
             WHERE x.experiment_key = $1 AND NOT x.multiple_variants AND x.unit_id IN (SELECT unit_id FROM xr_touched)
             """, [key])
@@ -258,7 +267,10 @@ struct ExperimentComputation {
             e.occurred_at >= u.first_exposed_at - \(MetricSQL.seconds(before)) AND e.occurred_at < u.first_exposed_at + \(MetricSQL.seconds(after))
             """
         // Events by the id the unit is: user id or anonymous id for flag contexts, user id
-        // for users, session id for sessions; an event matched twice is taken once.
+        // for users, session id for sessions; and, for flag contexts and users, the events
+        // of every id that stands for the same user (`resolved_user_id`: the browsing before
+        // a login, the purchases on another device once logged in). The exposed unit stays
+        // the unit analysed. An event matched twice is taken once.
         try connection.execute(
             """
             CREATE TEMP TABLE xr_events ON COMMIT DROP AS
@@ -273,6 +285,11 @@ struct ExperimentComputation {
             SELECT u.unit_id, e.name, e.occurred_at, e.revenue, e.trace_duration_ms, e.properties
             FROM xr_units AS u JOIN lake.event_facts AS e ON e.session_id = u.unit_id
             WHERE u.unit_type = 'session' AND \(range)
+            UNION ALL
+            SELECT u.unit_id, e.name, e.occurred_at, e.revenue, e.trace_duration_ms, e.properties
+            FROM xr_units AS u JOIN lake.event_facts AS e ON e.resolved_user_id = u.resolved_user_id
+            WHERE u.unit_type IN ('context', 'user') AND e.user_id IS DISTINCT FROM u.unit_id
+              AND e.anonymous_id IS DISTINCT FROM u.unit_id AND \(range)
             """)
         try connection.executeScript("CREATE INDEX ON xr_events (unit_id); ANALYZE xr_events")
         // One pass over the events for every metric: a row per unit with each metric's
