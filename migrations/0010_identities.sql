@@ -66,6 +66,25 @@ BEGIN
         SELECT e.event_id, e.anonymous_id, e.user_id, e.occurred_at FROM lake.tag_events e
         WHERE e.user_id = ids.id AND e.occurred_at >= now() - interval '7 days'
     ) AS e;
+    -- The exposures of those ids (as units, or by the user of a session unit), for every
+    -- experiment exposures are known for, found in lake.logs for the same reason.
+    WITH RECURSIVE reaching(id, depth) AS (
+        SELECT unnest(changed), 0
+        UNION
+        SELECT i.anonymous_id, r.depth + 1 FROM reaching r JOIN lake.identities i ON i.user_id = r.id WHERE r.depth < 16
+    ), ids AS (SELECT DISTINCT id FROM reaching),
+    experiments AS (SELECT DISTINCT experiment_key FROM lake.exposures)
+    INSERT INTO seam_meta.join_queue (kind, bucket, key1, key2, at)
+    SELECT seam_meta.join_kind('exposure'), seam_meta.join_bucket(x.experiment_key, u.unit), x.experiment_key, u.unit, u.at
+    FROM ids CROSS JOIN experiments x CROSS JOIN LATERAL (
+        SELECT coalesce(l.flag_context_id, l.user_id, l.session_id) AS unit, min(l.time) AS at FROM lake.logs l
+        WHERE l.flag_key = x.experiment_key AND coalesce(l.flag_context_id, l.user_id, l.session_id) = ids.id
+          AND l.flag_variant IS NOT NULL
+        GROUP BY 1
+        UNION ALL
+        SELECT x2.unit_id, x2.first_exposed_at FROM lake.exposures x2
+        WHERE x2.experiment_key = x.experiment_key AND x2.unit_type = 'session' AND x2.user_id = ids.id
+    ) AS u;
 END;
 $$;
 
@@ -176,6 +195,9 @@ CREATE INDEX event_facts_resolved_user_idx ON lake.event_facts (resolved_user_id
 COMMENT ON COLUMN lake.event_facts.resolved_user_id IS 'The user the event stands for (lake.event_user(user_id, anonymous_id)): its own user id followed along aliases, else the user its anonymous id is linked to (lake.identities), else NULL. Recomputed when a link arrives, whatever its order: the browsing before a login counts for the user who logged in.';
 ALTER TABLE lake.sessions ADD COLUMN resolved_user_id text;
 COMMENT ON COLUMN lake.sessions.resolved_user_id IS 'The user the session stands for: the resolved user of its latest event that has one, else its traces'' user (resolved); NULL when neither is known.';
+
+ALTER TABLE lake.exposures ADD COLUMN resolved_user_id text;
+COMMENT ON COLUMN lake.exposures.resolved_user_id IS 'The user the unit stands for: lake.resolve_user(unit_id) (the unit id itself when it has no link), for a session unit that of its user_id. Recomputed when a link arrives.';
 
 ALTER TABLE lake.experiment_units ADD COLUMN resolved_user_id text;
 COMMENT ON COLUMN lake.experiment_units.resolved_user_id IS 'The user the unit stands for (lake.resolve_user(unit_id); the unit id itself when it has no link; NULL for session units). The unit analysed is the unit exposed; its events are those of its own id and of every id that stands for the same user (lake.event_facts.resolved_user_id), within the metric''s window from the unit''s first exposure.';

@@ -10,7 +10,7 @@ CREATE TEMP TABLE IF NOT EXISTS join_changed_exposures (
 
 INSERT INTO join_new_exposures (experiment_key, unit_id, unit_type, variant, first_exposed_at,
                                 last_exposed_at, session_id, trace_id, user_id, evaluation_count, variants,
-                                multiple_variants, updated_at)
+                                multiple_variants, updated_at, resolved_user_id)
 :exposure_rows;
 
 -- facts_changed: what tag events read of an exposure (the first variant and when it was served).
@@ -23,9 +23,9 @@ LEFT JOIN LATERAL (
 ) AS o ON true
 LEFT JOIN join_new_exposures n ON n.experiment_key = k.experiment_key AND n.unit_id = k.unit_id
 WHERE (o.experiment_key, o.unit_id, o.unit_type, o.variant, o.first_exposed_at, o.last_exposed_at,
-      o.session_id, o.trace_id, o.user_id, o.evaluation_count, o.variants, o.multiple_variants) IS DISTINCT
+      o.session_id, o.trace_id, o.user_id, o.evaluation_count, o.variants, o.multiple_variants, o.resolved_user_id) IS DISTINCT
       FROM (n.experiment_key, n.unit_id, n.unit_type, n.variant, n.first_exposed_at, n.last_exposed_at,
-      n.session_id, n.trace_id, n.user_id, n.evaluation_count, n.variants, n.multiple_variants);
+      n.session_id, n.trace_id, n.user_id, n.evaluation_count, n.variants, n.multiple_variants, n.resolved_user_id);
 
 DELETE FROM lake.exposures WHERE ctid = ANY(ARRAY(
     SELECT x.ctid FROM join_changed_exposures c
@@ -34,9 +34,10 @@ DELETE FROM lake.exposures WHERE ctid = ANY(ARRAY(
     ) AS x));
 INSERT INTO lake.exposures (experiment_key, unit_id, unit_type, variant, first_exposed_at,
                                 last_exposed_at, session_id, trace_id, user_id, evaluation_count, variants,
-                                multiple_variants, updated_at)
+                                multiple_variants, updated_at, resolved_user_id)
 SELECT n.experiment_key, n.unit_id, n.unit_type, n.variant, n.first_exposed_at, n.last_exposed_at,
-       n.session_id, n.trace_id, n.user_id, n.evaluation_count, n.variants, n.multiple_variants, n.updated_at
+       n.session_id, n.trace_id, n.user_id, n.evaluation_count, n.variants, n.multiple_variants, n.updated_at,
+       n.resolved_user_id
 FROM join_new_exposures n JOIN join_changed_exposures c USING (experiment_key, unit_id);
 
 INSERT INTO seam_meta.join_queue (kind, bucket, key1, at, forced)
