@@ -199,6 +199,9 @@ COMMENT ON COLUMN lake.sessions.resolved_user_id IS 'The user the session stands
 ALTER TABLE lake.exposures ADD COLUMN resolved_user_id text;
 COMMENT ON COLUMN lake.exposures.resolved_user_id IS 'The user the unit stands for: lake.resolve_user(unit_id) (the unit id itself when it has no link), for a session unit that of its user_id. Recomputed when a link arrives.';
 
+CREATE INDEX exposures_resolved_user_idx ON lake.exposures (resolved_user_id) WHERE resolved_user_id IS NOT NULL;
+COMMENT ON COLUMN lake.user_features.unit_id IS 'The unit: the user its sessions stand for (lake.sessions.resolved_user_id, from lake.identities), else the user id, else the anonymous visitor id. A visitor''s sessions before a login count for the user who logged in.';
+
 ALTER TABLE lake.experiment_units ADD COLUMN resolved_user_id text;
 COMMENT ON COLUMN lake.experiment_units.resolved_user_id IS 'The user the unit stands for (lake.resolve_user(unit_id); the unit id itself when it has no link; NULL for session units). The unit analysed is the unit exposed; its events are those of its own id and of every id that stands for the same user (lake.event_facts.resolved_user_id), within the metric''s window from the unit''s first exposure.';
 

@@ -1,7 +1,10 @@
 import SeamPostgres
 
-/// `lake.user_features`: per unit (user id, else anonymous id), recomputed from all of the
-/// unit's sessions whenever the unit had a session or an exposure in the window.
+/// `lake.user_features`: per unit — the user a session stands for (`resolved_user_id`, from
+/// `lake.identities`), else its user id, else its anonymous id — recomputed from all of the
+/// unit's sessions whenever the unit had a session or an exposure in the window. A visitor's
+/// browsing before a login counts for the user who logged in; the anonymous id's own row
+/// goes when its sessions come to stand for the user.
 public struct UserFeaturesJob: ETLJob {
     public let name = JobName.userFeatures
     let priorAlpha: Double
@@ -15,10 +18,13 @@ public struct UserFeaturesJob: ETLJob {
     /// Units with a session or an exposure in the window.
     static func touchedUnits(_ window: JobWindow) -> SQLQuery {
         """
-        SELECT coalesce(user_id, anonymous_id) AS unit_id FROM lake.sessions
-        WHERE ended_at >= \(window.startParameter)::timestamptz AND started_at < \(window.endParameter)::timestamptz AND coalesce(user_id, anonymous_id) IS NOT NULL
+        SELECT u.unit_id FROM lake.sessions,
+               -- The unit the session stands for, and every id it may have stood for before a
+               -- link (their rows are removed unless a session still stands for them).
+               LATERAL (VALUES (coalesce(resolved_user_id, user_id, anonymous_id)), (user_id), (anonymous_id)) AS u(unit_id)
+        WHERE ended_at >= \(window.startParameter)::timestamptz AND started_at < \(window.endParameter)::timestamptz AND u.unit_id IS NOT NULL
         UNION
-        SELECT coalesce(user_id, unit_id) FROM lake.exposures
+        SELECT u.unit_id FROM lake.exposures, LATERAL (VALUES (coalesce(resolved_user_id, user_id, unit_id)), (unit_id)) AS u(unit_id)
         WHERE last_exposed_at >= \(window.startParameter)::timestamptz AND first_exposed_at < \(window.endParameter)::timestamptz AND unit_type <> 'session'
         """
     }
@@ -32,13 +38,13 @@ public struct UserFeaturesJob: ETLJob {
             """
             INSERT INTO lake.user_features
             WITH us AS (
-                SELECT coalesce(s.user_id, s.anonymous_id) AS unit_id, s.*
+                SELECT coalesce(s.resolved_user_id, s.user_id, s.anonymous_id) AS unit_id, s.*
                 FROM lake.sessions AS s
-                WHERE coalesce(s.user_id, s.anonymous_id) IN (SELECT unit_id FROM uf_units)
+                WHERE coalesce(s.resolved_user_id, s.user_id, s.anonymous_id) IN (SELECT unit_id FROM uf_units)
                   AND s.started_at < $1::timestamptz
             ),
             agg AS (
-                SELECT unit_id, bool_or(user_id IS NOT NULL) AS is_user, min(started_at) AS first_seen, max(ended_at) AS last_seen,
+                SELECT unit_id, bool_or(user_id IS NOT NULL OR resolved_user_id IS NOT NULL) AS is_user, min(started_at) AS first_seen, max(ended_at) AS last_seen,
                        count(*) AS sessions, sum(event_count) AS events, sum(page_views) AS page_views,
                        sum(product_views) AS product_views, sum(add_to_basket) AS add_to_basket, sum(purchases) AS purchases,
                        sum(revenue) AS revenue
@@ -73,6 +79,9 @@ public struct UserFeaturesJob: ETLJob {
                     UNION ALL
                     SELECT u.unit_id, x.experiment_key || ':' || v
                     FROM uf_units AS u JOIN lake.exposures AS x ON x.user_id = u.unit_id, unnest(x.variants) AS v
+                    UNION ALL
+                    SELECT u.unit_id, x.experiment_key || ':' || v
+                    FROM uf_units AS u JOIN lake.exposures AS x ON x.resolved_user_id = u.unit_id, unnest(x.variants) AS v
                 ) AS f GROUP BY unit_id
             )
             SELECT a.unit_id, CASE WHEN a.is_user THEN 'user' ELSE 'anonymous' END, a.first_seen, a.last_seen,

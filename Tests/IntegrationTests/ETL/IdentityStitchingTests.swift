@@ -79,6 +79,11 @@ struct IdentityStitchingTests {
                 "SELECT value::float8 FROM lake.experiment_unit_metrics WHERE unit_id = 'anon-7' AND metric = 'product_detail_view'"
             ).scalar(Double?.self)
             #expect(views == 1, "the browsing before the login counts once")
+
+            let features = try await pool.query(
+                "SELECT unit_id || ':' || unit_type || ':' || sessions || ':' || product_views || ':' || purchases || ':' || array_to_string(flags_seen, ',') FROM lake.user_features"
+            ).rows.map { try $0[0].decode(String.self) }
+            #expect(features == ["user-7:user:2:1:1:checkout:treatment"], "one user's features: both devices, the browsing, the flag")
         }
     }
 }
