@@ -33,8 +33,9 @@ COMMENT ON COLUMN lake.identities.first_seen IS 'Event time (or span start) of t
 -- steps, as lake.resolve_user walks). The events are found in lake.tag_events, not in
 -- lake.event_facts, so that an event the join is computing at this moment (with the links
 -- as they were) is queued again too. Events older than 7 days (the join's default horizon)
--- are left to `seam join rebuild`.
-CREATE FUNCTION seam_meta.record_identities(links jsonb) RETURNS void
+-- are left to `seam join rebuild`. `stored`: the tag events the calling statement stored,
+-- which the join queues already.
+CREATE FUNCTION seam_meta.record_identities(links jsonb, stored uuid[] DEFAULT '{}') RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
     changed text[];
@@ -55,17 +56,22 @@ BEGIN
         SELECT unnest(changed), 0
         UNION
         SELECT i.anonymous_id, r.depth + 1 FROM reaching r JOIN lake.identities i ON i.user_id = r.id WHERE r.depth < 16
-    ), ids AS (SELECT DISTINCT id FROM reaching)
+    ), ids AS (SELECT DISTINCT id FROM reaching),
+    candidates AS MATERIALIZED (
+        SELECT e.* FROM ids CROSS JOIN LATERAL (
+            SELECT e.event_id, e.anonymous_id, e.user_id, e.occurred_at FROM lake.tag_events e
+            WHERE e.anonymous_id = ids.id AND e.occurred_at >= now() - interval '7 days'
+            UNION
+            SELECT e.event_id, e.anonymous_id, e.user_id, e.occurred_at FROM lake.tag_events e
+            WHERE e.user_id = ids.id AND e.occurred_at >= now() - interval '7 days'
+        ) AS e
+    ),
+    -- EXCEPT hashes both sides: linear in the batch, where <> ALL(stored) would not be.
+    others AS (SELECT event_id FROM candidates EXCEPT SELECT unnest(stored))
     INSERT INTO seam_meta.join_queue (kind, bucket, event_id, key1, at)
-    SELECT seam_meta.join_kind('event'), seam_meta.join_bucket(coalesce(e.anonymous_id, e.user_id, e.event_id::text)), e.event_id,
-           coalesce(e.anonymous_id, e.user_id), e.occurred_at
-    FROM ids CROSS JOIN LATERAL (
-        SELECT e.event_id, e.anonymous_id, e.user_id, e.occurred_at FROM lake.tag_events e
-        WHERE e.anonymous_id = ids.id AND e.occurred_at >= now() - interval '7 days'
-        UNION
-        SELECT e.event_id, e.anonymous_id, e.user_id, e.occurred_at FROM lake.tag_events e
-        WHERE e.user_id = ids.id AND e.occurred_at >= now() - interval '7 days'
-    ) AS e;
+    SELECT DISTINCT ON (c.event_id) seam_meta.join_kind('event'), seam_meta.join_bucket(coalesce(c.anonymous_id, c.user_id, c.event_id::text)),
+           c.event_id, coalesce(c.anonymous_id, c.user_id), c.occurred_at
+    FROM candidates c JOIN others o USING (event_id);
     -- The exposures of those ids (as units, or by the user of a session unit), for every
     -- experiment exposures are known for, found in lake.logs for the same reason.
     WITH RECURSIVE reaching(id, depth) AS (
@@ -97,8 +103,11 @@ $$;
 -- committed. The span trigger takes the same locks.
 CREATE FUNCTION seam_meta.identities_from_tag_events() RETURNS trigger
 LANGUAGE plpgsql AS $$
+DECLARE
+    stored uuid[];
 BEGIN
-    PERFORM seam_meta.record_identities(coalesce(jsonb_agg(l), '[]'::jsonb)) FROM (
+    stored := ARRAY(SELECT event_id FROM new_rows);
+    PERFORM seam_meta.record_identities(coalesce(jsonb_agg(l), '[]'::jsonb), stored) FROM (
         SELECT anonymous_id, user_id,
                CASE WHEN call_type = 'identify' THEN 'identify' WHEN protocol = 'ga4' THEN 'ga4' ELSE 'event' END AS source,
                occurred_at AS first_seen
@@ -108,7 +117,7 @@ BEGIN
     ) AS l;
     PERFORM pg_advisory_xact_lock(24225, hashtext(session_id))
     FROM (SELECT DISTINCT session_id FROM new_rows WHERE session_id IS NOT NULL AND anonymous_id IS NOT NULL ORDER BY 1) AS s;
-    PERFORM seam_meta.record_identities(coalesce(jsonb_agg(l), '[]'::jsonb)) FROM (
+    PERFORM seam_meta.record_identities(coalesce(jsonb_agg(l), '[]'::jsonb), stored) FROM (
         SELECT n.anonymous_id, s.user_id, 'span' AS source, min(n.occurred_at) AS first_seen
         FROM new_rows n JOIN lake.spans s ON s.session_id = n.session_id AND s.user_id IS NOT NULL
         WHERE n.anonymous_id IS NOT NULL

@@ -243,28 +243,32 @@ struct IngestBench: AsyncParsableCommand {
     ) async throws {
         let session = Self.session
         let url = URL(string: "http://127.0.0.1:\(port)\(path)")!
+        try await inFlight(bodies, concurrency: concurrency) { body in
+            var request = URLRequest(url: url)
+            request.httpMethod = "POST"
+            request.setValue(contentType, forHTTPHeaderField: "Content-Type")
+            request.httpBody = Data(body)
+            request.timeoutInterval = 60
+            let (_, response) = try await session.data(for: request)
+            guard let status = (response as? HTTPURLResponse)?.statusCode, (200..<300).contains(status) else {
+                throw ValidationError("seam serve answered \((response as? HTTPURLResponse)?.statusCode ?? 0)")
+            }
+        }
+    }
+
+    /// Runs `send` for every body, `concurrency` at a time.
+    static func inFlight(_ bodies: [[UInt8]], concurrency: Int, _ send: @escaping @Sendable ([UInt8]) async throws -> Void) async throws {
         try await withThrowingTaskGroup(of: Void.self) { group in
             var next = 0
-            func post(_ body: [UInt8]) async throws {
-                var request = URLRequest(url: url)
-                request.httpMethod = "POST"
-                request.setValue(contentType, forHTTPHeaderField: "Content-Type")
-                request.httpBody = Data(body)
-                request.timeoutInterval = 60
-                let (_, response) = try await session.data(for: request)
-                guard let status = (response as? HTTPURLResponse)?.statusCode, (200..<300).contains(status) else {
-                    throw ValidationError("seam serve answered \((response as? HTTPURLResponse)?.statusCode ?? 0)")
-                }
-            }
             while next < min(concurrency, bodies.count) {
                 let body = bodies[next]
-                group.addTask { try await post(body) }
+                group.addTask { try await send(body) }
                 next += 1
             }
             while try await group.next() != nil {
                 if next < bodies.count {
                     let body = bodies[next]
-                    group.addTask { try await post(body) }
+                    group.addTask { try await send(body) }
                     next += 1
                 }
             }
@@ -277,28 +281,13 @@ struct IngestBench: AsyncParsableCommand {
             transport: try .http2NIOPosix(target: .ipv4(address: "127.0.0.1", port: port), transportSecurity: .plaintext))
         try await withThrowingDiscardingTaskGroup { group in
             group.addTask { try await client.runConnections() }
-            try await withThrowingTaskGroup(of: Void.self) { requests in
-                var next = 0
-                func export(_ body: [UInt8]) async throws {
-                    try await client.unary(
-                        request: ClientRequest(message: body), descriptor: Opentelemetry_Proto_Collector_Trace_V1_TraceService.Method.Export.descriptor,
-                        serializer: PassThrough(), deserializer: ProtobufDeserializer<TraceExportResponse>(), options: .defaults
-                    ) { response in
-                        let reply = try response.message
-                        guard reply.partialSuccess.rejectedSpans == 0 else { throw ValidationError("spans refused over gRPC") }
-                    }
-                }
-                while next < min(concurrency, bodies.count) {
-                    let body = bodies[next]
-                    requests.addTask { try await export(body) }
-                    next += 1
-                }
-                while try await requests.next() != nil {
-                    if next < bodies.count {
-                        let body = bodies[next]
-                        requests.addTask { try await export(body) }
-                        next += 1
-                    }
+            try await inFlight(bodies, concurrency: concurrency) { body in
+                try await client.unary(
+                    request: ClientRequest(message: body), descriptor: Opentelemetry_Proto_Collector_Trace_V1_TraceService.Method.Export.descriptor,
+                    serializer: PassThrough(), deserializer: ProtobufDeserializer<TraceExportResponse>(), options: .defaults
+                ) { response in
+                    let reply = try response.message
+                    guard reply.partialSuccess.rejectedSpans == 0 else { throw ValidationError("spans refused over gRPC") }
                 }
             }
             client.beginGracefulShutdown()

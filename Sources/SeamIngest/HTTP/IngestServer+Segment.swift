@@ -53,20 +53,9 @@ extension IngestServer {
         answer.bool(outcome.rejected.isEmpty)
         answer.raw(#","accepted":"#)
         answer.number(Int64(truncatingIfNeeded: outcome.accepted.count))
-        answer.raw(#","rejected":["#)
-        for (i, rejection) in outcome.rejected.enumerated() {
-            if i > 0 { answer.byte(UInt8(ascii: ",")) }
-            answer.raw(#"{"index":"#)
-            answer.number(Int64(truncatingIfNeeded: rejection.index))
-            if let id = rejection.messageID {
-                answer.raw(#","messageId":"#)
-                answer.quoted(id)
-            }
-            answer.raw(#","reason":"#)
-            answer.quoted(rejection.reason)
-            answer.byte(UInt8(ascii: "}"))
-        }
-        answer.raw("]}")
+        answer.raw(#","rejected":"#)
+        Self.writeRejections(outcome.rejected.map { ($0.index, $0.messageID, $0.reason) }, idKey: "messageId", to: &answer)
+        answer.byte(UInt8(ascii: "}"))
         return Self.json(.ok, answer.string)
     }
 

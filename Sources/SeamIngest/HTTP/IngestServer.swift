@@ -155,26 +155,33 @@ public struct IngestServer: Sendable {
         var w = JSONWriter(capacity: 64)
         w.raw(#"{"accepted":"#)
         w.number(Int64(truncatingIfNeeded: accepted))
-        w.raw(#","rejected":["#)
-        for (i, rejection) in rejected.enumerated() {
+        w.raw(#","rejected":"#)
+        writeRejections(rejected.map { ($0.index, $0.eventID, $0.reason) }, idKey: "event_id", to: &w)
+        w.byte(UInt8(ascii: "}"))
+        return w.string
+    }
+
+    /// `[{"index": i, "<idKey>": id, "reason": r}, …]` (the id left out when unknown): the
+    /// refusals of a batch as the browser formats' answers list them.
+    static func writeRejections(_ rejections: [(index: Int, id: String?, reason: String)], idKey: String, to w: inout JSONWriter) {
+        w.byte(UInt8(ascii: "["))
+        for (i, rejection) in rejections.enumerated() {
             if i > 0 { w.byte(UInt8(ascii: ",")) }
             w.raw(#"{"index":"#)
             w.number(Int64(truncatingIfNeeded: rejection.index))
-            if let id = rejection.eventID {
-                w.raw(#","event_id":"#)
+            if let id = rejection.id {
+                w.byte(UInt8(ascii: ","))
+                w.quoted(idKey)
+                w.byte(UInt8(ascii: ":"))
                 w.quoted(id)
             }
             w.raw(#","reason":"#)
             w.quoted(rejection.reason)
             w.byte(UInt8(ascii: "}"))
         }
-        w.raw("]}")
-        return w.string
+        w.byte(UInt8(ascii: "]"))
     }
 
-    /// The request body within the limits, its bytes (times `expansion` for what decoding
-    /// builds from them) charged to `lease`; a failure as `HTTPFailure` (with `Retry-After`
-    /// when the client should retry).
     /// `limit` (default `maximumBodyBytes`) and the status for a body over it (default 413)
     /// are for protocols with their own (Segment's 500 KB, answered with 400).
     func readBody(

@@ -1,14 +1,13 @@
 -- lake.event_facts rows, in the table's column order, for the tag events that :events
 -- selects (lake.tag_events columns; with every session-less event of each visitor and UTC
--- day it includes). The resolved user comes from lake.identities (lake.event_user).
+-- day it includes). The resolved user is lake.event_user's, each id walked once.
 -- :trace_join joins each event e to its trace t; :variants is
 -- event_variants.sql over base; a derived session ends after :'session_timeout' of silence.
 WITH base AS MATERIALIZED (
     SELECT e.event_id, e.name, e.occurred_at, e.received_at, e.session_id, e.anonymous_id, e.user_id, e.trace_id,
            e.page_url, e.page_path, e.properties, coalesce(e.anonymous_id, e.user_id) AS visitor,
            t.trace_id IS NOT NULL AS trace_known, t.root_service AS trace_root_service, t.root_route AS trace_root_route,
-           t.duration_ms AS trace_duration_ms, t.span_count AS trace_span_count, t.error_count > 0 AS trace_error, t.session_id AS trace_session,
-           lake.event_user(e.user_id, e.anonymous_id) AS resolved_user_id
+           t.duration_ms AS trace_duration_ms, t.span_count AS trace_span_count, t.error_count > 0 AS trace_error, t.session_id AS trace_session
     FROM (:events) AS e
     :trace_join
 ), starts AS (
@@ -28,6 +27,11 @@ WITH base AS MATERIALIZED (
            || to_char(min(occurred_at) OVER (PARTITION BY visitor, day, n) AT TIME ZONE 'UTC', 'YYYYMMDD"T"HH24MISS.US')
            AS session_id
     FROM numbered
+), ids AS MATERIALIZED (
+    -- The user each id stands for, walked once per id, not once per event.
+    SELECT d.id, lake.resolve_user(d.id) AS resolved
+    FROM (SELECT user_id AS id FROM base WHERE user_id IS NOT NULL
+          UNION SELECT anonymous_id FROM base WHERE anonymous_id IS NOT NULL) AS d
 ), :variants
 SELECT b.event_id, b.name, b.occurred_at, b.received_at,
        coalesce(b.session_id, b.trace_session, d.session_id),
@@ -37,7 +41,11 @@ SELECT b.event_id, b.name, b.occurred_at, b.received_at,
        b.anonymous_id, b.user_id, b.trace_id, b.page_url, b.page_path, b.properties,
        CASE WHEN b.name = 'purchase' THEN lake.event_revenue(b.properties) END,
        b.trace_known, b.trace_root_service, b.trace_root_route, b.trace_duration_ms, b.trace_span_count, b.trace_error,
-       coalesce(v.variants, '{}'::jsonb), clock_timestamp(), b.resolved_user_id
+       coalesce(v.variants, '{}'::jsonb), clock_timestamp(),
+       -- lake.event_user(user_id, anonymous_id), from the walks above.
+       CASE WHEN b.user_id IS NOT NULL THEN iu.resolved ELSE nullif(ia.resolved, b.anonymous_id) END
 FROM base b
 LEFT JOIN derived d ON d.event_id = b.event_id
 LEFT JOIN variants v ON v.event_id = b.event_id
+LEFT JOIN ids iu ON iu.id = b.user_id
+LEFT JOIN ids ia ON ia.id = b.anonymous_id

@@ -48,7 +48,7 @@ public enum UUIDText {
                 i += 1
                 continue
             }
-            guard i + 1 < text.endIndex, let high = hex(text[i]), let low = hex(text[i + 1]) else { return nil }
+            guard i + 1 < text.endIndex, let high = TraceIDs.nibble(text[i]), let low = TraceIDs.nibble(text[i + 1]) else { return nil }
             bytes[out] = high << 4 | low
             out += 1
             i += 2
@@ -56,14 +56,5 @@ public enum UUIDText {
         guard out == 16 else { return nil }
         return UUID(uuid: (bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7], bytes[8], bytes[9],
                            bytes[10], bytes[11], bytes[12], bytes[13], bytes[14], bytes[15]))
-    }
-
-    static func hex(_ byte: UInt8) -> UInt8? {
-        switch byte {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
-        default: nil
-        }
     }
 }

@@ -229,7 +229,7 @@ extension JSONTape {
             guard at + 4 <= raw.endIndex else { return nil }
             var value: UInt32 = 0
             for j in at..<at + 4 {
-                guard let digit = hexValue(raw[j]) else { return nil }
+                guard let digit = TraceIDs.nibble(raw[j]) else { return nil }
                 value = value << 4 | UInt32(truncatingIfNeeded: digit)
             }
             return value
@@ -264,15 +264,6 @@ extension JSONTape {
             }
         }
         return out
-    }
-
-    static func hexValue(_ byte: UInt8) -> UInt8? {
-        switch byte {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
-        default: nil
-        }
     }
 }
 
@@ -502,7 +493,7 @@ extension JSONTape {
             guard at + 4 <= bytes.count else { return nil }
             var value: UInt32 = 0
             for j in at..<at + 4 {
-                guard let digit = JSONTape.hexValue(bytes[j]) else { return nil }
+                guard let digit = TraceIDs.nibble(bytes[j]) else { return nil }
                 value = value << 4 | UInt32(truncatingIfNeeded: digit)
             }
             return value
