@@ -28,8 +28,10 @@ WITH base AS MATERIALIZED (
            AS session_id
     FROM numbered
 ), ids AS MATERIALIZED (
-    -- The user each id stands for, walked once per id, not once per event.
-    SELECT d.id, lake.resolve_user(d.id) AS resolved
+    -- The user each id stands for, walked once per id, not once per event; an id without a
+    -- link (most of them) stands for itself without a call.
+    SELECT d.id, CASE WHEN EXISTS (SELECT 1 FROM lake.identities i WHERE i.anonymous_id = d.id) THEN lake.resolve_user(d.id)
+                      ELSE d.id END AS resolved
     FROM (SELECT user_id AS id FROM base WHERE user_id IS NOT NULL
           UNION SELECT anonymous_id FROM base WHERE anonymous_id IS NOT NULL) AS d
 ), :variants
