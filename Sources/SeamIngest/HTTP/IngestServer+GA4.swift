@@ -21,24 +21,16 @@ import SeamRecords
 /// field path, description and GA4's validation code of every problem.
 extension IngestServer {
     func addGA4Routes(to router: Router<IngestRequestContext>) {
-        router.post("/mp/collect") { request, _ in try await postGA4(request, debug: false) }
-        router.post("/debug/mp/collect") { request, _ in try await postGA4(request, debug: true) }
+        router.group()
+            .add(middleware: APISecretAuthentication(configuration: configuration))
+            .post("/mp/collect") { request, context in try await postGA4(request, source: context.tokenSource, debug: false) }
+            .post("/debug/mp/collect") { request, context in try await postGA4(request, source: context.tokenSource, debug: true) }
     }
 
-    func postGA4(_ request: Request, debug: Bool) async throws -> Response {
+    func postGA4(_ request: Request, source: String?, debug: Bool) async throws -> Response {
         let query = request.uri.queryParameters
         let stream = GA4Decoder.Stream(
             measurementID: query.get("measurement_id"), firebaseAppID: query.get("firebase_app_id"))
-        let secret = query.get("api_secret")
-        let source: String?
-        if configuration.tokens.isEmpty {
-            source = stream.measurementID ?? stream.firebaseAppID
-        } else {
-            guard let secret, let known = configuration.tokens[secret] else {
-                throw HTTPFailure(.unauthorized, secret == nil ? "api_secret is required in the query (an ingestion token of this Seam)" : "api_secret is not an ingestion token of this Seam")
-            }
-            source = known
-        }
         try Self.checkJSONContentType(request)
         var lease = MemoryBudget.Lease(budget)
         defer { lease.release() }
@@ -67,5 +59,31 @@ extension IngestServer {
         metrics.accepted("ga4", outcome.accepted.count)
         metrics.rejected("ga4", reason: "invalid", outcome.rejected.count)
         return Response(status: .noContent)
+    }
+}
+
+/// GA4's `api_secret` (in the query) as an ingestion token, browser or service: 401 without a
+/// known one. With no tokens configured every request passes, and the stream id
+/// (`measurement_id`, else `firebase_app_id`) is the source: never the secret.
+struct APISecretAuthentication: RouterMiddleware {
+    typealias Context = IngestRequestContext
+
+    let configuration: IngestConfiguration
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let query = request.uri.queryParameters
+        var context = context
+        if configuration.tokens.isEmpty {
+            context.tokenSource = query.get("measurement_id") ?? query.get("firebase_app_id")
+        } else {
+            let secret = query.get("api_secret")
+            guard let secret, let source = configuration.tokens[secret] else {
+                throw HTTPFailure(
+                    .unauthorized,
+                    secret == nil ? "api_secret is required in the query (an ingestion token of this Seam)" : "api_secret is not an ingestion token of this Seam")
+            }
+            context.tokenSource = source
+        }
+        return try await next(request, context)
     }
 }
