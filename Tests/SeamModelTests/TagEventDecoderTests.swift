@@ -137,28 +137,6 @@ struct TagEventDecoderTests {
     }
 }
 
-@Suite("JSON slices")
-struct JSONSlicesTests {
-    @Test("the elements of the top-level events array, as the bytes they were, whatever the spacing and nesting")
-    func elements() throws {
-        let body = #"{"sent_at": 1, "events" : [ {"a":[1,{"b":"],}"}]} ,"x\"y" , 3,[ ] ,{}], "tail": {"events": [9]}}"#
-        let bytes = Array(body.utf8)
-        let ranges = try #require(JSONSlices.arrayElements(of: "events", in: bytes))
-        #expect(ranges.map { String(decoding: bytes[$0], as: UTF8.self) } == [#"{"a":[1,{"b":"],}"}]}"#, #""x\"y""#, "3", "[ ]", "{}"])
-    }
-
-    @Test("no slices where the member cannot be told apart: missing, twice, not an array, malformed")
-    func refusals() {
-        for body in [
-            #"{"other": []}"#, #"{"events": [1], "events": [2]}"#, #"{"events": 5}"#, #"{"events": [1"#, #"[{"events": [1]}]"#,
-            #"{"events": [1], "ev\u0065nts": [2, 3]}"#,
-        ] {
-            #expect(JSONSlices.arrayElements(of: "events", in: Array(body.utf8)) == nil, "\(body)")
-        }
-        #expect(JSONSlices.arrayElements(of: "events", in: Array(#"{"events": []}"#.utf8)) == [])
-    }
-}
-
 @Suite("Tag events keep the client's bytes")
 struct TagEventClientBytesTests {
     @Test("every accepted event carries its JSON object as sent, whatever the batch's spacing")
