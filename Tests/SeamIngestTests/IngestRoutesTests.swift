@@ -250,6 +250,15 @@ struct IngestRoutesTests {
                 #expect(response.status == .badRequest)
                 #expect(String(buffer: response.body).contains("exceeds the limit of 32768 bytes"))
             }
+            // The media type is compared without case and spaces; anything but JSON is 415.
+            try await client.execute(
+                uri: "/v1/track", method: .post, headers: [.contentType: " Application/JSON ; charset=utf-8"],
+                body: ByteBuffer(string: #"{"event":"e","anonymousId":"a"}"#)
+            ) { response in #expect(response.status == .ok) }
+            try await client.execute(uri: "/v1/track", method: .post, headers: [.contentType: "application/jsonx"], body: ByteBuffer(string: "{}")) { response in
+                #expect(response.status == .unsupportedMediaType)
+                #expect(String(buffer: response.body).contains(#"got application\/jsonx"#))
+            }
             for path in ["/v1/p", "/v1/i", "/v1/a", "/v1/g", "/v1/s", "/v1/b"] {
                 try await client.execute(uri: path, method: .post, body: ByteBuffer(string: "{}")) { response in
                     #expect(response.status == (path == "/v1/b" ? .badRequest : .ok), "\(path)")
@@ -262,6 +271,7 @@ struct IngestRoutesTests {
             }
             // The empty single calls above were refused one by one, each kept for lake.rejected.
             #expect(try Self.spooled(spool).filter { $0.kind == .refused }.count == 5)
+            #expect(try Self.spooled(spool).filter { $0.kind == .tagEvents }.count == 1)
         }
     }
 
