@@ -39,6 +39,7 @@ CREATE FUNCTION seam_meta.record_identities(links jsonb, stored uuid[] DEFAULT '
 LANGUAGE plpgsql AS $$
 DECLARE
     changed text[];
+    affected text[];
 BEGIN
     WITH upserted AS (
         INSERT INTO lake.identities AS i (anonymous_id, user_id, source, first_seen)
@@ -52,11 +53,14 @@ BEGIN
     )
     SELECT array_agg(DISTINCT anonymous_id) INTO changed FROM upserted;
     IF changed IS NULL THEN RETURN; END IF;
+    -- The changed ids and every id that reaches them through links, as lake.resolve_user walks.
     WITH RECURSIVE reaching(id, depth) AS (
         SELECT unnest(changed), 0
         UNION
         SELECT i.anonymous_id, r.depth + 1 FROM reaching r JOIN lake.identities i ON i.user_id = r.id WHERE r.depth < 16
-    ), ids AS (SELECT DISTINCT id FROM reaching),
+    )
+    SELECT array_agg(DISTINCT id) INTO affected FROM reaching;
+    WITH ids AS (SELECT unnest(affected) AS id),
     candidates AS MATERIALIZED (
         SELECT e.* FROM ids CROSS JOIN LATERAL (
             SELECT e.event_id, e.anonymous_id, e.user_id, e.occurred_at FROM lake.tag_events e
@@ -74,11 +78,7 @@ BEGIN
     FROM candidates c JOIN others o USING (event_id);
     -- The exposures of those ids (as units, or by the user of a session unit), for every
     -- experiment exposures are known for, found in lake.logs for the same reason.
-    WITH RECURSIVE reaching(id, depth) AS (
-        SELECT unnest(changed), 0
-        UNION
-        SELECT i.anonymous_id, r.depth + 1 FROM reaching r JOIN lake.identities i ON i.user_id = r.id WHERE r.depth < 16
-    ), ids AS (SELECT DISTINCT id FROM reaching),
+    WITH ids AS (SELECT unnest(affected) AS id),
     experiments AS (SELECT DISTINCT experiment_key FROM lake.exposures)
     INSERT INTO seam_meta.join_queue (kind, bucket, key1, key2, at)
     SELECT seam_meta.join_kind('exposure'), seam_meta.join_bucket(x.experiment_key, u.unit), x.experiment_key, u.unit, u.at
@@ -101,6 +101,15 @@ $$;
 -- advisory lock, in session order so two transactions cannot deadlock) before its spans are
 -- read, in a statement of its own, so that it sees what a transaction holding that lock
 -- committed. The span trigger takes the same locks.
+-- Locks `sessions` for this transaction, in order (see above).
+-- (PL/pgSQL's PERFORM runs the whole query: a SQL function could stop at its first row.)
+CREATE FUNCTION seam_meta.lock_identity_sessions(sessions text[]) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_advisory_xact_lock(24225, hashtext(s)) FROM (SELECT DISTINCT s FROM unnest(sessions) AS u(s) WHERE s IS NOT NULL ORDER BY 1) AS o;
+END;
+$$;
+
 CREATE FUNCTION seam_meta.identities_from_tag_events() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -115,8 +124,7 @@ BEGIN
         UNION ALL
         SELECT previous_id, user_id, 'alias', occurred_at FROM new_rows WHERE previous_id IS NOT NULL AND user_id IS NOT NULL
     ) AS l;
-    PERFORM pg_advisory_xact_lock(24225, hashtext(session_id))
-    FROM (SELECT DISTINCT session_id FROM new_rows WHERE session_id IS NOT NULL AND anonymous_id IS NOT NULL ORDER BY 1) AS s;
+    PERFORM seam_meta.lock_identity_sessions(ARRAY(SELECT session_id FROM new_rows WHERE anonymous_id IS NOT NULL));
     PERFORM seam_meta.record_identities(coalesce(jsonb_agg(l), '[]'::jsonb), stored) FROM (
         SELECT n.anonymous_id, s.user_id, 'span' AS source, min(n.occurred_at) AS first_seen
         FROM new_rows n JOIN lake.spans s ON s.session_id = n.session_id AND s.user_id IS NOT NULL
@@ -130,8 +138,7 @@ $$;
 CREATE FUNCTION seam_meta.identities_from_spans() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM pg_advisory_xact_lock(24225, hashtext(session_id))
-    FROM (SELECT DISTINCT session_id FROM new_rows WHERE session_id IS NOT NULL AND user_id IS NOT NULL ORDER BY 1) AS s;
+    PERFORM seam_meta.lock_identity_sessions(ARRAY(SELECT session_id FROM new_rows WHERE user_id IS NOT NULL));
     PERFORM seam_meta.record_identities(coalesce(jsonb_agg(l), '[]'::jsonb)) FROM (
         SELECT e.anonymous_id, s.user_id, 'span' AS source, min(e.occurred_at) AS first_seen
         FROM (SELECT DISTINCT session_id, user_id FROM new_rows WHERE session_id IS NOT NULL AND user_id IS NOT NULL) AS s

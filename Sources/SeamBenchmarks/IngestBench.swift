@@ -74,11 +74,7 @@ struct IngestBench: AsyncParsableCommand {
         environment["SEAM_LOADER"] = "off"
         var server = try ServerProcess(environment: environment, port: port)
         try await server.waitUntilHealthy()
-        let cpuBefore = server.cpuSeconds()
-        let started = ContinuousClock.now
-        try await Self.send(bodies, port: port, concurrency: concurrency)
-        let ackSeconds = (ContinuousClock.now - started).seconds
-        let ackCPU = server.cpuSeconds() - cpuBefore
+        let (ackSeconds, ackCPU) = try await server.measure { try await Self.send(bodies, port: port, concurrency: concurrency) }
 
         // The browser formats through the same server, each measured alone: Seam's tag
         // events and Segment batches of 100, GA4 requests of 25 events (GA4's maximum).
@@ -90,10 +86,10 @@ struct IngestBench: AsyncParsableCommand {
             ("GA4 (requests of 25 events)", "/mp/collect?measurement_id=G-BENCH&api_secret=bench", 25,
              (0..<browserRequests * 4).map { BenchEvents.ga4Request(index: $0, events: 25) }),
         ] {
-            let cpuBefore = server.cpuSeconds()
-            let started = ContinuousClock.now
-            try await Self.send(bodies, port: port, path: path, contentType: "application/json", concurrency: concurrency)
-            formats.append((name, bodies.count * perRequest, (ContinuousClock.now - started).seconds, server.cpuSeconds() - cpuBefore))
+            let (seconds, cpu) = try await server.measure {
+                try await Self.send(bodies, port: port, path: path, contentType: "application/json", concurrency: concurrency)
+            }
+            formats.append((name, bodies.count * perRequest, seconds, cpu))
         }
         try server.stop()
 
@@ -103,11 +99,7 @@ struct IngestBench: AsyncParsableCommand {
         grpcEnvironment["SEAM_HOME"] = home.appendingPathComponent("grpc").path
         server = try ServerProcess(environment: grpcEnvironment, port: port)
         try await server.waitUntilHealthy()
-        let grpcCPUBefore = server.cpuSeconds()
-        let grpcStarted = ContinuousClock.now
-        try await Self.sendGRPC(bodies, port: grpcPort, concurrency: concurrency)
-        let grpcSeconds = (ContinuousClock.now - grpcStarted).seconds
-        let grpcCPU = server.cpuSeconds() - grpcCPUBefore
+        let (grpcSeconds, grpcCPU) = try await server.measure { try await Self.sendGRPC(bodies, port: grpcPort, concurrency: concurrency) }
         try server.stop()
 
         // 2. End to end: the loader drains that spool into lake.spans.
@@ -358,6 +350,14 @@ struct ServerProcess {
             return Double(line.dropFirst(prefix.count)) ?? 0
         }
         return 0
+    }
+
+    /// The wall-clock seconds `work` takes, and the server's CPU seconds meanwhile.
+    func measure(_ work: () async throws -> Void) async throws -> (seconds: Double, cpu: Double) {
+        let cpuBefore = cpuSeconds()
+        let started = ContinuousClock.now
+        try await work()
+        return ((ContinuousClock.now - started).seconds, cpuSeconds() - cpuBefore)
     }
 
     /// CPU time of the server so far: the sum of its threads' run time in nanoseconds

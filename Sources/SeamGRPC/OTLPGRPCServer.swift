@@ -6,6 +6,7 @@ import Logging
 import SeamIngest
 import SeamOTLP
 import ServiceLifecycle
+import SwiftProtobuf
 
 /// OTLP/gRPC: `TraceService/Export` and `LogsService/Export` on their own port (4317 by
 /// default), with the same judgement, spool and acknowledgement as OTLP/HTTP
@@ -72,22 +73,20 @@ struct OTLPExportService: RegistrableRPCService {
     let ingest: IngestServer
 
     func registerMethods<Transport: ServerTransport>(with router: inout RPCRouter<Transport>) {
+        register(Opentelemetry_Proto_Collector_Trace_V1_TraceService.Method.Export.descriptor, signal: .traces, with: &router) { $0.traceResponse }
+        register(Opentelemetry_Proto_Collector_Logs_V1_LogsService.Method.Export.descriptor, signal: .logs, with: &router) { $0.logsResponse }
+    }
+
+    /// One Export method: the request's bytes acknowledged as `signal`, answered with `reply`.
+    private func register<Transport: ServerTransport, Reply: SwiftProtobuf.Message & Sendable>(
+        _ descriptor: MethodDescriptor, signal: IngestServer.Signal, with router: inout RPCRouter<Transport>,
+        reply: @escaping @Sendable (IngestServer.OTLPOutcome) -> Reply
+    ) {
         let ingest = self.ingest
-        router.registerHandler(
-            forMethod: Opentelemetry_Proto_Collector_Trace_V1_TraceService.Method.Export.descriptor,
-            deserializer: RawBytes(), serializer: ProtobufSerializer<TraceExportResponse>()
-        ) { request, _ in
+        router.registerHandler(forMethod: descriptor, deserializer: RawBytes(), serializer: ProtobufSerializer<Reply>()) { request, _ in
             let body = try await ServerRequest(stream: request).message
-            let outcome = try await Self.acknowledge(body, signal: .traces, ingest: ingest)
-            return StreamingServerResponse(single: ServerResponse(message: outcome.traceResponse))
-        }
-        router.registerHandler(
-            forMethod: Opentelemetry_Proto_Collector_Logs_V1_LogsService.Method.Export.descriptor,
-            deserializer: RawBytes(), serializer: ProtobufSerializer<LogsExportResponse>()
-        ) { request, _ in
-            let body = try await ServerRequest(stream: request).message
-            let outcome = try await Self.acknowledge(body, signal: .logs, ingest: ingest)
-            return StreamingServerResponse(single: ServerResponse(message: outcome.logsResponse))
+            let outcome = try await Self.acknowledge(body, signal: signal, ingest: ingest)
+            return StreamingServerResponse(single: ServerResponse(message: reply(outcome)))
         }
     }
 

@@ -219,21 +219,23 @@ extension JSONTape {
         return true
     }
 
+    /// The four hex digits at `at` of a `\u` escape as a number; nil when they are not there.
+    static func hex4<Bytes: RandomAccessCollection<UInt8>>(_ bytes: Bytes, at: Int) -> UInt32? where Bytes.Index == Int {
+        guard at >= bytes.startIndex, at + 4 <= bytes.endIndex else { return nil }
+        var value: UInt32 = 0
+        for j in at..<at + 4 {
+            guard let digit = TraceIDs.nibble(bytes[j]) else { return nil }
+            value = value << 4 | UInt32(truncatingIfNeeded: digit)
+        }
+        return value
+    }
+
     /// The UTF-8 text of a string's contents (between the quotes), escapes decoded. The
     /// parser has checked the escapes; an unpaired surrogate becomes U+FFFD.
     static func unescape(_ raw: ArraySlice<UInt8>) -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(raw.count)
         var i = raw.startIndex
-        func hex4(_ at: Int) -> UInt32? {
-            guard at + 4 <= raw.endIndex else { return nil }
-            var value: UInt32 = 0
-            for j in at..<at + 4 {
-                guard let digit = TraceIDs.nibble(raw[j]) else { return nil }
-                value = value << 4 | UInt32(truncatingIfNeeded: digit)
-            }
-            return value
-        }
         while i < raw.endIndex {
             let byte = raw[i]
             guard byte == UInt8(ascii: "\\"), i + 1 < raw.endIndex else {
@@ -250,10 +252,10 @@ extension JSONTape {
             case UInt8(ascii: "b"): out.append(0x08)
             case UInt8(ascii: "f"): out.append(0x0C)
             case UInt8(ascii: "u"):
-                guard var scalar = hex4(i) else { return out }
+                guard var scalar = JSONTape.hex4(raw, at: i) else { return out }
                 i += 4
                 if (0xD800..<0xDC00).contains(scalar), i + 6 <= raw.endIndex, raw[i] == UInt8(ascii: "\\"),
-                    raw[i + 1] == UInt8(ascii: "u"), let low = hex4(i + 2), (0xDC00..<0xE000).contains(low)
+                    raw[i + 1] == UInt8(ascii: "u"), let low = JSONTape.hex4(raw, at: i + 2), (0xDC00..<0xE000).contains(low)
                 {
                     scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
                     i += 6
@@ -489,15 +491,7 @@ extension JSONTape {
             append(.string, start: start, escaped: escaped, unstorable: unstorable)
         }
 
-        func hex4(_ at: Int) -> UInt32? {
-            guard at + 4 <= bytes.count else { return nil }
-            var value: UInt32 = 0
-            for j in at..<at + 4 {
-                guard let digit = TraceIDs.nibble(bytes[j]) else { return nil }
-                value = value << 4 | UInt32(truncatingIfNeeded: digit)
-            }
-            return value
-        }
+        func hex4(_ at: Int) -> UInt32? { JSONTape.hex4(bytes, at: at) }
 
         /// The length of the well-formed UTF-8 sequence starting at `at` (a byte ≥ 0x80), or
         /// nil: no overlong forms, no surrogates, nothing above U+10FFFF (RFC 3629).
