@@ -166,16 +166,22 @@ public final class Spool: Sendable {
         var torn = 0
         if let last = sizes.keys.max() {
             let path = Self.segmentPath(directory, last)
-            let cut = try SegmentFile.tornTail(path: path, size: sizes[last]!)
-            if let cut {
-                torn = Int(sizes[last]! - cut)
-                guard truncate(path, off_t(cut)) == 0 else {
-                    throw SpoolError(code: .io, message: "cannot cut the torn tail of \(path): \(String(cString: strerror(errno)))")
+            if let tail = try SegmentFile.tail(path: path, size: sizes[last]!) {
+                // Cut durably before a new segment exists, so only the last segment is ever cut.
+                let fd = open(path, O_WRONLY | O_CLOEXEC)
+                guard fd >= 0, ftruncate(fd, off_t(tail.offset)) == 0, Glibc.fsync(fd) == 0 else {
+                    let reason = String(cString: strerror(errno))
+                    if fd >= 0 { _ = Glibc.close(fd) }
+                    throw SpoolError(code: .io, message: "cannot cut the end of \(path) after its last frame: \(reason)")
                 }
-                sizes[last] = cut
-                logger.warning(
-                    "spool: cut a torn frame (never acknowledged) from the end of the last segment",
-                    metadata: ["segment": "\(path)", "bytes": "\(torn)"])
+                _ = Glibc.close(fd)
+                if case .torn = tail {
+                    torn = Int(sizes[last]! - tail.offset)
+                    logger.warning(
+                        "spool: cut a torn frame (never acknowledged) from the end of the last segment",
+                        metadata: ["segment": "\(path)", "bytes": "\(torn)"])
+                }
+                sizes[last] = tail.offset
             }
         }
         let recovery = Recovery(tornTailBytes: torn, segments: sizes.count)
@@ -339,7 +345,8 @@ public final class Spool: Sendable {
 
     static func createSegment(_ directory: URL, _ number: UInt64) throws -> Int32 {
         let path = segmentPath(directory, number)
-        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0o600)
+        // Written at explicit offsets (pwrite), ahead of which the writer preallocates.
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         guard fd >= 0 else {
             throw SpoolError(code: .io, message: "cannot create spool segment \(path): \(String(cString: strerror(errno)))")
         }

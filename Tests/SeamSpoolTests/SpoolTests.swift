@@ -98,6 +98,84 @@ struct SpoolTests {
         await spool.close()
     }
 
+    func fileSize(_ url: URL) throws -> UInt64 {
+        try #require((try FileManager.default.attributesOfItem(atPath: url.path)[.size] as? NSNumber)?.uint64Value)
+    }
+
+    @Test("the active segment is written with zeros ahead of its frames; sealing and closing cut it to its frames")
+    func preallocation() async throws {
+        let dir = Directory()
+        let spool = try Spool(configuration: .init(directory: dir.url, segmentBytes: 8 << 20, compress: false))
+        var end = SpoolPosition(segment: 0, offset: 0)
+        for i in 0..<10 { end = try await spool.append(kind: 0, payload(i)) }
+        let active = dir.url.appendingPathComponent(try dir.segments().last!)
+        let durable = spool.durableEnd.offset
+        #expect(durable > end.offset)
+        #expect(try fileSize(active) == 1 << 20)  // one preallocation step, not yet the frames' size
+        let live = try SpoolVerification.run(directory: dir.url)
+        #expect(live.isClean)
+        #expect(live.segments.last?.preallocatedBytes == (1 << 20) - durable)
+        #expect(live.segments.last?.frames == 10)
+        await spool.close()
+        #expect(try fileSize(active) == durable)
+
+        // Sealed segments hold exactly their frames.
+        let small = Directory()
+        let rotating = try Spool(configuration: .init(directory: small.url, segmentBytes: 4096, compress: false))
+        for i in 0..<40 { try await rotating.append(kind: 0, payload(i)) }
+        let sealed = try small.segments().dropLast()
+        #expect(sealed.count > 1)
+        let verification = try SpoolVerification.run(directory: small.url)
+        for segment in verification.segments.dropLast() {
+            #expect(segment.preallocatedBytes == 0)
+            #expect(segment.bytes == UInt64(segment.frames) * UInt64(FrameHeader.size + 200))
+        }
+        await rotating.close()
+    }
+
+    @Test("a segment left with preallocated zeros (Seam killed) is cut on open without a torn tail; every frame stays")
+    func preallocatedTailAfterKill() async throws {
+        let dir = Directory()
+        let spool = try Spool(configuration: .init(directory: dir.url, compress: false))
+        for i in 0..<5 { try await spool.append(kind: 0, payload(i)) }
+        let durable = spool.durableEnd.offset
+        // What a killed process leaves: the segment as it is on disk while open.
+        let copy = Directory()
+        try FileManager.default.createDirectory(at: copy.url, withIntermediateDirectories: true)
+        let name = try dir.segments().last!
+        try FileManager.default.copyItem(at: dir.url.appendingPathComponent(name), to: copy.url.appendingPathComponent(name))
+        await spool.close()
+        #expect(try fileSize(copy.url.appendingPathComponent(name)) > durable)
+
+        let reopened = try Spool(configuration: .init(directory: copy.url))
+        #expect(reopened.recovery.tornTailBytes == 0)
+        #expect(try fileSize(copy.url.appendingPathComponent(name)) == durable)
+        #expect(frames(try readAll(reopened)).map(\.payload) == (0..<5).map { payload($0) })
+        await reopened.close()
+        #expect(try SpoolVerification.run(directory: copy.url).isClean)
+    }
+
+    @Test("a torn frame followed by preallocated zeros is still a torn tail, cut and reported")
+    func tornFrameBeforeZeros() async throws {
+        let dir = Directory()
+        var spool = try Spool(configuration: .init(directory: dir.url, compress: false))
+        for i in 0..<3 { try await spool.append(kind: 0, payload(i)) }
+        let partial = try spool.encode(kind: 0, payload(3))
+        await spool.close()
+        let segment = dir.url.appendingPathComponent(try dir.segments().last!)
+        let handle = try FileHandle(forWritingTo: segment)
+        try handle.seekToEnd()
+        try handle.write(contentsOf: Data(partial.prefix(40)) + Data(count: 4096))
+        try handle.close()
+        let verification = try SpoolVerification.run(directory: dir.url)
+        #expect(verification.segments.last?.tornTail?.length == 40 + 4096)
+        #expect(!verification.isClean)
+        spool = try Spool(configuration: .init(directory: dir.url))
+        #expect(spool.recovery.tornTailBytes == 40 + 4096)
+        #expect(frames(try readAll(spool)).map(\.payload) == (0..<3).map { payload($0) })
+        await spool.close()
+    }
+
     @Test("a full spool refuses appends until space is released")
     func full() async throws {
         let dir = Directory()

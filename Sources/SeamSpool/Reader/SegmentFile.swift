@@ -81,19 +81,49 @@ struct SegmentFile {
         return nil
     }
 
-    /// Where a torn final frame starts: the first invalid offset, when no valid frame follows
-    /// it. Nil when every frame is valid, or when valid frames follow the damage (that is
-    /// corruption, reported by readers rather than cut).
-    static func tornTail(path: String, size: UInt64) throws -> UInt64? {
+    /// What ends a segment after its last valid frame.
+    enum Tail: Equatable {
+        /// Zeros the writer preallocated and no frame reached (a segment still being written
+        /// when Seam stopped without closing the spool): never data.
+        case preallocated(offset: UInt64)
+        /// A frame whose write never completed: never acknowledged.
+        case torn(offset: UInt64)
+
+        var offset: UInt64 {
+            switch self {
+            case .preallocated(let offset), .torn(let offset): offset
+            }
+        }
+    }
+
+    /// What follows the last valid frame, when something does and no valid frame follows it
+    /// (damage followed by valid frames is corruption, reported by readers rather than cut).
+    static func tail(path: String, size: UInt64) throws -> Tail? {
         let file = try SegmentFile(path: path)
         defer { file.close() }
         var offset: UInt64 = 0
         while offset < size {
-            guard let frame = file.frame(at: offset, limit: size) else {
-                return file.nextValidFrame(after: offset, limit: size) == nil ? offset : nil
-            }
+            guard let frame = file.frame(at: offset, limit: size) else { return file.tail(at: offset, size: size) }
             offset = frame.end
         }
         return nil
+    }
+
+    /// The tail from `offset` (where no valid frame starts) to `size`; nil when a valid frame
+    /// follows.
+    func tail(at offset: UInt64, size: UInt64) -> Tail? {
+        if isZero(from: offset, to: size) { return .preallocated(offset: offset) }
+        return nextValidFrame(after: offset, limit: size) == nil ? .torn(offset: offset) : nil
+    }
+
+    /// Whether every byte in `[from, to)` is zero.
+    func isZero(from: UInt64, to: UInt64) -> Bool {
+        var offset = from
+        while offset < to {
+            let chunk = bytes(at: offset, count: Int(truncatingIfNeeded: min(to - offset, 1 << 20)))
+            guard !chunk.isEmpty, chunk.allSatisfy({ $0 == 0 }) else { return false }
+            offset += UInt64(truncatingIfNeeded: chunk.count)
+        }
+        return true
     }
 }

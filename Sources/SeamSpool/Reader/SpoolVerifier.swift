@@ -11,6 +11,9 @@ public struct SpoolVerification: Sendable {
         public var corrupt: [(offset: UInt64, length: UInt64)]
         /// A damaged range reaching the end of the file: a torn final write.
         public var tornTail: (offset: UInt64, length: UInt64)?
+        /// Zeros after the last frame of a segment still being written (or left by a process
+        /// that stopped without closing the spool): preallocated space, not data.
+        public var preallocatedBytes: UInt64 = 0
     }
 
     public var segments: [Segment]
@@ -31,6 +34,9 @@ public struct SpoolVerification: Sendable {
                     segment.frames += 1
                     segment.payloadBytes += frame.payload.count
                     offset = frame.end
+                } else if file.isZero(from: offset, to: size) {
+                    segment.preallocatedBytes = size - offset
+                    offset = size
                 } else if let resume = file.nextValidFrame(after: offset, limit: size) {
                     segment.corrupt.append((offset, resume - offset))
                     offset = resume

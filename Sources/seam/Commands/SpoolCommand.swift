@@ -25,6 +25,7 @@ struct SpoolCommand: AsyncParsableCommand {
             for segment in report.segments {
                 var line = "  segment \(segment.number): \(segment.bytes) bytes, \(segment.frames) frames, \(segment.payloadBytes) payload bytes"
                 for damage in segment.corrupt { line += "\n    CORRUPT at offset \(damage.offset), \(damage.length) bytes (valid frames follow; the loader keeps these bytes in lake.rejected)" }
+                if segment.preallocatedBytes > 0 { line += "\n    \(segment.preallocatedBytes) bytes preallocated after the last frame (zeros, not data)" }
                 if let torn = segment.tornTail { line += "\n    TORN TAIL at offset \(torn.offset), \(torn.length) bytes (an unfinished, unacknowledged write; cut when Seam opens the spool)" }
                 print(line)
             }
