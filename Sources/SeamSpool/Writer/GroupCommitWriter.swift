@@ -128,16 +128,20 @@ final class GroupCommitWriter: @unchecked Sendable {
             buffer.removeAll(keepingCapacity: true)
         }
         let end = size + UInt64(truncatingIfNeeded: buffer.count)
-        var written = true
         if end > allocated {
             // Zeros up to the next step first, then the frames over them: one fdatasync makes
             // both durable, and the flushes until the next step overwrite blocks in place.
             let step = (end + preallocation - 1) / preallocation * preallocation
             let target = max(end, min(step, max(segmentBytes, end)))
-            written = Self.writeZeros(fd, from: allocated, to: target)
-            if written { allocated = target }
+            if Self.writeZeros(fd, from: allocated, to: target) {
+                allocated = target
+            } else {
+                // No room for the zeros (a full disk): the frames alone may still fit.
+                _ = ftruncate(fd, off_t(truncatingIfNeeded: size))
+                allocated = size
+            }
         }
-        written = written && buffer.withUnsafeBytes { Self.write(fd, $0, at: size) }
+        let written = buffer.withUnsafeBytes { Self.write(fd, $0, at: size) }
         if !written || fdatasync(fd) != 0 {
             let error = SpoolError(
                 code: .io, message: "spool write to segment \(segment) failed: \(String(cString: strerror(errno)))")
