@@ -115,7 +115,10 @@ struct ETLDefinitionsFile {
     private func experiment(_ key: String, _ node: Node, _ keyPath: String) throws -> ExperimentDefinition {
         let fields = try self.fields(
             node, keyPath,
-            allowed: ["control", "weights", "primary_metrics", "guardrail_metrics", "secondary_metrics", "alpha", "dimensions", "cuped_days"])
+            allowed: [
+                "control", "weights", "primary_metrics", "guardrail_metrics", "secondary_metrics", "alpha", "dimensions", "cuped_days",
+                "engine", "prior", "sequential_tuning", "multiple_exposures", "multiple_exposure_threshold",
+            ])
         var experiment = ExperimentDefinition(key: key)
         if let node = fields["control"] { experiment.control = try string(node, "\(keyPath).control") }
         if let node = fields["weights"] {
@@ -128,6 +131,39 @@ struct ETLDefinitionsFile {
         if let node = fields["secondary_metrics"] { experiment.secondaryMetrics = try strings(node, "\(keyPath).secondary_metrics") }
         if let node = fields["alpha"] { experiment.alpha = try number(node, "\(keyPath).alpha") }
         if let node = fields["cuped_days"] { experiment.cupedDays = try number(node, "\(keyPath).cuped_days") }
+        if let node = fields["engine"] {
+            let name = try string(node, "\(keyPath).engine")
+            guard let engine = ExperimentDefinition.Engine(rawValue: name) else {
+                throw fail(node, "\(keyPath).engine", "unknown engine \"\(name)\" (frequentist, bayesian or sequential)")
+            }
+            experiment.engine = engine
+        }
+        if let node = fields["prior"] {
+            // A Gaussian prior on the effect: {mean, variance, scale: relative|absolute}; giving one makes it proper.
+            let prior = try self.fields(node, "\(keyPath).prior", allowed: ["mean", "variance", "scale"])
+            experiment.prior.proper = true
+            if let node = prior["mean"] { experiment.prior.mean = try number(node, "\(keyPath).prior.mean") }
+            guard let variance = prior["variance"] else { throw fail(node, "\(keyPath).prior.variance", "missing (the prior's variance, > 0)") }
+            experiment.prior.variance = try number(variance, "\(keyPath).prior.variance")
+            if let node = prior["scale"] {
+                let name = try string(node, "\(keyPath).prior.scale")
+                guard let scale = DifferenceType(rawValue: name) else {
+                    throw fail(node, "\(keyPath).prior.scale", "unknown scale \"\(name)\" (relative or absolute)")
+                }
+                experiment.prior.scale = scale
+            }
+        }
+        if let node = fields["sequential_tuning"] { experiment.sequentialTuning = try number(node, "\(keyPath).sequential_tuning") }
+        if let node = fields["multiple_exposures"] {
+            let name = try string(node, "\(keyPath).multiple_exposures")
+            guard let mode = ExperimentDefinition.MultipleExposures(rawValue: name) else {
+                throw fail(node, "\(keyPath).multiple_exposures", "unknown mode \"\(name)\" (exclude or first)")
+            }
+            experiment.multipleExposures = mode
+        }
+        if let node = fields["multiple_exposure_threshold"] {
+            experiment.multipleExposureThreshold = try number(node, "\(keyPath).multiple_exposure_threshold")
+        }
         if let node = fields["dimensions"] {
             experiment.dimensions = try strings(node, "\(keyPath).dimensions").map { name in
                 guard let dimension = ExperimentDefinition.Dimension(rawValue: name) else {

@@ -31,13 +31,14 @@ struct StatisticsTests {
         for item in Self.cases("welch") {
             let t = item["treatment"] as! [Double]
             let c = item["control"] as! [Double]
-            let comparison = try #require(
-                Comparison.welch(treatment: (t[0], t[1], t[2]), control: (c[0], c[1], c[2]), alpha: item["alpha"] as! Double))
-            Self.close(comparison.tStatistic, item["t"] as! Double, "t")
-            Self.close(comparison.degreesOfFreedom, item["df"] as! Double, "df")
-            Self.close(comparison.pValue, item["p_value"] as! Double, "p")
-            Self.close(comparison.absoluteInterval.lowerBound, item["ci_low"] as! Double, "ci low")
-            Self.close(comparison.absoluteInterval.upperBound, item["ci_high"] as! Double, "ci high")
+            let result = try Engines.frequentist(
+                control: VariantMoments(n: c[2], mean: c[0], variance: c[1]), treatment: VariantMoments(n: t[2], mean: t[0], variance: t[1]),
+                type: .absolute, alpha: item["alpha"] as! Double)
+            Self.close(result.estimate / result.standardError, item["t"] as! Double, "t")
+            Self.close(result.degreesOfFreedom, item["df"] as! Double, "df")
+            Self.close(result.pValue, item["p_value"] as! Double, "p")
+            Self.close(result.interval.lowerBound, item["ci_low"] as! Double, "ci low")
+            Self.close(result.interval.upperBound, item["ci_high"] as! Double, "ci high")
         }
     }
 
@@ -70,18 +71,21 @@ struct StatisticsTests {
         let cx = try #require(item["control_covariates"] as? [Double])
         let treatment = SufficientStatistics(values: item["treatment_values"] as! [Double], covariates: tx)
         let control = SufficientStatistics(values: item["control_values"] as! [Double], covariates: cx)
-        let comparison = try #require(
-            Comparison.compare(treatment: treatment, control: control, pooled: treatment + control, alpha: item["alpha"] as! Double))
-        let cuped = try #require(comparison.cuped)
-        Self.close(cuped.theta, item["theta"] as! Double, "theta")
-        Self.close(cuped.absoluteDifference, item["difference"] as! Double, "adjusted difference")
+        let analysis = ExperimentAnalysis(
+            control: control, treatment: treatment, kind: .mean, lowerIsBetter: false,
+            settings: .init(alpha: item["alpha"] as! Double))
+        guard case .success(let cuped)? = analysis.cuped[.absolute], case .success(let plain)? = analysis.frequentist[.absolute] else {
+            Issue.record("no CUPED or unadjusted result")
+            return
+        }
+        Self.close(try #require(analysis.theta), item["theta"] as! Double, "theta")
+        Self.close(cuped.estimate, item["difference"] as! Double, "adjusted difference")
         Self.close(cuped.pValue, item["p_value"] as! Double, "adjusted p")
         Self.close(cuped.degreesOfFreedom, item["df"] as! Double, "adjusted df")
         Self.close(cuped.interval.lowerBound, item["ci_low"] as! Double, "adjusted ci low")
-        Self.close(comparison.pValue, item["unadjusted_p_value"] as! Double, "unadjusted p")
+        Self.close(plain.pValue, item["unadjusted_p_value"] as! Double, "unadjusted p")
         // The covariate explains variance: the adjusted interval is narrower.
-        #expect(cuped.interval.upperBound - cuped.interval.lowerBound
-            < comparison.absoluteInterval.upperBound - comparison.absoluteInterval.lowerBound)
+        #expect(cuped.interval.upperBound - cuped.interval.lowerBound < plain.interval.upperBound - plain.interval.lowerBound)
     }
 
     @Test func holmAndBenjaminiHochberg() throws {

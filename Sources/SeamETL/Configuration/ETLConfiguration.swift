@@ -91,6 +91,16 @@ public struct ETLConfiguration: Sendable {
             let path = "experiments.\(experiment.key)"
             if !(experiment.alpha > 0 && experiment.alpha < 1) { add("\(path).alpha", "must be between 0 and 1") }
             if !(experiment.cupedDays >= 0) { add("\(path).cuped_days", "must be >= 0") }
+            if experiment.prior.proper, !(experiment.prior.variance > 0 && experiment.prior.variance.isFinite) {
+                add("\(path).prior.variance", "must be a number > 0")
+            }
+            if !experiment.prior.mean.isFinite { add("\(path).prior.mean", "must be a number") }
+            if !(experiment.sequentialTuning > 0 && experiment.sequentialTuning.isFinite) {
+                add("\(path).sequential_tuning", "must be a number > 0")
+            }
+            if !(experiment.multipleExposureThreshold >= 0 && experiment.multipleExposureThreshold <= 1) {
+                add("\(path).multiple_exposure_threshold", "must be between 0 and 1")
+            }
             for (variant, weight) in experiment.weights where !(weight > 0) {
                 add("\(path).weights.\(variant)", "must be > 0")
             }

@@ -11,6 +11,16 @@ public struct MetricDefinition: Sendable, Hashable {
         case timeToEvent = "time_to_event"
         /// Points of the first rule the unit satisfied, else 0.
         case reward
+
+        /// How the engines summarise its per-unit values (gbstats: proportions have variance
+        /// p(1 − p); durations, rewards and sums are means).
+        public var moments: VariantMoments.Kind {
+            switch self {
+            case .proportion: .proportion
+            case .ratio: .ratio
+            case .mean, .timeToEvent, .reward: .mean
+            }
+        }
     }
 
     /// What an event contributes.
@@ -171,12 +181,43 @@ public struct ExperimentDefinition: Sendable, Hashable {
     public var dimensions: [Dimension]
     /// Days before first exposure whose metric value is the CUPED covariate; 0 turns CUPED off.
     public var cupedDays: Double
+    /// The engine whose figures the experiment reports first (all three are stored).
+    public var engine: Engine
+    /// The Bayesian engine's prior on the effect (gbstats' default: flat).
+    public var prior: GaussianPrior
+    /// The sequential engine's tuning parameter (gbstats' default 5000).
+    public var sequentialTuning: Double
+    /// Units that saw several variants: left out (`exclude`, the default) or analysed in
+    /// the first variant they saw (`first`, as GrowthBook and PostHog offer).
+    public var multipleExposures: MultipleExposures
+    /// Share of units that saw several variants above which the experiment is flagged.
+    public var multipleExposureThreshold: Double
+
+    public enum Engine: String, Sendable, Hashable, CaseIterable {
+        case frequentist, bayesian, sequential
+    }
+
+    public enum MultipleExposures: String, Sendable, Hashable, CaseIterable {
+        case exclude, first
+    }
+
+    /// What the engines take from this experiment.
+    public var analysisSettings: ExperimentAnalysis.Settings {
+        ExperimentAnalysis.Settings(alpha: alpha, prior: prior, sequentialTuning: sequentialTuning)
+    }
 
     public init(
         key: String, control: String? = nil, weights: [String: Double] = [:], primaryMetrics: [String] = [],
         guardrailMetrics: [String] = [], secondaryMetrics: [String] = [], alpha: Double = 0.05,
-        dimensions: [Dimension] = [], cupedDays: Double = 0
+        dimensions: [Dimension] = [], cupedDays: Double = 0, engine: Engine = .frequentist,
+        prior: GaussianPrior = GaussianPrior(), sequentialTuning: Double = Engines.defaultSequentialTuning,
+        multipleExposures: MultipleExposures = .exclude, multipleExposureThreshold: Double = 0.01
     ) {
+        self.engine = engine
+        self.prior = prior
+        self.sequentialTuning = sequentialTuning
+        self.multipleExposures = multipleExposures
+        self.multipleExposureThreshold = multipleExposureThreshold
         self.key = key
         self.control = control
         self.weights = weights

@@ -168,8 +168,8 @@ struct ExperimentComputation {
                         WHEN EXISTS (SELECT 1 FROM lake.identities AS i WHERE i.anonymous_id = x.unit_id) THEN lake.resolve_user(x.unit_id)
                         ELSE x.unit_id END AS resolved_user_id
             FROM lake.exposures AS x
-            WHERE x.experiment_key = $1 AND NOT x.multiple_variants AND x.unit_id IN (SELECT unit_id FROM xr_touched)
-            """, [key])
+            WHERE x.experiment_key = $1 AND (NOT x.multiple_variants OR $2) AND x.unit_id IN (SELECT unit_id FROM xr_touched)
+            """, [key, .bool(definition.multipleExposures == .first)])
         try connection.execute("ANALYZE xr_units")
         var rows = try connection.execute("INSERT INTO lake.experiment_units SELECT * FROM xr_units")
         rows += try unitMetrics(on: connection)
@@ -351,17 +351,18 @@ struct ExperimentComputation {
             var pValues: [(row: Int, p: Double)] = []
             for (metric, role) in metrics {
                 guard let byVariant = byMetric[metric.name] else { continue }
-                let pooled = byVariant.values.reduce(SufficientStatistics(n: 0, sum: 0, sumSquares: 0, denominator: metric.kind == .ratio ? (0, 0, 0) : nil, covariate: byVariant.values.first?.covariate.map { _ in (0, 0, 0) })) { $0 + $1 }
                 for (variant, stats) in byVariant.sorted(by: { $0.key < $1.key }) {
                     let isControl = variant == control
-                    let comparison = isControl ? nil : byVariant[control].flatMap {
-                        Comparison.compare(treatment: stats, control: $0, pooled: pooled, alpha: definition.alpha)
+                    let analysis = isControl ? nil : byVariant[control].map {
+                        ExperimentAnalysis(
+                            control: $0, treatment: stats, kind: metric.kind.moments, lowerIsBetter: metric.lowerIsBetter,
+                            settings: definition.analysisSettings)
                     }
-                    if let p = comparison?.pValue, p.isFinite { pValues.append((sliceRows.count, p)) }
+                    if case .success(let f)? = analysis?.frequentist[.absolute], f.pValue.isFinite { pValues.append((sliceRows.count, f.pValue)) }
                     sliceRows.append(
                         resultRow(
                             metric: metric, role: role, variant: variant, slice: (slice.dimension, slice.value), isControl: isControl,
-                            stats: stats, cap: caps[metric.name], comparison: comparison))
+                            stats: stats, cap: caps[metric.name], analysis: analysis))
                 }
             }
             let holm = PValueAdjustment.holm(pValues.map(\.p))
@@ -383,38 +384,68 @@ struct ExperimentComputation {
 
     static let holmColumn = 29
 
+    /// A row of `lake.experiment_results`, in the table's column order (migrations 0005,
+    /// 0007 and 0011).
     private func resultRow(
         metric: MetricDefinition, role: String, variant: String, slice: (String, String), isControl: Bool,
-        stats: SufficientStatistics, cap: Double?, comparison: Comparison?
+        stats: SufficientStatistics, cap: Double?, analysis: ExperimentAnalysis?
     ) -> [PostgresValue] {
         func number(_ value: Double?) -> PostgresValue {
             guard let value, value.isFinite else { return .null }
             return .float64(value)
         }
-        let cuped = comparison?.cuped
+        func estimate(_ outcome: ExperimentAnalysis.Outcome<FrequentistEstimate>?) -> FrequentistEstimate? {
+            if case .success(let value)? = outcome { value } else { nil }
+        }
+        func posterior(_ type: DifferenceType) -> BayesianEstimate? {
+            if case .success(let value)? = analysis?.bayesian[type] { value } else { nil }
+        }
+        let absolute = estimate(analysis?.frequentist[.absolute])
+        let relative = estimate(analysis?.frequentist[.relative])
+        let cupedAbsolute = estimate(analysis?.cuped[.absolute])
+        let cupedRelative = estimate(analysis?.cuped[.relative])
+        let sequential = DifferenceType.allCases.map { estimate(analysis?.sequential[$0]) }
+        let bayesian = DifferenceType.allCases.map(posterior)
         var problems: [String] = []
         if !stats.sum.isFinite || !stats.sumSquares.isFinite { problems.append("the sum or sum of squares exceeds double precision") }
-        if stats.n > 1, stats.sum.isFinite, stats.sumSquares.isFinite, !(stats.variance.isFinite) {
+        let moments = VariantMoments(stats, kind: metric.kind.moments)
+        if stats.n > 1, stats.sum.isFinite, stats.sumSquares.isFinite, !(moments.variance.isFinite) {
             problems.append("the variance is not a finite number")
         }
-        if !isControl, stats.n > 1, let comparison, !comparison.absoluteInterval.lowerBound.isFinite || !comparison.relativeLift.isFinite {
-            problems.append("the comparison with control is not a finite number (a control mean of 0, or values beyond double precision)")
+        if !isControl, stats.n > 1, let analysis {
+            problems += analysis.problems.filter { $0 != .notFinite || problems.isEmpty }.map(\.rawValue)
+            let figures = [absolute?.interval.lowerBound, relative?.estimate, cupedAbsolute?.estimate, bayesian[0]?.expected]
+            if figures.contains(where: { $0.map { !$0.isFinite } ?? false }) {
+                problems.append("the comparison with control is not a finite number (values beyond double precision)")
+            }
         }
-        return [
+        var row: [PostgresValue] = [
             key, .text(metric.name), .text(variant), .text(slice.0), .text(slice.1), .text(metric.kind.rawValue), .text(role),
             .bool(metric.lowerIsBetter), .bool(isControl), .int64(Int64(stats.n)), number(stats.sum), number(stats.sumSquares),
             number(stats.denominator?.sum), number(stats.denominator?.sumSquares), number(stats.denominator?.crossSum),
             number(stats.covariate?.sum), number(stats.covariate?.sumSquares), number(stats.covariate?.crossSum),
-            number(cap), number(stats.mean), number(stats.variance),
-            number(comparison?.absoluteDifference), number(comparison?.absoluteInterval.lowerBound),
-            number(comparison?.absoluteInterval.upperBound), number(comparison?.relativeLift),
-            number(comparison?.relativeInterval.lowerBound), number(comparison?.relativeInterval.upperBound),
-            number(comparison?.degreesOfFreedom), number(comparison?.pValue),
+            number(cap), number(stats.mean), number(moments.variance),
+            number(absolute?.estimate), number(absolute?.interval.lowerBound), number(absolute?.interval.upperBound),
+            number(relative?.estimate), number(relative?.interval.lowerBound), number(relative?.interval.upperBound),
+            number(absolute?.degreesOfFreedom), number(absolute?.pValue),
             .null, .null,  // Holm and BH, filled per slice (holmColumn)
-            number(cuped?.absoluteDifference), number(cuped?.relativeLift), number(cuped?.interval.lowerBound),
-            number(cuped?.interval.upperBound), number(cuped?.pValue), .float64(definition.alpha), window.endParameter,
+            number(cupedAbsolute?.estimate), number(cupedRelative?.estimate), number(cupedAbsolute?.interval.lowerBound),
+            number(cupedAbsolute?.interval.upperBound), number(cupedAbsolute?.pValue), .float64(definition.alpha), window.endParameter,
             problems.isEmpty ? .null : .text(problems.joined(separator: "; ")),
         ]
+        // Migration 0011.
+        row += [
+            number(relative?.pValue), number(analysis?.theta), number(cupedRelative?.interval.lowerBound),
+            number(cupedRelative?.interval.upperBound), number(cupedRelative?.pValue),
+        ]
+        for s in sequential { row += [number(s?.interval.lowerBound), number(s?.interval.upperBound), number(s?.pValue)] }
+        for b in bayesian {
+            row += [
+                number(b?.expected), number(b?.interval.lowerBound), number(b?.interval.upperBound), number(b?.chanceToWin),
+                number(b?.riskControl), number(b?.riskTreatment),
+            ]
+        }
+        return row
     }
 
     /// `lake.experiments`: variants with units and weights, exposure range, SRM.
@@ -436,21 +467,33 @@ struct ExperimentComputation {
         return try connection.execute(
             """
             INSERT INTO lake.experiments
+            WITH exposed AS (
+                SELECT count(*) AS units, count(*) FILTER (WHERE multiple_variants) AS multiple
+                FROM lake.exposures WHERE experiment_key = $1
+            )
             SELECT $1, $2, $3, $4::jsonb, (SELECT count(*) FROM lake.experiment_units WHERE experiment_key = $1),
-                   (SELECT count(*) FROM lake.exposures WHERE experiment_key = $1 AND multiple_variants),
+                   CASE WHEN $9 = 'exclude' THEN exposed.multiple ELSE 0 END,
                    (SELECT min(first_exposed_at) FROM lake.experiment_units WHERE experiment_key = $1),
                    (SELECT max(first_exposed_at) FROM lake.experiment_units WHERE experiment_key = $1),
-                   $5, $6, $7, $8
+                   $5, $6, $7, $8, $10, $9, exposed.multiple,
+                   exposed.multiple::float8 / nullif(exposed.units, 0),
+                   coalesce(exposed.multiple::float8 / nullif(exposed.units, 0) > $11, false)
+            FROM exposed
             ON CONFLICT (experiment_key) DO UPDATE SET
                 configured = EXCLUDED.configured, control_variant = EXCLUDED.control_variant, variants = EXCLUDED.variants,
                 units = EXCLUDED.units, excluded_units = EXCLUDED.excluded_units, first_exposure = EXCLUDED.first_exposure,
                 last_exposure = EXCLUDED.last_exposure, srm_chi_square = EXCLUDED.srm_chi_square,
-                srm_p_value = EXCLUDED.srm_p_value, srm_flag = EXCLUDED.srm_flag, computed_through = EXCLUDED.computed_through
+                srm_p_value = EXCLUDED.srm_p_value, srm_flag = EXCLUDED.srm_flag, computed_through = EXCLUDED.computed_through,
+                engine = EXCLUDED.engine, multiple_exposures = EXCLUDED.multiple_exposures,
+                multiple_exposure_units = EXCLUDED.multiple_exposure_units,
+                multiple_exposure_share = EXCLUDED.multiple_exposure_share, multiple_exposure_flag = EXCLUDED.multiple_exposure_flag
             """,
             [
                 key, .bool(configured), .text(control), .jsonb("[\(variantsJSON)]"),
                 srm.map { .float64($0.chiSquare) } ?? .null, srm.map { .float64($0.pValue) } ?? .null,
                 .bool((srm?.pValue ?? 1) < SampleRatioMismatch.threshold), window.endParameter,
+                .text(definition.multipleExposures.rawValue), .text(definition.engine.rawValue),
+                .float64(definition.multipleExposureThreshold),
             ])
     }
 

@@ -95,9 +95,10 @@ public enum DifferenceType: String, Sendable, CaseIterable {
 
 /// Why an engine gives no result for a comparison (gbstats' reasons, in Seam's words).
 public enum EngineProblem: String, Sendable, Error {
-    case baselineZero = "the control's mean is 0, so a relative difference is undefined"
-    case zeroVariance = "a variant's variance is 0 or negative (too few units, or every unit alike)"
     case noUnits = "a variant has no units"
+    case notFinite = "a variant's statistics are not finite numbers (values beyond double precision)"
+    case baselineZero = "the control's mean is 0, so the relative difference is not a finite number"
+    case zeroVariance = "a variant's variance is 0 (a single unit, or every unit alike), so there is no interval"
 }
 
 /// A frequentist or sequential result for one difference type.
@@ -125,7 +126,7 @@ public struct BayesianEstimate: Sendable, Equatable {
 }
 
 /// A Gaussian prior on the effect (gbstats' `GaussianPrior`). Improper (flat) unless `proper`.
-public struct GaussianPrior: Sendable, Equatable {
+public struct GaussianPrior: Sendable, Hashable {
     public var mean: Double
     public var variance: Double
     public var proper: Bool
@@ -164,6 +165,7 @@ public enum Engines {
 
     static func check(_ a: VariantMoments, _ b: VariantMoments, _ type: DifferenceType) throws(EngineProblem) {
         if a.n == 0 || b.n == 0 { throw .noUnits }
+        for x in [a.mean, a.unadjustedMean, a.variance, b.mean, b.unadjustedMean, b.variance] where !x.isFinite { throw .notFinite }
         if type == .relative, a.mean == 0 || a.unadjustedMean == 0 { throw .baselineZero }
         if !(a.variance > 0) || !(b.variance > 0) { throw .zeroVariance }
     }
@@ -252,5 +254,82 @@ public enum Engines {
         let control = above == 0 ? 0 : above * (mean + sd * density / above)
         let treatment = below == 0 ? 0 : -below * (mean - sd * density / below)
         return (control, treatment)
+    }
+}
+
+/// Every analysis of one treatment against the control for one metric, as stored in
+/// `lake.experiment_results`: the frequentist test on the unadjusted statistics, the same on
+/// the CUPED-adjusted ones when the metric has covariates, and the sequential and Bayesian
+/// engines on the adjusted statistics when there are any (as gbstats does with regression
+/// adjustment on), else the unadjusted ones.
+public struct ExperimentAnalysis: Sendable {
+    public typealias Outcome<T: Sendable> = Result<T, EngineProblem>
+
+    public var control: VariantMoments
+    public var treatment: VariantMoments
+    /// CUPED's θ for this pair; nil without covariates.
+    public var theta: Double?
+    public var frequentist: [DifferenceType: Outcome<FrequentistEstimate>] = [:]
+    /// On the CUPED-adjusted statistics; empty without covariates.
+    public var cuped: [DifferenceType: Outcome<FrequentistEstimate>] = [:]
+    public var sequential: [DifferenceType: Outcome<FrequentistEstimate>] = [:]
+    public var bayesian: [DifferenceType: Outcome<BayesianEstimate>] = [:]
+
+    /// The settings an experiment gives its analyses.
+    public struct Settings: Sendable, Hashable {
+        public var alpha: Double
+        public var prior: GaussianPrior
+        public var sequentialTuning: Double
+        public init(alpha: Double = 0.05, prior: GaussianPrior = GaussianPrior(), sequentialTuning: Double = Engines.defaultSequentialTuning) {
+            self.alpha = alpha
+            self.prior = prior
+            self.sequentialTuning = sequentialTuning
+        }
+    }
+
+    public init(
+        control: SufficientStatistics, treatment: SufficientStatistics, kind: VariantMoments.Kind, lowerIsBetter: Bool,
+        settings: Settings
+    ) {
+        let plain = (VariantMoments(control, kind: kind), VariantMoments(treatment, kind: kind))
+        let pair = VariantMoments.pair(control: control, treatment: treatment, kind: kind)
+        self.control = plain.0
+        self.treatment = plain.1
+        theta = pair.theta
+        let alpha = settings.alpha
+        for type in DifferenceType.allCases {
+            frequentist[type] = Result { () throws(EngineProblem) in
+                try Engines.frequentist(control: plain.0, treatment: plain.1, type: type, alpha: alpha)
+            }
+            if pair.theta != nil {
+                cuped[type] = Result { () throws(EngineProblem) in
+                    try Engines.frequentist(control: pair.control, treatment: pair.treatment, type: type, alpha: alpha)
+                }
+            }
+            sequential[type] = Result { () throws(EngineProblem) in
+                try Engines.sequential(
+                    control: pair.control, treatment: pair.treatment, type: type, alpha: alpha, tuning: settings.sequentialTuning)
+            }
+            bayesian[type] = Result { () throws(EngineProblem) in
+                try Engines.bayesian(
+                    control: pair.control, treatment: pair.treatment, type: type, alpha: alpha, prior: settings.prior,
+                    lowerIsBetter: lowerIsBetter)
+            }
+        }
+    }
+
+    /// Why analyses have no result, once each (for the row's note).
+    public var problems: [EngineProblem] {
+        var seen: [EngineProblem] = []
+        func note<T>(_ outcome: Outcome<T>?) {
+            if case .failure(let problem) = outcome, !seen.contains(problem) { seen.append(problem) }
+        }
+        for type in DifferenceType.allCases {
+            note(frequentist[type])
+            note(cuped[type])
+            note(sequential[type])
+            note(bayesian[type])
+        }
+        return seen
     }
 }

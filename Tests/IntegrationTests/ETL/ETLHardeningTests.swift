@@ -60,7 +60,6 @@ struct ETLHardeningTests {
             try await ETLScenario.runAll(runner, Self.configuration, now: Self.now)
             try await ETLScenario.runAll(runner, Self.configuration, now: Self.now.addingTimeInterval(60))
 
-            for row in try await pool.query("SELECT (to_jsonb(r))::text FROM lake.experiment_results r WHERE experiment_key IN ('zero','huge') AND dimension = '' AND metric = 'revenue_per_unit'").rows { print("ROW", try row[0].decode(String.self)) }
             let zero = try await Self.results(pool, "zero")
             let zeroTreatment = try #require(zero["treatment"])
             #expect(try zeroTreatment.decode(Double.self, "mean") == 0)
