@@ -10,6 +10,7 @@ extension ReadAPI {
                 """
                 SELECT experiment_key AS key, configured, control_variant, variants, units, excluded_units,
                        \(unescaped: rfc3339("first_exposure")), \(unescaped: rfc3339("last_exposure")), srm_chi_square, srm_p_value, srm_flag,
+                       engine, multiple_exposures, multiple_exposure_units, multiple_exposure_share, multiple_exposure_flag,
                        \(unescaped: rfc3339("computed_through")),
                        (SELECT \(unescaped: rfc3339("max(finished_at)", as: "finished")) FROM lake.etl_runs
                         WHERE job = 'experiment_results' AND status = 'succeeded') AS last_computed_at
@@ -56,18 +57,32 @@ extension ReadAPI {
                        denominator_sum, denominator_sum_squares, cross_sum, covariate_sum, covariate_sum_squares, covariate_cross_sum,
                        cap_value, mean, variance, absolute_diff, absolute_ci_low, absolute_ci_high, relative_lift, relative_ci_low,
                        relative_ci_high, degrees_of_freedom, p_value, p_value_holm, p_value_bh, cuped_absolute_diff,
-                       cuped_relative_lift, cuped_ci_low, cuped_ci_high, cuped_p_value, alpha, \(unescaped: rfc3339("computed_through")), note
+                       cuped_relative_lift, cuped_ci_low, cuped_ci_high, cuped_p_value, relative_p_value, cuped_theta,
+                       cuped_relative_ci_low, cuped_relative_ci_high, cuped_relative_p_value,
+                       sequential_absolute_ci_low, sequential_absolute_ci_high, sequential_absolute_p_value,
+                       sequential_relative_ci_low, sequential_relative_ci_high, sequential_relative_p_value,
+                       bayesian_absolute_expected, bayesian_absolute_ci_low, bayesian_absolute_ci_high,
+                       bayesian_absolute_chance_to_win, bayesian_absolute_risk_control, bayesian_absolute_risk_treatment,
+                       bayesian_relative_expected, bayesian_relative_ci_low, bayesian_relative_ci_high,
+                       bayesian_relative_chance_to_win, bayesian_relative_risk_control, bayesian_relative_risk_treatment,
+                       alpha, \(unescaped: rfc3339("computed_through")), note
                 FROM lake.experiment_results WHERE \(SQLQuery.joined(conditions, separator: " AND "))
                 ORDER BY dimension, dimension_value, metric, is_control DESC, variant
                 """))
         let experiment = try Table(
             try await pool.query(
-                "SELECT srm_p_value, srm_flag, control_variant, \(unescaped: rfc3339("computed_through")) FROM lake.experiments WHERE experiment_key = \(text: key)")
+                """
+                SELECT srm_p_value, srm_flag, control_variant, engine, multiple_exposure_share, multiple_exposure_flag,
+                       \(unescaped: rfc3339("computed_through")) FROM lake.experiments WHERE experiment_key = \(text: key)
+                """)
         ).objects.first ?? [:]
         return Answer(
             json: [
                 "experiment": key, "control_variant": experiment["control_variant"] ?? NSNull(),
                 "srm_p_value": experiment["srm_p_value"] ?? NSNull(), "srm_flag": experiment["srm_flag"] ?? false,
+                "engine": experiment["engine"] ?? "frequentist",
+                "multiple_exposure_share": experiment["multiple_exposure_share"] ?? NSNull(),
+                "multiple_exposure_flag": experiment["multiple_exposure_flag"] ?? false,
                 "computed_through": experiment["computed_through"] ?? NSNull(), "results": table.objects,
             ], table: table)
     }

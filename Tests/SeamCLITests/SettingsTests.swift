@@ -155,6 +155,12 @@ struct ETLConfigurationFileTests {
                 primary_metrics: [capped_revenue]
                 dimensions: [device]
                 cuped_days: 7
+                engine: sequential
+                prior: {mean: 0.01, variance: 0.04}
+                sequential_tuning: 2000
+                multiple_exposures: first
+                multiple_exposure_threshold: 0.05
+              exp2: {}
             """)
         let settings = try Settings.resolve(options: GlobalOptions.parse(["--config", path]), environment: [:])
         let configuration = try settings.etlConfiguration()
@@ -170,6 +176,13 @@ struct ETLConfigurationFileTests {
         #expect(configuration.segments.map(\.name) == ["big"])
         let experiment = try #require(configuration.experiments.first)
         #expect(experiment.weights == ["a": 2, "b": 1] && experiment.dimensions == [.device] && experiment.cupedDays == 7)
+        #expect(experiment.engine == .sequential && experiment.sequentialTuning == 2000)
+        #expect(experiment.prior == GaussianPrior(mean: 0.01, variance: 0.04, proper: true, scale: .relative))
+        #expect(experiment.multipleExposures == .first && experiment.multipleExposureThreshold == 0.05)
+        // gbstats' defaults: frequentist reported, a flat prior, tuning 5000; units with several variants excluded.
+        let defaults = try #require(configuration.experiments.first { $0.key == "exp2" })
+        #expect(defaults.engine == .frequentist && defaults.prior == GaussianPrior() && defaults.sequentialTuning == 5000)
+        #expect(defaults.multipleExposures == .exclude && defaults.multipleExposureThreshold == 0.01)
     }
 
     @Test func errorsNameFileLineAndKeyPath() throws {
@@ -182,6 +195,13 @@ struct ETLConfigurationFileTests {
             ("experiments:\n  e1: {alpha: high}\n", "experiments.e1.alpha"),
             ("experiments:\n  e1: {dimensions: [country]}\n", "experiments.e1.dimensions"),
             ("experiments:\n  e1: {primary_metrics: [nope]}\n", "experiments.e1.primary_metrics"),
+            ("experiments:\n  e1: {engine: bootstrap}\n", "experiments.e1.engine"),
+            ("experiments:\n  e1: {prior: {mean: 0}}\n", "experiments.e1.prior.variance"),
+            ("experiments:\n  e1: {prior: {variance: -1}}\n", "experiments.e1.prior.variance"),
+            ("experiments:\n  e1: {prior: {variance: 1, scale: log}}\n", "experiments.e1.prior.scale"),
+            ("experiments:\n  e1: {sequential_tuning: 0}\n", "experiments.e1.sequential_tuning"),
+            ("experiments:\n  e1: {multiple_exposures: last}\n", "experiments.e1.multiple_exposures"),
+            ("experiments:\n  e1: {multiple_exposure_threshold: 2}\n", "experiments.e1.multiple_exposure_threshold"),
             ("etl:\n  schedule: \"61 * * * *\"\n", "etl.schedule"),
             ("etl:\n  jobs:\n    nope:\n      schedule: \"* * * * *\"\n", "etl.jobs.nope"),
         ]

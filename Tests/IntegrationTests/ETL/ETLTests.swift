@@ -123,6 +123,101 @@ struct ETLTests {
         }
     }
 
+    @Test("every engine's columns hold what the engines give on the row's own sums; engine and prior come from seam.yaml")
+    func engineColumns() async throws {
+        try await withScenario { pool in
+            var configuration = ETLScenario.configuration
+            configuration.experiments[0].engine = .bayesian
+            configuration.experiments[0].prior = GaussianPrior(mean: 0, variance: 0.25, proper: true, scale: .relative)
+            configuration.experiments[0].sequentialTuning = 800
+            try await ETLScenario.runAll(JobRunner(pool: pool, lookbackHours: 48), configuration, now: Self.now)
+            let definition = configuration.experiments[0]
+            let columns = [
+                "relative_lift", "relative_ci_low", "relative_ci_high", "relative_p_value", "absolute_ci_low", "p_value",
+                "sequential_absolute_ci_low", "sequential_absolute_ci_high", "sequential_absolute_p_value",
+                "sequential_relative_ci_low", "sequential_relative_ci_high", "sequential_relative_p_value",
+                "bayesian_absolute_expected", "bayesian_absolute_ci_low", "bayesian_absolute_ci_high", "bayesian_absolute_chance_to_win",
+                "bayesian_absolute_risk_control", "bayesian_absolute_risk_treatment", "bayesian_relative_expected",
+                "bayesian_relative_ci_low", "bayesian_relative_ci_high", "bayesian_relative_chance_to_win",
+                "bayesian_relative_risk_control", "bayesian_relative_risk_treatment",
+            ]
+            for metric in ["purchase_conversion", "revenue_per_unit", "time_to_first_action"] {
+                let rows = try await pool.query(
+                    """
+                    SELECT variant, units::float8, sum, sum_squares, \(unescaped: columns.joined(separator: ", "))
+                    FROM lake.experiment_results WHERE experiment_key = 'checkout' AND metric = \(text: metric) AND dimension = ''
+                    """ as SQLQuery)
+                var sums: [String: SufficientStatistics] = [:]
+                var treatment: PostgresRow?
+                for row in rows.rows {
+                    let variant = try row[0].decode(String.self)
+                    sums[variant] = SufficientStatistics(n: try row[1].decode(Double.self), sum: try row[2].decode(Double.self), sumSquares: try row[3].decode(Double.self))
+                    if variant == "treatment" { treatment = row }
+                }
+                let row = try #require(treatment)
+                let kind = try #require(configuration.metric(named: metric))
+                let analysis = ExperimentAnalysis(
+                    control: try #require(sums["control"]), treatment: try #require(sums["treatment"]), kind: kind.kind.moments,
+                    lowerIsBetter: kind.lowerIsBetter, settings: definition.analysisSettings)
+                func value<T>(_ outcome: Result<T, EngineProblem>?) throws -> T { try #require(try outcome?.get()) }
+                let f = (try value(analysis.frequentist[.absolute]), try value(analysis.frequentist[.relative]))
+                let q = (try value(analysis.sequential[.absolute]), try value(analysis.sequential[.relative]))
+                let b = (try value(analysis.bayesian[.absolute]), try value(analysis.bayesian[.relative]))
+                let expected: [Double] = [
+                    f.1.estimate, f.1.interval.lowerBound, f.1.interval.upperBound, f.1.pValue, f.0.interval.lowerBound, f.0.pValue,
+                    q.0.interval.lowerBound, q.0.interval.upperBound, q.0.pValue, q.1.interval.lowerBound, q.1.interval.upperBound, q.1.pValue,
+                    b.0.expected, b.0.interval.lowerBound, b.0.interval.upperBound, b.0.chanceToWin, b.0.riskControl, b.0.riskTreatment,
+                    b.1.expected, b.1.interval.lowerBound, b.1.interval.upperBound, b.1.chanceToWin, b.1.riskControl, b.1.riskTreatment,
+                ]
+                for (index, name) in columns.enumerated() {
+                    let stored = try #require(try row[4 + index].decode(Double?.self), "\(metric) \(name) is NULL")
+                    #expect(abs(stored - expected[index]) <= 1e-12 * max(1, abs(expected[index])), "\(metric) \(name): \(stored) vs \(expected[index])")
+                }
+                // The proper prior pulls the posterior towards 0: it is not the frequentist estimate.
+                #expect(abs(b.1.expected) < abs(f.1.estimate))
+            }
+            let experiment = try #require(try await pool.query("SELECT engine FROM lake.experiments WHERE experiment_key = 'checkout'").first)
+            #expect(try experiment[0].decode(String.self) == "bayesian")
+        }
+    }
+
+    @Test("units that saw several variants: excluded and counted by default, analysed in their first variant with multiple_exposures: first; the share is flagged")
+    func multipleExposures() async throws {
+        try await withScenario { pool in
+            let runner = JobRunner(pool: pool, lookbackHours: 48)
+            try await ETLScenario.runAll(runner, now: Self.now)
+            func experiment() async throws -> PostgresRow {
+                try #require(
+                    try await pool.query(
+                        """
+                        SELECT units, excluded_units, multiple_exposures, multiple_exposure_units, multiple_exposure_share, multiple_exposure_flag
+                        FROM lake.experiments WHERE experiment_key = 'checkout'
+                        """
+                    ).first)
+            }
+            // a6 saw control, then treatment: one of six exposed units.
+            var current = try await experiment()
+            #expect(try current[0].decode(Int.self) == 5 && (try current[1].decode(Int.self)) == 1)
+            #expect(try current[2].decode(String.self) == "exclude" && (try current[3].decode(Int.self)) == 1)
+            #expect(abs(try current[4].decode(Double.self) - 1.0 / 6) < 1e-12)
+            #expect(try current[5].decode(Bool.self))
+
+            var configuration = ETLScenario.configuration
+            configuration.experiments[0].multipleExposures = .first
+            configuration.experiments[0].multipleExposureThreshold = 0.5
+            try await ETLScenario.runAll(runner, configuration, now: Self.now.addingTimeInterval(60))
+            current = try await experiment()
+            #expect(try current[0].decode(Int.self) == 6 && (try current[1].decode(Int.self)) == 0)
+            #expect(try current[2].decode(String.self) == "first" && (try current[3].decode(Int.self)) == 1)
+            #expect(try current[5].decode(Bool.self) == false)  // 1/6 is under the threshold of 0.5
+            let a6 = try await pool.query("SELECT variant FROM lake.experiment_units WHERE experiment_key = 'checkout' AND unit_id = 'a6'")
+            #expect(try a6.rows.map { try $0[0].decode(String.self) } == ["control"])
+            // The control's units: a1, a2 and now a6.
+            let control = try await row(pool, metric: "purchase_conversion", variant: "control")
+            #expect(try control.decode(Double.self, "units") == 3)
+        }
+    }
+
     @Test("segment metrics and user features of the hand-computed scenario")
     func handComputedSegmentMetrics() async throws {
         try await withScenario { pool in
