@@ -165,4 +165,74 @@ extension ReadAPI {
         formatter.formatOptions = [.withFullDate]
         return formatter.date(from: text)
     }
+
+    /// `GET /v1/bandits`: every bandit with decisions, their count and time range.
+    func bandits() async throws -> Answer {
+        let table = try Table(
+            try await pool.query(
+                """
+                SELECT d.bandit_key AS key, count(*) AS decisions, \(unescaped: rfc3339("min(d.decided_at)", as: "first_decision")),
+                       \(unescaped: rfc3339("max(d.decided_at)", as: "last_decision")),
+                       count(r.decision_id) AS rewarded, avg(r.reward) AS mean_reward
+                FROM lake.decisions AS d LEFT JOIN lake.decision_rewards AS r USING (decision_id)
+                GROUP BY d.bandit_key ORDER BY d.bandit_key
+                """))
+        return Answer(json: ["bandits": table.objects], table: nil)
+    }
+
+    /// `GET /v1/bandits/{key}/estimates?from=&to=`: lake.bandit_estimates by day.
+    func banditEstimates(key: String, request: Request) async throws -> Answer {
+        let query = request.uri.queryParameters
+        guard try await pool.query("SELECT count(*) FROM lake.decisions WHERE bandit_key = \(text: key)").scalar(Int.self) > 0 else {
+            throw Failure(.notFound, "unknown bandit \"\(key)\" (GET /v1/bandits lists them)")
+        }
+        var conditions: [SQLQuery] = ["bandit_key = \(text: key)"]
+        for (parameter, comparison) in [("from", ">="), ("to", "<")] {
+            guard let text = query[Substring(parameter)].map(String.init) else { continue }
+            guard let date = Self.parseTime(text) else {
+                throw Failure(.badRequest, "\(parameter): not an RFC 3339 time or a date (2026-11-20), got \"\(text)\"")
+            }
+            conditions.append("day \(unescaped: comparison) (\(PostgresValue.timestamptz(date))::timestamptz AT TIME ZONE 'UTC')::date")
+        }
+        let table = try Table(
+            try await pool.query(
+                """
+                SELECT bandit_key, day::text AS day, policy, method, decisions, matched, value, ci_low, ci_high,
+                       \(unescaped: rfc3339("computed_through"))
+                FROM lake.bandit_estimates WHERE \(SQLQuery.joined(conditions, separator: " AND "))
+                ORDER BY day, policy, method
+                """))
+        return Answer(json: ["bandit": key, "estimates": table.objects], table: table)
+    }
+
+    /// `GET /v1/bandits/{key}/dsjson?from=&to=`: the decisions as DSJSON lines
+    /// (`DSJSONExport`), streamed page by page as they are read.
+    func dsjson(key: String, request: Request) async throws -> Response {
+        let query = request.uri.queryParameters
+        var bounds: [String: Date] = [:]
+        for parameter in ["from", "to"] {
+            guard let text = query[Substring(parameter)].map(String.init) else { continue }
+            guard let date = Self.parseTime(text) else {
+                throw Failure(.badRequest, "\(parameter): not an RFC 3339 time or a date (2026-11-20), got \"\(text)\"")
+            }
+            bounds[parameter] = date
+        }
+        let known: Int
+        do {
+            known = try await pool.query("SELECT count(*) FROM lake.decisions WHERE bandit_key = \(text: key)").scalar(Int.self)
+        } catch {
+            throw Failure(.serviceUnavailable, "the lake could not be read: \(error)")
+        }
+        guard known > 0 else { throw Failure(.notFound, "unknown bandit \"\(key)\" (GET /v1/bandits lists them)") }
+        let pool = self.pool
+        let (from, to) = (bounds["from"], bounds["to"])
+        return Response(
+            status: .ok, headers: [.contentType: "application/x-ndjson", .cacheControl: "no-cache"],
+            body: ResponseBody { writer in
+                _ = try await DSJSONExport.export(bandit: key, from: from, to: to, pool: pool) { bytes in
+                    try await writer.write(ByteBuffer(bytes: bytes))
+                }
+                try await writer.finish(nil)
+            })
+    }
 }

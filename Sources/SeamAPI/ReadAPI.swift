@@ -7,7 +7,8 @@ import Logging
 import SeamPostgres
 
 /// The read API for the A/B framework and dashboards: experiments, their results, segments
-/// and segment metrics, straight from the lake tables the ETL jobs write.
+/// and segment metrics, bandits with their off-policy estimates and their decisions as
+/// DSJSON, straight from the lake tables the ETL jobs write.
 ///
 /// Every answer carries an `ETag` (a digest of the body) and honours `If-None-Match`;
 /// results and metrics come as JSON, or CSV with `Accept: text/csv`. With read tokens
@@ -38,7 +39,7 @@ public struct ReadAPI: Sendable {
 
     /// Adds the API's routes to a router (the ingestion server's, when both roles run).
     /// Where the read API's routes live (for CORS).
-    public static let pathPrefixes = ["/v1/experiments", "/v1/segments"]
+    public static let pathPrefixes = ["/v1/experiments", "/v1/segments", "/v1/bandits"]
 
     public func addRoutes<Context: RequestContext>(to router: Router<Context>) {
         router.group()
@@ -52,6 +53,14 @@ public struct ReadAPI: Sendable {
             .get("/v1/segments/:name/metrics") { request, context in
                 let name = context.parameters.get("name") ?? ""
                 return try await respond(request) { try await segmentMetrics(name: name, request: request) }
+            }
+            .get("/v1/bandits") { request, _ in try await respond(request) { try await bandits() } }
+            .get("/v1/bandits/:key/estimates") { request, context in
+                let key = context.parameters.get("key") ?? ""
+                return try await respond(request) { try await banditEstimates(key: key, request: request) }
+            }
+            .get("/v1/bandits/:key/dsjson") { request, context in
+                try await dsjson(key: context.parameters.get("key") ?? "", request: request)
             }
     }
 

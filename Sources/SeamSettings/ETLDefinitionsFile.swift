@@ -14,11 +14,12 @@ import Yams
 ///   checkout_button: {control: control, weights: {control: 1, treatment: 1}, primary_metrics: [purchase_conversion]}
 /// ```
 struct ETLDefinitionsFile {
-    static let sections: Set<String> = ["metrics", "segments", "experiments"]
+    static let sections: Set<String> = ["metrics", "segments", "experiments", "bandits"]
 
     var metrics: [MetricDefinition] = []
     var segments: [SegmentDefinition] = []
     var experiments: [ExperimentDefinition] = []
+    var bandits: [BanditDefinition] = []
 
     let path: String
 
@@ -35,6 +36,7 @@ struct ETLDefinitionsFile {
                 switch section {
                 case "metrics": file.metrics.append(try file.metric(name, body, keyPath))
                 case "segments": file.segments.append(try file.segment(name, body, keyPath))
+                case "bandits": file.bandits.append(try file.bandit(name, body, keyPath))
                 default: file.experiments.append(try file.experiment(name, body, keyPath))
                 }
             }
@@ -64,18 +66,7 @@ struct ETLDefinitionsFile {
             let parts = try self.fields(node, "\(keyPath).denominator", allowed: ["events", "value"])
             metric.denominator = try selector(events: parts["events"], value: parts["value"], "\(keyPath).denominator")
         }
-        if let node = fields["rules"] {
-            guard case .sequence(let rules) = node else { throw fail(node, "\(keyPath).rules", "must be a list of {events, points, within_seconds}") }
-            metric.rules = try rules.enumerated().map { index, rule in
-                let path = "\(keyPath).rules[\(index)]"
-                let parts = try self.fields(rule, path, allowed: ["events", "points", "within_seconds"])
-                guard let points = parts["points"] else { throw fail(rule, "\(path).points", "missing") }
-                return MetricDefinition.RewardRule(
-                    events: try parts["events"].map { try strings($0, "\(path).events") } ?? [],
-                    points: try number(points, "\(path).points"),
-                    withinSeconds: try parts["within_seconds"].map { try number($0, "\(path).within_seconds") })
-            }
-        }
+        if let node = fields["rules"] { metric.rules = try rules(node, "\(keyPath).rules") }
         if let node = fields["window_hours"] { metric.windowHours = try number(node, "\(keyPath).window_hours") }
         if let node = fields["delay_hours"] { metric.delayHours = try number(node, "\(keyPath).delay_hours") }
         if let node = fields["lower_is_better"] { metric.lowerIsBetter = try bool(node, "\(keyPath).lower_is_better") }
@@ -102,6 +93,31 @@ struct ETLDefinitionsFile {
             selector.value = parsed
         }
         return selector
+    }
+
+    /// A list of reward rules: `[{events, points, within_seconds}]`.
+    private func rules(_ node: Node, _ keyPath: String) throws -> [MetricDefinition.RewardRule] {
+        guard case .sequence(let rules) = node else { throw fail(node, keyPath, "must be a list of {events, points, within_seconds}") }
+        return try rules.enumerated().map { index, rule in
+            let path = "\(keyPath)[\(index)]"
+            let parts = try self.fields(rule, path, allowed: ["events", "points", "within_seconds"])
+            guard let points = parts["points"] else { throw fail(rule, "\(path).points", "missing") }
+            return MetricDefinition.RewardRule(
+                events: try parts["events"].map { try strings($0, "\(path).events") } ?? [],
+                points: try number(points, "\(path).points"),
+                withinSeconds: try parts["within_seconds"].map { try number($0, "\(path).within_seconds") })
+        }
+    }
+
+    private func bandit(_ key: String, _ node: Node, _ keyPath: String) throws -> BanditDefinition {
+        var bandit = BanditDefinition(key: key)
+        if case .scalar = node { return bandit }  // `KEY:` alone: the defaults
+        let fields = try self.fields(node, keyPath, allowed: ["rules", "reward_window_seconds"])
+        if let node = fields["rules"] { bandit.rules = try rules(node, "\(keyPath).rules") }
+        if let node = fields["reward_window_seconds"] {
+            bandit.rewardWindowSeconds = try number(node, "\(keyPath).reward_window_seconds")
+        }
+        return bandit
     }
 
     private func segment(_ name: String, _ node: Node, _ keyPath: String) throws -> SegmentDefinition {

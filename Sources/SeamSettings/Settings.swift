@@ -307,6 +307,7 @@ extension Settings {
         for metric in etlDefinitions.metrics { configuration.define(metric) }
         configuration.segments = etlDefinitions.segments
         configuration.experiments = etlDefinitions.experiments
+        configuration.bandits = etlDefinitions.bandits
         let problems = configuration.problems()
         guard problems.isEmpty else {
             throw SettingsError(

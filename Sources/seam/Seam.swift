@@ -12,6 +12,6 @@ struct Seam: AsyncParsableCommand {
             Without a database URL (--database-url, SEAM_DATABASE_URL or database.url in the config file) \
             Seam runs a private PostgreSQL cluster under its home directory (.seam/ or SEAM_HOME).
             """,
-        subcommands: [ServeCommand.self, MigrateCommand.self, DBCommand.self, JoinCommand.self, ETLCommand.self, SpoolCommand.self, BenchCommand.self]
+        subcommands: [ServeCommand.self, MigrateCommand.self, DBCommand.self, JoinCommand.self, ETLCommand.self, ExportCommand.self, SpoolCommand.self, BenchCommand.self]
     )
 }

@@ -14,12 +14,14 @@ public struct ETLConfiguration: Sendable {
     public var metrics: [MetricDefinition]
     public var segments: [SegmentDefinition]
     public var experiments: [ExperimentDefinition]
+    /// Configured bandits; a bandit seen in `lake.decisions` but not here gets the defaults.
+    public var bandits: [BanditDefinition]
 
     public init(
         schedules: [JobName: CronExpression] = [:], defaultSchedule: CronExpression = try! CronExpression("*/15 * * * *"),
         lookbackHours: Double = 48, priorAlpha: Double = 1, priorBeta: Double = 1,
         metrics: [MetricDefinition] = MetricDefinition.builtIn, segments: [SegmentDefinition] = [],
-        experiments: [ExperimentDefinition] = []
+        experiments: [ExperimentDefinition] = [], bandits: [BanditDefinition] = []
     ) {
         self.schedules = schedules
         self.defaultSchedule = defaultSchedule
@@ -29,6 +31,7 @@ public struct ETLConfiguration: Sendable {
         self.metrics = metrics
         self.segments = segments
         self.experiments = experiments
+        self.bandits = bandits
     }
 
     public func schedule(for job: JobName) -> CronExpression { schedules[job] ?? defaultSchedule }
@@ -114,6 +117,18 @@ public struct ETLConfiguration: Sendable {
                 for name in metricNames where metric(named: name) == nil {
                     add("\(path).\(list)", "unknown metric \"\(name)\" (defined: \(metrics.map(\.name).joined(separator: ", ")))")
                 }
+            }
+        }
+        for bandit in bandits {
+            let path = "bandits.\(bandit.key)"
+            if !(bandit.rewardWindowSeconds > 0 && bandit.rewardWindowSeconds.isFinite) {
+                add("\(path).reward_window_seconds", "must be a number > 0")
+            }
+            if bandit.rules.isEmpty { add("\(path).rules", "name at least one rule") }
+            for (index, rule) in bandit.rules.enumerated() {
+                if rule.events.isEmpty { add("\(path).rules[\(index)].events", "name at least one event") }
+                if !rule.points.isFinite { add("\(path).rules[\(index)].points", "must be a number") }
+                if let within = rule.withinSeconds, !(within > 0) { add("\(path).rules[\(index)].within_seconds", "must be > 0") }
             }
         }
         return problems

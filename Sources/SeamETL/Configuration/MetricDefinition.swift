@@ -229,3 +229,27 @@ public struct ExperimentDefinition: Sendable, Hashable {
         self.cupedDays = cupedDays
     }
 }
+
+/// A contextual bandit whose decisions (`lake.decisions`) the `bandits` job rewards and
+/// evaluates off-policy.
+public struct BanditDefinition: Sendable, Hashable {
+    public var key: String
+    /// The first rule (in this order) that an event of the decision's unit satisfies within
+    /// `rewardWindowSeconds` after the decision gives its points; none gives 0. A rule's
+    /// `withinSeconds` narrows its own window.
+    public var rules: [MetricDefinition.RewardRule]
+    public var rewardWindowSeconds: Double
+
+    /// The personalization reward: 3 for adding a product to the basket, 1 for a product
+    /// detail page displayed within 20 s, 0 otherwise, within an hour.
+    public static let defaultRules: [MetricDefinition.RewardRule] = [
+        .init(events: ["add_to_basket"], points: 3),
+        .init(events: ["product_view"], points: 1, withinSeconds: 20),
+    ]
+
+    public init(key: String, rules: [MetricDefinition.RewardRule] = BanditDefinition.defaultRules, rewardWindowSeconds: Double = 3600) {
+        self.key = key
+        self.rules = rules
+        self.rewardWindowSeconds = rewardWindowSeconds
+    }
+}

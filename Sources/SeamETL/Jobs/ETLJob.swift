@@ -7,6 +7,7 @@ public enum JobName: String, Sendable, CaseIterable, Hashable {
     case segments
     case segmentMetrics = "segment_metrics"
     case experimentResults = "experiment_results"
+    case bandits
 }
 
 /// The event-time window a run recomputes: [start, end); a nil start means all data.
@@ -56,6 +57,6 @@ extension JobWindow {
 public func makeJobs(_ configuration: ETLConfiguration) -> [any ETLJob] {
     [
         UserFeaturesJob(configuration: configuration), SegmentsJob(configuration: configuration),
-        SegmentMetricsJob(), ExperimentResultsJob(configuration: configuration),
+        SegmentMetricsJob(), ExperimentResultsJob(configuration: configuration), BanditsJob(configuration: configuration),
     ]
 }

@@ -16,7 +16,7 @@ public enum LogMapper {
                 let enclosing = enclosingProblem(resourceLogs, scopeLogs, limits: limits)
                 for log in scopeLogs.logRecords {
                     defer { index += 1 }
-                    if let problem = problem(log, index: index, limits: limits, enclosing: enclosing) {
+                    if let problem = problem(log, index: index, limits: limits, enclosing: enclosing, resource: resourceAttributes) {
                         batch.refuse(problem)
                         continue
                     }
@@ -59,7 +59,7 @@ public enum LogMapper {
             for scopeLogs in resourceLogs.scopeLogs {
                 let enclosing = enclosingProblem(resourceLogs, scopeLogs, limits: limits)
                 for log in scopeLogs.logRecords {
-                    if let problem = problem(log, index: index, limits: limits, enclosing: enclosing) {
+                    if let problem = problem(log, index: index, limits: limits, enclosing: enclosing, resource: resourceLogs.resource.attributes) {
                         batch.refuse(problem)
                     } else {
                         batch.accepted += 1
@@ -85,7 +85,8 @@ public enum LogMapper {
 
     /// Why `log` is refused, naming it; nil when it is valid.
     static func problem(
-        _ log: Opentelemetry_Proto_Logs_V1_LogRecord, index: Int, limits: RecordLimits, enclosing: String? = nil
+        _ log: Opentelemetry_Proto_Logs_V1_LogRecord, index: Int, limits: RecordLimits, enclosing: String? = nil,
+        resource: [KeyValue] = []
     ) -> String? {
         let label = "log record \(index)"
         guard log.traceID.isEmpty || log.traceID.count == 16 else {
@@ -107,6 +108,11 @@ public enum LogMapper {
             return "\(label): \(name) of \(text.utf8.count) bytes; at most \(limits.attributes.maximumValueBytes)"
         }
         if let enclosing { return "\(label): \(enclosing)" }
+        if (log.eventName.isEmpty ? Attributes.lookup(["event.name"], in: log.attributes) : log.eventName) == BanditDecision.eventName,
+            let problem = BanditDecision.problem(log.attributes, resource: resource, limits: limits.attributes)
+        {
+            return "\(label): \(BanditDecision.eventName): \(problem)"
+        }
         return nil
     }
 

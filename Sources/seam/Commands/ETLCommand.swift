@@ -75,7 +75,7 @@ struct ETLCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Run a job now over the window since its watermark (minus the lookback), as the schedule would.")
         @OptionGroup var options: GlobalOptions
-        @Argument(help: "user_features, segments, segment_metrics, experiment_results, or all (in that order).") var job: String
+        @Argument(help: "user_features, segments, segment_metrics, experiment_results, bandits, or all (in that order).") var job: String
 
         func run() async throws {
             try await ETLCommand.withJobs(options) { jobs, runner, _, _ in
@@ -95,7 +95,7 @@ struct ETLCommand: AsyncParsableCommand {
             abstract: "Recompute a job over [from, to); the watermark stays where it is.",
             discussion: "Times are RFC 3339 (2026-11-20T00:00:00Z) or dates (2026-11-20, midnight UTC).")
         @OptionGroup var options: GlobalOptions
-        @Argument(help: "user_features, segments, segment_metrics, experiment_results, or all (in that order).") var job: String
+        @Argument(help: "user_features, segments, segment_metrics, experiment_results, bandits, or all (in that order).") var job: String
         @Option(help: "Start of the window (inclusive).") var from: String
         @Option(help: "End of the window (exclusive).") var to: String
 
