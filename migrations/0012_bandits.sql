@@ -89,6 +89,9 @@ CREATE TABLE lake.decision_rewards (
 );
 CREATE INDEX decision_rewards_bandit_idx ON lake.decision_rewards (bandit_key, decided_at);
 COMMENT ON TABLE lake.decision_rewards IS 'Per decision: the reward its unit''s outcomes earned, by the bandit''s rules (seam.yaml bandits.KEY.rules; default 3 for add_to_basket, 1 for product_view within 20 s, else 0) over its reward window after the decision. Recomputed by the bandits ETL job while the window can still change.';
+COMMENT ON COLUMN lake.decision_rewards.decision_id IS 'The decision (lake.decisions).';
+COMMENT ON COLUMN lake.decision_rewards.bandit_key IS 'Its bandit.';
+COMMENT ON COLUMN lake.decision_rewards.decided_at IS 'Its time. UTC.';
 COMMENT ON COLUMN lake.decision_rewards.reward IS 'Points of the first rule (in the order configured) an event of the unit satisfied within the window; 0 when none did.';
 COMMENT ON COLUMN lake.decision_rewards.rewarded_by IS 'The event name that earned the reward; NULL for 0.';
 COMMENT ON COLUMN lake.decision_rewards.rewarded_at IS 'When that event happened.';
@@ -109,6 +112,10 @@ CREATE TABLE lake.bandit_estimates (
     PRIMARY KEY (bandit_key, day, policy, method)
 );
 COMMENT ON TABLE lake.bandit_estimates IS 'Per bandit and UTC day of decision: the logged policy''s mean reward (method logged), and for each action the estimated value of the policy that always takes it, by inverse propensity scoring (ips) and its self-normalized form (snips), with 95 % normal intervals.';
+COMMENT ON COLUMN lake.bandit_estimates.bandit_key IS 'The bandit.';
+COMMENT ON COLUMN lake.bandit_estimates.day IS 'UTC day of the decisions.';
+COMMENT ON COLUMN lake.bandit_estimates.method IS 'logged (the logged policy''s mean reward), ips or snips.';
+COMMENT ON COLUMN lake.bandit_estimates.computed_through IS 'Window end of the run that computed the row.';
 COMMENT ON COLUMN lake.bandit_estimates.policy IS 'logged, or action:NAME for the constant policy that always takes NAME (when feasible).';
 COMMENT ON COLUMN lake.bandit_estimates.decisions IS 'Decisions of the day.';
 COMMENT ON COLUMN lake.bandit_estimates.matched IS 'Decisions whose logged action is the policy''s (all of them for logged).';

@@ -79,9 +79,9 @@ public enum DSJSONExport {
         w.raw(#","_label_probability":"#)
         w.number(p.indices.contains(chosen) ? p[chosen] : 0)
         w.raw(#","_label_Action":"#)
-        w.number(Int64(chosen + 1))
+        w.number(Int64(truncatingIfNeeded: chosen &+ 1))
         w.raw(#","_labelIndex":"#)
-        w.number(Int64(chosen))
+        w.number(Int64(truncatingIfNeeded: chosen))
         w.raw(#","Timestamp":"#)
         w.quoted(timestamp)
         w.raw(#","Version":"1","EventId":"#)
@@ -89,7 +89,7 @@ public enum DSJSONExport {
         w.raw(#","a":["#)
         for (i, index) in order.enumerated() {
             if i > 0 { w.byte(UInt8(ascii: ",")) }
-            w.number(Int64(index + 1))
+            w.number(Int64(truncatingIfNeeded: index &+ 1))
         }
         w.raw(#"],"c":{"Context":{"#)
         var first = true

@@ -54,7 +54,7 @@ struct CronExpressionTests {
         #expect(first.jobs.map(\.name) == [.segmentMetrics])
         let onTheHour = try #require(scheduler.nextRun(after: Self.date("2026-11-22T10:55:00Z")))
         #expect(onTheHour.at == Self.date("2026-11-22T11:00:00Z"))
-        #expect(onTheHour.jobs.map(\.name) == [.userFeatures, .segments, .segmentMetrics, .experimentResults])
+        #expect(onTheHour.jobs.map(\.name) == [.userFeatures, .segments, .segmentMetrics, .experimentResults, .bandits])
     }
 
     @Test func configurationProblemsNameTheKeyPath() {

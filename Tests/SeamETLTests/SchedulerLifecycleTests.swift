@@ -29,10 +29,10 @@ struct SchedulerLifecycleTests {
                 #expect(try await runs().isEmpty)
                 clock.advance(by: .seconds(30))  // 10:15:00
                 try await clock.waitForSleepers()  // the jobs ran; it waits for 10:30
-                #expect(try await runs() == ["user_features", "segments", "segment_metrics", "experiment_results"])
+                #expect(try await runs() == ["user_features", "segments", "segment_metrics", "experiment_results", "bandits"])
                 clock.advance(by: .seconds(60))  // 10:16: nothing due
                 try await clock.waitForSleepers()
-                #expect(try await runs().count == 4)
+                #expect(try await runs().count == 5)
                 trigger.triggerGracefulShutdown()
                 try await running.value
             }

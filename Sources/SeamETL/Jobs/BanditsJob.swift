@@ -114,7 +114,7 @@ public struct BanditsJob: ETLJob {
         func add(day: String, policy: String, method: String, n: Double, matched: Double, _ estimate: OffPolicy.Estimate?) {
             values.append(
                 """
-                (\(text: bandit.key), \(text: day)::date, \(text: policy), \(text: method), \(Int(n)), \(Int(matched)),
+                (\(text: bandit.key), \(text: day)::date, \(text: policy), \(text: method), \(Int(exactly: n) ?? 0), \(Int(exactly: matched) ?? 0),
                  \(number(estimate?.value)), \(number(estimate?.interval.lowerBound)), \(number(estimate?.interval.upperBound)),
                  \(window.endParameter)::timestamptz)
                 """)
