@@ -161,6 +161,11 @@ struct ETLConfigurationFileTests {
                 multiple_exposures: first
                 multiple_exposure_threshold: 0.05
               exp2: {}
+            bandits:
+              reco:
+                rules: [{events: [purchase], points: 5}, {events: [product_view], points: 1, within_seconds: 10}]
+                reward_window_seconds: 600
+              plain:
             """)
         let settings = try Settings.resolve(options: GlobalOptions.parse(["--config", path]), environment: [:])
         let configuration = try settings.etlConfiguration()
@@ -183,6 +188,10 @@ struct ETLConfigurationFileTests {
         let defaults = try #require(configuration.experiments.first { $0.key == "exp2" })
         #expect(defaults.engine == .frequentist && defaults.prior == GaussianPrior() && defaults.sequentialTuning == 5000)
         #expect(defaults.multipleExposures == .exclude && defaults.multipleExposureThreshold == 0.01)
+        let reco = try #require(configuration.bandits.first { $0.key == "reco" })
+        #expect(reco.rewardWindowSeconds == 600 && reco.rules.map(\.points) == [5, 1] && reco.rules[1].withinSeconds == 10)
+        let plain = try #require(configuration.bandits.first { $0.key == "plain" })
+        #expect(plain.rules == BanditDefinition.defaultRules && plain.rewardWindowSeconds == 3600)
     }
 
     @Test func errorsNameFileLineAndKeyPath() throws {
@@ -202,6 +211,10 @@ struct ETLConfigurationFileTests {
             ("experiments:\n  e1: {sequential_tuning: 0}\n", "experiments.e1.sequential_tuning"),
             ("experiments:\n  e1: {multiple_exposures: last}\n", "experiments.e1.multiple_exposures"),
             ("experiments:\n  e1: {multiple_exposure_threshold: 2}\n", "experiments.e1.multiple_exposure_threshold"),
+            ("bandits:\n  b1: {reward_window_seconds: 0}\n", "bandits.b1.reward_window_seconds"),
+            ("bandits:\n  b1: {rules: [{events: [x]}]}\n", "bandits.b1.rules[0].points"),
+            ("bandits:\n  b1: {rules: [{events: [x], points: 1, within_seconds: -1}]}\n", "bandits.b1.rules[0].within_seconds"),
+            ("bandits:\n  b1: {window: 5}\n", "bandits.b1.window"),
             ("etl:\n  schedule: \"61 * * * *\"\n", "etl.schedule"),
             ("etl:\n  jobs:\n    nope:\n      schedule: \"* * * * *\"\n", "etl.jobs.nope"),
         ]
