@@ -30,7 +30,7 @@ from datetime import datetime, timedelta, timezone
 
 from vowpalwabbit import Workspace
 
-from harness import Checks, clean_up, free_port, healthy, psql
+from harness import Checks, clean_up, free_port, healthy, psql, rows, with_database
 
 check = Checks("bandit")
 
@@ -42,17 +42,8 @@ TRUTH = {a: 3 * BASKET[a] + (1 - BASKET[a]) * VIEW for a in ACTIONS}
 DECISIONS = 4000
 
 
-def with_database(url, name):
-    base, _, query = url.partition("?")
-    return f"{base.rsplit('/', 1)[0]}/{name}" + (f"?{query}" if query else "")
 
 
-def rows(url, sql):
-    out = psql(url, sql)
-    if out.returncode != 0:
-        print(out.stderr, file=sys.stderr)
-        return []
-    return [line.split("|") for line in out.stdout.strip().splitlines() if line]
 
 
 def post(port, path, body):

@@ -46,6 +46,21 @@ def psql(url, sql):
     return subprocess.run(["psql", url, "-X", "-A", "-t", "-c", sql], capture_output=True, text=True)
 
 
+def rows(url, sql):
+    """The rows of a query as lists of text fields; [] (with psql's error printed) on failure."""
+    out = psql(url, sql)
+    if out.returncode != 0:
+        print(out.stderr, file=sys.stderr)
+        return []
+    return [line.split("|") for line in out.stdout.strip().splitlines() if line]
+
+
+def with_database(url, name):
+    """The same postgresql:// URL with another database name (keeps an empty host)."""
+    base, _, query = url.partition("?")
+    return f"{base.rsplit('/', 1)[0]}/{name}" + (f"?{query}" if query else "")
+
+
 def clean_up(check, home, log_tail):
     """Prints the end of `home`/serve.log when a check failed (or the run broke off), then
     removes `home`. Call it in `finally`."""

@@ -29,6 +29,8 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
+from harness import with_database
+
 passed = 0
 failed = 0
 
@@ -52,10 +54,6 @@ def psql(url, sql):
     return [line.split("|") for line in out.splitlines() if line]
 
 
-def with_database(url, name):
-    """The same postgresql:// URL with another database name (keeps an empty host)."""
-    base, _, query = url.partition("?")
-    return f"{base.rsplit('/', 1)[0]}/{name}" + (f"?{query}" if query else "")
 
 
 def free_port():

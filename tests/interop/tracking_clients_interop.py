@@ -27,23 +27,13 @@ import segment.analytics as segment_analytics
 from segment.analytics.client import Client as SegmentClient
 from segment.analytics.request import post as segment_post
 
-from harness import Checks, clean_up, free_port, healthy, psql
+from harness import Checks, clean_up, free_port, healthy, psql, rows, with_database
 
 check = Checks("tracking-clients")
 
 
-def with_database(url, name):
-    """The same postgresql:// URL with another database name (keeps an empty host)."""
-    base, _, query = url.partition("?")
-    return f"{base.rsplit('/', 1)[0]}/{name}" + (f"?{query}" if query else "")
 
 
-def rows(url, sql):
-    out = psql(url, sql)
-    if out.returncode != 0:
-        print(out.stderr, file=sys.stderr)
-        return []
-    return [line.split("|") for line in out.stdout.strip().splitlines() if line]
 
 
 def wait_for(url, sql, expected, seconds=30):
