@@ -43,6 +43,7 @@ struct BanditDecisionTests {
         record.eventName = BanditDecision.eventName
         record.timeUnixNano = UInt64(Date().timeIntervalSince1970 * 1e9)
         record.attributes = attributes.sorted { $0.key < $1.key }.map { attribute($0.key, $0.value) }
+        if changes.keys.contains("twice") { record.attributes.append(attribute("bandit.action", "c")) }
         return LogMapper.problem(record, index: 0, limits: RecordLimits(receivedMicros: Int64(Date().timeIntervalSince1970 * 1e6)))
     }
 
@@ -77,6 +78,7 @@ struct BanditDecisionTests {
             (["bandit.context": "not json"], "bandit.context: a string must hold a JSON object"),
             (["bandit.context": 3], "bandit.context: must be a map"),
             (["session.id": nil], "a decision needs a unit"),
+            (["twice": "yes"], "bandit.action: given twice"),
         ] as [([String: (any Sendable)?], String)])
     func refused(_ changes: [String: (any Sendable)?], _ expected: String) {
         let problem = Self.problem(changes)

@@ -36,6 +36,11 @@ public enum BanditDecision {
             default: return "\(key): must be a non-empty string"
             }
         }
+        // The lake keeps the last of repeated keys (jsonb): a decision must say each thing once.
+        var seen = Set<String>()
+        for kv in attributes where kv.key.hasPrefix("bandit.") {
+            if !seen.insert(kv.key).inserted { return "\(kv.key): given twice" }
+        }
         for (key, required) in [("bandit.key", true), ("bandit.action", true), ("bandit.event_id", false), ("bandit.unit.id", false)] {
             if let problem = identifier(key, required: required) { return problem }
         }
