@@ -10,9 +10,11 @@ import SeamPostgres
 /// them satisfies, else 0. An event can reward several decisions of the same unit whose
 /// windows it falls in.
 ///
-/// Incremental like the other jobs: a run recomputes the rewards of the decisions whose
-/// reward window reaches into its window, and the estimates of the UTC days of those
-/// decisions; a changed bandit definition recomputes everything.
+/// Incremental like the other jobs: a run recomputes the rewards of the decisions stored
+/// since the previous run, of those whose reward window was still open, and of those whose
+/// unit has an event stored or changed since that falls in their window (a backfill: the
+/// decisions whose reward window reaches into its window), then the estimates of those
+/// decisions' UTC days; a changed bandit definition recomputes everything.
 public struct BanditsJob: ETLJob {
     public let name = JobName.bandits
     let configuration: ETLConfiguration
@@ -21,17 +23,16 @@ public struct BanditsJob: ETLJob {
 
     public func run(window: JobWindow, on connection: PostgresConnection) throws -> Int {
         let digest = FNV1a.hex("\(configuration.bandits.sorted { $0.key < $1.key })".utf8)
-        let everything = try definitionsChanged(to: digest, on: connection) || window.start == nil
+        let everything = try definitionsChanged(to: digest, on: connection) || window.isEverything
         let configured = Dictionary(configuration.bandits.map { ($0.key, $0) }, uniquingKeysWith: { a, _ in a })
         let seen = try connection.query("SELECT DISTINCT bandit_key FROM lake.decisions").rows.map { try $0[0].decode(String.self) }
         let keys = Set(seen).union(configured.keys).sorted()
         var rows = 0
         for key in keys {
             let bandit = configured[key] ?? BanditDefinition(key: key)
-            // Decisions whose window reaches into this run's window, from the start of their UTC day.
-            let from = everything ? nil : window.start.map { Self.startOfDay($0.addingTimeInterval(-bandit.rewardWindowSeconds)) }
-            rows += try rewards(bandit, from: from, window: window, on: connection)
-            rows += try estimates(bandit, from: from, window: window, on: connection)
+            try recomputed(bandit, everything: everything, window: window, on: connection)
+            rows += try rewards(bandit, window: window, on: connection)
+            rows += try estimates(bandit, window: window, on: connection)
         }
         // Bandits no longer configured nor seen (a decision table emptied by hand).
         try connection.execute("DELETE FROM lake.decision_rewards WHERE NOT (bandit_key = ANY(\(keys)))")
@@ -39,14 +40,39 @@ public struct BanditsJob: ETLJob {
         return rows
     }
 
-    static func startOfDay(_ date: Date) -> Date {
-        Date(timeIntervalSince1970: (date.timeIntervalSince1970 / 86_400).rounded(.down) * 86_400)
+    /// `bd_decisions`: the decisions of `bandit` whose reward this run recomputes.
+    private func recomputed(_ bandit: BanditDefinition, everything: Bool, window: JobWindow, on connection: PostgresConnection) throws {
+        try connection.execute("DROP TABLE IF EXISTS bd_decisions")
+        let reach: SQLQuery = "make_interval(secs => \(bandit.rewardWindowSeconds)::float8)"
+        let selection: SQLQuery
+        if everything {
+            selection = "SELECT d.decision_id FROM lake.decisions AS d WHERE d.bandit_key = \(text: bandit.key)"
+        } else if let since = window.changedSince {
+            let after: SQLQuery = "\(PostgresValue.timestamptz(since))::timestamptz"
+            selection = """
+                SELECT d.decision_id FROM lake.decisions AS d WHERE d.bandit_key = \(text: bandit.key) AND d.stored_at >= \(after)
+                UNION SELECT r.decision_id FROM lake.decision_rewards AS r WHERE r.bandit_key = \(text: bandit.key) AND NOT r.window_closed
+                UNION SELECT d.decision_id
+                FROM (SELECT DISTINCT k, e.occurred_at FROM lake.event_facts AS e,
+                             LATERAL (VALUES (e.user_id), (e.anonymous_id), (e.session_id), (e.resolved_user_id)) AS ids(k)
+                      WHERE e.updated_at >= \(after) AND k IS NOT NULL) AS c
+                JOIN lake.decisions AS d ON d.unit_id = c.k AND d.bandit_key = \(text: bandit.key)
+                 AND c.occurred_at >= d.decided_at AND c.occurred_at <= d.decided_at + \(reach)
+                """
+        } else {
+            // A backfill: the decisions whose reward window reaches into the window.
+            selection = """
+                SELECT d.decision_id FROM lake.decisions AS d WHERE d.bandit_key = \(text: bandit.key)
+                  AND d.decided_at + \(reach) >= \(window.startParameter)::timestamptz AND d.decided_at < \(window.endParameter)::timestamptz
+                """
+        }
+        try connection.execute("CREATE TEMP TABLE bd_decisions ON COMMIT DROP AS \(selection)")
+        try connection.execute("ANALYZE bd_decisions")
     }
 
-    private func rewards(_ bandit: BanditDefinition, from: Date?, window: JobWindow, on connection: PostgresConnection) throws -> Int {
-        let fromValue: PostgresValue = from.map { .timestamptz($0) } ?? .text("-infinity")
+    private func rewards(_ bandit: BanditDefinition, window: JobWindow, on connection: PostgresConnection) throws -> Int {
         try connection.execute(
-            "DELETE FROM lake.decision_rewards WHERE bandit_key = \(text: bandit.key) AND decided_at >= \(fromValue)::timestamptz")
+            "DELETE FROM lake.decision_rewards WHERE decision_id IN (SELECT decision_id FROM bd_decisions)")
         // The rules, ranked, as bound values.
         let rules = SQLQuery.joined(
             bandit.rules.enumerated().map { rank, rule in
@@ -73,21 +99,27 @@ public struct BanditsJob: ETLJob {
                 ) AS e
                 ORDER BY rule.rank LIMIT 1
             ) AS r ON true
-            WHERE d.bandit_key = \(text: bandit.key) AND d.decided_at >= \(fromValue)::timestamptz
-              AND d.decided_at < \(window.endParameter)::timestamptz
+            WHERE d.decision_id IN (SELECT decision_id FROM bd_decisions) AND d.decided_at < \(window.endParameter)::timestamptz
             """)
     }
 
-    private func estimates(_ bandit: BanditDefinition, from: Date?, window: JobWindow, on connection: PostgresConnection) throws -> Int {
-        let fromValue: PostgresValue = from.map { .timestamptz($0) } ?? .text("-infinity")
+    private func estimates(_ bandit: BanditDefinition, window: JobWindow, on connection: PostgresConnection) throws -> Int {
+        // Whole days: the days of the decisions whose reward was recomputed.
+        try connection.execute("DROP TABLE IF EXISTS bd_days")
         try connection.execute(
-            "DELETE FROM lake.bandit_estimates WHERE bandit_key = \(text: bandit.key) AND day >= (\(fromValue)::timestamptz AT TIME ZONE 'UTC')::date")
+            """
+            CREATE TEMP TABLE bd_days ON COMMIT DROP AS
+            SELECT DISTINCT (d.decided_at AT TIME ZONE 'UTC')::date AS day FROM lake.decisions AS d
+            WHERE d.decision_id IN (SELECT decision_id FROM bd_decisions)
+            """)
+        try connection.execute(
+            "DELETE FROM lake.bandit_estimates WHERE bandit_key = \(text: bandit.key) AND day IN (SELECT day FROM bd_days)")
         // Per day and feasible action: the sums of OffPolicy.Sums, with w = 1/p where the logged
         // action is that action, else 0. Per day: the logged rewards' count, sum and squares.
         let decisions: SQLQuery = """
             SELECT (d.decided_at AT TIME ZONE 'UTC')::date AS day, d.actions, d.chosen_action, d.chosen_probability AS p, r.reward
             FROM lake.decisions AS d JOIN lake.decision_rewards AS r USING (decision_id)
-            WHERE d.bandit_key = \(text: bandit.key) AND d.decided_at >= \(fromValue)::timestamptz
+            WHERE d.bandit_key = \(text: bandit.key) AND (d.decided_at AT TIME ZONE 'UTC')::date IN (SELECT day FROM bd_days)
               AND d.decided_at < \(window.endParameter)::timestamptz
             """
         let byAction = try connection.query(

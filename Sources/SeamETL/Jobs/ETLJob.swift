@@ -10,16 +10,28 @@ public enum JobName: String, Sendable, CaseIterable, Hashable {
     case bandits
 }
 
-/// The event-time window a run recomputes: [start, end); a nil start means all data.
+/// What a run recomputes.
+///
+/// - `changedSince` set (scheduled and manual runs after the first): what the rows stored or
+///   changed since then touch (`updated_at` of the join's tables, `stored_at` of decisions
+///   and segment assignments), whatever their event time; `start` is then only the previous
+///   watermark, for the record.
+/// - Otherwise the event-time window [start, end) (backfills); a nil start means all data.
 public struct JobWindow: Sendable, Equatable, CustomStringConvertible {
     public var start: Date?
     public var end: Date
-    public init(start: Date?, end: Date) {
+    public var changedSince: Date?
+    public init(start: Date?, end: Date, changedSince: Date? = nil) {
         self.start = start
         self.end = end
+        self.changedSince = changedSince
     }
+    /// Whether the run recomputes everything.
+    public var isEverything: Bool { start == nil && changedSince == nil }
     public var description: String {
-        "[\(start.map { ISO8601DateFormatter().string(from: $0) } ?? "beginning"), \(ISO8601DateFormatter().string(from: end)))"
+        let formatter = ISO8601DateFormatter()
+        if let changedSince { return "changes since \(formatter.string(from: changedSince)), to \(formatter.string(from: end))" }
+        return "[\(start.map { formatter.string(from: $0) } ?? "beginning"), \(formatter.string(from: end)))"
     }
 }
 
@@ -51,6 +63,19 @@ extension JobWindow {
     /// The start as a parameter: -infinity when the window starts at the beginning.
     var startParameter: PostgresValue { start.map { .timestamptz($0) } ?? .text("-infinity") }
     var endParameter: PostgresValue { .timestamptz(end) }
+
+    /// A condition selecting the rows (of a table aliased `alias`) that this run looks at:
+    /// `updated` (an arrival column) at or after `changedSince`; else `eventEnd >= start AND
+    /// eventStart < end` in event time.
+    func rows(_ alias: String, updated: String = "updated_at", eventStart: String, eventEnd: String) -> SQLQuery {
+        if let changedSince {
+            return "\(unescaped: alias).\(unescaped: updated) >= \(PostgresValue.timestamptz(changedSince))::timestamptz"
+        }
+        return """
+            \(unescaped: alias).\(unescaped: eventEnd) >= \(startParameter)::timestamptz \
+            AND \(unescaped: alias).\(unescaped: eventStart) < \(endParameter)::timestamptz
+            """
+    }
 }
 
 /// The jobs for a configuration, in dependency order.

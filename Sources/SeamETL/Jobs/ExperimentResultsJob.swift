@@ -23,7 +23,7 @@ public struct ExperimentResultsJob: ETLJob {
     }
 
     public func run(window: JobWindow, on connection: PostgresConnection) throws -> Int {
-        let everything = try definitionsChanged(to: digest, on: connection) || window.start == nil
+        let everything = try definitionsChanged(to: digest, on: connection) || window.isEverything
         var seen: [String: [String]] = [:]
         for row in try connection.query(
             "SELECT experiment_key, array_to_json(array_agg(DISTINCT variant ORDER BY variant))::text FROM lake.exposures GROUP BY 1"
@@ -32,14 +32,15 @@ public struct ExperimentResultsJob: ETLJob {
             seen[try row[0].decode(String.self)] = variants
         }
         if !everything {
-            // Every id an event in the window could match a unit by.
+            // Every id a new or changed event (or, for a backfill, an event in the window) could
+            // match a unit by.
             try connection.execute(
                 """
                 CREATE TEMP TABLE xr_keys ON COMMIT DROP AS
                 SELECT DISTINCT k FROM lake.event_facts AS e,
                        LATERAL (VALUES (e.user_id), (e.anonymous_id), (e.session_id), (e.resolved_user_id)) AS ids(k)
-                WHERE e.occurred_at >= $1::timestamptz AND e.occurred_at < $2::timestamptz AND k IS NOT NULL
-                """, [window.startParameter, window.endParameter])
+                WHERE \(window.rows("e", eventStart: "occurred_at", eventEnd: "occurred_at")) AND k IS NOT NULL
+                """)
             try connection.execute("ANALYZE xr_keys")
         }
         let configured = Dictionary(configuration.experiments.map { ($0.key, $0) }, uniquingKeysWith: { a, _ in a })
@@ -135,16 +136,17 @@ struct ExperimentComputation {
             try connection.execute(
                 """
                 CREATE TEMP TABLE xr_touched ON COMMIT DROP AS
-                SELECT unit_id FROM lake.exposures WHERE experiment_key = $1 AND last_exposed_at >= $2::timestamptz
-                UNION SELECT x.unit_id FROM lake.exposures AS x JOIN xr_keys ON xr_keys.k = x.unit_id WHERE x.experiment_key = $1
+                SELECT x.unit_id FROM lake.exposures AS x
+                WHERE x.experiment_key = \(key) AND \(window.rows("x", eventStart: "first_exposed_at", eventEnd: "last_exposed_at"))
+                UNION SELECT x.unit_id FROM lake.exposures AS x JOIN xr_keys ON xr_keys.k = x.unit_id WHERE x.experiment_key = \(key)
                 -- Units that stand for a user (lake.identities) whose events are in the window.
                 UNION SELECT x.unit_id FROM lake.exposures AS x
-                      WHERE x.experiment_key = $1 AND EXISTS (SELECT 1 FROM lake.identities AS i WHERE i.anonymous_id = x.unit_id)
+                      WHERE x.experiment_key = \(key) AND EXISTS (SELECT 1 FROM lake.identities AS i WHERE i.anonymous_id = x.unit_id)
                         AND lake.resolve_user(x.unit_id) IN (SELECT k FROM xr_keys)
                 UNION SELECT u.unit_id FROM lake.experiment_units AS u
-                      WHERE u.experiment_key = $1 AND NOT EXISTS (
-                          SELECT 1 FROM lake.exposures AS x WHERE x.experiment_key = $1 AND x.unit_id = u.unit_id)
-                """, [key, window.startParameter])
+                      WHERE u.experiment_key = \(key) AND NOT EXISTS (
+                          SELECT 1 FROM lake.exposures AS x WHERE x.experiment_key = \(key) AND x.unit_id = u.unit_id)
+                """)
             try connection.execute("ANALYZE xr_touched")
             try accumulate(sign: -1, touchedOnly: true, metrics: deltaMetrics, on: connection)
             for table in ["experiment_units", "experiment_unit_metrics"] {

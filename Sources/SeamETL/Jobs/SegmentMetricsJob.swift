@@ -1,20 +1,48 @@
 import SeamPostgres
 
-/// `lake.segment_metrics`: hourly and daily per segment. Replaces every period from the
-/// start of the window's first UTC day to the window's end, from the sessions that started
-/// in it (the last period may be partial; the next run replaces it).
+/// `lake.segment_metrics`: hourly and daily per segment. Replaces every period of the UTC
+/// days it recomputes, from the sessions that started in them: the days of sessions stored
+/// or changed since the previous run (however old), or, for a backfill or the first run,
+/// every day from the window's first UTC day to its end (the last period may be partial;
+/// the next run replaces it). A day's medians and percentiles are not sums, so a day is
+/// recomputed whole.
 public struct SegmentMetricsJob: ETLJob {
     public let name = JobName.segmentMetrics
 
     public init() {}
 
     public func run(window: JobWindow, on connection: PostgresConnection) throws -> Int {
-        let bounds = [window.startParameter, window.endParameter]
-        try connection.execute(
-            """
-            DELETE FROM lake.segment_metrics
-            WHERE period_start >= date_trunc('day', $1::timestamptz, 'UTC') AND period_start < $2::timestamptz
-            """, bounds)
+        let end = window.endParameter
+        if let since = window.changedSince {
+            try connection.execute(
+                """
+                CREATE TEMP TABLE sm_days ON COMMIT DROP AS
+                WITH changed AS (
+                    SELECT s.session_id, s.started_at FROM lake.sessions AS s
+                    WHERE s.updated_at >= \(PostgresValue.timestamptz(since))::timestamptz AND s.started_at < \(end)::timestamptz
+                )
+                -- The day a changed session is in now, and the day it was counted in before.
+                SELECT date_trunc('day', started_at, 'UTC') AS day FROM changed
+                UNION SELECT c.day FROM seam_meta.segment_metric_sessions AS c WHERE c.session_id IN (SELECT session_id FROM changed)
+                """)
+            try connection.execute(
+                """
+                DELETE FROM lake.segment_metrics
+                WHERE date_trunc('day', period_start, 'UTC') IN (SELECT day FROM sm_days) AND period_start < \(end)::timestamptz
+                """)
+        } else {
+            try connection.execute(
+                """
+                CREATE TEMP TABLE sm_days ON COMMIT DROP AS
+                SELECT DISTINCT date_trunc('day', s.started_at, 'UTC') AS day FROM lake.sessions AS s
+                WHERE s.started_at >= date_trunc('day', \(window.startParameter)::timestamptz, 'UTC') AND s.started_at < \(end)::timestamptz
+                """)
+            try connection.execute(
+                """
+                DELETE FROM lake.segment_metrics
+                WHERE period_start >= date_trunc('day', \(window.startParameter)::timestamptz, 'UTC') AND period_start < \(end)::timestamptz
+                """)
+        }
         try connection.execute(
             """
             CREATE TEMP TABLE sm_sessions ON COMMIT DROP AS
@@ -23,12 +51,19 @@ public struct SegmentMetricsJob: ETLJob {
                    extract(epoch FROM a.first_action - s.started_at)::float8 AS first_action_seconds
             FROM lake.sessions AS s
             LEFT JOIN (
-                SELECT session_id, min(occurred_at) AS first_action FROM lake.event_facts
-                WHERE name <> 'page_view' AND occurred_at >= date_trunc('day', $1::timestamptz, 'UTC')
-                GROUP BY session_id
+                -- A session's events are at or after its start: none before the first day.
+                SELECT e.session_id, min(e.occurred_at) AS first_action FROM lake.event_facts AS e
+                WHERE e.name <> 'page_view' AND e.occurred_at >= (SELECT min(day) FROM sm_days)
+                GROUP BY e.session_id
             ) AS a USING (session_id)
-            WHERE s.started_at >= date_trunc('day', $1::timestamptz, 'UTC') AND s.started_at < $2::timestamptz
-            """, bounds)
+            WHERE date_trunc('day', s.started_at, 'UTC') IN (SELECT day FROM sm_days) AND s.started_at < \(end)::timestamptz
+            """)
+        try connection.execute("DELETE FROM seam_meta.segment_metric_sessions WHERE day IN (SELECT day FROM sm_days)")
+        try connection.execute(
+            """
+            INSERT INTO seam_meta.segment_metric_sessions SELECT session_id, date_trunc('day', started_at, 'UTC') FROM sm_sessions
+            ON CONFLICT (session_id) DO UPDATE SET day = EXCLUDED.day
+            """)
         try connection.execute(
             """
             CREATE TEMP TABLE sm_members ON COMMIT DROP AS

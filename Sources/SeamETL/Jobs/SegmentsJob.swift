@@ -32,7 +32,7 @@ public struct SegmentsJob: ETLJob {
     }
 
     public func run(window: JobWindow, on connection: PostgresConnection) throws -> Int {
-        let everything = try definitionsChanged(to: digest, on: connection) || window.start == nil
+        let everything = try definitionsChanged(to: digest, on: connection) || window.isEverything
         if everything {
             try connection.execute(
                 """
@@ -45,8 +45,8 @@ public struct SegmentsJob: ETLJob {
                 """
                 CREATE TEMP TABLE seg_units ON COMMIT DROP AS
                 \(UserFeaturesJob.touchedUnits(window))
-                UNION SELECT unit_id FROM lake.segment_assignments
-                WHERE assigned_at >= \(window.startParameter)::timestamptz AND assigned_at < \(window.endParameter)::timestamptz
+                UNION SELECT a.unit_id FROM lake.segment_assignments AS a
+                WHERE \(window.rows("a", updated: "stored_at", eventStart: "assigned_at", eventEnd: "assigned_at"))
                 """)
             try connection.execute("DELETE FROM lake.segment_members WHERE unit_id IN (SELECT unit_id FROM seg_units)")
         }

@@ -15,17 +15,18 @@ public struct UserFeaturesJob: ETLJob {
         priorBeta = configuration.priorBeta
     }
 
-    /// Units with a session or an exposure in the window.
+    /// Units with a new or changed session or exposure (a backfill: one in the window).
     static func touchedUnits(_ window: JobWindow) -> SQLQuery {
         """
-        SELECT u.unit_id FROM lake.sessions,
+        SELECT u.unit_id FROM lake.sessions AS s,
                -- The unit the session stands for, and every id it may have stood for before a
                -- link (their rows are removed unless a session still stands for them).
-               LATERAL (VALUES (coalesce(resolved_user_id, user_id, anonymous_id)), (user_id), (anonymous_id)) AS u(unit_id)
-        WHERE ended_at >= \(window.startParameter)::timestamptz AND started_at < \(window.endParameter)::timestamptz AND u.unit_id IS NOT NULL
+               LATERAL (VALUES (coalesce(s.resolved_user_id, s.user_id, s.anonymous_id)), (s.user_id), (s.anonymous_id)) AS u(unit_id)
+        WHERE \(window.rows("s", eventStart: "started_at", eventEnd: "ended_at")) AND u.unit_id IS NOT NULL
         UNION
-        SELECT u.unit_id FROM lake.exposures, LATERAL (VALUES (coalesce(resolved_user_id, user_id, unit_id)), (unit_id)) AS u(unit_id)
-        WHERE last_exposed_at >= \(window.startParameter)::timestamptz AND first_exposed_at < \(window.endParameter)::timestamptz AND unit_type <> 'session'
+        SELECT u.unit_id FROM lake.exposures AS x,
+               LATERAL (VALUES (coalesce(x.resolved_user_id, x.user_id, x.unit_id)), (x.unit_id)) AS u(unit_id)
+        WHERE \(window.rows("x", eventStart: "first_exposed_at", eventEnd: "last_exposed_at")) AND x.unit_type <> 'session'
         """
     }
 

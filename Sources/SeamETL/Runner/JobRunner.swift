@@ -79,6 +79,23 @@ public struct JobRunner: Sendable {
         return final
     }
 
+    /// The earliest time a row this run cannot see may carry in `updated_at`: the start of
+    /// the oldest other transaction on the database still running (its rows are written
+    /// with `clock_timestamp()`, at or after its start), else now. When this login may not see
+    /// another session's transaction start (pg_stat_activity hides it without
+    /// pg_read_all_stats), `marginHours` before now bounds it instead.
+    static func changesCutoff(marginHours: Double, on connection: PostgresConnection) throws -> Date {
+        try connection.query(
+            """
+            SELECT least(clock_timestamp(),
+                         min(a.xact_start) FILTER (WHERE a.pid <> pg_backend_pid()),
+                         CASE WHEN bool_or(a.state IS NULL AND a.backend_type = 'client backend' AND a.pid <> pg_backend_pid())
+                              THEN clock_timestamp() - make_interval(secs => $1) END)
+            FROM pg_stat_activity AS a WHERE a.datname = current_database()
+            """, [.float64(marginHours * 3600)]
+        ).scalar(Date.self)
+    }
+
     static func runLocked(
         _ job: any ETLJob, trigger: Trigger, window explicit: JobWindow?, now: Date, lookbackHours: Double,
         on connection: PostgresConnection
@@ -108,10 +125,18 @@ public struct JobRunner: Sendable {
         if let explicit {
             window = explicit
         } else {
-            let watermark = try connection.query(
-                "SELECT watermark FROM seam_meta.etl_state WHERE job = $1 AND watermark > '-infinity'", [name]
-            ).first.map { try $0[0].decode(Date.self) }
-            window = JobWindow(start: watermark.map { $0.addingTimeInterval(-lookbackHours * 3600) }, end: now)
+            let state = try connection.query(
+                "SELECT CASE WHEN watermark > '-infinity' THEN watermark END, changes_since FROM seam_meta.etl_state WHERE job = $1", [name]
+            ).first
+            let watermark = try state?[0].decode(Date?.self) ?? nil
+            let changesSince = try state?[1].decode(Date?.self) ?? nil
+            if watermark != nil, let changesSince {
+                window = JobWindow(start: watermark, end: now, changedSince: changesSince)
+            } else {
+                // The first run (everything), or the first since changes were followed: the
+                // event-time window with the late-data lookback.
+                window = JobWindow(start: watermark.map { $0.addingTimeInterval(-lookbackHours * 3600) }, end: now)
+            }
         }
         let runID = try connection.query(
             """
@@ -121,13 +146,16 @@ public struct JobRunner: Sendable {
         ).scalar(Int64.self)
         do {
             let rows = try connection.transaction { connection -> Int in
+                // Before reading anything: where the changes the next run must look at begin.
+                let cutoff = try Self.changesCutoff(marginHours: lookbackHours, on: connection)
                 let rows = try job.run(window: window, on: connection)
                 if trigger != .backfill {
                     try connection.execute(
                         """
-                        INSERT INTO seam_meta.etl_state (job, watermark) VALUES ($1, $2)
-                        ON CONFLICT (job) DO UPDATE SET watermark = greatest(etl_state.watermark, EXCLUDED.watermark), updated_at = now()
-                        """, [name, .timestamptz(window.end)])
+                        INSERT INTO seam_meta.etl_state (job, watermark, changes_since) VALUES ($1, $2, $3)
+                        ON CONFLICT (job) DO UPDATE SET watermark = greatest(etl_state.watermark, EXCLUDED.watermark),
+                            changes_since = EXCLUDED.changes_since, updated_at = now()
+                        """, [name, .timestamptz(window.end), .timestamptz(cutoff)])
                 }
                 return rows
             }
