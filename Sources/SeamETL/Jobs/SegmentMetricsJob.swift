@@ -43,20 +43,34 @@ public struct SegmentMetricsJob: ETLJob {
                 WHERE period_start >= date_trunc('day', \(window.startParameter)::timestamptz, 'UTC') AND period_start < \(end)::timestamptz
                 """)
         }
+        // A few days (changes): each session's events by index lookups. Many days: one pass
+        // over the events of those days (a hash join beats a million lookups). A session's
+        // events are at or after its start, so none before the first day.
+        let few = window.changedSince != nil
+        let firstAction: SQLQuery = few
+            ? """
+                LEFT JOIN LATERAL (
+                    SELECT min(e.occurred_at) AS first_action FROM lake.event_facts AS e
+                    WHERE e.session_id = s.session_id AND e.name <> 'page_view'
+                ) AS a ON true
+                """
+            : """
+                LEFT JOIN (
+                    SELECT e.session_id, min(e.occurred_at) AS first_action FROM lake.event_facts AS e
+                    WHERE e.name <> 'page_view' AND e.occurred_at >= (SELECT min(day) FROM sm_days)
+                    GROUP BY e.session_id
+                ) AS a USING (session_id)
+                """
         try connection.execute(
             """
             CREATE TEMP TABLE sm_sessions ON COMMIT DROP AS
             SELECT s.session_id, s.started_at, coalesce(s.user_id, s.anonymous_id) AS unit_id, s.converted,
                    s.add_to_basket > 0 AS basket, s.purchases, s.revenue,
                    extract(epoch FROM a.first_action - s.started_at)::float8 AS first_action_seconds
-            FROM lake.sessions AS s
-            LEFT JOIN (
-                -- A session's events are at or after its start: none before the first day.
-                SELECT e.session_id, min(e.occurred_at) AS first_action FROM lake.event_facts AS e
-                WHERE e.name <> 'page_view' AND e.occurred_at >= (SELECT min(day) FROM sm_days)
-                GROUP BY e.session_id
-            ) AS a USING (session_id)
-            WHERE date_trunc('day', s.started_at, 'UTC') IN (SELECT day FROM sm_days) AND s.started_at < \(end)::timestamptz
+            FROM sm_days AS d
+            JOIN lake.sessions AS s ON s.started_at >= d.day AND s.started_at < d.day + interval '24 hours'
+            \(firstAction)
+            WHERE s.started_at < \(end)::timestamptz
             """)
         try connection.execute("DELETE FROM seam_meta.segment_metric_sessions WHERE day IN (SELECT day FROM sm_days)")
         try connection.execute(
@@ -72,12 +86,22 @@ public struct SegmentMetricsJob: ETLJob {
             SELECT m.segment, s.session_id FROM sm_sessions AS s JOIN lake.segment_members AS m ON m.unit_id = s.unit_id
             """)
         try connection.execute(
-            """
-            CREATE TEMP TABLE sm_durations ON COMMIT DROP AS
-            SELECT s.session_id, s.started_at, e.trace_duration_ms
-            FROM sm_sessions AS s JOIN lake.event_facts AS e USING (session_id)
-            WHERE e.trace_duration_ms IS NOT NULL
-            """)
+            few
+                ? """
+                    CREATE TEMP TABLE sm_durations ON COMMIT DROP AS
+                    SELECT s.session_id, s.started_at, e.trace_duration_ms
+                    FROM sm_sessions AS s
+                    CROSS JOIN LATERAL (
+                        SELECT e.trace_duration_ms FROM lake.event_facts AS e
+                        WHERE e.session_id = s.session_id AND e.trace_duration_ms IS NOT NULL
+                    ) AS e
+                    """
+                : """
+                    CREATE TEMP TABLE sm_durations ON COMMIT DROP AS
+                    SELECT s.session_id, s.started_at, e.trace_duration_ms
+                    FROM sm_sessions AS s JOIN lake.event_facts AS e USING (session_id)
+                    WHERE e.trace_duration_ms IS NOT NULL
+                    """)
         try connection.executeScript("ANALYZE sm_sessions; ANALYZE sm_members; ANALYZE sm_durations")
         var rows = 0
         for grain in ["hour", "day"] {
