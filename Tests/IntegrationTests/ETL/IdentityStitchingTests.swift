@@ -2,6 +2,7 @@ import DatabaseSupport
 import Foundation
 import SeamETL
 import SeamJoin
+import SeamLake
 import SeamPostgres
 import Testing
 
@@ -16,8 +17,9 @@ struct IdentityStitchingTests {
         case exposure, pageView, productView, identify, purchase
     }
 
-    static func insert(_ row: Row, on pool: PostgresPool) async throws {
-        let base = ETLScenario.at(0)
+    /// `shift`: seconds added to every time (negative: the visit happened that long ago).
+    static func insert(_ row: Row, on pool: PostgresPool, shift: Double = 0) async throws {
+        let base = ETLScenario.at(shift)
         func event(_ id: String, _ name: String, after: Double, session: String, anonymous: String?, user: String?, call: String?, properties: String) async throws {
             try await pool.execute(
                 """
@@ -44,15 +46,23 @@ struct IdentityStitchingTests {
         }
     }
 
-    @Test("the identify before, between and after the events: one user in event_facts and sessions, one converted unit in the results", arguments: [0, 2, 4])
-    func oneUser(identifyAt position: Int) async throws {
+    @Test(
+        "the identify before, between and after the events: one user in event_facts and sessions, one converted unit in the results",
+        arguments: [(0, 0.0), (2, 0), (4, 0), (4, -6 * 86_400.0)])
+    func oneUser(identifyAt position: Int, shift: Double) async throws {
         var order: [Row] = [.exposure, .pageView, .productView, .purchase]
         order.insert(.identify, at: position)
         try await TestDatabase.withLake { pool in
             let worker = JoinWorker(pool: pool)
+            // The last case happened six days ago: the identify, arriving last, is beyond any
+            // event-time lookback; the change-driven runs still take it in.
             let runner = JobRunner(pool: pool, lookbackHours: 48)
+            if shift != 0 {
+                let from = Date(timeIntervalSince1970: Date().timeIntervalSince1970 + shift - 3 * 86_400)
+                _ = try await pool.withConnection { try LakePartitions.ensure(on: $0, covering: from, Date()) }
+            }
             for row in order {
-                try await Self.insert(row, on: pool)
+                try await Self.insert(row, on: pool, shift: shift)
                 _ = try await worker.drain()
                 // The ETL runs between arrivals too, incrementally: a late link must reach it.
                 try await ETLScenario.runAll(runner, now: Date())
