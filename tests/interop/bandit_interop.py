@@ -19,10 +19,8 @@ import json
 import math
 import os
 import random
-import signal
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 import uuid
@@ -30,7 +28,7 @@ from datetime import datetime, timedelta, timezone
 
 from vowpalwabbit import Workspace
 
-from harness import Checks, clean_up, free_port, healthy, psql, rows, with_database
+from harness import Checks, rows, serving
 
 check = Checks("bandit")
 
@@ -98,30 +96,10 @@ def log_record(d):
 
 def main():
     seam, admin_url = sys.argv[1], sys.argv[2]
-    database = "seam_bandit_" + uuid.uuid4().hex[:8]
-    psql(admin_url, f"CREATE DATABASE {database}")
-    url = with_database(admin_url, database)
-    port = free_port()
-    home = tempfile.mkdtemp(prefix="seam-bandit-")
-    config = os.path.join(home, "seam.yaml")
-    with open(config, "w") as f:
-        f.write("bandits:\n  reco:\n    reward_window_seconds: 3600\n")
-    env = dict(os.environ, SEAM_DATABASE_URL=url, SEAM_HOME=home, SEAM_HTTP_ADDR=f"127.0.0.1:{port}", SEAM_CONFIG=config,
-               SEAM_GRPC_ADDR="off", SEAM_ROLES="ingest,maintenance,join,api")
-    log = open(os.path.join(home, "serve.log"), "w")
-    server = subprocess.Popen([seam, "serve"], env=env, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        for _ in range(240):
-            if healthy(port):
-                break
-            time.sleep(0.25)
+    config = "bandits:\n  reco:\n    reward_window_seconds: 3600\n"
+    with serving(check, seam, admin_url, "bandit", config, SEAM_GRPC_ADDR="off",
+                 SEAM_ROLES="ingest,maintenance,join,api") as (url, port, home, env):
         run(seam, env, url, port, home)
-    finally:
-        server.send_signal(signal.SIGTERM)
-        code = server.wait(timeout=60)
-        check("seam serve exits 0 on SIGTERM", code == 0, f"exit {code}")
-        clean_up(check, home, 4000)
-        psql(admin_url, f"DROP DATABASE {database} WITH (FORCE)")
     sys.exit(check.summary())
 
 

@@ -1,10 +1,15 @@
 """What the interop scripts share: a check tally, a free port, health polling, psql, the end."""
+import contextlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
+import tempfile
+import time
 import urllib.request
+import uuid
 
 
 class Checks:
@@ -67,3 +72,36 @@ def clean_up(check, home, log_tail):
     if check.failed or sys.exc_info()[0] is not None:
         print(open(os.path.join(home, "serve.log")).read()[-log_tail:], file=sys.stderr)
     shutil.rmtree(home, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def serving(check, seam, admin_url, name, config="", **environment):
+    """A `seam serve` on a database and home of its own, healthy, for the `with` block:
+    yields (database url, HTTP port, home, environment). Afterwards: SIGTERM (checking the
+    exit status), the log's end when a check failed, and the database dropped.
+    `config` is the text of its seam.yaml; `environment` adds or replaces SEAM_* variables."""
+    database = f"seam_{name}_" + uuid.uuid4().hex[:8]
+    psql(admin_url, f"CREATE DATABASE {database}")
+    url = with_database(admin_url, database)
+    port = free_port()
+    home = tempfile.mkdtemp(prefix=f"seam-{name}-")
+    path = os.path.join(home, "seam.yaml")
+    with open(path, "w") as f:
+        f.write(config)
+    env = dict(os.environ, SEAM_DATABASE_URL=url, SEAM_HOME=home, SEAM_HTTP_ADDR=f"127.0.0.1:{port}", SEAM_CONFIG=path,
+               SEAM_GRPC_ADDR=f"127.0.0.1:{free_port()}")
+    env.update(environment)
+    log = open(os.path.join(home, "serve.log"), "w")
+    server = subprocess.Popen([seam, "serve"], env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        for _ in range(240):
+            if healthy(port):
+                break
+            time.sleep(0.25)
+        yield url, port, home, env
+    finally:
+        server.send_signal(signal.SIGTERM)
+        code = server.wait(timeout=60)
+        check("seam serve exits 0 on SIGTERM", code == 0, f"exit {code}")
+        clean_up(check, home, 4000)
+        psql(admin_url, f"DROP DATABASE {database} WITH (FORCE)")

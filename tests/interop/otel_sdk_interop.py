@@ -179,7 +179,7 @@ def run(url, port, grpc_port):
     check("child span links to its parent", child_row,
           [[format(server_context.span_id, "016x"), "3", "SELECT products"]])
 
-    log_rows = psql(url, f"""
+    log_rows = psql(url, """
         SELECT encode(trace_id, 'hex'), encode(span_id, 'hex'), event_name, severity_number, severity_text, body,
                flag_key, flag_variant, flag_context_id, service_name, scope_name,
                (extract(epoch FROM time) * 1000000)::bigint

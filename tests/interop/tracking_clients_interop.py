@@ -11,11 +11,7 @@ row then checked field by field in PostgreSQL.
 usage: tracking_clients_interop.py SEAM_BINARY ADMIN_DATABASE_URL
 """
 import json
-import os
-import signal
-import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from datetime import datetime, timedelta, timezone
@@ -27,7 +23,7 @@ import segment.analytics as segment_analytics
 from segment.analytics.client import Client as SegmentClient
 from segment.analytics.request import post as segment_post
 
-from harness import Checks, clean_up, free_port, healthy, psql, rows, with_database
+from harness import Checks, rows, serving
 
 check = Checks("tracking-clients")
 
@@ -49,32 +45,11 @@ def wait_for(url, sql, expected, seconds=30):
 
 def main():
     seam, admin_url = sys.argv[1], sys.argv[2]
-    database = "seam_clients_" + uuid.uuid4().hex[:8]
-    psql(admin_url, f"CREATE DATABASE {database}")
-    url = with_database(admin_url, database)
-    port = free_port()
-    home = tempfile.mkdtemp(prefix="seam-clients-")
-    config = os.path.join(home, "seam.yaml")
-    with open(config, "w") as f:
-        # A browser write key and a server one; anything else is refused.
-        f.write("ingest:\n  tokens: \"wk_server=backend\"\n  browser_tokens: \"wk_browser=site\"\n")
-    env = dict(os.environ, SEAM_DATABASE_URL=url, SEAM_HOME=home, SEAM_HTTP_ADDR=f"127.0.0.1:{port}", SEAM_CONFIG=config,
-               SEAM_GRPC_ADDR=f"127.0.0.1:{free_port()}")
-    log = open(os.path.join(home, "serve.log"), "w")
-    server = subprocess.Popen([seam, "serve"], env=env, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        for _ in range(240):
-            if healthy(port):
-                break
-            time.sleep(0.25)
+    # A browser write key and a server one; anything else is refused.
+    config = "ingest:\n  tokens: \"wk_server=backend\"\n  browser_tokens: \"wk_browser=site\"\n"
+    with serving(check, seam, admin_url, "clients", config) as (url, port, _, _):
         segment(url, port)
         ga4(url, port)
-    finally:
-        server.send_signal(signal.SIGTERM)
-        code = server.wait(timeout=60)
-        check("seam serve exits 0 on SIGTERM", code == 0, f"exit {code}")
-        clean_up(check, home, 4000)
-        psql(admin_url, f"DROP DATABASE {database} WITH (FORCE)")
     sys.exit(check.summary())
 
 
@@ -107,7 +82,6 @@ def segment(url, port):
                coalesce(context->'library'->>'name', ''), coalesce(integrations->>'Mixpanel', ''),
                to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS'), event_id::text
         FROM lake.tag_events WHERE protocol = 'segment'""")}
-    fmt = lambda d: d.strftime("%Y-%m-%dT%H:%M:%S")
     identify = table.get("identify", [""] * 21)
     check("identify: name, ids, traits", identify[1:5] + [identify[5], identify[7]],
           ["identify", "msg-identify-1", "anon-py", "user-py", "backend", "gold"])

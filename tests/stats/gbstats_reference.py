@@ -14,6 +14,7 @@ tests use when gbstats is not at hand.
 import json
 import math
 import sys
+from importlib.metadata import version
 
 import numpy as np
 from gbstats.bayesian.tests import EffectBayesianABTest, EffectBayesianConfig, GaussianPrior
@@ -187,9 +188,7 @@ def main():
                       tuning=500.0))
     cases.append(case("mean alpha 0.01", "mean", [sums(control), sums(treatment)], alpha=0.01))
 
-    import gbstats
-    out = {"gbstats_version": getattr(gbstats, "__version__", None) or __import__("importlib.metadata").metadata.version("gbstats"),
-           "cases": cases}
+    out = {"gbstats_version": version("gbstats"), "cases": cases}
     text = json.dumps(out, indent=1)
     if len(sys.argv) > 1:
         with open(sys.argv[1], "w") as f:
