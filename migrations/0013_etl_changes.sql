@@ -23,11 +23,22 @@ ALTER TABLE lake.segment_assignments ADD COLUMN stored_at timestamptz NOT NULL D
 CREATE INDEX segment_assignments_stored_idx ON lake.segment_assignments (stored_at);
 COMMENT ON COLUMN lake.segment_assignments.stored_at IS 'When the assignment was written (the segments job follows assignments by it, however old assigned_at is).';
 
--- The day each session counted in when segment_metrics last computed it: a late event
--- earlier than a session's start moves the session to another day, and both days change.
+-- Per session, what segment_metrics aggregates, as of its last computation: the day it
+-- counted in (a late event earlier than a session's start moves it to another day, and
+-- both days change) and its inputs. A change-driven run recomputes the inputs of changed
+-- sessions only, and a day's figures from these rows (medians and percentiles need every
+-- session of the day, not only the changed ones).
 CREATE TABLE seam_meta.segment_metric_sessions (
-    session_id  text        PRIMARY KEY,
-    day         timestamptz NOT NULL
+    session_id            text             PRIMARY KEY,
+    day                   timestamptz      NOT NULL,
+    started_at            timestamptz      NOT NULL,
+    unit_id               text,
+    converted             boolean          NOT NULL,
+    basket                boolean          NOT NULL,
+    purchases             integer          NOT NULL,
+    revenue               numeric          NOT NULL,
+    first_action_seconds  double precision,
+    durations             double precision[] NOT NULL
 );
 CREATE INDEX segment_metric_sessions_day_idx ON seam_meta.segment_metric_sessions (day);
-COMMENT ON TABLE seam_meta.segment_metric_sessions IS 'Per session: the UTC day (start) of lake.segment_metrics it was counted in, so that a run recomputes the day a changed session leaves as well as the day it joins.';
+COMMENT ON TABLE seam_meta.segment_metric_sessions IS 'Per session: the UTC day of lake.segment_metrics it counted in and its inputs (unit, conversion, basket, orders, revenue, time to first action, trace durations), kept by the segment_metrics job.';

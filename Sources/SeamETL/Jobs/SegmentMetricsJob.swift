@@ -2,81 +2,37 @@ import SeamPostgres
 
 /// `lake.segment_metrics`: hourly and daily per segment. Replaces every period of the UTC
 /// days it recomputes, from the sessions that started in them: the days of sessions stored
-/// or changed since the previous run (however old), or, for a backfill or the first run,
-/// every day from the window's first UTC day to its end (the last period may be partial;
-/// the next run replaces it). A day's medians and percentiles are not sums, so a day is
-/// recomputed whole.
+/// or changed since the previous run (however old), and the days they left; or, for a
+/// backfill, every day from the window's first UTC day to its end (the last period may be
+/// partial; the next run replaces it).
+///
+/// A day's medians and percentiles are not sums, so a day is recomputed whole; its
+/// per-session inputs are kept in `seam_meta.segment_metric_sessions`, so that a change
+/// costs the changed sessions' lookups and one read of its days' rows.
 public struct SegmentMetricsJob: ETLJob {
     public let name = JobName.segmentMetrics
 
     public init() {}
 
+    /// What the kept per-session inputs mean: a run after a change recomputes everything.
+    static let inputsVersion = "session inputs v1"
+
     public func run(window: JobWindow, on connection: PostgresConnection) throws -> Int {
         let end = window.endParameter
-        if let since = window.changedSince {
-            try connection.execute(
-                """
-                CREATE TEMP TABLE sm_days ON COMMIT DROP AS
-                WITH changed AS (
-                    SELECT s.session_id, s.started_at FROM lake.sessions AS s
-                    WHERE s.updated_at >= \(PostgresValue.timestamptz(since))::timestamptz AND s.started_at < \(end)::timestamptz
-                )
-                -- The day a changed session is in now, and the day it was counted in before.
-                SELECT date_trunc('day', started_at, 'UTC') AS day FROM changed
-                UNION SELECT c.day FROM seam_meta.segment_metric_sessions AS c WHERE c.session_id IN (SELECT session_id FROM changed)
-                """)
-            try connection.execute(
-                """
-                DELETE FROM lake.segment_metrics
-                WHERE date_trunc('day', period_start, 'UTC') IN (SELECT day FROM sm_days) AND period_start < \(end)::timestamptz
-                """)
+        let everything = try definitionsChanged(to: Self.inputsVersion, on: connection) || window.isEverything
+        if !everything, let since = window.changedSince {
+            try changedDays(since: PostgresValue.timestamptz(since), end: end, on: connection)
         } else {
-            try connection.execute(
-                """
-                CREATE TEMP TABLE sm_days ON COMMIT DROP AS
-                SELECT DISTINCT date_trunc('day', s.started_at, 'UTC') AS day FROM lake.sessions AS s
-                WHERE s.started_at >= date_trunc('day', \(window.startParameter)::timestamptz, 'UTC') AND s.started_at < \(end)::timestamptz
-                """)
-            try connection.execute(
-                """
-                DELETE FROM lake.segment_metrics
-                WHERE period_start >= date_trunc('day', \(window.startParameter)::timestamptz, 'UTC') AND period_start < \(end)::timestamptz
-                """)
+            try windowDays(everything ? JobWindow(start: nil, end: window.end) : window, on: connection)
         }
-        // A few days (changes): each session's events by index lookups. Many days: one pass
-        // over the events of those days (a hash join beats a million lookups). A session's
-        // events are at or after its start, so none before the first day.
-        let few = window.changedSince != nil
-        let firstAction: SQLQuery = few
-            ? """
-                LEFT JOIN LATERAL (
-                    SELECT min(e.occurred_at) AS first_action FROM lake.event_facts AS e
-                    WHERE e.session_id = s.session_id AND e.name <> 'page_view'
-                ) AS a ON true
-                """
-            : """
-                LEFT JOIN (
-                    SELECT e.session_id, min(e.occurred_at) AS first_action FROM lake.event_facts AS e
-                    WHERE e.name <> 'page_view' AND e.occurred_at >= (SELECT min(day) FROM sm_days)
-                    GROUP BY e.session_id
-                ) AS a USING (session_id)
-                """
+        // The days' sessions and their trace durations, from the kept inputs.
         try connection.execute(
             """
             CREATE TEMP TABLE sm_sessions ON COMMIT DROP AS
-            SELECT s.session_id, s.started_at, coalesce(s.user_id, s.anonymous_id) AS unit_id, s.converted,
-                   s.add_to_basket > 0 AS basket, s.purchases, s.revenue,
-                   extract(epoch FROM a.first_action - s.started_at)::float8 AS first_action_seconds
-            FROM sm_days AS d
-            JOIN lake.sessions AS s ON s.started_at >= d.day AND s.started_at < d.day + interval '24 hours'
-            \(firstAction)
-            WHERE s.started_at < \(end)::timestamptz
-            """)
-        try connection.execute("DELETE FROM seam_meta.segment_metric_sessions WHERE day IN (SELECT day FROM sm_days)")
-        try connection.execute(
-            """
-            INSERT INTO seam_meta.segment_metric_sessions SELECT session_id, date_trunc('day', started_at, 'UTC') FROM sm_sessions
-            ON CONFLICT (session_id) DO UPDATE SET day = EXCLUDED.day
+            SELECT c.session_id, c.started_at, c.unit_id, c.converted, c.basket, c.purchases, c.revenue, c.first_action_seconds,
+                   c.durations
+            FROM seam_meta.segment_metric_sessions AS c
+            WHERE c.day IN (SELECT day FROM sm_days) AND c.started_at < \(end)::timestamptz
             """)
         try connection.execute(
             """
@@ -86,22 +42,10 @@ public struct SegmentMetricsJob: ETLJob {
             SELECT m.segment, s.session_id FROM sm_sessions AS s JOIN lake.segment_members AS m ON m.unit_id = s.unit_id
             """)
         try connection.execute(
-            few
-                ? """
-                    CREATE TEMP TABLE sm_durations ON COMMIT DROP AS
-                    SELECT s.session_id, s.started_at, e.trace_duration_ms
-                    FROM sm_sessions AS s
-                    CROSS JOIN LATERAL (
-                        SELECT e.trace_duration_ms FROM lake.event_facts AS e
-                        WHERE e.session_id = s.session_id AND e.trace_duration_ms IS NOT NULL
-                    ) AS e
-                    """
-                : """
-                    CREATE TEMP TABLE sm_durations ON COMMIT DROP AS
-                    SELECT s.session_id, s.started_at, e.trace_duration_ms
-                    FROM sm_sessions AS s JOIN lake.event_facts AS e USING (session_id)
-                    WHERE e.trace_duration_ms IS NOT NULL
-                    """)
+            """
+            CREATE TEMP TABLE sm_durations ON COMMIT DROP AS
+            SELECT s.session_id, s.started_at, d AS trace_duration_ms FROM sm_sessions AS s CROSS JOIN LATERAL unnest(s.durations) AS d
+            """)
         try connection.executeScript("ANALYZE sm_sessions; ANALYZE sm_members; ANALYZE sm_durations")
         var rows = 0
         for grain in ["hour", "day"] {
@@ -133,5 +77,102 @@ public struct SegmentMetricsJob: ETLJob {
                 """, [.text(grain)])
         }
         return rows
+    }
+
+    /// The inputs of a session (`lake.sessions` aliased `s`, with `first_action` and
+    /// `durations` joined in), in the columns of `seam_meta.segment_metric_sessions`.
+    static let inputs: SQLQuery = """
+        s.session_id, date_trunc('day', s.started_at, 'UTC'), s.started_at, coalesce(s.user_id, s.anonymous_id), s.converted,
+        s.add_to_basket > 0, s.purchases, s.revenue, extract(epoch FROM a.first_action - s.started_at)::float8,
+        coalesce(d.durations, '{}')
+        """
+
+    /// `sm_days` after a change: the days of the sessions stored or changed since `since`
+    /// (their row, or one of their events), and the days they counted in before; the kept
+    /// inputs of those sessions recomputed by index lookups.
+    private func changedDays(since: PostgresValue, end: PostgresValue, on connection: PostgresConnection) throws {
+        try connection.execute(
+            """
+            CREATE TEMP TABLE sm_changed ON COMMIT DROP AS
+            SELECT s.session_id FROM lake.sessions AS s WHERE s.updated_at >= \(since)::timestamptz
+            UNION SELECT e.session_id FROM lake.event_facts AS e WHERE e.updated_at >= \(since)::timestamptz AND e.session_id IS NOT NULL
+            """)
+        try connection.execute(
+            """
+            CREATE TEMP TABLE sm_days ON COMMIT DROP AS
+            SELECT date_trunc('day', s.started_at, 'UTC') AS day FROM lake.sessions AS s
+            WHERE s.session_id IN (SELECT session_id FROM sm_changed) AND s.started_at < \(end)::timestamptz
+            UNION SELECT c.day FROM seam_meta.segment_metric_sessions AS c WHERE c.session_id IN (SELECT session_id FROM sm_changed)
+            """)
+        try connection.execute(
+            "DELETE FROM seam_meta.segment_metric_sessions WHERE session_id IN (SELECT session_id FROM sm_changed)")
+        // Sessions of those days that are gone (a join rebuild that drew them differently).
+        try connection.execute(
+            """
+            DELETE FROM seam_meta.segment_metric_sessions AS c
+            WHERE c.day IN (SELECT day FROM sm_days) AND NOT EXISTS (SELECT 1 FROM lake.sessions AS s WHERE s.session_id = c.session_id)
+            """)
+        try connection.execute(
+            """
+            INSERT INTO seam_meta.segment_metric_sessions
+            SELECT \(Self.inputs)
+            FROM lake.sessions AS s
+            LEFT JOIN LATERAL (
+                SELECT min(e.occurred_at) AS first_action FROM lake.event_facts AS e
+                WHERE e.session_id = s.session_id AND e.name <> 'page_view'
+            ) AS a ON true
+            LEFT JOIN LATERAL (
+                SELECT array_agg(e.trace_duration_ms ORDER BY e.trace_duration_ms) AS durations FROM lake.event_facts AS e
+                WHERE e.session_id = s.session_id AND e.trace_duration_ms IS NOT NULL
+            ) AS d ON true
+            WHERE s.session_id IN (SELECT session_id FROM sm_changed) AND s.started_at < \(end)::timestamptz
+            """)
+        try connection.execute(
+            """
+            DELETE FROM lake.segment_metrics
+            WHERE date_trunc('day', period_start, 'UTC') IN (SELECT day FROM sm_days) AND period_start < \(end)::timestamptz
+            """)
+    }
+
+    /// `sm_days` for an event-time window (all data when it starts at the beginning): every
+    /// day from its first, with the kept inputs of their sessions rebuilt in one pass over
+    /// their events (a hash join beats a lookup per session at this size).
+    private func windowDays(_ window: JobWindow, on connection: PostgresConnection) throws {
+        let (start, end) = (window.startParameter, window.endParameter)
+        try connection.execute(
+            """
+            CREATE TEMP TABLE sm_days ON COMMIT DROP AS
+            SELECT DISTINCT date_trunc('day', s.started_at, 'UTC') AS day FROM lake.sessions AS s
+            WHERE s.started_at >= date_trunc('day', \(start)::timestamptz, 'UTC') AND s.started_at < \(end)::timestamptz
+            """)
+        try connection.execute(
+            "DELETE FROM seam_meta.segment_metric_sessions WHERE day >= date_trunc('day', \(start)::timestamptz, 'UTC')")
+        // A session's events are at or after its start: none before the first day.
+        try connection.execute(
+            """
+            INSERT INTO seam_meta.segment_metric_sessions
+            SELECT \(Self.inputs)
+            FROM lake.sessions AS s
+            LEFT JOIN (
+                SELECT e.session_id, min(e.occurred_at) AS first_action FROM lake.event_facts AS e
+                WHERE e.name <> 'page_view' AND e.occurred_at >= date_trunc('day', \(start)::timestamptz, 'UTC')
+                GROUP BY e.session_id
+            ) AS a USING (session_id)
+            LEFT JOIN (
+                SELECT e.session_id, array_agg(e.trace_duration_ms ORDER BY e.trace_duration_ms) AS durations FROM lake.event_facts AS e
+                WHERE e.trace_duration_ms IS NOT NULL AND e.occurred_at >= date_trunc('day', \(start)::timestamptz, 'UTC')
+                GROUP BY e.session_id
+            ) AS d USING (session_id)
+            WHERE s.started_at >= date_trunc('day', \(start)::timestamptz, 'UTC') AND s.started_at < \(end)::timestamptz
+            ON CONFLICT (session_id) DO UPDATE SET
+                day = EXCLUDED.day, started_at = EXCLUDED.started_at, unit_id = EXCLUDED.unit_id, converted = EXCLUDED.converted,
+                basket = EXCLUDED.basket, purchases = EXCLUDED.purchases, revenue = EXCLUDED.revenue,
+                first_action_seconds = EXCLUDED.first_action_seconds, durations = EXCLUDED.durations
+            """)
+        try connection.execute(
+            """
+            DELETE FROM lake.segment_metrics
+            WHERE period_start >= date_trunc('day', \(start)::timestamptz, 'UTC') AND period_start < \(end)::timestamptz
+            """)
     }
 }
