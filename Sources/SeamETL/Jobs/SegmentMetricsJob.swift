@@ -20,8 +20,12 @@ public struct SegmentMetricsJob: ETLJob {
     public func run(window: JobWindow, on connection: PostgresConnection) throws -> Int {
         let end = window.endParameter
         let everything = try definitionsChanged(to: Self.inputsVersion, on: connection) || window.isEverything
+        // After a change only the hours of the changed sessions (now and before) change; a
+        // day's figures need the whole day.
+        var hours: SQLQuery = ""
         if !everything, let since = window.changedSince {
             try changedDays(since: PostgresValue.timestamptz(since), end: end, on: connection)
+            hours = "AND date_trunc('hour', s.started_at, 'UTC') IN (SELECT hour FROM sm_hours)"
         } else {
             try windowDays(everything ? JobWindow(start: nil, end: window.end) : window, on: connection)
         }
@@ -49,32 +53,35 @@ public struct SegmentMetricsJob: ETLJob {
         try connection.executeScript("ANALYZE sm_sessions; ANALYZE sm_members; ANALYZE sm_durations")
         var rows = 0
         for grain in ["hour", "day"] {
+            let only: SQLQuery = grain == "hour" ? hours : ""
             rows += try connection.execute(
                 """
                 INSERT INTO lake.segment_metrics
                 WITH periods AS (
-                    SELECT m.segment, date_trunc($1, s.started_at, 'UTC') AS period_start,
+                    SELECT m.segment, date_trunc(\(text: grain), s.started_at, 'UTC') AS period_start,
                            count(*) AS sessions, count(DISTINCT s.unit_id) AS users,
                            count(*) FILTER (WHERE s.converted) AS converted_sessions,
                            count(*) FILTER (WHERE s.basket) AS basket_sessions,
                            sum(s.purchases) AS orders, sum(s.revenue) AS revenue,
                            percentile_cont(0.5) WITHIN GROUP (ORDER BY s.first_action_seconds) AS first_action
                     FROM sm_members AS m JOIN sm_sessions AS s USING (session_id)
+                    WHERE true \(only)
                     GROUP BY 1, 2
                 ),
                 durations AS (
-                    SELECT m.segment, date_trunc($1, d.started_at, 'UTC') AS period_start,
-                           percentile_cont(0.95) WITHIN GROUP (ORDER BY d.trace_duration_ms) AS p95
-                    FROM sm_members AS m JOIN sm_durations AS d USING (session_id)
+                    SELECT m.segment, date_trunc(\(text: grain), s.started_at, 'UTC') AS period_start,
+                           percentile_cont(0.95) WITHIN GROUP (ORDER BY s.trace_duration_ms) AS p95
+                    FROM sm_members AS m JOIN sm_durations AS s USING (session_id)
+                    WHERE true \(only)
                     GROUP BY 1, 2
                 )
-                SELECT p.segment, $1, p.period_start, p.sessions, p.users,
+                SELECT p.segment, \(text: grain), p.period_start, p.sessions, p.users,
                        p.converted_sessions, p.converted_sessions::float8 / p.sessions,
                        p.basket_sessions, p.basket_sessions::float8 / p.sessions,
                        p.orders, p.revenue, CASE WHEN p.orders > 0 THEN p.revenue / p.orders END,
                        p.first_action, d.p95
                 FROM periods AS p LEFT JOIN durations AS d USING (segment, period_start)
-                """, [.text(grain)])
+                """)
         }
         return rows
     }
@@ -87,9 +94,9 @@ public struct SegmentMetricsJob: ETLJob {
         coalesce(d.durations, '{}')
         """
 
-    /// `sm_days` after a change: the days of the sessions stored or changed since `since`
-    /// (their row, or one of their events), and the days they counted in before; the kept
-    /// inputs of those sessions recomputed by index lookups.
+    /// `sm_days` and `sm_hours` after a change: the days and hours of the sessions stored or
+    /// changed since `since` (their row, or one of their events), and those they counted in
+    /// before; the kept inputs of those sessions recomputed by index lookups.
     private func changedDays(since: PostgresValue, end: PostgresValue, on connection: PostgresConnection) throws {
         try connection.execute(
             """
@@ -103,6 +110,14 @@ public struct SegmentMetricsJob: ETLJob {
             SELECT date_trunc('day', s.started_at, 'UTC') AS day FROM lake.sessions AS s
             WHERE s.session_id IN (SELECT session_id FROM sm_changed) AND s.started_at < \(end)::timestamptz
             UNION SELECT c.day FROM seam_meta.segment_metric_sessions AS c WHERE c.session_id IN (SELECT session_id FROM sm_changed)
+            """)
+        try connection.execute(
+            """
+            CREATE TEMP TABLE sm_hours ON COMMIT DROP AS
+            SELECT date_trunc('hour', s.started_at, 'UTC') AS hour FROM lake.sessions AS s
+            WHERE s.session_id IN (SELECT session_id FROM sm_changed) AND s.started_at < \(end)::timestamptz
+            UNION SELECT date_trunc('hour', c.started_at, 'UTC') FROM seam_meta.segment_metric_sessions AS c
+            WHERE c.session_id IN (SELECT session_id FROM sm_changed)
             """)
         try connection.execute(
             "DELETE FROM seam_meta.segment_metric_sessions WHERE session_id IN (SELECT session_id FROM sm_changed)")
@@ -130,7 +145,8 @@ public struct SegmentMetricsJob: ETLJob {
         try connection.execute(
             """
             DELETE FROM lake.segment_metrics
-            WHERE date_trunc('day', period_start, 'UTC') IN (SELECT day FROM sm_days) AND period_start < \(end)::timestamptz
+            WHERE ((grain = 'day' AND period_start IN (SELECT day FROM sm_days)) OR (grain = 'hour' AND period_start IN (SELECT hour FROM sm_hours)))
+              AND period_start < \(end)::timestamptz
             """)
     }
 
