@@ -161,8 +161,12 @@ public struct SegmentMetricsJob: ETLJob {
             SELECT DISTINCT date_trunc('day', s.started_at, 'UTC') AS day FROM lake.sessions AS s
             WHERE s.started_at >= date_trunc('day', \(start)::timestamptz, 'UTC') AND s.started_at < \(end)::timestamptz
             """)
+        // Exactly the rows the insert below rewrites (a backfill's window may end mid-day).
         try connection.execute(
-            "DELETE FROM seam_meta.segment_metric_sessions WHERE day >= date_trunc('day', \(start)::timestamptz, 'UTC')")
+            """
+            DELETE FROM seam_meta.segment_metric_sessions
+            WHERE started_at >= date_trunc('day', \(start)::timestamptz, 'UTC') AND started_at < \(end)::timestamptz
+            """)
         // A session's events are at or after its start: none before the first day.
         try connection.execute(
             """

@@ -328,6 +328,10 @@ struct ETLTests {
             let runner = JobRunner(pool: pool, lookbackHours: 48)
             let configuration = ETLScenario.extendedConfiguration
             try await ETLScenario.runAll(runner, configuration, now: Self.now)
+            // A backfill of the scenario's first hour only: what the jobs keep for the rest of
+            // the day must survive it.
+            let firstHour = JobWindow(start: ETLScenario.base, end: ETLScenario.base.addingTimeInterval(3600))
+            try await ETLScenario.runAll(runner, configuration, trigger: .backfill, window: firstHour, now: Self.now)
             // a8 was exposed and bought four days before the scenario, and a1's session has an
             // event from then; both arrive only now (an event-time window reaching 48 h back
             // would miss them). a1's session starts four days earlier now: it leaves its day.
@@ -336,6 +340,8 @@ struct ETLTests {
                     id: "a8", variants: ["control"], exposed: -4 * 86_400,
                     events: [("page_view", 5, "{}", nil), ("purchase", 60, #"{"revenue":40}"#, nil)], device: "desktop"),
                 ETLScenario.Visitor(id: "a1", variants: [], exposed: -4 * 86_400 + 7200, events: [("product_view", 5, "{}", nil)], device: nil),
+                // And a new visit on the scenario's day, after the backfilled hour.
+                ETLScenario.Visitor(id: "a9", variants: ["control"], exposed: 5 * 3600, events: [("page_view", 5, "{}", nil)], device: nil),
             ]
             let from = ETLScenario.base.addingTimeInterval(-5 * 86_400)
             _ = try await pool.withConnection { try LakePartitions.ensure(on: $0, covering: from, ETLScenario.base) }
@@ -346,7 +352,7 @@ struct ETLTests {
             let ignoring = ["as_of", "recency_days", "frequency_per_week", "computed_through"]
             let incremental = try await ETLScenario.snapshot(pool, ignoring: ignoring)
             let control = try await row(pool, metric: "purchase_conversion", variant: "control")
-            #expect(try control.decode(Double.self, "units") == 3 && (try control.decode(Double.self, "sum")) == 2)  // a1, a2 and a8
+            #expect(try control.decode(Double.self, "units") == 4 && (try control.decode(Double.self, "sum")) == 2)  // a1, a2, a8 and a9
             #expect(try await pool.query("SELECT sessions FROM lake.user_features WHERE unit_id = 'a8'").scalar(Int.self) == 1)
             let day = try await pool.query(
                 "SELECT sessions FROM lake.segment_metrics WHERE segment = 'all' AND grain = 'day' AND period_start = date_trunc('day', \(ETLScenario.base.addingTimeInterval(-4 * 86_400)), 'UTC')")
