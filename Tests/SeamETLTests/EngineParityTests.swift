@@ -9,19 +9,12 @@ import Testing
 /// installs (SEAM_GBSTATS_REFERENCE); without it the committed copy is used.
 @Suite("Engines against gbstats")
 struct EngineParityTests {
-    static var reference: [String: Any] {
-        let url = ProcessInfo.processInfo.environment["SEAM_GBSTATS_REFERENCE"].map { URL(fileURLWithPath: $0) }
-            ?? Bundle.module.url(forResource: "gbstats-reference", withExtension: "json", subdirectory: "Fixtures")!
-        return (try? JSONSerialization.jsonObject(with: Data(contentsOf: url))) as? [String: Any] ?? [:]
-    }
+    static var reference: [String: Any] { ReferenceValues.load(environment: "SEAM_GBSTATS_REFERENCE", fixture: "gbstats-reference") }
 
     static var cases: [[String: Any]] { reference["cases"] as? [[String: Any]] ?? [] }
 
-    /// 1e-9 relative; below 1e-15 absolute the two agree to what `1 − cdf` in double
-    /// precision can say (gbstats' p-values and tail probabilities are computed that way).
     static func close(_ actual: Double, _ expected: Double, _ what: String) {
-        let scale = max(abs(expected), 1e-300)
-        #expect(abs(actual - expected) / scale <= 1e-9 || abs(actual - expected) < 1e-15, "\(what): Seam \(actual), gbstats \(expected)")
+        ReferenceValues.close(actual, expected, what, package: "gbstats")
     }
 
     static func statistics(_ variant: [String: Any]) -> SufficientStatistics {

@@ -8,15 +8,10 @@ import Testing
 /// without it the committed copy is used.
 @Suite("Statistics against SciPy")
 struct StatisticsTests {
-    static var reference: [String: Any] {
-        let url = ProcessInfo.processInfo.environment["SEAM_SCIPY_REFERENCE"].map { URL(fileURLWithPath: $0) }
-            ?? Bundle.module.url(forResource: "scipy-reference", withExtension: "json", subdirectory: "Fixtures")!
-        return (try? JSONSerialization.jsonObject(with: Data(contentsOf: url))) as? [String: Any] ?? [:]
-    }
+    static var reference: [String: Any] { ReferenceValues.load(environment: "SEAM_SCIPY_REFERENCE", fixture: "scipy-reference") }
 
-    static func close(_ actual: Double, _ expected: Double, _ what: String, tolerance: Double = 1e-9) {
-        let scale = max(abs(expected), 1e-300)
-        #expect(abs(actual - expected) / scale <= tolerance || abs(actual - expected) < 1e-15, "\(what): \(actual) vs SciPy \(expected)")
+    static func close(_ actual: Double, _ expected: Double, _ what: String) {
+        ReferenceValues.close(actual, expected, what, package: "SciPy")
     }
 
     static func cases(_ name: String) -> [[String: Any]] { reference[name] as? [[String: Any]] ?? [] }
