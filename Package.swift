@@ -2,6 +2,18 @@
 import Foundation
 import PackageDescription
 
+// Products of the dependencies that several targets use.
+let logging: Target.Dependency = .product(name: "Logging", package: "swift-log")
+let serviceLifecycle: Target.Dependency = .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")
+let swiftProtobuf: Target.Dependency = .product(name: "SwiftProtobuf", package: "swift-protobuf")
+let hummingbird: Target.Dependency = .product(name: "Hummingbird", package: "hummingbird")
+let coreMetrics: Target.Dependency = .product(name: "CoreMetrics", package: "swift-metrics")
+let serviceLifecycleTestKit: Target.Dependency = .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle")
+let prometheus: Target.Dependency = .product(name: "Prometheus", package: "swift-prometheus")
+let grpcProtobuf: Target.Dependency = .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf")
+let grpcTransport: Target.Dependency = .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport")
+let grpcCore: Target.Dependency = .product(name: "GRPCCore", package: "grpc-swift-2")
+
 let package = Package(
     name: "seam",
     platforms: [.macOS(.v15)],
@@ -58,7 +70,7 @@ let package = Package(
             name: "SeamSpool",
             dependencies: [
                 "CLZ4",
-                .product(name: "Logging", package: "swift-log"),
+                logging,
             ]
         ),
         // OTLP protobuf and JSON → SeamModel records (generated code under Generated/).
@@ -66,7 +78,7 @@ let package = Package(
             name: "SeamOTLP",
             dependencies: [
                 "SeamModel",
-                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                swiftProtobuf,
             ],
             exclude: ["Generated/README.md"]
         ),
@@ -75,14 +87,14 @@ let package = Package(
         // Metric handles made once and reused, for every component's metrics.
         .target(
             name: "SeamMetrics",
-            dependencies: [.product(name: "CoreMetrics", package: "swift-metrics")]
+            dependencies: [coreMetrics]
         ),
         // What both HTTP servers share: the error type, tokens, CORS, /healthz, request metrics.
         .target(
             name: "SeamHTTP",
             dependencies: [
                 "SeamMetrics",
-                .product(name: "Hummingbird", package: "hummingbird"),
+                hummingbird,
             ]
         ),
         // The spool record: the one format the HTTP side writes and the loader reads
@@ -99,11 +111,11 @@ let package = Package(
                 "SeamGzip",
                 "SeamHTTP",
                 "SeamMetrics",
-                .product(name: "Hummingbird", package: "hummingbird"),
+                hummingbird,
                 .product(name: "HummingbirdCore", package: "hummingbird"),
-                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
-                .product(name: "CoreMetrics", package: "swift-metrics"),
-                .product(name: "Logging", package: "swift-log"),
+                swiftProtobuf,
+                coreMetrics,
+                logging,
             ]
         ),
         // OTLP/gRPC ingestion (grpc-swift 2; service code generated under Generated/ by
@@ -114,11 +126,11 @@ let package = Package(
             dependencies: [
                 "SeamIngest",
                 "SeamOTLP",
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "GRPCCore", package: "grpc-swift-2"),
-                .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
-                .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                logging,
+                grpcCore,
+                grpcTransport,
+                grpcProtobuf,
+                serviceLifecycle,
             ],
             exclude: ["Generated/README.md"]
         ),
@@ -134,10 +146,10 @@ let package = Package(
                 "SeamPostgres",
                 "SeamLake",
                 "SeamMetrics",
-                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
-                .product(name: "CoreMetrics", package: "swift-metrics"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                swiftProtobuf,
+                coreMetrics,
+                logging,
+                serviceLifecycle,
             ]
         ),
         // Generic PostgreSQL client on libpq: connections, pool, COPY, migrations, embedded cluster.
@@ -146,7 +158,7 @@ let package = Package(
             dependencies: [
                 "CLibPQ",
                 "SeamModel",
-                .product(name: "Logging", package: "swift-log"),
+                logging,
             ]
         ),
         // The lake schema as a product: where migrations live, partitions, retention, roles.
@@ -155,8 +167,8 @@ let package = Package(
             dependencies: [
                 "SeamPostgres",
                 "SeamModel",
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                logging,
+                serviceLifecycle,
                 .product(name: "AsyncAlgorithms", package: "swift-async-algorithms"),
             ]
         ),
@@ -167,9 +179,9 @@ let package = Package(
                 "SeamPostgres",
                 "SeamClock",
                 "SeamMetrics",
-                .product(name: "CoreMetrics", package: "swift-metrics"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                coreMetrics,
+                logging,
+                serviceLifecycle,
             ],
             exclude: ["SQL"],
             plugins: ["EmbedSQL"]
@@ -185,9 +197,9 @@ let package = Package(
                 "SeamClock",
                 "SeamModel",
                 "SeamMetrics",
-                .product(name: "CoreMetrics", package: "swift-metrics"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                coreMetrics,
+                logging,
+                serviceLifecycle,
             ]
         ),
         // Read API for the A/B framework and dashboards: experiments, results, segments.
@@ -198,8 +210,8 @@ let package = Package(
                 "SeamModel",
                 "SeamHTTP",
                 "SeamMetrics",
-                .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "Logging", package: "swift-log"),
+                hummingbird,
+                logging,
             ]
         ),
         // Settings from flags, environment and seam.yaml, and what a command needs at run time
@@ -209,7 +221,7 @@ let package = Package(
             dependencies: [
                 "SeamETL", "SeamJoin", "SeamIngest", "SeamLake", "SeamSpool", "SeamPostgres",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Logging", package: "swift-log"),
+                logging,
                 .product(name: "Yams", package: "Yams"),
             ]
         ),
@@ -226,12 +238,12 @@ let package = Package(
             dependencies: [
                 "SeamSettings", "SeamPostgres", "SeamLake", "SeamIngest", "SeamLoader", "SeamJoin", "SeamETL", "SeamModel", "SeamOTLP",
                 "SeamMetrics", "SeamRecords", "SeamGRPC",
-                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                swiftProtobuf,
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "GRPCCore", package: "grpc-swift-2"),
-                .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
-                .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+                logging,
+                grpcCore,
+                grpcTransport,
+                grpcProtobuf,
             ]
         ),
         // The executable only wires: flags, environment, config file, services.
@@ -251,12 +263,12 @@ let package = Package(
                 "SeamAPI",
                 "SeamModel",
                 "SeamOTLP",
-                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
-                .product(name: "Prometheus", package: "swift-prometheus"),
+                swiftProtobuf,
+                prometheus,
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                logging,
+                serviceLifecycle,
                 .product(name: "Yams", package: "Yams"),
             ]
         ),
@@ -270,22 +282,22 @@ let package = Package(
         ),
         .testTarget(
             name: "SeamLakeTests",
-            dependencies: ["SeamLake", "SeamPostgres", "DatabaseSupport", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["SeamLake", "SeamPostgres", "DatabaseSupport", logging]
         ),
         .testTarget(
             name: "SeamJoinTests",
             dependencies: [
                 "SeamJoin", "SeamPostgres", "SeamLake", "SeamClock", "DatabaseSupport", "TestSupport",
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
+                serviceLifecycle,
+                serviceLifecycleTestKit,
             ]
         ),
         .testTarget(
             name: "SeamLoaderTests",
             dependencies: [
                 "SeamLoader", "SeamPostgres", "SeamModel", "SeamRecords", "SeamSpool", "SeamClock", "DatabaseSupport", "TestSupport",
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
+                serviceLifecycle,
+                serviceLifecycleTestKit,
             ]
         ),
         .testTarget(
@@ -294,21 +306,21 @@ let package = Package(
         ),
         .testTarget(
             name: "SeamOTLPTests",
-            dependencies: ["SeamOTLP", "SeamModel", "TestSupport", .product(name: "SwiftProtobuf", package: "swift-protobuf")]
+            dependencies: ["SeamOTLP", "SeamModel", "TestSupport", swiftProtobuf]
         ),
         .testTarget(
             name: "SeamIngestTests",
             dependencies: [
                 "SeamIngest", "SeamGRPC", "SeamModel", "SeamGzip", "SeamOTLP", "SeamRecords", "SeamSpool", "SeamMetrics",
-                .product(name: "Hummingbird", package: "hummingbird"),
+                hummingbird,
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
-                .product(name: "Prometheus", package: "swift-prometheus"),
-                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "GRPCCore", package: "grpc-swift-2"),
-                .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
-                .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                prometheus,
+                swiftProtobuf,
+                logging,
+                grpcCore,
+                grpcTransport,
+                grpcProtobuf,
+                serviceLifecycle,
             ]
         ),
         .testTarget(
@@ -319,15 +331,15 @@ let package = Package(
             name: "SeamETLTests",
             dependencies: [
                 "SeamETL", "SeamPostgres", "DatabaseSupport", "TestSupport",
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
+                serviceLifecycle,
+                serviceLifecycleTestKit,
             ],
             resources: [.copy("Fixtures")]
         ),
         .testTarget(
             name: "SeamAPITests",
             dependencies: [
-                "SeamAPI", "SeamHTTP", .product(name: "Hummingbird", package: "hummingbird"),
+                "SeamAPI", "SeamHTTP", hummingbird,
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]
         ),
@@ -353,9 +365,9 @@ let package = Package(
             dependencies: [
                 "SeamPostgres", "SeamLake", "SeamSpool", "SeamModel", "SeamIngest", "SeamLoader", "SeamRecords", "SeamMetrics", "SeamOTLP", "SeamJoin", "SeamETL", "SeamAPI",
                 "TestSupport", "DatabaseSupport",
-                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                swiftProtobuf,
                 .product(name: "CompressNIO", package: "compress-nio"),
-                .product(name: "Prometheus", package: "swift-prometheus"),
+                prometheus,
                 .product(name: "Yams", package: "Yams"),
             ]
         ),

@@ -50,11 +50,10 @@ struct ETLDefinitionsFile {
         let fields = try self.fields(
             node, keyPath,
             allowed: ["type", "description", "events", "value", "numerator", "denominator", "rules", "window_hours", "delay_hours", "cap", "lower_is_better"])
-        guard let typeNode = fields["type"] else { throw fail(node, "\(keyPath).type", "missing (proportion, mean, ratio, time_to_event or reward)") }
-        let typeName = try string(typeNode, "\(keyPath).type")
-        guard let kind = MetricDefinition.Kind(rawValue: typeName) else {
-            throw fail(typeNode, "\(keyPath).type", "unknown metric type \"\(typeName)\" (proportion, mean, ratio, time_to_event or reward)")
+        guard let typeNode = fields["type"] else {
+            throw fail(node, "\(keyPath).type", "missing (\(Self.listed(MetricDefinition.Kind.self)))")
         }
+        let kind: MetricDefinition.Kind = try choice(typeNode, "\(keyPath).type", "metric type")
         var metric = MetricDefinition(name: name, kind: kind)
         if let node = fields["description"] { metric.description = try string(node, "\(keyPath).description") }
         metric.selector = try selector(events: fields["events"], value: fields["value"], keyPath)
@@ -147,13 +146,7 @@ struct ETLDefinitionsFile {
         if let node = fields["secondary_metrics"] { experiment.secondaryMetrics = try strings(node, "\(keyPath).secondary_metrics") }
         if let node = fields["alpha"] { experiment.alpha = try number(node, "\(keyPath).alpha") }
         if let node = fields["cuped_days"] { experiment.cupedDays = try number(node, "\(keyPath).cuped_days") }
-        if let node = fields["engine"] {
-            let name = try string(node, "\(keyPath).engine")
-            guard let engine = ExperimentDefinition.Engine(rawValue: name) else {
-                throw fail(node, "\(keyPath).engine", "unknown engine \"\(name)\" (frequentist, bayesian or sequential)")
-            }
-            experiment.engine = engine
-        }
+        if let node = fields["engine"] { experiment.engine = try choice(node, "\(keyPath).engine", "engine") }
         if let node = fields["prior"] {
             // A Gaussian prior on the effect: {mean, variance, scale: relative|absolute}; giving one makes it proper.
             let prior = try self.fields(node, "\(keyPath).prior", allowed: ["mean", "variance", "scale"])
@@ -161,37 +154,42 @@ struct ETLDefinitionsFile {
             if let node = prior["mean"] { experiment.prior.mean = try number(node, "\(keyPath).prior.mean") }
             guard let variance = prior["variance"] else { throw fail(node, "\(keyPath).prior.variance", "missing (the prior's variance, > 0)") }
             experiment.prior.variance = try number(variance, "\(keyPath).prior.variance")
-            if let node = prior["scale"] {
-                let name = try string(node, "\(keyPath).prior.scale")
-                guard let scale = DifferenceType(rawValue: name) else {
-                    throw fail(node, "\(keyPath).prior.scale", "unknown scale \"\(name)\" (relative or absolute)")
-                }
-                experiment.prior.scale = scale
-            }
+            if let node = prior["scale"] { experiment.prior.scale = try choice(node, "\(keyPath).prior.scale", "scale") }
         }
         if let node = fields["sequential_tuning"] { experiment.sequentialTuning = try number(node, "\(keyPath).sequential_tuning") }
         if let node = fields["multiple_exposures"] {
-            let name = try string(node, "\(keyPath).multiple_exposures")
-            guard let mode = ExperimentDefinition.MultipleExposures(rawValue: name) else {
-                throw fail(node, "\(keyPath).multiple_exposures", "unknown mode \"\(name)\" (exclude or first)")
-            }
-            experiment.multipleExposures = mode
+            experiment.multipleExposures = try choice(node, "\(keyPath).multiple_exposures", "mode")
         }
         if let node = fields["multiple_exposure_threshold"] {
             experiment.multipleExposureThreshold = try number(node, "\(keyPath).multiple_exposure_threshold")
         }
         if let node = fields["dimensions"] {
-            experiment.dimensions = try strings(node, "\(keyPath).dimensions").map { name in
-                guard let dimension = ExperimentDefinition.Dimension(rawValue: name) else {
-                    throw fail(node, "\(keyPath).dimensions", "unknown dimension \"\(name)\" (segment or device)")
-                }
-                return dimension
+            experiment.dimensions = try strings(node, "\(keyPath).dimensions").map {
+                try choice(named: $0, node, "\(keyPath).dimensions", "dimension")
             }
         }
         return experiment
     }
 
     // MARK: Node readers
+
+    /// One of an enumeration's values, by name; the error lists them all.
+    private func choice<T: RawRepresentable & CaseIterable>(_ node: Node, _ keyPath: String, _ what: String) throws -> T
+    where T.RawValue == String {
+        try choice(named: try string(node, keyPath), node, keyPath, what)
+    }
+
+    private func choice<T: RawRepresentable & CaseIterable>(named name: String, _ node: Node, _ keyPath: String, _ what: String) throws -> T
+    where T.RawValue == String {
+        guard let value = T(rawValue: name) else { throw fail(node, keyPath, "unknown \(what) \"\(name)\" (\(Self.listed(T.self)))") }
+        return value
+    }
+
+    /// "a, b or c".
+    static func listed<T: RawRepresentable & CaseIterable>(_: T.Type) -> String where T.RawValue == String {
+        let names = T.allCases.map(\.rawValue)
+        return names.count < 2 ? names.joined() : names.dropLast().joined(separator: ", ") + " or " + names.last!
+    }
 
     private func fail(_ node: Node, _ keyPath: String, _ message: String) -> SettingsError {
         SettingsError("\(path):\(node.mark?.line ?? 0): \(keyPath): \(message)")
