@@ -11,9 +11,7 @@ tests (Tests/SeamETLTests/EngineParityTests.swift) at the output through
 SEAM_GBSTATS_REFERENCE; the committed copy under Tests/SeamETLTests/Fixtures is what the
 tests use when gbstats is not at hand.
 """
-import json
 import math
-import sys
 from importlib.metadata import version
 
 import numpy as np
@@ -25,6 +23,8 @@ from gbstats.models.statistics import (
     RegressionAdjustedStatistic,
     SampleMeanStatistic,
 )
+
+from reference_output import write
 
 
 def sums(values):
@@ -189,12 +189,7 @@ def main():
     cases.append(case("mean alpha 0.01", "mean", [sums(control), sums(treatment)], alpha=0.01))
 
     out = {"gbstats_version": version("gbstats"), "cases": cases}
-    text = json.dumps(out, indent=1)
-    if len(sys.argv) > 1:
-        with open(sys.argv[1], "w") as f:
-            f.write(text + "\n")
-    else:
-        print(text)
+    write(out)
 
 
 if __name__ == "__main__":

@@ -6,11 +6,11 @@ tests (Tests/SeamETLTests/StatisticsTests.swift) at the output through
 SEAM_SCIPY_REFERENCE; the committed copy under Tests/SeamETLTests/Fixtures is what the
 tests use when SciPy is not at hand.
 """
-import json
-import sys
 
 import numpy as np
 from scipy import stats
+
+from reference_output import write
 
 
 def welch_case(t_mean, t_var, t_n, c_mean, c_var, c_n, alpha):
@@ -92,12 +92,7 @@ def main():
         "scipy_version": __import__("scipy").__version__, "welch": welch, "t_quantiles": quantiles,
         "normal_quantiles": normal, "chisquare": chisquare, "cuped": cuped, "adjustments": adjustments,
     }
-    text = json.dumps(out, indent=1)
-    if len(sys.argv) > 1:
-        with open(sys.argv[1], "w") as f:
-            f.write(text + "\n")
-    else:
-        print(text)
+    write(out)
 
 
 if __name__ == "__main__":
