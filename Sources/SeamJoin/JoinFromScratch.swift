@@ -48,7 +48,8 @@ public enum JoinFromScratch {
             "event_facts",
             try EventStage.rows(
                 events: "SELECT * FROM lake.tag_events", traceJoin: "LEFT JOIN \(unescaped: schema).traces t ON t.trace_id = e.trace_id",
-                exposureJoin: "JOIN \(unescaped: schema).exposures x ON x.unit_id = k.unit_id", sessionTimeout: sessionTimeout))
+                exposureJoin: "JOIN \(unescaped: schema).exposures x ON x.unit_id = k.unit_id",
+                userExposureJoin: "JOIN \(unescaped: schema).exposures x ON x.resolved_user_id = k.unit_id", sessionTimeout: sessionTimeout))
         timings.sessions = try fill(
             "sessions",
             try SessionStage.rows(

@@ -217,19 +217,26 @@ struct JoinDataset {
     var expectedEventLines: Set<String> {
         let sessions = expectedSessions
         let exposures = expectedExposures
+        // Every id of a visitor who ever logged in stands for that user; any other for itself.
+        func user(of id: String) -> String { events.first { $0.anonymousID == id && $0.userID != nil }?.userID ?? id }
         return Set(events.map { e in
+            // Every event of a visitor who ever logged in stands for that user.
+            let resolved = events.first { $0.anonymousID == e.anonymousID && $0.userID != nil }?.userID ?? "-"
             var variants: [String] = []
             for experiment in ["banner", "checkout"] {
-                let candidates = [e.userID, e.anonymousID, e.clientSession].compactMap { $0 }
+                // The event's own units, and every exposed unit that stands for its user.
+                let own = [e.userID, e.anonymousID, e.clientSession].compactMap { $0 }
                     .compactMap { unit in exposures["\(experiment)|\(unit)"] }
-                    .filter { $0.time <= e.time }
+                let stitched = exposures.filter { key, _ in
+                    let parts = key.split(separator: "|", maxSplits: 1).map(String.init)
+                    return resolved != "-" && parts[0] == experiment && user(of: parts[1]) == resolved
+                }.map(\.value)
+                let candidates = (own + stitched).filter { $0.time <= e.time }
                 if let first = candidates.min(by: { $0.time < $1.time }) { variants.append("\(experiment)=\(first.variant)") }
             }
             let session = sessions[e.id]!
             let source = e.clientSession != nil ? "client" : "derived"
             let trace = e.trace.map { "true|\($0.route)|\($0.errors > 0)" } ?? "false|-|-"
-            // Every event of a visitor who ever logged in stands for that user.
-            let resolved = events.first { $0.anonymousID == e.anonymousID && $0.userID != nil }?.userID ?? "-"
             return "\(e.id)|\(session)|\(source)|\(trace)|\(variants.joined(separator: ","))|\(resolved)"
         })
     }

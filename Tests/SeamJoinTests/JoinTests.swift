@@ -389,6 +389,76 @@ struct JoinTests {
         }
     }
 
+    @Test(
+        "an anonymous unit's exposure reaches the events of the user it stands for: in place, or queued when another worker holds their bucket",
+        arguments: [false, true])
+    func exposureReachesTheStitchedUser(holdPhoneBucket: Bool) async throws {
+        try await withLake { pool in
+            // Two anonymous ids of one user (a laptop and a phone) whose events fall in
+            // different queue buckets.
+            let (anonymous, phone): (String, String) = try await {
+                let row = try await pool.query(
+                    """
+                    SELECT a.v, p.v FROM (SELECT 'anon-' || n AS v FROM generate_series(1, 40) AS n) AS a
+                    JOIN (SELECT 'phone-' || n AS v FROM generate_series(1, 40) AS n) AS p ON hashtext(a.v) & 15 <> hashtext(p.v) & 15
+                    ORDER BY 1, 2 LIMIT 1
+                    """
+                ).rows[0]
+                return (try row[0].decode(String.self), try row[1].decode(String.self))
+            }()
+            let user = "user-42"
+            let bucket: Int = try await pool.query("SELECT hashtext($1) & 15", [.text(phone)]).scalar()
+            let t = Int64(Date().timeIntervalSince1970 * 1000) - 60_000
+            // A login on each device (both ids: the links), then a purchase on the phone whose
+            // event carries the phone's anonymous id alone.
+            let events: [JoinDataset.Raw] = [(1, anonymous, user as String?, t), (2, phone, user, t + 1_000), (3, phone, nil, t + 5_000)]
+                .map { n, anonymousID, userID, time in
+                    var json: [String: Any] = [
+                        "event_id": "6f1c2a9e-3333-4e0b-9a3f-00000000000\(n)", "name": n == 3 ? "purchase" : "identify",
+                        "occurred_at": JoinDataset.timestamp(time), "received_at": JoinDataset.timestamp(time), "session_id": "device-\(n)",
+                        "anonymous_id": anonymousID, "properties": [String: Any](), "context": [String: Any](),
+                    ]
+                    json["user_id"] = userID
+                    return .init(table: .tag_events, json: json, time: time)
+                }
+            try await Self.insert(events, into: pool)
+            let worker = JoinWorker(pool: pool)
+            _ = try await worker.drain()
+
+            // The anonymous unit's exposure, from before both events, arrives.
+            let evaluation: [String: Any] = [
+                "log_id": "\\x" + String(format: "%032x", 990), "time": JoinDataset.timestamp(t - 1000),
+                "event_name": "feature_flag.evaluation", "flag_key": "exp-2", "flag_variant": "treatment",
+                "flag_context_id": anonymous, "attributes": [String: Any](), "resource": [String: Any](),
+            ]
+            try await Self.insert([.init(table: .logs, json: evaluation, time: t - 1000)], into: pool)
+            let other = PostgresPool(configuration: .init(connectionString: pool.configuration.connectionString, maximumConnections: 1))
+            if holdPhoneBucket {
+                try await other.execute("SELECT pg_advisory_lock($1, $2)", [.int32(QueueClaim.lockKey(.event)), .int32(Int32(bucket))])
+            }
+            _ = try await worker.runPass()
+            let purchase: SQLQuery = "SELECT variants::text FROM lake.event_facts WHERE event_id = '6f1c2a9e-3333-4e0b-9a3f-000000000003'"
+            let during: String = try await pool.query(purchase).scalar()
+            if holdPhoneBucket {
+                #expect(during == "{}", "the held bucket's event is left alone")
+                let queued: Int = try await pool.query(
+                    "SELECT count(*) FROM seam_meta.join_queue WHERE kind = 3 AND event_id = '6f1c2a9e-3333-4e0b-9a3f-000000000003'"
+                ).scalar()
+                #expect(queued >= 1, "and queued for its worker, found through the link")
+                try await other.execute("SELECT pg_advisory_unlock($1, $2)", [.int32(QueueClaim.lockKey(.event)), .int32(Int32(bucket))])
+            } else {
+                #expect(during == #"{"exp-2": "treatment"}"#, "rewritten in place")
+            }
+            await other.close()
+            _ = try await worker.drain()
+            let after: String = try await pool.query(purchase).scalar()
+            #expect(after == #"{"exp-2": "treatment"}"#)
+            let resolved: String? = try await pool.query(
+                "SELECT resolved_user_id FROM lake.exposures WHERE experiment_key = 'exp-2'").scalar()
+            #expect(resolved == user)
+        }
+    }
+
     @Test("late data older than the horizon is stored raw and reported, and joined by a rebuild of its range")
     func horizonAndRebuild() async throws {
         try await withLake { pool in

@@ -2,7 +2,7 @@
 -- selects (lake.tag_events columns; with every session-less event of each visitor and UTC
 -- day it includes). The resolved user is lake.event_user's, each id walked once.
 -- :trace_join joins each event e to its trace t; :variants is
--- event_variants.sql over base; a derived session ends after :'session_timeout' of silence.
+-- event_variants.sql over resolved; a derived session ends after :'session_timeout' of silence.
 WITH base AS MATERIALIZED (
     SELECT e.event_id, e.name, e.occurred_at, e.received_at, e.session_id, e.anonymous_id, e.user_id, e.trace_id,
            e.page_url, e.page_path, e.properties, coalesce(e.anonymous_id, e.user_id) AS visitor,
@@ -34,6 +34,13 @@ WITH base AS MATERIALIZED (
                       ELSE d.id END AS resolved
     FROM (SELECT user_id AS id FROM base WHERE user_id IS NOT NULL
           UNION SELECT anonymous_id FROM base WHERE anonymous_id IS NOT NULL) AS d
+), resolved AS MATERIALIZED (
+    -- lake.event_user(user_id, anonymous_id), from the walks above; the variants need it.
+    SELECT b.event_id, b.occurred_at, b.user_id, b.anonymous_id, b.session_id,
+           CASE WHEN b.user_id IS NOT NULL THEN iu.resolved ELSE nullif(ia.resolved, b.anonymous_id) END AS resolved_user_id
+    FROM base b
+    LEFT JOIN ids iu ON iu.id = b.user_id
+    LEFT JOIN ids ia ON ia.id = b.anonymous_id
 ), :variants
 SELECT b.event_id, b.name, b.occurred_at, b.received_at,
        coalesce(b.session_id, b.trace_session, d.session_id),
@@ -43,11 +50,8 @@ SELECT b.event_id, b.name, b.occurred_at, b.received_at,
        b.anonymous_id, b.user_id, b.trace_id, b.page_url, b.page_path, b.properties,
        CASE WHEN b.name = 'purchase' THEN lake.event_revenue(b.properties) END,
        b.trace_known, b.trace_root_service, b.trace_root_route, b.trace_duration_ms, b.trace_span_count, b.trace_error,
-       coalesce(v.variants, '{}'::jsonb), clock_timestamp(),
-       -- lake.event_user(user_id, anonymous_id), from the walks above.
-       CASE WHEN b.user_id IS NOT NULL THEN iu.resolved ELSE nullif(ia.resolved, b.anonymous_id) END
+       coalesce(v.variants, '{}'::jsonb), clock_timestamp(), r.resolved_user_id
 FROM base b
+JOIN resolved r ON r.event_id = b.event_id
 LEFT JOIN derived d ON d.event_id = b.event_id
 LEFT JOIN variants v ON v.event_id = b.event_id
-LEFT JOIN ids iu ON iu.id = b.user_id
-LEFT JOIN ids ia ON ia.id = b.anonymous_id

@@ -1,8 +1,13 @@
 -- Common table expressions ending in variants (event_id, variants): per event of :events
--- (a table or CTE with event_id, occurred_at, user_id, anonymous_id and the client's
--- session_id), the variant of each experiment that any of its units was first exposed to
--- at or before the event; events without one have no row. :exposure_join joins the units
--- k to their exposures x (one index lookup per unit, or a hash join for a whole table).
+-- (a table or CTE with event_id, occurred_at, user_id, anonymous_id, the client's
+-- session_id and resolved_user_id), the variant of each experiment that any of its units
+-- was first exposed to at or before the event; events without one have no row. An event's
+-- units are its own ids (user, anonymous, client session) and, when it stands for a user,
+-- every exposed unit that stands for the same user (lake.exposures.resolved_user_id): the
+-- purchase made as the user on another device carries the variant its anonymous browsing
+-- was exposed to. :exposure_join joins the ids k to the exposures x of that unit, and
+-- :user_exposure_join to the exposures x whose unit stands for that user (one index lookup
+-- per id, or a hash join for a whole table).
 unit_exposures AS MATERIALIZED (
     -- The exposures of every unit the events name, looked up once per unit.
     SELECT x.unit_id, x.experiment_key, x.variant, x.first_exposed_at
@@ -10,6 +15,11 @@ unit_exposures AS MATERIALIZED (
           CROSS JOIN LATERAL (VALUES (user_id), (anonymous_id), (session_id)) AS u(unit_id)
           WHERE u.unit_id IS NOT NULL) AS k
     :exposure_join
+), user_exposures AS MATERIALIZED (
+    -- The exposures of every unit that stands for a user the events stand for.
+    SELECT k.unit_id AS resolved_user_id, x.unit_id, x.experiment_key, x.variant, x.first_exposed_at
+    FROM (SELECT DISTINCT resolved_user_id AS unit_id FROM :events WHERE resolved_user_id IS NOT NULL) AS k
+    :user_exposure_join
 ), firsts AS (
     -- Per event and experiment, the first exposure of any of its units at or before it.
     SELECT DISTINCT ON (m.event_id, m.experiment_key) m.event_id, m.experiment_key, m.variant
@@ -19,6 +29,9 @@ unit_exposures AS MATERIALIZED (
         SELECT e.event_id, e.occurred_at, x.* FROM :events e JOIN unit_exposures x ON x.unit_id = e.anonymous_id
         UNION ALL
         SELECT e.event_id, e.occurred_at, x.* FROM :events e JOIN unit_exposures x ON x.unit_id = e.session_id
+        UNION ALL
+        SELECT e.event_id, e.occurred_at, x.unit_id, x.experiment_key, x.variant, x.first_exposed_at
+        FROM :events e JOIN user_exposures x ON x.resolved_user_id = e.resolved_user_id
     ) AS m
     WHERE m.first_exposed_at <= m.occurred_at
     ORDER BY m.event_id, m.experiment_key, m.first_exposed_at, m.unit_id

@@ -1,11 +1,13 @@
 -- The exposure stage: lake.exposures recomputed for the claimed experiment x unit pairs,
 -- rows rewritten only where they changed, and a unit_changed item queued per unit whose
--- first variant or first exposure changed. The last statement counts the changed pairs.
+-- first variant, first exposure or resolved user changed, and per user it stands for
+-- before and after (the events of those users see the unit's exposures, event_variants.sql). The last statement counts the changed pairs.
 -- :exposure_rows is exposure_rows.sql over exposure_claimed_evaluations.sql; :units is
 -- exposure_claimed_units.sql.
 CREATE TEMP TABLE IF NOT EXISTS join_new_exposures (LIKE lake.exposures) ON COMMIT DELETE ROWS;
 CREATE TEMP TABLE IF NOT EXISTS join_changed_exposures (
-    experiment_key text, unit_id text, at timestamptz, forced boolean, facts_changed boolean
+    experiment_key text, unit_id text, at timestamptz, forced boolean, facts_changed boolean,
+    old_user text, new_user text
 ) ON COMMIT DELETE ROWS;
 
 INSERT INTO join_new_exposures (experiment_key, unit_id, unit_type, variant, first_exposed_at,
@@ -13,10 +15,12 @@ INSERT INTO join_new_exposures (experiment_key, unit_id, unit_type, variant, fir
                                 multiple_variants, updated_at, resolved_user_id)
 :exposure_rows;
 
--- facts_changed: what tag events read of an exposure (the first variant and when it was served).
+-- facts_changed: what tag events read of an exposure (the first variant, when it was
+-- served, and the user its unit stands for).
 INSERT INTO join_changed_exposures
 SELECT k.experiment_key, k.unit_id, least(o.first_exposed_at, n.first_exposed_at), k.forced,
-       (o.variant, o.first_exposed_at) IS DISTINCT FROM (n.variant, n.first_exposed_at)
+       (o.variant, o.first_exposed_at, o.resolved_user_id) IS DISTINCT FROM (n.variant, n.first_exposed_at, n.resolved_user_id),
+       o.resolved_user_id, n.resolved_user_id
 FROM (:units) AS k
 LEFT JOIN LATERAL (
     SELECT * FROM lake.exposures o WHERE o.experiment_key = k.experiment_key AND o.unit_id = k.unit_id OFFSET 0
@@ -41,7 +45,10 @@ SELECT n.experiment_key, n.unit_id, n.unit_type, n.variant, n.first_exposed_at, 
 FROM join_new_exposures n JOIN join_changed_exposures c USING (experiment_key, unit_id);
 
 INSERT INTO seam_meta.join_queue (kind, bucket, key1, at, forced)
-SELECT seam_meta.join_kind('unit_changed'), seam_meta.join_bucket(unit_id), unit_id, min(at), bool_or(forced)
-FROM join_changed_exposures WHERE facts_changed GROUP BY unit_id;
+SELECT seam_meta.join_kind('unit_changed'), seam_meta.join_bucket(u.unit), u.unit, min(c.at), bool_or(c.forced)
+FROM join_changed_exposures c
+CROSS JOIN LATERAL (VALUES (c.unit_id), (c.old_user), (c.new_user)) AS u(unit)
+WHERE c.facts_changed AND u.unit IS NOT NULL
+GROUP BY u.unit;
 
 SELECT count(*) FROM join_changed_exposures;

@@ -12,29 +12,38 @@ enum EventStage {
     /// whole table every time), or a join (for the from-scratch build over whole tables).
     static let traceLookup: SQLQuery = "LEFT JOIN LATERAL (SELECT * FROM lake.traces t WHERE t.trace_id = e.trace_id OFFSET 0) AS t ON true"
     static let exposureLookup: SQLQuery = "CROSS JOIN LATERAL (SELECT * FROM lake.exposures x WHERE x.unit_id = k.unit_id OFFSET 0) AS x"
+    /// How a resolved user `k` meets the exposures `x` of the units that stand for it.
+    static let userExposureLookup: SQLQuery =
+        "CROSS JOIN LATERAL (SELECT * FROM lake.exposures x WHERE x.resolved_user_id = k.unit_id OFFSET 0) AS x"
 
     /// `lake.event_facts` rows for the tag events `events` selects (see
-    /// `SQL/event_fact_rows.sql`), joined to traces and exposures as `traceJoin` and
-    /// `exposureJoin` say.
-    static func rows(events: SQLQuery, traceJoin: SQLQuery, exposureJoin: SQLQuery, sessionTimeout: Duration) throws -> SQLQuery {
+    /// `SQL/event_fact_rows.sql`), joined to traces and exposures as `traceJoin`,
+    /// `exposureJoin` and `userExposureJoin` say.
+    static func rows(
+        events: SQLQuery, traceJoin: SQLQuery, exposureJoin: SQLQuery, userExposureJoin: SQLQuery, sessionTimeout: Duration
+    ) throws -> SQLQuery {
         try JoinSQL.eventFactRows.render([
             "events": .fragment(events), "trace_join": .fragment(traceJoin),
-            "variants": .fragment(try variants(events: "base", exposureJoin: exposureJoin)),
+            "variants": .fragment(try variants(events: "resolved", exposureJoin: exposureJoin, userExposureJoin: userExposureJoin)),
             "session_timeout": .value(.interval(sessionTimeout)),
         ])
     }
 
     /// Common table expressions ending in `variants (event_id, variants)` for the events of
     /// the table or CTE `events` (see `SQL/event_variants.sql`).
-    static func variants(events: SQLQuery, exposureJoin: SQLQuery = exposureLookup) throws -> SQLQuery {
-        try JoinSQL.eventVariants.render(["events": .fragment(events), "exposure_join": .fragment(exposureJoin)])
+    static func variants(
+        events: SQLQuery, exposureJoin: SQLQuery = exposureLookup, userExposureJoin: SQLQuery = userExposureLookup
+    ) throws -> SQLQuery {
+        try JoinSQL.eventVariants.render([
+            "events": .fragment(events), "exposure_join": .fragment(exposureJoin), "user_exposure_join": .fragment(userExposureJoin),
+        ])
     }
 
     /// The SQL: `SQL/event_stage.sql` over `SQL/event_fact_rows.sql` and `SQL/event_claimed_events.sql`.
     static func run(sessionTimeout: Duration, on c: PostgresConnection) throws -> Int {
         let rows = try rows(
             events: try JoinSQL.eventClaimedEvents.render(), traceJoin: traceLookup, exposureJoin: exposureLookup,
-            sessionTimeout: sessionTimeout)
+            userExposureJoin: userExposureLookup, sessionTimeout: sessionTimeout)
         return try c.pipeline(try JoinSQL.eventStage.statements(["event_fact_rows": .fragment(rows)])).last?.scalar(Int.self) ?? 0
     }
 }

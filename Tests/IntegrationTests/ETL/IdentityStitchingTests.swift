@@ -9,8 +9,8 @@ import Testing
 /// Identity stitching end to end: an anonymous visitor browses, is exposed to an experiment,
 /// logs in (a Segment identify) and buys on another device as the user. Whenever the
 /// identify arrives — before the events, between them, after them — the purchase and the
-/// browsing are one user in `lake.event_facts` and `lake.sessions`, and one unit in the
-/// experiment's results.
+/// browsing are one user in `lake.event_facts` (with the same variants) and `lake.sessions`,
+/// and one unit in the experiment's results.
 @Suite("Identity stitching", .requiresPostgres)
 struct IdentityStitchingTests {
     enum Row: CaseIterable {
@@ -70,6 +70,11 @@ struct IdentityStitchingTests {
             let events = try await pool.query("SELECT name || ':' || coalesce(resolved_user_id, '-') FROM lake.event_facts ORDER BY occurred_at").rows
                 .map { try $0[0].decode(String.self) }
             #expect(events == ["page_view:user-7", "product_view:user-7", "identify:user-7", "purchase:user-7"], "identify at \(position)")
+            let variants = try await pool.query("SELECT name || ':' || coalesce(variants ->> 'checkout', '-') FROM lake.event_facts ORDER BY occurred_at").rows
+                .map { try $0[0].decode(String.self) }
+            #expect(
+                variants == ["page_view:treatment", "product_view:treatment", "identify:treatment", "purchase:treatment"],
+                "the purchase on the phone carries the variant the anonymous browsing was exposed to (identify at \(position))")
             let sessions = try await pool.query("SELECT session_id || ':' || coalesce(resolved_user_id, '-') FROM lake.sessions ORDER BY 1").rows
                 .map { try $0[0].decode(String.self) }
             #expect(sessions == ["s-laptop:user-7", "s-phone:user-7"])
