@@ -20,8 +20,7 @@ extension ReadAPI {
     }
 
     /// `GET /v1/experiments/{key}/results?metric=&dimension=`.
-    func results(key: String, request: Request) async throws -> Answer {
-        let query = request.uri.queryParameters
+    func results(key: String, query: [String: String]) async throws -> Answer {
         let known = try await pool.query(
             """
             SELECT (SELECT count(*) FROM lake.experiments WHERE experiment_key = $1),
@@ -33,7 +32,7 @@ extension ReadAPI {
         }
         let metrics = (try known[0][1].decode(String?.self) ?? "").split(separator: ",").map(String.init)
         var conditions: [SQLQuery] = ["experiment_key = \(text: key)"]
-        if let metric = query["metric"].map(String.init) {
+        if let metric = query["metric"] {
             guard metrics.contains(metric) else {
                 throw Failure(
                     .badRequest,
@@ -41,7 +40,7 @@ extension ReadAPI {
             }
             conditions.append("metric = \(text: metric)")
         }
-        if let dimension = query["dimension"].map(String.init) {
+        if let dimension = query["dimension"] {
             let allowed = ["overall", "segment", "device"]
             guard allowed.contains(dimension) else {
                 throw Failure(
@@ -113,14 +112,13 @@ extension ReadAPI {
     }
 
     /// `GET /v1/segments/{name}/metrics?grain=day&from=…&to=…`.
-    func segmentMetrics(name: String, request: Request) async throws -> Answer {
-        let query = request.uri.queryParameters
-        let grain = query["grain"].map { String($0) } ?? "day"
+    func segmentMetrics(name: String, query: [String: String]) async throws -> Answer {
+        let grain = query["grain"] ?? "day"
         guard grain == "day" || grain == "hour" else {
             throw Failure(.badRequest, "grain: must be hour or day, got \"\(grain)\"")
         }
         func time(_ parameter: String) throws -> Date? {
-            guard let text = query[Substring(parameter)].map(String.init) else { return nil }
+            guard let text = query[parameter] else { return nil }
             guard let date = Self.parseTime(text) else {
                 throw Failure(
                     .badRequest,
@@ -181,14 +179,13 @@ extension ReadAPI {
     }
 
     /// `GET /v1/bandits/{key}/estimates?from=&to=`: lake.bandit_estimates by day.
-    func banditEstimates(key: String, request: Request) async throws -> Answer {
-        let query = request.uri.queryParameters
+    func banditEstimates(key: String, query: [String: String]) async throws -> Answer {
         guard try await pool.query("SELECT count(*) FROM lake.decisions WHERE bandit_key = \(text: key)").scalar(Int.self) > 0 else {
             throw Failure(.notFound, "unknown bandit \"\(key)\" (GET /v1/bandits lists them)")
         }
         var conditions: [SQLQuery] = ["bandit_key = \(text: key)"]
         for (parameter, comparison) in [("from", ">="), ("to", "<")] {
-            guard let text = query[Substring(parameter)].map(String.init) else { continue }
+            guard let text = query[parameter] else { continue }
             guard let date = Self.parseTime(text) else {
                 throw Failure(.badRequest, "\(parameter): not an RFC 3339 time or a date (2026-11-20), got \"\(text)\"")
             }

@@ -30,16 +30,25 @@ public struct ReadAPI: Sendable {
     let pool: PostgresPool
     /// Where the standalone server counts its requests (`seam_http_requests_total`).
     let metrics: MetricHandles
+    /// This process's metrics in Prometheus text, for the console's pipeline page (nil: not
+    /// shown there).
+    let metricsExposition: (@Sendable () -> [UInt8])?
 
-    public init(configuration: Configuration = .init(), pool: PostgresPool, metrics: MetricHandles = MetricHandles()) {
+    public init(
+        configuration: Configuration = .init(), pool: PostgresPool, metrics: MetricHandles = MetricHandles(),
+        metricsExposition: (@Sendable () -> [UInt8])? = nil
+    ) {
         self.configuration = configuration
         self.pool = pool
         self.metrics = metrics
+        self.metricsExposition = metricsExposition
     }
 
-    /// Adds the API's routes to a router (the ingestion server's, when both roles run).
-    /// Where the read API's routes live (for CORS).
+    /// Where the read API's routes live (for CORS; the console at `/console` is same-origin only).
     public static let pathPrefixes = ["/v1/experiments", "/v1/segments", "/v1/bandits"]
+
+    /// Adds the API's routes and the console's (`Console`) to a router (the ingestion
+    /// server's, when both roles run).
 
     public func addRoutes<Context: RequestContext>(to router: Router<Context>) {
         router.group()
@@ -47,21 +56,29 @@ public struct ReadAPI: Sendable {
             .get("/v1/experiments") { request, _ in try await respond(request) { try await experiments() } }
             .get("/v1/experiments/:key/results") { request, context in
                 let key = context.parameters.get("key") ?? ""
-                return try await respond(request) { try await results(key: key, request: request) }
+                return try await respond(request) { try await results(key: key, query: Self.query(request)) }
             }
             .get("/v1/segments") { request, _ in try await respond(request) { try await segments() } }
             .get("/v1/segments/:name/metrics") { request, context in
                 let name = context.parameters.get("name") ?? ""
-                return try await respond(request) { try await segmentMetrics(name: name, request: request) }
+                return try await respond(request) { try await segmentMetrics(name: name, query: Self.query(request)) }
             }
             .get("/v1/bandits") { request, _ in try await respond(request) { try await bandits() } }
             .get("/v1/bandits/:key/estimates") { request, context in
                 let key = context.parameters.get("key") ?? ""
-                return try await respond(request) { try await banditEstimates(key: key, request: request) }
+                return try await respond(request) { try await banditEstimates(key: key, query: Self.query(request)) }
             }
             .get("/v1/bandits/:key/dsjson") { request, context in
                 try await dsjson(key: context.parameters.get("key") ?? "", request: request)
             }
+        Console(api: self, metricsExposition: metricsExposition).addRoutes(to: router)
+    }
+
+    /// A request's query parameters (the last of a repeated one).
+    static func query(_ request: Request) -> [String: String] {
+        var result: [String: String] = [:]
+        for (name, value) in request.uri.queryParameters { result[String(name)] = String(value) }
+        return result
     }
 
     /// An HTTP server with only the read API and `/healthz` (`seam serve --roles api`

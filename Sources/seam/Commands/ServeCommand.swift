@@ -138,10 +138,14 @@ struct Wiring {
     }
 
     func readAPI(_ etlConfiguration: ETLConfiguration) -> ReadAPI {
-        ReadAPI(
+        let registry = registry
+        // The console's live ingestion figures, when ingestion runs in this process.
+        var exposition: (@Sendable () -> [UInt8])?
+        if settings.roles.contains(.ingest) { exposition = { @Sendable in registry.emitToBuffer() } }
+        return ReadAPI(
             configuration: .init(
                 tokens: settings.apiTokens, segments: etlConfiguration.segments.map { ($0.name, $0.description, $0.predicate) }),
-            pool: resources.pool)
+            pool: resources.pool, metricsExposition: exposition)
     }
 
     /// The spool, its loader and the HTTP server (with the read API's routes when that role runs too).
