@@ -263,6 +263,7 @@ let package = Package(
                 "SeamAPI",
                 "SeamModel",
                 "SeamOTLP",
+                "SeamMetrics",
                 swiftProtobuf,
                 prometheus,
                 .product(name: "Metrics", package: "swift-metrics"),

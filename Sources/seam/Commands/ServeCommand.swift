@@ -107,7 +107,8 @@ struct Wiring {
                 "database": "\(settings.databaseURL == nil ? "embedded" : "external")",
             ])
         let etlConfiguration = try settings.etlConfiguration()
-        var services: [any Service] = []
+        OperationalMetrics.registerBaselines(roles: settings.roles, spoolCapacity: settings.spool.maximumBytes)
+        var services: [any Service] = [DatabaseProbe(pool: resources.pool)]
         if settings.roles.contains(.maintenance) { services.append(maintenance()) }
         if settings.roles.contains(.join) {
             services += resources.joinPools.map { JoinWorker(pool: $0, configuration: settings.join) }
