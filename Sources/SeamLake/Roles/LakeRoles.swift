@@ -16,6 +16,8 @@ public enum LakeRoles {
         /// Statements that failed for lack of privilege, to be run by an administrator.
         public var pendingSQL: [String] = []
         public var isComplete: Bool { pendingSQL.isEmpty }
+
+        public init(pendingSQL: [String] = []) { self.pendingSQL = pendingSQL }
     }
 
     /// The roles' names; `standard` everywhere but in tests.

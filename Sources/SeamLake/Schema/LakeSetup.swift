@@ -21,6 +21,9 @@ public struct LakeSetup: Sendable {
         public var migrations: Migrator.Report
         public var roles: LakeRoles.Report
         public var partitionsCreated: Int
+        /// The database is a read-only replica (a hot standby): nothing was set up; its lake
+        /// was checked to be current (`checkReplica`).
+        public var readOnlyReplica = false
     }
 
     public let configuration: Configuration
@@ -44,6 +47,9 @@ public struct LakeSetup: Sendable {
     /// version) is retried a few times.
     public func run(on pool: PostgresPool) async throws -> Report {
         let migrations = try Migration.load(from: configuration.migrationsDirectory)
+        if try await pool.query("SELECT pg_is_in_recovery()").scalar(Bool.self) {
+            return try await Self.checkReplica(pool, migrations: migrations)
+        }
         let migrator = Migrator(migrations: migrations, logger: logger)
         let configuration = configuration
         let logger = logger
@@ -68,6 +74,23 @@ public struct LakeSetup: Sendable {
                 try await Task.sleep(for: .milliseconds(100 * attempt))
             }
         }
+    }
+
+    /// A read-only replica cannot be set up: the processes on the primary do that, and the
+    /// replica follows. It is usable (by the read API and the console) once it has every
+    /// migration this build knows; otherwise the error says which are missing.
+    static func checkReplica(_ pool: PostgresPool, migrations: [Migration]) async throws -> Report {
+        var applied = Set<Int>()
+        if try await pool.query("SELECT to_regclass('seam_meta.schema_migrations') IS NOT NULL").scalar(Bool.self) {
+            applied = Set(try await pool.query("SELECT version FROM seam_meta.schema_migrations").rows.map { try $0[0].decode(Int.self) })
+        }
+        let missing = migrations.filter { !applied.contains($0.version) }.map(\.fileName)
+        guard missing.isEmpty else {
+            throw PostgresError(
+                code: .migration,
+                message: "the database is a read-only replica and lacks migrations \(missing.joined(separator: ", ")); start a Seam process against the primary first, so that the replica receives them")
+        }
+        return Report(migrations: .init(applied: [], alreadyApplied: applied.sorted()), roles: .init(), partitionsCreated: 0, readOnlyReplica: true)
     }
 
     static func isConcurrencyFailure(_ error: PostgresError) -> Bool {

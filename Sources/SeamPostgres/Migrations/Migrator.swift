@@ -25,6 +25,11 @@ public struct Migrator: Sendable {
         public var applied: [Int]
         /// Versions that were already applied before this run.
         public var alreadyApplied: [Int]
+
+        public init(applied: [Int], alreadyApplied: [Int]) {
+            self.applied = applied
+            self.alreadyApplied = alreadyApplied
+        }
     }
 
     public let migrations: [Migration]

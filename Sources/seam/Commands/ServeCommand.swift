@@ -99,6 +99,15 @@ struct Wiring {
 
     func services() async throws -> [ServiceGroupConfiguration.ServiceConfiguration] {
         let report = try await runtime.setUpLake(on: resources.pool)
+        if report.readOnlyReplica {
+            // A replica serves reads: the read API and the console. Everything else writes.
+            let writers = settings.roles.subtracting([.api])
+            guard writers.isEmpty else {
+                throw ValidationError(
+                    "the database is a read-only replica: only the api role can run against it (roles \(writers.map(\.rawValue).sorted().joined(separator: ",")) write; point them at the primary)")
+            }
+            logger.info("the database is a read-only replica: serving the read API and the console from it")
+        }
         logger.info(
             "lake ready",
             metadata: [
