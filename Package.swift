@@ -237,7 +237,7 @@ let package = Package(
             name: "SeamBenchmarks",
             dependencies: [
                 "SeamSettings", "SeamPostgres", "SeamLake", "SeamIngest", "SeamLoader", "SeamJoin", "SeamETL", "SeamModel", "SeamOTLP",
-                "SeamMetrics", "SeamRecords", "SeamGRPC",
+                "SeamMetrics", "SeamRecords", "SeamGRPC", "SeamProgress",
                 swiftProtobuf,
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 logging,
@@ -247,9 +247,12 @@ let package = Package(
             ]
         ),
         // The executable only wires: flags, environment, config file, services.
+        // Progress of long commands on standard error: redrawn on a terminal, plain lines elsewhere.
+        .target(name: "SeamProgress"),
         .executableTarget(
             name: "seam",
             dependencies: [
+                "SeamProgress",
                 "SeamSettings",
                 "SeamBenchmarks",
                 "SeamPostgres",
@@ -359,7 +362,7 @@ let package = Package(
         ),
         .testTarget(
             name: "SeamCLITests",
-            dependencies: ["seam", "SeamSettings", "SeamETL"]
+            dependencies: ["seam", "SeamSettings", "SeamETL", "SeamProgress"]
         ),
         .testTarget(
             name: "IntegrationTests",

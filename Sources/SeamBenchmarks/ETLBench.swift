@@ -5,6 +5,7 @@ import SeamETL
 import SeamLake
 import SeamMetrics
 import SeamPostgres
+import SeamProgress
 
 /// `seam bench etl`: the cost of full and incremental ETL runs on a generated lake.
 ///
@@ -68,19 +69,28 @@ struct ETLBench: AsyncParsableCommand, Sendable {
         let visitors = max(units, sessions * 3 / 10)
         say("seam bench etl: \(sessions * perSession) events in \(sessions) sessions of \(visitors) visitors over 10 days, \(units) units x \(experiments) experiments")
 
+        let progress = ProgressReporter(label: "seam bench etl")
+        let phases = 5
+        progress.step("phase 1 of \(phases), generating the lake")
         var clock = ContinuousClock.now
         try await pool.withConnection { connection in
             try self.generate(
                 on: connection, midnight: midnight, first: 0, count: sessions, perSession: perSession, visitors: visitors,
                 exposedUnits: units, prefix: "s", start: midnight.addingTimeInterval(-10 * 86_400), span: 10 * 86_400)
         }
+        progress.finish("done")
         say(String(format: "  generated in %.1f s", (ContinuousClock.now - clock).seconds))
 
         let runner = JobRunner(pool: pool, lookbackHours: ETLConfiguration().lookbackHours)
         let jobs = makeJobs(configuration)
+        var phase = 1
         func runAll(now: Date, label: String, runner: JobRunner = runner) async throws -> [JobName: Double] {
             var seconds: [JobName: Double] = [:]
-            for job in jobs {
+            phase += 1
+            progress.step("phase \(phase) of \(phases), \(label) run (jobs)", total: jobs.count)
+            defer { progress.finish("done") }
+            for (index, job) in jobs.enumerated() {
+                defer { progress.update(done: index + 1) }
                 let report = await runner.run(job, trigger: .manual, now: now)
                 guard report.status == .succeeded else { throw ValidationError("\(label): \(report)") }
                 seconds[job.name] = report.seconds
@@ -94,6 +104,7 @@ struct ETLBench: AsyncParsableCommand, Sendable {
         let lateSessions = newSessions / 10
         let newUnits = max(1, Int(Double(units) * newPercent / 100))
         clock = ContinuousClock.now
+        progress.step("adding the new data")
         try await pool.withConnection { connection in
             try self.generate(
                 on: connection, midnight: midnight, first: sessions, count: newSessions - lateSessions, perSession: perSession,
@@ -103,6 +114,7 @@ struct ETLBench: AsyncParsableCommand, Sendable {
                 on: connection, midnight: midnight, first: sessions + newSessions, count: lateSessions, perSession: perSession,
                 visitors: visitors, exposedUnits: 0, prefix: "l", start: midnight.addingTimeInterval(-2 * 86_400 + 43_200), span: 3000)
         }
+        progress.finish("done")
         say(String(format: "  added %d sessions (%d events; %d sessions two days late) and %d exposed units in %.1f s", newSessions, newSessions * perSession, lateSessions, newUnits, (ContinuousClock.now - clock).seconds))
         let later = midnight.addingTimeInterval(3600)
         let incremental = try await runAll(now: later, label: "incremental")
@@ -114,11 +126,13 @@ struct ETLBench: AsyncParsableCommand, Sendable {
             now: later, label: "event-time-\(Int(lookbackHours))h", runner: JobRunner(pool: pool, lookbackHours: lookbackHours))
 
         clock = ContinuousClock.now
+        progress.step("the plain-SQL baseline")
         let baselineExperiments = try await pool.query(baselineExperimentSQL).rowCount
         let experimentBaseline = (ContinuousClock.now - clock).seconds
         clock = ContinuousClock.now
         let baselineDays = try await pool.query(baselineSegmentSQL).rowCount
         let segmentBaseline = (ContinuousClock.now - clock).seconds
+        progress.finish("done")
 
         // The change-driven incremental run must equal a recomputation from scratch.
         try await pool.execute("DELETE FROM seam_meta.etl_state")

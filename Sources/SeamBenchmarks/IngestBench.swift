@@ -12,6 +12,7 @@ import SeamGRPC
 import SeamRecords
 import SeamMetrics
 import SeamPostgres
+import SeamProgress
 import SwiftProtobuf
 
 #if canImport(FoundationNetworking)
@@ -70,6 +71,8 @@ struct IngestBench: AsyncParsableCommand {
         environment["SEAM_GRPC_ADDR"] = "127.0.0.1:\(grpcPort)"
         environment["SEAM_LOG_LEVEL"] = "warning"
 
+        let progress = ProgressReporter(label: "seam bench ingest")
+        progress.step("1 of 4, the acknowledgement path")
         // 1. Acknowledgement path (loader off).
         environment["SEAM_LOADER"] = "off"
         var server = try ServerProcess(environment: environment, port: port)
@@ -93,6 +96,8 @@ struct IngestBench: AsyncParsableCommand {
         }
         try server.stop()
 
+        progress.finish("done")
+        progress.step("2 of 4, OTLP/gRPC")
         // The same requests over OTLP/gRPC, to a server with a spool of its own (the load
         // phase below drains the first one only).
         var grpcEnvironment = environment
@@ -102,6 +107,8 @@ struct IngestBench: AsyncParsableCommand {
         let (grpcSeconds, grpcCPU) = try await server.measure { try await Self.sendGRPC(bodies, port: grpcPort, concurrency: concurrency) }
         try server.stop()
 
+        progress.finish("done")
+        progress.step("3 of 4, loading into lake.spans", total: totalSpans)
         // 2. End to end: the loader drains that spool into lake.spans.
         environment["SEAM_LOADER"] = "on"
         let pool = PostgresPool(configuration: .init(connectionString: url, maximumConnections: 1))
@@ -116,6 +123,7 @@ struct IngestBench: AsyncParsableCommand {
         while stored < totalSpans {
             try await Task.sleep(for: .milliseconds(20))
             stored = try await server.loadedSpans()
+            progress.update(done: min(stored, totalSpans))
             if (ContinuousClock.now - loadStarted) > .seconds(600) { throw ValidationError("loading took over 10 minutes") }
         }
         let loadSeconds = (ContinuousClock.now - loadStarted).seconds
@@ -123,6 +131,8 @@ struct IngestBench: AsyncParsableCommand {
         let transactions = try await server.metric("seam_loader_batch_seconds_count")
         try server.stop()
 
+        progress.finish("done")
+        progress.step("4 of 4, the plain-COPY baseline and the readers alone")
         // 3. Baseline: plain COPY of the same rows into the same table.
         let decodeStarted = ContinuousClock.now
         let records = try bodies.flatMap { body in
@@ -157,6 +167,7 @@ struct IngestBench: AsyncParsableCommand {
         print(String(format: "  loader decoding alone (protobuf → rows, one thread):      %9.0f rows/s", Double(records.count) / decodeSeconds))
         try Self.jsonTraces(bodies.prefix(40).map { $0 })
         try Self.browserDecoding()
+        progress.finish("done")
     }
 
     /// The browser formats' readers alone, one thread, no HTTP: what the acknowledgement

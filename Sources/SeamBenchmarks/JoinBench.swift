@@ -7,6 +7,7 @@ import SeamModel
 import SeamOTLP
 import SeamMetrics
 import SeamPostgres
+import SeamProgress
 import SwiftProtobuf
 
 #if canImport(FoundationNetworking)
@@ -237,6 +238,8 @@ struct JoinBench: AsyncParsableCommand {
         let sessions = max(1, events / 10)
         print("join benchmark, catch-up: a backlog of \(events) tag events in \(sessions) sessions, with their traces (3 spans per page) and flag evaluations for 5 experiments")
         let pool = PostgresPool(configuration: .init(connectionString: url, maximumConnections: 2))
+        let progress = ProgressReporter(label: "seam bench join")
+        progress.step("catch-up 1 of 3, generating the backlog")
         let generated = try await pool.withConnection { c -> (Double, [String: Int], (without: Double, with: Double)) in
             let started = ContinuousClock.now
             let capture = try BenchMix.generateBacklog(sessions: sessions, on: c)
@@ -256,17 +259,22 @@ struct JoinBench: AsyncParsableCommand {
             String(
                 format: "  change capture: inserting the spans into lake.spans took %.2f s with the join trigger, %.2f s without (+%.0f %%)",
                 generated.2.with, generated.2.without, (generated.2.with / generated.2.without - 1) * 100))
+        progress.finish("\(generated.1["queue"]!) queue items")
         let worker = JoinWorker(pool: pool)
         let started = ContinuousClock.now
-        let report = try await worker.drain()
+        progress.step("catch-up 2 of 3, the incremental worker", total: generated.1["queue"]!)
+        let report = try await worker.drain { progress.update(done: min($0.totalItems, generated.1["queue"]!)) }
         let joinSeconds = (ContinuousClock.now - started).seconds
+        progress.finish("\(report.totalItems) items")
         let eventCount = Double(generated.1["tag_events"]!)
         print(String(format: "  incremental worker catching up: %.1f s (%.0f tag events/s with their traces and sessions)", joinSeconds, eventCount / joinSeconds))
         print("    \(report.summary)")
+        progress.step("catch-up 3 of 3, the from-scratch baseline and the comparison")
         let (timings, differences) = try await pool.withConnection { c in
             let timings = try JoinFromScratch.build(into: "bench_scratch", sessionTimeout: .seconds(30 * 60), on: c)
             return (timings, try JoinFromScratch.differences(from: "bench_scratch", on: c))
         }
+        progress.finish("done")
         await pool.close()
         print(
             String(

@@ -192,7 +192,8 @@ public struct JoinWorker: Service {
     }
 
     /// Runs passes until the queue holds nothing this worker can claim; returns the sum.
-    public func drain() async throws -> PassReport {
+    /// `afterPass` hears the sum so far after each pass (progress of `seam join rebuild`).
+    public func drain(afterPass: ((PassReport) -> Void)? = nil) async throws -> PassReport {
         var total = PassReport()
         while true {
             let report = try await runPass()
@@ -200,6 +201,7 @@ public struct JoinWorker: Service {
             for (kind, count) in report.late { total.late[kind, default: 0] += count }
             for (table, count) in report.rows { total.rows[table, default: 0] += count }
             for (kind, count) in report.setAside { total.setAside[kind, default: 0] += count }
+            afterPass?(total)
             if report.totalItems == 0 { return total }
         }
     }

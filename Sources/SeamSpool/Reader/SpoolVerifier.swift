@@ -19,10 +19,13 @@ public struct SpoolVerification: Sendable {
     public var segments: [Segment]
     public var isClean: Bool { segments.allSatisfy { $0.corrupt.isEmpty && $0.tornTail == nil } }
 
-    /// Scans every segment in `directory` without changing anything.
-    public static func run(directory: URL) throws -> SpoolVerification {
+    /// Scans every segment in `directory` without changing anything; `progress` hears
+    /// (segments done, segments) after each.
+    public static func run(directory: URL, progress: ((Int, Int) -> Void)? = nil) throws -> SpoolVerification {
         var result: [Segment] = []
-        for number in try Spool.segmentNumbers(in: directory) {
+        let numbers = try Spool.segmentNumbers(in: directory)
+        for number in numbers {
+            defer { progress?(result.count, numbers.count) }
             let path = Spool.segmentPath(directory, number)
             let size = ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? NSNumber)?.uint64Value ?? 0
             let file = try SegmentFile(path: path)

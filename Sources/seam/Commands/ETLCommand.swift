@@ -1,3 +1,4 @@
+import SeamProgress
 import SeamSettings
 import ArgumentParser
 import Foundation
@@ -80,8 +81,12 @@ struct ETLCommand: AsyncParsableCommand {
         func run() async throws {
             try await ETLCommand.withJobs(options) { jobs, runner, _, _ in
                 var failed = false
-                for job in try ETLCommand.job(named: self.job, in: jobs) {
+                let chosen = try ETLCommand.job(named: self.job, in: jobs)
+                let progress = ProgressReporter(label: "seam etl run")
+                for (index, job) in chosen.enumerated() {
+                    progress.step("job \(index + 1) of \(chosen.count), \(job.name.rawValue)")
                     let report = await runner.run(job, trigger: .manual)
+                    progress.finish("\(report.status.rawValue), \(report.rows) rows")
                     print("seam etl run: \(report)")
                     failed = failed || report.status != .succeeded
                 }
@@ -105,8 +110,12 @@ struct ETLCommand: AsyncParsableCommand {
             guard start < end else { throw ValidationError("--from must be before --to") }
             try await ETLCommand.withJobs(options) { jobs, runner, _, _ in
                 var failed = false
-                for job in try ETLCommand.job(named: self.job, in: jobs) {
+                let chosen = try ETLCommand.job(named: self.job, in: jobs)
+                let progress = ProgressReporter(label: "seam etl backfill")
+                for (index, job) in chosen.enumerated() {
+                    progress.step("job \(index + 1) of \(chosen.count), \(job.name.rawValue)")
                     let report = await runner.run(job, trigger: .backfill, window: JobWindow(start: start, end: end))
+                    progress.finish("\(report.status.rawValue), \(report.rows) rows")
                     print("seam etl backfill: \(report)")
                     failed = failed || report.status != .succeeded
                 }

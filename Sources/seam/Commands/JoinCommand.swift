@@ -1,5 +1,6 @@
 import SeamSettings
 import ArgumentParser
+import SeamProgress
 import Foundation
 import Logging
 import SeamJoin
@@ -43,11 +44,20 @@ struct JoinCommand: AsyncParsableCommand {
             let end = try Self.parse(to, "--to")
             guard start < end else { throw ValidationError("--from must be before --to") }
             try await JoinCommand.withPool(options) { runtime, pool in
+                let progress = ProgressReporter(label: "seam join rebuild")
+                progress.step("queueing the keys of the range")
                 let queued = try await pool.withConnection { try JoinRebuild.enqueue(from: start, to: end, on: $0) }
+                progress.finish("\(queued.values.reduce(0, +)) keys")
                 print(
                     "seam join rebuild: queued \(queued.map { "\($0.key.label)=\($0.value)" }.sorted().joined(separator: " "))")
                 let worker = JoinWorker(pool: pool, configuration: runtime.settings.join)
-                print("seam join rebuild: \(try await worker.drain().summary)")
+                // The queued keys are what is known to do; recomputing them queues what depends
+                // on them (sessions, propagation), so the count may pass the total.
+                let keys = queued.values.reduce(0, +)
+                progress.step("recomputing", total: keys)
+                let report = try await worker.drain { progress.update(done: min($0.totalItems, keys)) }
+                progress.finish("\(report.totalItems) items")
+                print("seam join rebuild: \(report.summary)")
             }
         }
 

@@ -1,6 +1,7 @@
 import SeamSettings
 import ArgumentParser
 import Foundation
+import SeamProgress
 import SeamSpool
 
 struct SpoolCommand: AsyncParsableCommand {
@@ -20,7 +21,10 @@ struct SpoolCommand: AsyncParsableCommand {
             guard FileManager.default.fileExists(atPath: directory.path) else {
                 throw ValidationError("no spool at \(directory.path)")
             }
-            let report = try await runBlockingVerify(directory)
+            let progress = ProgressReporter(label: "seam spool verify")
+            progress.step("segments", total: (try? FileManager.default.contentsOfDirectory(atPath: directory.path))?.filter { $0.hasSuffix(".seg") }.count)
+            let report = try await runBlockingVerify(directory, progress: progress)
+            progress.finish("\(report.segments.count) segments, \(report.isClean ? "clean" : "damage found")")
             print("spool \(directory.path): \(report.segments.count) segments")
             for segment in report.segments {
                 var line = "  segment \(segment.number): \(segment.bytes) bytes, \(segment.frames) frames, \(segment.payloadBytes) payload bytes"
@@ -33,9 +37,11 @@ struct SpoolCommand: AsyncParsableCommand {
             if !report.isClean { throw ExitCode(1) }
         }
 
-        private func runBlockingVerify(_ directory: URL) async throws -> SpoolVerification {
+        private func runBlockingVerify(_ directory: URL, progress: ProgressReporter) async throws -> SpoolVerification {
             try await withCheckedThrowingContinuation { continuation in
-                Thread.detachNewThread { continuation.resume(with: Result { try SpoolVerification.run(directory: directory) }) }
+                Thread.detachNewThread {
+                    continuation.resume(with: Result { try SpoolVerification.run(directory: directory) { done, _ in progress.update(done: done) } })
+                }
             }
         }
     }
