@@ -237,7 +237,7 @@ let package = Package(
             name: "SeamBenchmarks",
             dependencies: [
                 "SeamSettings", "SeamPostgres", "SeamLake", "SeamIngest", "SeamLoader", "SeamJoin", "SeamETL", "SeamModel", "SeamOTLP",
-                "SeamMetrics", "SeamRecords", "SeamGRPC", "SeamProgress",
+                "SeamMetrics", "SeamRecords", "SeamGRPC", "SeamProgress", "SeamAPI",
                 swiftProtobuf,
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 logging,

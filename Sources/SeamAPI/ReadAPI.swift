@@ -74,6 +74,12 @@ public struct ReadAPI: Sendable {
         Console(api: self, metricsExposition: metricsExposition).addRoutes(to: router)
     }
 
+    /// The console page at `path`, rendered without HTTP, and its size in bytes (nil: no such
+    /// page): for `seam bench etl`'s timing of the console on its lake.
+    public func renderConsolePage(_ path: String) async throws -> Int? {
+        try await Console(api: self, metricsExposition: metricsExposition).page(path)?.utf8.count
+    }
+
     /// A request's query parameters (the last of a repeated one).
     static func query(_ request: Request) -> [String: String] {
         var result: [String: String] = [:]

@@ -1,6 +1,7 @@
 import SeamSettings
 import ArgumentParser
 import Foundation
+import SeamAPI
 import SeamETL
 import SeamLake
 import SeamMetrics
@@ -141,6 +142,24 @@ struct ETLBench: AsyncParsableCommand, Sendable {
         let different = recomputedSnapshot.keys.filter { recomputedSnapshot[$0] != incrementalSnapshot[$0] }.sorted()
         let equal = different.isEmpty
 
+        // The console on this lake: every page type, rendered as /console serves it (from the
+        // derived tables), timed without HTTP; the slowest of three renders each.
+        progress.step("the console's pages")
+        let api = ReadAPI(configuration: .init(segments: configuration.segments.map { ($0.name, $0.description, $0.predicate) }), pool: pool)
+        var pages: [(String, Double, Int)] = []
+        for path in ["/console/experiments", "/console/experiments/exp0", "/console/segments", "/console/segments/all", "/console/bandits",
+                     "/console/pipeline"] {
+            var slowest = 0.0
+            var bytes = 0
+            for _ in 0..<3 {
+                let started = ContinuousClock.now
+                bytes = try await api.renderConsolePage(path) ?? 0
+                slowest = max(slowest, (ContinuousClock.now - started).seconds)
+            }
+            pages.append((path, slowest, bytes))
+        }
+        progress.finish("done")
+
         let fullMeasured = (full[.experimentResults] ?? 0) + (full[.segmentMetrics] ?? 0)
         let incrementalMeasured = (incremental[.experimentResults] ?? 0) + (incremental[.segmentMetrics] ?? 0)
         say("")
@@ -152,6 +171,9 @@ struct ETLBench: AsyncParsableCommand, Sendable {
         say(String(format: "  previous design, event-time window with a %.0f h lookback: %.2f s — ratio %.3f (it recomputes everything the lookback reaches)", lookbackHours, lookbackMeasured, lookbackMeasured / max(fullMeasured, 1e-9)))
         say(String(format: "  baseline, plain SQL over the raw tables: experiments %.2f s (%d rows), days %.2f s (%d rows); full ETL / baseline %.2f", experimentBaseline, baselineExperiments, segmentBaseline, baselineDays, fullMeasured / max(experimentBaseline + segmentBaseline, 1e-9)))
         say(String(format: "  recomputation from scratch after the incremental run: %.2f s; tables equal to the incremental result: %@", (recomputed[.experimentResults] ?? 0) + (recomputed[.segmentMetrics] ?? 0), equal ? "yes" : "NO (\(different.joined(separator: ", ")))"))
+        for (path, seconds, bytes) in pages {
+            say(String(format: "  console %@: %.0f ms (%d bytes; slowest of three; target < 300 ms)", path, seconds * 1000, bytes))
+        }
         if !equal { throw ExitCode.failure }
     }
 

@@ -63,6 +63,24 @@ struct Console: Sendable {
             }
     }
 
+    /// The page at `path` (as the router would serve it: `/console/experiments/checkout`),
+    /// rendered without HTTP: what `seam bench etl` times on its lake. Nil for a path the
+    /// console does not have.
+    func page(_ path: String) async throws -> String? {
+        let parts = path.split(separator: "/").map { $0.removingPercentEncoding ?? String($0) }
+        guard parts.first == "console", parts.count >= 2 else { return nil }
+        switch (parts[1], parts.count) {
+        case ("experiments", 2): return try await experimentsPage()
+        case ("experiments", 3): return try await experimentPage(key: parts[2])
+        case ("segments", 2): return try await segmentsPage()
+        case ("segments", 3): return try await segmentPage(name: parts[2])
+        case ("bandits", 2): return try await banditsPage()
+        case ("bandits", 3): return try await banditPage(key: parts[2])
+        case ("pipeline", 2): return try await pipelinePage()
+        default: return nil
+        }
+    }
+
     // MARK: Responses
 
     static let securityPolicy =
