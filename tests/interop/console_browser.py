@@ -215,7 +215,14 @@ def run(seam, env, url, port, shots):
         check("the forest plots hold one point per treatment with a lift", sum(c[4] for c in forests) == len(finite),
               f"{sum(c[4] for c in forests)} vs {len(finite)}")
         lines = [c for c in got if c[0] == "lines"]
-        check("units over time: one series per variant", len(lines) == 1 and lines[0][1] == 2 and lines[0][3] == 2, lines)
+        check("units over time (one series per variant) and the cumulative lift (one per treatment)",
+              len(lines) == 2 and lines[0][1] == 2 and lines[1][1] == 1, lines)
+        cumulative = driver.find_elements(By.CSS_SELECTOR, "svg.chart")[1].find_elements(By.CSS_SELECTOR, "circle.point")
+        last = float(cumulative[-1].get_attribute("data-value")) if cumulative else None
+        first_metric = sorted(metrics)[0]
+        api_lift = next((r["relative_lift"] for r in overall if r["metric"] == first_metric and not r["is_control"]), None)
+        check("the cumulative lift's last day is the overall plain lift of the metric", last is not None and api_lift is not None
+              and math.isclose(last, api_lift * 100, rel_tol=1e-9, abs_tol=1e-9), f"{last} vs {api_lift}")
         check("every chart declares the series and points it draws", all(c[1] == c[3] and c[2] == c[4] for c in got), got)
         mismatches = []
         for r in results:
