@@ -275,6 +275,8 @@ def run(seam, env, url, port, shots):
         rate = driver.find_element(By.CSS_SELECTOR, '[data-rate="accepted events"]').text
         check("the live figures show this process's counters and a rate", accepted == str(len(events)) and rate.endswith("/s"),
               f"{accepted} {rate}")
+        fill = driver.find_elements(By.CSS_SELECTOR, '[data-live="spool fill percent"]')
+        check("the spool's fill is shown", len(fill) == 1 and 0 <= float(fill[0].text) <= 100, [f.text for f in fill])
         errors = [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
         check("no JavaScript error or refused resource on the pipeline page after refreshing", not errors, errors[:3])
     finally:

@@ -467,9 +467,13 @@ struct Console: Sendable {
                 case "seam_records_accepted_total": figures["accepted \(signal ?? "")", default: 0] += value
                 case "seam_records_rejected_total": figures["rejected \(signal ?? "")", default: 0] += value
                 case "seam_spool_unloaded_bytes": figures["spool bytes not yet loaded"] = value
+                case "seam_spool_capacity_bytes": figures["spool capacity bytes"] = value
                 case "seam_spool_oldest_unloaded_age_seconds": figures["loader lag seconds (oldest record not yet loaded)"] = value
                 default: continue
                 }
+            }
+            if let unloaded = figures["spool bytes not yet loaded"], let capacity = figures["spool capacity bytes"], capacity > 0 {
+                figures["spool fill percent"] = (unloaded / capacity * 1000).rounded() / 10
             }
         }
         let status = try await JoinStatus.read(from: api.pool)
