@@ -322,8 +322,20 @@ public final class Spool: Sendable {
         guard fd >= 0 else {
             throw SpoolError(code: .io, message: "cannot open \(path): \(String(cString: strerror(errno)))")
         }
-        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
-            let reason = errno
+        // A lock held elsewhere is retried for up to two seconds: a child process this
+        // process is starting holds a copy of the descriptor between its fork and its exec
+        // (the descriptor is close-on-exec), which can overlap a close and reopen of the spool
+        // here. Another Seam process keeps it far longer, and is reported.
+        var locked = flock(fd, LOCK_EX | LOCK_NB) == 0
+        var reason = locked ? 0 : errno
+        var attempts = 0
+        while !locked && reason == EWOULDBLOCK && attempts < 200 {
+            attempts += 1
+            usleep(10_000)
+            locked = flock(fd, LOCK_EX | LOCK_NB) == 0
+            reason = locked ? 0 : errno
+        }
+        guard locked else {
             var holder = [UInt8](repeating: 0, count: 32)
             let n = pread(fd, &holder, holder.count, 0)
             let pid = n > 0 ? String(decoding: holder[0..<n], as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) : "?"
