@@ -55,7 +55,12 @@ struct Console: Sendable {
             }
             .get("/console/pipeline") { _, _ in try await render { try await pipelinePage() } }
             .get("/console/pipeline/live") { _, _ in
-                let figures = try await liveFigures()
+                let figures: [String: Double]
+                do {
+                    figures = try await liveFigures()
+                } catch {
+                    throw HTTPFailure(.serviceUnavailable, "the lake could not be read: \(error)")
+                }
                 let data = (try? JSONSerialization.data(withJSONObject: figures, options: [.sortedKeys])) ?? Data("{}".utf8)
                 return Response(
                     status: .ok, headers: [.contentType: "application/json", .cacheControl: "no-store"],
