@@ -275,7 +275,7 @@ struct Console: Sendable {
             for group in groups.keys.sorted() {
                 body += "<h3>\(HTML.escape(group))</h3>"
                 for metric in metrics {
-                    let rows = groups[group]!.filter { ($0["metric"] as? String) == metric }
+                    let rows = groups[group, default: []].filter { ($0["metric"] as? String) == metric }
                     if !rows.isEmpty { body += resultTable(rows, metric: metric) }
                 }
             }

@@ -36,13 +36,14 @@ enum HTML {
 
     static func format(_ number: Double, digits: Int = 4) -> String {
         guard number.isFinite else { return "–" }
-        if number == number.rounded(), abs(number) < 1e15 { return String(Int64(number)) }
+        if abs(number) < 1e15, let integer = Int64(exactly: number) { return String(integer) }
         return String(format: "%.\(digits)g", number)
     }
 
     /// A share (0.0123) as a percentage ("1.23 %").
     static func percent(_ value: Any?) -> String {
-        guard let number = value as? Double, number.isFinite else { return value is Int ? percent(Double(value as! Int)) : "–" }
+        if let integer = value as? Int { return percent(Double(integer)) }
+        guard let number = value as? Double, number.isFinite else { return "–" }
         return String(format: "%.2f %%", number * 100)
     }
 

@@ -42,9 +42,11 @@ SELECT n.trace_id, n.root_known, n.root_span_id, n.root_service, n.root_name, n.
        n.session_id, n.user_id, n.first_seen, n.last_seen, n.updated_at
 FROM join_new_traces n JOIN join_changed_traces c USING (trace_id);
 
+-- One item per session, however many of its traces changed (a session's traces arrive
+-- together: one item per trace made the session stage claim each session many times over).
 INSERT INTO seam_meta.join_queue (kind, bucket, key1, at, forced)
-SELECT DISTINCT seam_meta.join_kind('session'), seam_meta.join_bucket(s), s, at, forced
+SELECT seam_meta.join_kind('session'), seam_meta.join_bucket(s), s, min(at), bool_or(forced)
 FROM join_changed_traces CROSS JOIN LATERAL (VALUES (old_session), (new_session)) AS v(s)
-WHERE facts_changed AND s IS NOT NULL;
+WHERE facts_changed AND s IS NOT NULL GROUP BY s;
 
 SELECT count(*) FROM join_changed_traces;
