@@ -249,11 +249,14 @@ struct Console: Sendable {
 
         let overall = results.filter { ($0["dimension"] as? String) == "overall" }
         let metrics = overall.compactMap { $0["metric"] as? String }.reduce(into: [String]()) { if !$0.contains($1) { $0.append($1) } }
-        let primary = overall.first { ($0["metric_role"] as? String) == "primary" }?["metric"] as? String ?? metrics.first
-        if let primary {
-            body += "<h2>Cumulative lift of \(HTML.escape(primary)) by exposure day</h2>"
-            body += "<p class=\"note\">Among the units first exposed up to each day, with their outcomes as they stand now; the plain difference of means, without the capping or CUPED of the results below.</p>"
-            body += try await cumulativeLift(key: key, metric: primary, control: control)
+        // The metric the experiment_results job keeps by exposure day (its trendMetric): the
+        // first primary metric by name, else the first metric by name.
+        let primaries = overall.filter { ($0["metric_role"] as? String) == "primary" }.compactMap { $0["metric"] as? String }
+        if let trend = primaries.min() ?? metrics.min() {
+            let ratio = overall.contains { ($0["metric"] as? String) == trend && ($0["metric_type"] as? String) == "ratio" }
+            body += "<h2>Cumulative lift of \(HTML.escape(trend)) by exposure day</h2>"
+            body += "<p class=\"note\">Among the units first exposed up to each day, with their outcomes as they stand now: the difference of the (capped) means the results are computed from, without CUPED.</p>"
+            body += try await cumulativeLift(key: key, metric: trend, control: control, ratio: ratio)
         }
         if metrics.isEmpty {
             body += "<p class=\"note\">No results yet: the experiment_results job has not analysed this experiment.</p>"
@@ -284,40 +287,38 @@ struct Console: Sendable {
     }
 
     /// Per exposure day, each treatment's relative lift over the control among the units
-    /// first exposed up to that day (lake.experiment_units and experiment_unit_metrics, which
-    /// the ETL derives): the running sums of the metric's values (over its denominators for a
-    /// ratio metric, else over the units).
-    private func cumulativeLift(key: String, metric: String, control: String) async throws -> String {
+    /// first exposed up to that day: running sums of the per-day sums the experiment_results
+    /// job keeps for this metric (`seam_meta.experiment_sums`, dimension `exposure_day`, the
+    /// same capped values the results are computed from), a few dozen rows whatever the
+    /// number of units. `ratio`: the metric is a ratio (its means divide by the denominators).
+    private func cumulativeLift(key: String, metric: String, control: String, ratio: Bool) async throws -> String {
         let result = try await api.pool.query(
             """
-            SELECT to_char(date_trunc('day', u.first_exposed_at, 'UTC') AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS day, u.variant,
-                   count(*)::float8, coalesce(sum(m.value), 0)::float8, sum(m.denominator)::float8
-            FROM lake.experiment_units u
-            JOIN lake.experiment_unit_metrics m ON m.experiment_key = u.experiment_key AND m.unit_id = u.unit_id AND m.metric = \(text: metric)
-            WHERE u.experiment_key = \(text: key)
-            GROUP BY 1, 2 ORDER BY 1, 2
+            SELECT dimension_value, variant, units::float8, coalesce(lake.float8_or_null(sum), 0), lake.float8_or_null(denominator_sum)
+            FROM seam_meta.experiment_sums
+            WHERE experiment_key = \(text: key) AND metric = \(text: metric) AND dimension = 'exposure_day'
+            ORDER BY 1, 2
             """)
         var days: [String] = []
-        var sums: [String: [String: (units: Double, value: Double, denominator: Double?)]] = [:]
+        var sums: [String: [String: (units: Double, value: Double, denominator: Double)]] = [:]
         for row in result.rows {
             let day = try row[0].decode(String.self)
             if days.last != day { days.append(day) }
-            sums[try row[1].decode(String.self), default: [:]][day] = (try row[2].decode(Double.self), try row[3].decode(Double.self), try row[4].decode(Double?.self))
+            sums[try row[1].decode(String.self), default: [:]][day] = (try row[2].decode(Double.self), try row[3].decode(Double.self), try row[4].decode(Double?.self) ?? 0)
         }
         func running(_ variant: String) -> [Double?] {
             var units = 0.0, value = 0.0, denominator = 0.0
-            var ratio = false
             return days.map { day in
                 if let entry = sums[variant]?[day] {
                     units += entry.units
                     value += entry.value
-                    if let d = entry.denominator { denominator += d; ratio = true }
+                    denominator += entry.denominator
                 }
                 let base = ratio ? denominator : units
                 return base > 0 ? value / base : nil
             }
         }
-        guard sums[control] != nil, !days.isEmpty else { return "<p class=\"note\">No unit outcomes yet.</p>" }
+        guard sums[control] != nil, !days.isEmpty else { return "<p class=\"note\">No unit outcomes by exposure day yet (the next experiment_results run keeps them).</p>" }
         let controlMeans = running(control)
         let series = sums.keys.filter { $0 != control }.sorted().map { variant -> (name: String, values: [Double?]) in
             (variant, zip(running(variant), controlMeans).map { treatment, control in

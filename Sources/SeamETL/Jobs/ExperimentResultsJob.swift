@@ -117,6 +117,14 @@ struct ExperimentComputation {
         return result
     }
 
+    /// The metric whose sums are also kept per exposure day (dimension `exposure_day` of
+    /// `seam_meta.experiment_sums`, never in the results): the console's cumulative lift.
+    /// The first primary metric by name, else the first metric by name.
+    var trendMetric: String? {
+        let primary = metrics.filter { $0.role == "primary" }.map(\.metric.name)
+        return (primary.isEmpty ? metrics.map(\.metric.name) : primary).min()
+    }
+
     var variants: [String] { Set(variantsSeen).union(definition.weights.keys).sorted() }
 
     var control: String {
@@ -246,12 +254,14 @@ struct ExperimentComputation {
                     : "FROM lake.experiment_unit_metrics AS m" as SQLQuery)
                   WHERE m.experiment_key = \(key) AND m.value IS NOT NULL AND m.metric = ANY(\(metrics.map(\.name)))) AS m
             CROSS JOIN LATERAL (
-                SELECT variant, segments, device FROM lake.experiment_units AS u
+                SELECT variant, segments, device, first_exposed_at FROM lake.experiment_units AS u
                 WHERE u.experiment_key = \(key) AND u.unit_id = m.unit_id OFFSET 0) AS u
             CROSS JOIN LATERAL (
                 SELECT '', ''
                 UNION ALL SELECT 'segment', seg FROM unnest(u.segments) AS seg WHERE \(dimensions.contains(.segment))
                 UNION ALL SELECT 'device', coalesce(u.device, '(unknown)') WHERE \(dimensions.contains(.device))
+                UNION ALL SELECT 'exposure_day', to_char(u.first_exposed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')
+                WHERE m.metric = \(text: trendMetric ?? "")
             ) AS d(dimension, value)
             GROUP BY 1, 2, 3, 4, 5
             ON CONFLICT (experiment_key, metric, variant, dimension, dimension_value) DO UPDATE SET
@@ -329,7 +339,7 @@ struct ExperimentComputation {
                    lake.float8_or_null(coalesce(denominator_sum_squares, 0)), lake.float8_or_null(coalesce(cross_sum, 0)),
                    lake.float8_or_null(coalesce(covariate_sum, 0)), lake.float8_or_null(coalesce(covariate_sum_squares, 0)),
                    lake.float8_or_null(coalesce(covariate_cross_sum, 0)), covariate_sum IS NOT NULL
-            FROM seam_meta.experiment_sums WHERE experiment_key = \(key) AND metric = ANY(\(names))
+            FROM seam_meta.experiment_sums WHERE experiment_key = \(key) AND metric = ANY(\(names)) AND dimension <> 'exposure_day'
             """)
         let caps = try capValues(metrics.map(\.metric), on: connection)
         struct Slice: Hashable { var dimension: String, value: String }

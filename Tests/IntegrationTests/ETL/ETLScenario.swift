@@ -156,6 +156,11 @@ struct ETLScenario {
                 try $0[0].decode(String.self)
             }
         }
+        // The sums kept by exposure day for the console's cumulative lift, maintained by the
+        // same additions and subtractions as the reported ones.
+        result["experiment_sums by exposure_day"] = try await pool.query(
+            "SELECT to_jsonb(t)::text FROM seam_meta.experiment_sums AS t WHERE dimension = 'exposure_day' ORDER BY 1"
+        ).rows.map { try $0[0].decode(String.self) }
         return result
     }
 }

@@ -351,6 +351,7 @@ struct ETLTests {
             #expect(reports.allSatisfy { $0.status == .succeeded && $0.window?.changedSince != nil }, "\(reports)")
             let ignoring = ["as_of", "recency_days", "frequency_per_week", "computed_through"]
             let incremental = try await ETLScenario.snapshot(pool, ignoring: ignoring)
+            #expect(incremental["experiment_sums by exposure_day"]?.isEmpty == false, "sums by exposure day are kept")
             let control = try await row(pool, metric: "purchase_conversion", variant: "control")
             #expect(try control.decode(Double.self, "units") == 4 && (try control.decode(Double.self, "sum")) == 2)  // a1, a2, a8 and a9
             #expect(try await pool.query("SELECT sessions FROM lake.user_features WHERE unit_id = 'a8'").scalar(Int.self) == 1)
