@@ -1,7 +1,8 @@
 -- The exposure stage: lake.exposures recomputed for the claimed experiment x unit pairs,
 -- rows rewritten only where they changed, and a unit_changed item queued per unit whose
 -- first variant, first exposure or resolved user changed, and per user it stands for
--- before and after (the events of those users see the unit's exposures, event_variants.sql). The last statement counts the changed pairs.
+-- before and after (the events of those users see the unit's exposures, event_variants.sql).
+-- The last statement counts the changed pairs.
 -- :exposure_rows is exposure_rows.sql over exposure_claimed_evaluations.sql; :units is
 -- exposure_claimed_units.sql.
 CREATE TEMP TABLE IF NOT EXISTS join_new_exposures (LIKE lake.exposures) ON COMMIT DELETE ROWS;
