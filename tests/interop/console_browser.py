@@ -28,7 +28,9 @@ from datetime import datetime, timedelta, timezone
 from selenium import webdriver
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
+from selenium.common.exceptions import TimeoutException
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
 
 from harness import Checks, rows, serving
 
@@ -196,7 +198,13 @@ def run(seam, env, url, port, shots):
         check("the browser is asked to sign in", bool(driver.find_elements(By.NAME, "token")), driver.title)
         driver.find_element(By.NAME, "token").send_keys(TOKEN)
         driver.find_element(By.CSS_SELECTOR, "form.login button").click()
-        check("signing in opens the experiments list", bool(driver.find_elements(By.ID, "experiments")), driver.current_url)
+        # The click returns before the form's answer (a redirect) has loaded: wait for the list.
+        try:
+            WebDriverWait(driver, 20).until(lambda d: d.find_elements(By.ID, "experiments"))
+            signed_in = True
+        except TimeoutException:
+            signed_in = False
+        check("signing in opens the experiments list", signed_in, driver.current_url)
         visit = lambda path, name: page(driver, base, path, name, shots)
 
         visit("/console/experiments", "experiments")
@@ -270,7 +278,12 @@ def run(seam, env, url, port, shots):
         check("a payload with markup is shown as text", any("<script>alert('x')</script>" in p for p in payloads), payloads)
         runs = driver.find_elements(By.CSS_SELECTOR, "#etl-runs tr.etl-run")
         check("the ETL runs are listed", len(runs) >= 5, len(runs))
-        time.sleep(6)  # the live figures refresh every five seconds
+        # The live figures refresh every five seconds; a rate needs two readings.
+        try:
+            WebDriverWait(driver, 30).until(
+                lambda d: d.find_element(By.CSS_SELECTOR, '[data-rate="accepted events"]').text.endswith("/s"))
+        except TimeoutException:
+            pass
         accepted = driver.find_element(By.CSS_SELECTOR, '[data-live="accepted events"]').text
         rate = driver.find_element(By.CSS_SELECTOR, '[data-rate="accepted events"]').text
         check("the live figures show this process's counters and a rate", accepted == str(len(events)) and rate.endswith("/s"),
