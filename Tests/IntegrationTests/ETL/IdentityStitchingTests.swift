@@ -48,14 +48,16 @@ struct IdentityStitchingTests {
 
     @Test(
         "the identify before, between and after the events: one user in event_facts and sessions, one converted unit in the results",
-        arguments: [(0, 0.0), (2, 0), (4, 0), (4, -6 * 86_400.0)])
+        arguments: [(0, 0.0), (2, 0), (4, 0), (4, -5 * 86_400.0)])
     func oneUser(identifyAt position: Int, shift: Double) async throws {
         var order: [Row] = [.exposure, .pageView, .productView, .purchase]
         order.insert(.identify, at: position)
         try await TestDatabase.withLake { pool in
             let worker = JoinWorker(pool: pool)
-            // The last case happened six days ago: the identify, arriving last, is beyond any
-            // event-time lookback; the change-driven runs still take it in.
+            // The last case happened five days ago (the events are 140 to 164 hours old,
+            // whatever the time of day: within the join's 7-day horizon, far beyond the ETL's
+            // 48-hour lookback): the identify, arriving last, is taken in by the change-driven
+            // runs. (Six days made the events older than the horizon after 04:00 UTC.)
             let runner = JobRunner(pool: pool, lookbackHours: 48)
             if shift != 0 {
                 let from = Date(timeIntervalSince1970: Date().timeIntervalSince1970 + shift - 3 * 86_400)
