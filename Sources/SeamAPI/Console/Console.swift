@@ -35,25 +35,22 @@ struct Console: Sendable {
         router.get("/console/assets/console.js") { _, _ in Self.asset(ConsoleAssets.js, type: "text/javascript; charset=utf-8") }
         router.get("/console/login") { _, _ in Self.html(.ok, Self.loginPage(failed: false)) }
         router.post("/console/login") { request, _ in try await login(request) }
-        router.group()
+        let pages = router.group()
             .add(middleware: ConsoleAuthentication(tokens: api.configuration.tokens))
+        // Every page through `page(_:)`, the one dispatcher from a path to its page.
+        for path in [
+            "/console/experiments", "/console/experiments/:key", "/console/segments", "/console/segments/:name", "/console/bandits",
+            "/console/bandits/:key", "/console/pipeline",
+        ] {
+            pages.get(RouterPath(path)) { request, _ in
+                try await render {
+                    guard let html = try await page(request.uri.path) else { throw HTTPFailure(.notFound, "no console page at \(request.uri.path)") }
+                    return html
+                }
+            }
+        }
+        pages
             .get("/console") { _, _ in Response(status: .seeOther, headers: [.location: "/console/experiments"]) }
-            .get("/console/experiments") { _, _ in try await render { try await experimentsPage() } }
-            .get("/console/experiments/:key") { _, context in
-                let key = context.parameters.get("key") ?? ""
-                return try await render { try await experimentPage(key: key) }
-            }
-            .get("/console/segments") { _, _ in try await render { try await segmentsPage() } }
-            .get("/console/segments/:name") { _, context in
-                let name = context.parameters.get("name") ?? ""
-                return try await render { try await segmentPage(name: name) }
-            }
-            .get("/console/bandits") { _, _ in try await render { try await banditsPage() } }
-            .get("/console/bandits/:key") { _, context in
-                let key = context.parameters.get("key") ?? ""
-                return try await render { try await banditPage(key: key) }
-            }
-            .get("/console/pipeline") { _, _ in try await render { try await pipelinePage() } }
             .get("/console/pipeline/live") { _, _ in
                 let figures: [String: Double]
                 do {
