@@ -236,27 +236,11 @@ struct IngestBench: AsyncParsableCommand {
                      perSpan(loadJSON), Double(jsonBodies.map(\.count).reduce(0, +)) / Double(max(spans, 1))))
     }
 
-    /// One client for every request the benchmarks send: a session per call leaked its
-    /// connections and, after a few hundred calls, could leave a request hanging.
-    static let session = URLSession(configuration: .ephemeral)
-
     static func send(
         _ bodies: [[UInt8]], port: Int, path: String = "/v1/traces", contentType: String = "application/x-protobuf",
         concurrency: Int
     ) async throws {
-        let session = Self.session
-        let url = URL(string: "http://127.0.0.1:\(port)\(path)")!
-        try await inFlight(bodies, concurrency: concurrency) { body in
-            var request = URLRequest(url: url)
-            request.httpMethod = "POST"
-            request.setValue(contentType, forHTTPHeaderField: "Content-Type")
-            request.httpBody = Data(body)
-            request.timeoutInterval = 60
-            let (_, response) = try await session.data(for: request)
-            guard let status = (response as? HTTPURLResponse)?.statusCode, (200..<300).contains(status) else {
-                throw ValidationError("seam serve answered \((response as? HTTPURLResponse)?.statusCode ?? 0)")
-            }
-        }
+        try await BenchHTTPClient.post(bodies, port: port, path: path, contentType: contentType, connections: concurrency)
     }
 
     /// Runs `send` for every body, `concurrency` at a time.
