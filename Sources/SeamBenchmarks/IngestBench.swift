@@ -46,7 +46,14 @@ struct IngestBench: AsyncParsableCommand {
     @Option(help: "Requests in flight at once.")
     var concurrency: Int = 4
 
+    @Flag(help: "Only the browser formats' readers alone, on one thread: no database, no server.")
+    var readersOnly = false
+
     func run() async throws {
+        if readersOnly {
+            try Self.browserDecoding()
+            return
+        }
         let runtime = try Runtime(options: options)
         try await runtime.withDatabase { adminURL in
             try await runtime.withBenchDatabase(adminURL: adminURL) { url in

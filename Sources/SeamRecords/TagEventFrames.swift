@@ -29,16 +29,31 @@ public enum TagEventFrames {
             appendInt(&out, micros(r.occurredAt))
             appendInt(&out, r.clientTimestamp.map(micros) ?? .min)
             appendInt(&out, r.sentAt.map(micros) ?? .min)
-            for text in [r.name, r.sessionID, r.anonymousID, r.userID, r.pageURL, r.pagePath, r.pageReferrer, r.pageTitle,
-                         r.properties, r.context, r.source] {
-                appendText(&out, text)
-            }
+            // Field by field rather than through arrays of the texts: this runs for every
+            // record on the acknowledgement path, and each array cost an allocation and a
+            // retain and release per text.
+            appendText(&out, r.name)
+            appendText(&out, r.sessionID)
+            appendText(&out, r.anonymousID)
+            appendText(&out, r.userID)
+            appendText(&out, r.pageURL)
+            appendText(&out, r.pagePath)
+            appendText(&out, r.pageReferrer)
+            appendText(&out, r.pageTitle)
+            appendText(&out, r.properties)
+            appendText(&out, r.context)
+            appendText(&out, r.source)
             appendBytes(&out, r.traceID)
             appendBytes(&out, r.parentSpanID)
             appendBytes(&out, r.clientJSON)
-            for text in [r.protocol, r.callType, r.messageID, r.previousID, r.groupID, r.pageName, r.traits, r.integrations] {
-                appendText(&out, text)
-            }
+            appendText(&out, r.protocol)
+            appendText(&out, r.callType)
+            appendText(&out, r.messageID)
+            appendText(&out, r.previousID)
+            appendText(&out, r.groupID)
+            appendText(&out, r.pageName)
+            appendText(&out, r.traits)
+            appendText(&out, r.integrations)
         }
         return out
     }

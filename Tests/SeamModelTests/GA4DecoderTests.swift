@@ -68,6 +68,9 @@ struct GA4DecoderTests {
             (#"{"client_id":"c","events":[{"name":"e","params":{"google_x":1}}]}"#, ["events[0].params.google_x NAME_RESERVED"]),
             (#"{"client_id":"c","events":[{"name":"e","params":{"note":"\#(long)"}}]}"#, ["events[0].params.note VALUE_OUT_OF_BOUNDS"]),
             (#"{"client_id":"c","events":[{"name":"e","params":{"value":3}}]}"#, ["events[0].params.currency VALUE_REQUIRED"]),
+            (#"{"client_id":"c","events":[{"name":"e","params":{"value":3,"currency":"EURO"}}]}"#, ["events[0].params.currency VALUE_INVALID"]),
+            (#"{"client_id":"c","events":[{"name":"e","params":{"value":3,"currency":"ÉUR"}}]}"#, ["events[0].params.currency VALUE_INVALID"]),
+            (#"{"client_id":"c","events":[{"name":"e","params":{"value":3,"currency":978}}]}"#, ["events[0].params.currency VALUE_INVALID"]),
             (#"{"client_id":"c","events":[{"name":"e","params":{"items":[{"price":1}]}}]}"#, ["events[0].params.items[0] VALUE_REQUIRED"]),
             (#"{"client_id":"c","events":[{"name":"e","params":{"items":[{"item_id":"i","c1":1,"c2":1,"c3":1,"c4":1,"c5":1,"c6":1,"c7":1,"c8":1,"c9":1,"c10":1,"c11":1}]}}]}"#, ["events[0].params.items[0] EXCEEDED_MAX_ENTITIES"]),
             (#"{"client_id":"c","timestamp_micros":1795000000000000,"events":[{"name":"e"}]}"#, ["events[0] VALUE_INVALID"]),
@@ -77,6 +80,10 @@ struct GA4DecoderTests {
         for (body, expected) in cases {
             #expect(Self.codes(body) == expected, "\(body.prefix(120))")
         }
+        #expect(Self.codes(#"{"client_id":"c","events":[{"name":"e","params":{"value":3,"currency":"eur"}}]}"#).isEmpty)
+        // A parameter sent twice: the last one counts, for the checks and the columns alike.
+        let twice = Self.decode(#"{"client_id":"c","events":[{"name":"e","params":{"page_title":"first","session_id":"s1","page_title":"second"}}]}"#)
+        #expect(twice.accepted.first?.pageTitle == "second" && twice.accepted.first?.sessionID == "s1")
         // Only the event that breaks a rule is refused; the request's own fields refuse all.
         let mixed = Self.decode(#"{"client_id":"c","events":[{"name":"ok"},{"name":"session_start"}]}"#)
         #expect(mixed.accepted.map(\.name) == ["ok"] && mixed.rejected.map(\.index) == [1])

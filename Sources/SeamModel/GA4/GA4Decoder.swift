@@ -140,26 +140,25 @@ public struct GA4Decoder: Sendable {
         let context = self.context(root, stream: stream)
         for (index, event) in (events?.elements ?? []).enumerated() {
             var problems: [ValidationMessage] = []
+            var parts = EventParts()
             if index >= configuration.maximumEvents {
                 problems.append(.init(fieldPath: "events", description: "a request can have at most \(configuration.maximumEvents) events", validationCode: "EXCEEDED_MAX_ENTITIES"))
             } else {
-                validateEvent(event, index: index, problems: &problems)
+                parts = validateEvent(event, index: index, problems: &problems)
             }
-            var record: TagEventRecord?
             if problems.isEmpty {
                 do {
-                    record = try self.record(event, index: index, request: request, stream: stream, context: context, fields: fields, receivedAt: receivedAt, source: source)
+                    // Appended as made: binding it first would copy every field once more.
+                    outcome.accepted.append(
+                        try self.record(event, parts: parts, index: index, request: request, stream: stream, context: context, fields: fields, receivedAt: receivedAt, source: source))
+                    continue
                 } catch {
                     problems.append(.init(fieldPath: "events[\(index)]", description: error.text, validationCode: "VALUE_INVALID"))
                 }
             }
-            if let record, problems.isEmpty {
-                outcome.accepted.append(record)
-            } else {
-                outcome.messages += problems
-                let reason = problems.map { "\($0.fieldPath): \($0.description)" }.joined(separator: "; ")
-                outcome.rejected.append((index, reason, Array(event.bytes)))
-            }
+            outcome.messages += problems
+            let reason = problems.map { "\($0.fieldPath): \($0.description)" }.joined(separator: "; ")
+            outcome.rejected.append((index, reason, Array(event.bytes)))
         }
         return outcome
     }
@@ -246,51 +245,80 @@ public struct GA4Decoder: Sendable {
         return nil
     }
 
-    private func validateEvent(_ event: JSONTape.Value, index: Int, problems: inout [ValidationMessage]) {
+    /// What `record` reads of an event, found by `validateEvent`'s one pass over its
+    /// parameters (the last member of a name counts, as with `JSONTape.Value`'s subscript).
+    struct EventParts {
+        var name = ""
+        var params: JSONTape.Value?
+        var sessionID: JSONTape.Value?
+        var pageLocation: JSONTape.Value?
+        var pageReferrer: JSONTape.Value?
+        var pageTitle: JSONTape.Value?
+    }
+
+    private func validateEvent(_ event: JSONTape.Value, index: Int, problems: inout [ValidationMessage]) -> EventParts {
+        var parts = EventParts()
         var path: String { "events[\(index)]" }
         guard event.kind == .object else {
             problems.append(.init(fieldPath: path, description: "an event must be a JSON object", validationCode: "VALUE_INVALID"))
-            return
+            return parts
         }
         guard let name = event["name"]?.string else {
             problems.append(.init(fieldPath: "\(path).name", description: "name is required", validationCode: "VALUE_REQUIRED"))
-            return
+            return parts
         }
+        parts.name = name
         if let problem = nameProblem(name, path: "\(path).name", limit: configuration.maximumEventNameLength) {
             problems.append(problem)
         } else if Self.reservedEventNames.contains(name) {
             problems.append(.init(fieldPath: "\(path).name", description: "\(name) is a reserved event name", validationCode: "NAME_RESERVED"))
         }
-        guard let params = event["params"], !params.isNull else { return }
+        guard let params = event["params"], !params.isNull else { return parts }
         guard params.kind == .object else {
             problems.append(.init(fieldPath: "\(path).params", description: "params must be an object", validationCode: "VALUE_INVALID"))
-            return
+            return parts
         }
+        parts.params = params
         if params.count > configuration.maximumParameters {
             problems.append(.init(fieldPath: "\(path).params", description: "an event can have at most \(configuration.maximumParameters) parameters", validationCode: "EXCEEDED_MAX_ENTITIES"))
         }
+        var hasValue = false
+        var currency: JSONTape.Value?
         for (key, value) in params.members {
             if let problem = nameProblem(key, path: "\(path).params.\(key)", limit: configuration.maximumParameterNameLength) { problems.append(problem) }
             switch key {
             case "items":
                 validateItems(value, path: "\(path).params.\(key)", problems: &problems)
             case "value", "engagement_time_msec":
+                if key == "value" { hasValue = true }
                 if value.kind != .number && !(value.kind == .string && value.string.flatMap(Double.init) != nil) {
                     problems.append(.init(fieldPath: "\(path).params.\(key)", description: "\(key) must be a number", validationCode: "VALUE_INVALID"))
                 }
             default:
+                switch key {
+                case "currency": currency = value
+                case "session_id": parts.sessionID = value
+                case "page_location": parts.pageLocation = value
+                case "page_referrer": parts.pageReferrer = value
+                case "page_title": parts.pageTitle = value
+                default: break
+                }
                 checkValue(value, path: "\(path).params.\(key)", problems: &problems)
             }
         }
-        if params["value"] != nil, params["currency"] == nil {
+        if hasValue, currency == nil {
             problems.append(.init(fieldPath: "\(path).params.currency", description: "currency is required when value is set", validationCode: "VALUE_REQUIRED"))
         }
-        if let currency = params["currency"], currency.string.map({ $0.count == 3 && $0.allSatisfy(\.isLetter) }) != true {
+        // ISO 4217 codes are three ASCII letters.
+        if let currency,
+            currency.string.map({ $0.utf8.count == 3 && $0.utf8.allSatisfy { ($0 | 0x20) >= UInt8(ascii: "a") && ($0 | 0x20) <= UInt8(ascii: "z") } }) != true
+        {
             problems.append(.init(fieldPath: "\(path).params.currency", description: "currency must be a three-letter ISO 4217 code", validationCode: "VALUE_INVALID"))
         }
         if !params.isStorable {
             problems.append(.init(fieldPath: "\(path).params", description: "contains \\u0000 or an unpaired surrogate, which PostgreSQL cannot store", validationCode: "VALUE_INVALID"))
         }
+        return parts
     }
 
     private func checkValue(_ value: JSONTape.Value, path: @autoclosure () -> String, problems: inout [ValidationMessage]) {
@@ -350,11 +378,9 @@ public struct GA4Decoder: Sendable {
     }
 
     private func record(
-        _ event: JSONTape.Value, index: Int, request: RequestFields, stream: Stream, context: String, fields: EventFields,
+        _ event: JSONTape.Value, parts: EventParts, index: Int, request: RequestFields, stream: Stream, context: String, fields: EventFields,
         receivedAt: Date, source: String?
     ) throws(EventFieldError) -> TagEventRecord {
-        let name = event["name"]?.string ?? ""
-        let params = event["params"].flatMap { $0.isNull ? nil : $0 }
         let eventTime: Date?
         switch timestamp(event["timestamp_micros"], field: "timestamp_micros") {
         case .success(let date): eventTime = date
@@ -369,20 +395,27 @@ public struct GA4Decoder: Sendable {
         // fixed it (else the receive time: a retry cannot be recognised).
         var key: [UInt8] = Array("ga4:".utf8)
         key.reserveCapacity(event.bytes.count + 96)
-        for part in [stream.id, request.anonymousID ?? "", request.userID ?? "", String(index)] {
-            key.append(contentsOf: part.utf8)
+        func part(_ text: String) {
+            key.append(contentsOf: text.utf8)
             key.append(0x1F)
         }
-        key.append(contentsOf: (clientTime.map { "t\(Timestamps.micros($0))" } ?? "r\(Timestamps.micros(receivedAt))").utf8)
+        part(stream.id)
+        part(request.anonymousID ?? "")
+        part(request.userID ?? "")
+        part(String(index))
+        key.append(clientTime == nil ? UInt8(ascii: "r") : UInt8(ascii: "t"))
+        key.append(contentsOf: String(Timestamps.micros(clientTime ?? receivedAt)).utf8)
         key.append(0x1F)
         key.append(contentsOf: event.bytes)
+        // `validateEvent` found params an object and storable.
         var record = TagEventRecord(
-            eventID: MessageIDs.nameBased(utf8: key), name: name, occurredAt: occurredAt, clientTimestamp: clientTime,
-            receivedAt: receivedAt, sessionID: try fields.identifier(params?["session_id"], "params.session_id", numbers: true),
-            anonymousID: request.anonymousID, userID: request.userID, pageURL: try fields.text(params?["page_location"], "params.page_location"),
-            pageReferrer: try fields.text(params?["page_referrer"], "params.page_referrer"),
-            pageTitle: try fields.text(params?["page_title"], "params.page_title"),
-            properties: try fields.object(params, "params") ?? "{}", context: context, source: source, clientJSON: Array(event.bytes))
+            eventID: MessageIDs.nameBased(utf8: key), name: parts.name, occurredAt: occurredAt, clientTimestamp: clientTime,
+            receivedAt: receivedAt, sessionID: try fields.identifier(parts.sessionID, "params.session_id", numbers: true),
+            anonymousID: request.anonymousID, userID: request.userID, pageURL: try fields.text(parts.pageLocation, "params.page_location"),
+            pageReferrer: try fields.text(parts.pageReferrer, "params.page_referrer"),
+            pageTitle: try fields.text(parts.pageTitle, "params.page_title"),
+            properties: parts.params.map { String(decoding: $0.bytes, as: UTF8.self) } ?? "{}", context: context, source: source,
+            clientJSON: Array(event.bytes))
         record.protocol = "ga4"
         record.callType = "event"
         record.traits = request.userProperties

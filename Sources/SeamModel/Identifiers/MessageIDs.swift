@@ -25,7 +25,9 @@ public enum MessageIDs {
 
     /// uuid5(`namespace`, the name whose UTF-8 bytes are `name`).
     public static func nameBased(utf8 name: [UInt8], namespace: UUID = MessageIDs.namespace) -> UUID {
-        var input: [UInt8] = withUnsafeBytes(of: namespace.uuid) { Array($0) }
+        var input: [UInt8] = []
+        input.reserveCapacity(16 + name.count)
+        withUnsafeBytes(of: namespace.uuid) { input.append(contentsOf: $0) }
         input.append(contentsOf: name)
         var d = SHA1.digest(input)
         d[6] = (d[6] & 0x0F) | 0x50  // version 5
