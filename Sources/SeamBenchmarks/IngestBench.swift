@@ -26,7 +26,9 @@ import SwiftProtobuf
 ///
 /// 1. Acknowledgement path: `seam serve` with its loader off receives the batches over
 ///    HTTP (decode, validate, fsync'd spool); the figure is spans/s and the server's CPU
-///    time per span, read from /proc.
+///    time per span, read from /proc. Then tag events, Segment and GA4 through the same
+///    server. HTTP requests go through `BenchHTTPClient` (keep-alive, blocking sockets);
+///    GA4 is sent once more through URLSession, the earlier client, as a reference.
 /// 2. End to end: `seam serve` restarted with its loader on drains that spool into
 ///    `lake.spans`; the figure is rows/s.
 /// 3. Baseline, same run: a plain binary COPY of the same rows into the same table.
@@ -90,17 +92,26 @@ struct IngestBench: AsyncParsableCommand {
         // events and Segment batches of 100, GA4 requests of 25 events (GA4's maximum).
         let browserRequests = max(1, requests * 2)
         var formats: [(name: String, records: Int, seconds: Double, cpu: Double)] = []
+        let ga4Path = "/mp/collect?measurement_id=G-BENCH&api_secret=bench"
+        let ga4Bodies = (0..<browserRequests * 4).map { BenchEvents.ga4Request(index: $0, events: 25) }
         for (name, path, perRequest, bodies) in [
             ("tag events (JSON batches of 100)", "/v1/events", 100, (0..<browserRequests).map { BenchEvents.batch(index: $0, events: 100) }),
             ("Segment (batches of 100 messages)", "/v1/batch", 100, (0..<browserRequests).map { BenchEvents.segmentBatch(index: $0, messages: 100) }),
-            ("GA4 (requests of 25 events)", "/mp/collect?measurement_id=G-BENCH&api_secret=bench", 25,
-             (0..<browserRequests * 4).map { BenchEvents.ga4Request(index: $0, events: 25) }),
+            ("GA4 (requests of 25 events)", ga4Path, 25, ga4Bodies),
         ] {
             let (seconds, cpu) = try await server.measure {
                 try await Self.send(bodies, port: port, path: path, contentType: "application/json", concurrency: concurrency)
             }
             formats.append((name, bodies.count * perRequest, seconds, cpu))
         }
+        // Reference: the GA4 requests again through Foundation's URLSession (libcurl), the
+        // client this benchmark used until 2026-11-26. It takes so much of the shared cores
+        // that the server waits between requests and wakes for each: the same server code
+        // measures more CPU per record.
+        let (urlSessionSeconds, urlSessionCPU) = try await server.measure {
+            try await Self.sendThroughURLSession(ga4Bodies, port: port, path: ga4Path, contentType: "application/json", concurrency: concurrency)
+        }
+        formats.append(("reference: GA4 through URLSession, the earlier client", ga4Bodies.count * 25, urlSessionSeconds, urlSessionCPU))
         try server.stop()
 
         progress.finish("done")
@@ -248,6 +259,27 @@ struct IngestBench: AsyncParsableCommand {
         concurrency: Int
     ) async throws {
         try await BenchHTTPClient.post(bodies, port: port, path: path, contentType: contentType, connections: concurrency)
+    }
+
+    /// One URLSession for every request through it: a session per call leaked its
+    /// connections and, after a few hundred calls, could leave a request hanging.
+    static let urlSession = URLSession(configuration: .ephemeral)
+
+    /// As `send`, through Foundation's URLSession (the reference line of the GA4 figures).
+    static func sendThroughURLSession(_ bodies: [[UInt8]], port: Int, path: String, contentType: String, concurrency: Int) async throws {
+        let session = Self.urlSession
+        guard let url = URL(string: "http://127.0.0.1:\(port)\(path)") else { throw ValidationError("bad path \(path)") }
+        try await inFlight(bodies, concurrency: concurrency) { body in
+            var request = URLRequest(url: url)
+            request.httpMethod = "POST"
+            request.setValue(contentType, forHTTPHeaderField: "Content-Type")
+            request.httpBody = Data(body)
+            request.timeoutInterval = 60
+            let (_, response) = try await session.data(for: request)
+            guard let status = (response as? HTTPURLResponse)?.statusCode, (200..<300).contains(status) else {
+                throw ValidationError("seam serve answered \((response as? HTTPURLResponse)?.statusCode ?? 0)")
+            }
+        }
     }
 
     /// Runs `send` for every body, `concurrency` at a time.
