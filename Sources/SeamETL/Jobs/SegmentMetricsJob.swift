@@ -122,10 +122,20 @@ public struct SegmentMetricsJob: ETLJob {
         try connection.execute(
             "DELETE FROM seam_meta.segment_metric_sessions WHERE session_id IN (SELECT session_id FROM sm_changed)")
         // Sessions of those days that are gone (a join rebuild that drew them differently).
+        // What is left of the days' kept rows is of unchanged sessions, which started on the
+        // day kept (a session whose start moved was changed, and its row deleted above):
+        // so the days' sessions, read by ranges of the start index, are all that may stay.
+        // A set difference of the two, where a lookup per kept row cost twice as much.
         try connection.execute(
             """
             DELETE FROM seam_meta.segment_metric_sessions AS c
-            WHERE c.day IN (SELECT day FROM sm_days) AND NOT EXISTS (SELECT 1 FROM lake.sessions AS s WHERE s.session_id = c.session_id)
+            USING (
+                SELECT k.session_id FROM seam_meta.segment_metric_sessions AS k WHERE k.day IN (SELECT day FROM sm_days)
+                EXCEPT
+                SELECT s.session_id FROM sm_days AS d JOIN lake.sessions AS s
+                    ON s.started_at >= d.day AND s.started_at < d.day + interval '1 day'
+            ) AS gone
+            WHERE c.session_id = gone.session_id
             """)
         try connection.execute(
             """

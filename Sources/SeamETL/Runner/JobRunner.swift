@@ -148,13 +148,12 @@ public struct JobRunner: Sendable {
             let rows = try connection.transaction { connection -> Int in
                 // Before reading anything: where the changes the next run must look at begin.
                 let cutoff = try Self.changesCutoff(marginHours: lookbackHours, on: connection)
-                if window.changedSince != nil {
-                    // A change-driven run reads few rows through index lookups, but the
-                    // planner's estimates for its correlated subqueries pass jit_above_cost:
-                    // compiling them took 103 of the 120 ms of each experiment's unit query
-                    // (auto_explain, seam bench etl at a fifth of the scale).
-                    try connection.execute("SET LOCAL jit = off")
-                }
+                // No JIT compilation. The planner's estimates for the jobs' correlated
+                // subqueries pass jit_above_cost, and compiling cost more than it saved
+                // (auto_explain, seam bench etl at a fifth of the scale): in a change-driven
+                // run 103 of the 120 ms of each experiment's unit query; in a full run 1.33 to
+                // 1.47 s of each experiment's 1.6 to 1.8 s unit query, 7.4 s of the 31 s run.
+                try connection.execute("SET LOCAL jit = off")
                 let rows = try job.run(window: window, on: connection)
                 if trigger != .backfill {
                     try connection.execute(

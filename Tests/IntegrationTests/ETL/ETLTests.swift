@@ -346,6 +346,16 @@ struct ETLTests {
             let from = ETLScenario.base.addingTimeInterval(-5 * 86_400)
             _ = try await pool.withConnection { try LakePartitions.ensure(on: $0, covering: from, ETLScenario.base) }
             try await ETLScenario.load(late, into: pool)
+            // The join draws a5's session anew under another id (as a rebuild may): the old
+            // session is gone, its events and the new session changed. What the job kept of
+            // the old one must go with it.
+            try await pool.execute(
+                """
+                INSERT INTO lake.sessions SELECT (jsonb_populate_record(s, jsonb_build_object('session_id', 's-a5-redrawn', 'updated_at', now()))).*
+                FROM lake.sessions AS s WHERE s.session_id = 's-a5'
+                """)
+            try await pool.execute("UPDATE lake.event_facts SET session_id = 's-a5-redrawn', updated_at = now() WHERE session_id = 's-a5'")
+            try await pool.execute("DELETE FROM lake.sessions WHERE session_id = 's-a5'")
             let later = Self.now.addingTimeInterval(3600)
             let reports = try await ETLScenario.runAll(runner, configuration, now: later)
             #expect(reports.allSatisfy { $0.status == .succeeded && $0.window?.changedSince != nil }, "\(reports)")
@@ -358,6 +368,10 @@ struct ETLTests {
             let day = try await pool.query(
                 "SELECT sessions FROM lake.segment_metrics WHERE segment = 'all' AND grain = 'day' AND period_start = date_trunc('day', \(ETLScenario.base.addingTimeInterval(-4 * 86_400)), 'UTC')")
             #expect(try day.scalar(Int.self) >= 1)  // a8's session, and a1's when the join keeps it one session
+            let kept = try await pool.query(
+                "SELECT count(*) FILTER (WHERE session_id = 's-a5') AS old, count(*) FILTER (WHERE session_id = 's-a5-redrawn') AS new FROM seam_meta.segment_metric_sessions")
+            let keptRow = try #require(kept.first)
+            #expect(try keptRow.decode(Int.self, "old") == 0 && keptRow.decode(Int.self, "new") == 1, "the old session's inputs are gone, the new one's kept")
 
             try await pool.execute("DELETE FROM seam_meta.etl_state")
             _ = try await ETLScenario.runAll(runner, configuration, now: later)
