@@ -1,6 +1,7 @@
 """What the interop scripts share: a check tally, a free port, health polling, psql, the end."""
 import contextlib
 import os
+import random
 import shutil
 import signal
 import socket
@@ -32,10 +33,29 @@ class Checks:
         return 1 if self.failed else 0
 
 
+_handed_out = set()
+
+
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A loopback port nothing listens on, never the same twice in one process.
+
+    Taken below Linux's ephemeral range (32768-60999 by default): a port the kernel picks
+    for bind(0) is also one it may pick as the source port of an outgoing connection (a
+    node's client, a health check) between this call and the server's bind, which once
+    failed a round of concurrent_start.py with "Address already in use".
+    """
+    for _ in range(1000):
+        port = random.randrange(20000, 32000)
+        if port in _handed_out:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
+    raise RuntimeError("no free port in 20000-32000")
 
 
 def healthy(port, timeout=2):

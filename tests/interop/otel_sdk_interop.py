@@ -7,7 +7,6 @@ usage: otel_sdk_interop.py SEAM_BINARY ADMIN_DATABASE_URL
 """
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -29,7 +28,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from harness import with_database
+from harness import free_port, with_database
 
 passed = 0
 failed = 0
@@ -54,12 +53,6 @@ def psql(url, sql):
     return [line.split("|") for line in out.splitlines() if line]
 
 
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def main():
