@@ -37,7 +37,7 @@ struct JoinSQLFilesTests {
             "max_items": .value(.int64(100)), "horizon": .value(.interval(.seconds(60))),
             "keys": .fragment("event_id"), "key_match": .fragment("q.event_id = c.event_id"),
         ])
-        #expect(statements.count == 9)
+        #expect(statements.count == 13)
         let take = try #require(statements.first { $0.sql.contains("WITH taken AS") })
         #expect(take.sql.contains("kind = $1::smallint AND bucket = ANY($2::int[])"))
         #expect(take.binds == [.int16(3), .int32Array([1, 2]), .null, .null, .int64(100)])

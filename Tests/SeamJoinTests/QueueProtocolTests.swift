@@ -86,4 +86,48 @@ struct QueueProtocolTests {
             }
         }
     }
+
+    @Test("a full claim takes its keys' other items by a hash join even when the queue's statistics say it holds none of the kind")
+    func moreItemsWhateverTheStatistics() async throws {
+        try await TestDatabase.withLake { pool in
+            try await pool.withConnection { c in
+                // Statistics from a moment the queue held only trace items; then 120,000 session
+                // items, three for each of 40,000 sessions, interleaved as the trace stage queues
+                // them. (The planner loops only for claims of thousands: 20,000 here, the default.)
+                try c.executeScript(
+                    """
+                    ALTER TABLE seam_meta.join_queue SET (autovacuum_enabled = off);
+                    INSERT INTO seam_meta.join_queue (kind, bucket, trace_id, at)
+                    SELECT 1, seam_meta.join_bucket(t), t, now() FROM (SELECT decode(md5(i::text), 'hex') FROM generate_series(1, 5000) AS i) AS g(t);
+                    ANALYZE seam_meta.join_queue;
+                    DELETE FROM seam_meta.join_queue;
+                    INSERT INTO seam_meta.join_queue (kind, bucket, key1, at)
+                    SELECT 5, seam_meta.join_bucket('session-' || (i % 40000)), 'session-' || (i % 40000), now() FROM generate_series(0, 119999) AS i;
+                    """)
+                let buckets = (0..<16).map(Int32.init)
+                let statements = try QueueClaim.statements(kind: .session, buckets: buckets, limit: 20_000, upTo: nil, horizon: .seconds(86_400))
+                let more = try #require(statements.firstIndex { $0.sql.contains("WITH more AS") })
+                // The statements before it, then its plan; rolled back, so the items stay queued.
+                try c.executeScript("BEGIN")
+                _ = try c.pipeline(Array(statements[..<more]))
+                let plan = try c.query(SQLQuery("EXPLAIN " + statements[more].sql, binds: statements[more].binds)).rows
+                    .map { try $0[0].decode(String.self) }.joined(separator: "\n")
+                try c.executeScript("ROLLBACK")
+                #expect(plan.contains("Hash Join"), "\(plan)")
+                #expect(!plan.contains("Nested Loop"), "\(plan)")
+                // The claim: 20,000 items name 20,000 sessions; their 40,000 other items come along.
+                let claimed = try c.transaction { c in
+                    let claimed = try QueueClaim.claim(kind: .session, limit: 20_000, horizon: .seconds(86_400), on: c)
+                    // The stages' lookups after the claim plan with nested loops again.
+                    #expect(try c.query("SHOW enable_nestloop").scalar(String.self) == "on")
+                    #expect(try c.query("SHOW enable_mergejoin").scalar(String.self) == "on")
+                    return claimed
+                }
+                #expect(claimed?.items == 60_000)
+                #expect(claimed?.full == true)
+                #expect(try c.query("SELECT count(DISTINCT key1) FROM seam_meta.join_queue WHERE kind = 5").scalar(Int.self) == 20_000)
+                #expect(try c.query("SELECT count(*) FROM seam_meta.join_queue WHERE kind = 5").scalar(Int.self) == 60_000)
+            }
+        }
+    }
 }

@@ -66,6 +66,18 @@ enum QueueClaim {
         ).rows.first?[0].decode(Int64?.self) ?? nil
     }
 
+    /// The statements of `SQL/claim.sql` for a claim of `kind` in `buckets`.
+    static func statements(kind: QueueKind, buckets: [Int32], limit: Int, upTo bound: Int64?, horizon: Duration) throws -> [SQLQuery] {
+        let keys = kind.keyColumns
+        return try JoinSQL.claim.statements([
+            "kind": .value(.int16(kind.rawValue)), "buckets": .value(.int32Array(buckets)),
+            "bound": .value(bound.map(PostgresValue.int64) ?? .null), "max_items": .value(.int64(Int64(limit))),
+            "horizon": .value(.interval(horizon)),
+            "keys": .fragment(SQLQuery(keys.joined(separator: ", "))),
+            "key_match": .fragment(SQLQuery(keys.map { "q.\($0) = c.\($0)" }.joined(separator: " AND "))),
+        ])
+    }
+
     /// Claims items of `kind` (with ids up to `bound` when given: later ones wait);
     /// returns nil when no bucket with work could be locked.
     static func claim(kind: QueueKind, limit: Int, upTo bound: Int64? = nil, horizon: Duration, on c: PostgresConnection) throws -> Claimed? {
@@ -82,19 +94,11 @@ enum QueueClaim {
         guard !held.isEmpty else { return nil }
         // One round trip for the rest (a pipeline of SQL/claim.sql). Round trips matter:
         // under load the worker and its backend each wait for a core at every one.
-        let keys = kind.keyColumns
-        let results = try c.pipeline(
-            try JoinSQL.claim.statements([
-                "kind": .value(.int16(kind.rawValue)), "buckets": .value(.int32Array(held)),
-                "bound": .value(bound.map(PostgresValue.int64) ?? .null), "max_items": .value(.int64(Int64(limit))),
-                "horizon": .value(.interval(horizon)),
-                "keys": .fragment(SQLQuery(keys.joined(separator: ", "))),
-                "key_match": .fragment(SQLQuery(keys.map { "q.\($0) = c.\($0)" }.joined(separator: " AND "))),
-            ]))
+        let results = try c.pipeline(try statements(kind: kind, buckets: held, limit: limit, upTo: bound, horizon: horizon))
         guard let counts = results.last, counts.rowCount == 1 else { return nil }
         let items = try counts[0][0].decode(Int.self), late = try counts[0][1].decode(Int.self)
         if items >= analyzeFrom {
-            try c.executeScript("ANALYZE join_claim (\(unescaped: keys.joined(separator: ", ")))")
+            try c.executeScript("ANALYZE join_claim (\(unescaped: kind.keyColumns.joined(separator: ", ")))")
         }
         return Claimed(items: items, late: late, full: try counts[0][2].decode(Int.self) >= limit)
     }
