@@ -36,11 +36,13 @@ struct JoinSQLFilesTests {
             "kind": .value(.int16(3)), "buckets": .value(.int32Array([1, 2])), "bound": .value(.null),
             "max_items": .value(.int64(100)), "horizon": .value(.interval(.seconds(60))),
             "keys": .fragment("event_id"), "key_match": .fragment("q.event_id = c.event_id"),
+            "bucket_items": .value(.int64(50)), "take_more": .value(.bool(false)),
         ])
-        #expect(statements.count == 13)
-        let take = try #require(statements.first { $0.sql.contains("WITH taken AS") })
-        #expect(take.sql.contains("kind = $1::smallint AND bucket = ANY($2::int[])"))
-        #expect(take.binds == [.int16(3), .int32Array([1, 2]), .null, .null, .int64(100)])
+        #expect(statements.count == 12)
+        let take = try #require(statements.first { $0.sql.contains("WITH picks AS") })
+        #expect(take.sql.contains("FROM unnest($1::int[]) AS b"))
+        #expect(take.sql.contains("WHERE kind = $2::smallint AND bucket = b AND ($3::bigint IS NULL OR item_id <= $4::bigint)"))
+        #expect(take.binds == [.int32Array([1, 2]), .int16(3), .null, .null, .int64(50), .int64(50), .int64(100), .int64(50)])
         let code = statements.flatMap { $0.sql.split(separator: "\n") }.filter { !$0.trimmingCharacters(in: .whitespaces).hasPrefix("--") }
         #expect(!code.contains { $0.contains(":'") || $0.contains(":keys") || $0.contains(":key_match") })
     }

@@ -25,7 +25,7 @@ enum QueueClaim {
         var items: Int
         /// Items older than the horizon, dropped and reported instead of processed.
         var late: Int
-        /// True when the claim took `limit` items: more were waiting (a backlog).
+        /// True when the claim left items of its buckets behind: more were waiting (a backlog).
         var full: Bool
     }
 
@@ -69,9 +69,13 @@ enum QueueClaim {
     /// The statements of `SQL/claim.sql` for a claim of `kind` in `buckets`.
     static func statements(kind: QueueKind, buckets: [Int32], limit: Int, upTo bound: Int64?, horizon: Duration) throws -> [SQLQuery] {
         let keys = kind.keyColumns
+        // Each held bucket's share of the claim, rounded up: a backlog's items spread evenly
+        // over the buckets (they are hashed keys), so a claim still takes about `limit`.
+        let perBucket = (limit + max(1, buckets.count) - 1) / max(1, buckets.count)
         return try JoinSQL.claim.statements([
             "kind": .value(.int16(kind.rawValue)), "buckets": .value(.int32Array(buckets)),
             "bound": .value(bound.map(PostgresValue.int64) ?? .null), "max_items": .value(.int64(Int64(limit))),
+            "bucket_items": .value(.int64(Int64(perBucket))), "take_more": .value(.bool(kind.keysCollectItems)),
             "horizon": .value(.interval(horizon)),
             "keys": .fragment(SQLQuery(keys.joined(separator: ", "))),
             "key_match": .fragment(SQLQuery(keys.map { "q.\($0) = c.\($0)" }.joined(separator: " AND "))),
@@ -100,6 +104,6 @@ enum QueueClaim {
         if items >= analyzeFrom {
             try c.executeScript("ANALYZE join_claim (\(unescaped: kind.keyColumns.joined(separator: ", ")))")
         }
-        return Claimed(items: items, late: late, full: try counts[0][2].decode(Int.self) >= limit)
+        return Claimed(items: items, late: late, full: try counts[0][2].decode(Bool.self))
     }
 }

@@ -32,6 +32,17 @@ public enum QueueKind: Int16, Sendable, CaseIterable {
         }
     }
 
+    /// Whether a key usually has many items pending at once, so that a claim that left
+    /// items behind should also take its keys' other items (`SQL/claim.sql`): a session is
+    /// queued by every batch of its events and traces, an exposure by every evaluation of its
+    /// unit. A trace's or an event's items rarely outlive the claim that takes the first.
+    var keysCollectItems: Bool {
+        switch self {
+        case .session, .exposure, .unitChanged: true
+        case .trace, .traceChanged, .event: false
+        }
+    }
+
     /// The queue columns that identify the key an item asks to recompute.
     var keyColumns: [String] {
         switch self {
