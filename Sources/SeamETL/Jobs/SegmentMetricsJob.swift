@@ -45,12 +45,11 @@ public struct SegmentMetricsJob: ETLJob {
             UNION ALL
             SELECT m.segment, s.session_id FROM sm_sessions AS s JOIN lake.segment_members AS m ON m.unit_id = s.unit_id
             """)
-        try connection.execute(
-            """
-            CREATE TEMP TABLE sm_durations ON COMMIT DROP AS
-            SELECT s.session_id, s.started_at, d AS trace_duration_ms FROM sm_sessions AS s CROSS JOIN LATERAL unnest(s.durations) AS d
-            """)
-        try connection.executeScript("ANALYZE sm_sessions; ANALYZE sm_members; ANALYZE sm_durations")
+        try connection.executeScript("ANALYZE sm_sessions; ANALYZE sm_members")
+        // The durations' 95th percentile unnests the sessions' kept durations after the
+        // join, rather than writing them to a table of their own first (eight rows a
+        // session): a change-driven run at a fifth of seam bench etl's scale took 0.36-0.39 s
+        // instead of 0.44 s.
         var rows = 0
         for grain in ["hour", "day"] {
             let only: SQLQuery = grain == "hour" ? hours : ""
@@ -70,8 +69,9 @@ public struct SegmentMetricsJob: ETLJob {
                 ),
                 durations AS (
                     SELECT m.segment, date_trunc(\(text: grain), s.started_at, 'UTC') AS period_start,
-                           percentile_cont(0.95) WITHIN GROUP (ORDER BY s.trace_duration_ms) AS p95
-                    FROM sm_members AS m JOIN sm_durations AS s USING (session_id)
+                           percentile_cont(0.95) WITHIN GROUP (ORDER BY d.trace_duration_ms) AS p95
+                    FROM sm_members AS m JOIN sm_sessions AS s USING (session_id)
+                    CROSS JOIN LATERAL unnest(s.durations) AS d(trace_duration_ms)
                     WHERE true \(only)
                     GROUP BY 1, 2
                 )
