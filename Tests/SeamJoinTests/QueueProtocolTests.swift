@@ -130,4 +130,31 @@ struct QueueProtocolTests {
             }
         }
     }
+
+    @Test("a claim takes at most its limit, spread over the buckets, and says whether it left items behind")
+    func claimLimits() async throws {
+        try await TestDatabase.withLake { pool in
+            try await pool.withConnection { c in
+                // 64 sessions with one item each, over the 16 buckets.
+                try c.execute(
+                    """
+                    INSERT INTO seam_meta.join_queue (kind, bucket, key1, at)
+                    SELECT 5, seam_meta.join_bucket('s-' || i), 's-' || i, now() FROM generate_series(1, 64) AS i
+                    """)
+                #expect(try c.query("SELECT count(DISTINCT bucket) FROM seam_meta.join_queue").scalar(Int.self) > 8)
+                func claim(_ limit: Int) throws -> QueueClaim.Claimed? {
+                    try c.transaction { c in try QueueClaim.claim(kind: .session, limit: limit, horizon: .seconds(86_400), on: c) }
+                }
+                // One item, as when the worker isolates a key that fails, though 16 buckets are held.
+                let one = try #require(try claim(1))
+                #expect(one.items == 1 && one.full)
+                let ten = try #require(try claim(10))
+                #expect(ten.items == 10 && ten.full)
+                // The rest, and nothing left behind.
+                let rest = try #require(try claim(1_000))
+                #expect(rest.items == 53 && !rest.full)
+                #expect(try claim(1_000) == nil)
+            }
+        }
+    }
 }
