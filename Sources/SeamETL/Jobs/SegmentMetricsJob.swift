@@ -48,8 +48,8 @@ public struct SegmentMetricsJob: ETLJob {
         try connection.executeScript("ANALYZE sm_sessions; ANALYZE sm_members")
         // The durations' 95th percentile unnests the sessions' kept durations after the
         // join, rather than writing them to a table of their own first (eight rows a
-        // session): a change-driven run at a fifth of seam bench etl's scale took 0.36-0.39 s
-        // instead of 0.44 s (at the default scale the same, 2.25 against 2.29 s).
+        // session): a change-driven run at a fifth of seam bench etl's scale took 0.38 s
+        // instead of 0.44 s (at the default scale about the same, 2.25 against 2.29 s).
         var rows = 0
         for grain in ["hour", "day"] {
             let only: SQLQuery = grain == "hour" ? hours : ""
