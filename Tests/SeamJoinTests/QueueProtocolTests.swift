@@ -10,6 +10,11 @@ import Testing
 /// Swift (`QueueKind`): these tests hold the two together.
 @Suite("Join queue protocol", .requiresPostgres)
 struct QueueProtocolTests {
+    /// One claim of `kind` in a transaction of its own, as a stage makes it (a day's horizon).
+    static func claim(_ kind: QueueKind, limit: Int, on c: PostgresConnection) throws -> QueueClaim.Claimed? {
+        try c.transaction { c in try QueueClaim.claim(kind: kind, limit: limit, horizon: .seconds(86_400), on: c) }
+    }
+
     @Test("SQL numbers every kind as Swift does, and the worker's check passes")
     func kindsAgree() async throws {
         try await TestDatabase.withLake { pool in
@@ -78,10 +83,7 @@ struct QueueProtocolTests {
                     "SELECT count(*) FROM seam_meta.join_queue WHERE kind = \(QueueKind.event.rawValue) AND bucket = seam_meta.join_bucket(key1)"
                 ).scalar(Int.self)
                 #expect(queued == 50)
-                let claimed = try c.transaction { c in
-                    try QueueClaim.claim(kind: .event, limit: 1_000, horizon: .seconds(86_400), on: c)
-                }
-                #expect(claimed?.items == 50)
+                #expect(try Self.claim(.event, limit: 1_000, on: c)?.items == 50)
                 #expect(try c.query("SELECT count(*) FROM seam_meta.join_queue WHERE kind = \(QueueKind.event.rawValue)").scalar(Int.self) == 0)
             }
         }
@@ -142,9 +144,7 @@ struct QueueProtocolTests {
                     SELECT 5, seam_meta.join_bucket('s-' || i), 's-' || i, now() FROM generate_series(1, 64) AS i
                     """)
                 #expect(try c.query("SELECT count(DISTINCT bucket) FROM seam_meta.join_queue").scalar(Int.self) > 8)
-                func claim(_ limit: Int) throws -> QueueClaim.Claimed? {
-                    try c.transaction { c in try QueueClaim.claim(kind: .session, limit: limit, horizon: .seconds(86_400), on: c) }
-                }
+                func claim(_ limit: Int) throws -> QueueClaim.Claimed? { try Self.claim(.session, limit: limit, on: c) }
                 // One item, as when the worker isolates a key that fails, though 16 buckets are held.
                 let one = try #require(try claim(1))
                 #expect(one.items == 1 && one.full)
