@@ -7,16 +7,24 @@ public struct JoinConfiguration: Sendable {
     public var sessionTimeout: Duration
     /// Pause between passes when the queue was empty.
     public var pollInterval: Duration
-    /// Most queue items one stage transaction claims; bounds the work (and memory) per transaction.
+    /// Most queue items one stage transaction claims while the join keeps up; bounds the
+    /// work per transaction.
     public var batchItems: Int
+    /// Most queue items a stage transaction claims once a claim of `batchItems` left items
+    /// behind (a backlog): such claims read each lake table once and hash it against the
+    /// claim instead of looking every key up (`Lookups.hashed`). At most `batchItems`
+    /// turns backlog claims off. The rows live in PostgreSQL (temporary tables, hashes
+    /// spilled to disk past `work_mem`), not in Seam's memory.
+    public var backlogItems: Int
 
     public init(
         horizon: Duration = .seconds(7 * 86_400), sessionTimeout: Duration = .seconds(30 * 60),
-        pollInterval: Duration = .milliseconds(200), batchItems: Int = 20_000
+        pollInterval: Duration = .milliseconds(200), batchItems: Int = 20_000, backlogItems: Int = 500_000
     ) {
         self.horizon = horizon
         self.sessionTimeout = sessionTimeout
         self.pollInterval = pollInterval
         self.batchItems = max(1, batchItems)
+        self.backlogItems = max(0, backlogItems)
     }
 }

@@ -34,8 +34,15 @@ import Synchronization
 /// (`QueueClaim`), so workers split the buckets between them and never recompute one key
 /// concurrently; see `PropagationStage` for why the reverse lookups are race-free.
 ///
-/// **Bounded.** A stage claims at most `batchItems` items; the keys and intermediate rows
-/// live in temporary tables in PostgreSQL, not in this process.
+/// **Bounded.** A stage claims at most `batchItems` items, or `backlogItems` once a claim
+/// left items behind; the keys and intermediate rows live in temporary tables in
+/// PostgreSQL, not in this process.
+///
+/// **Backlogs.** A claim of `batchItems` looks its keys' rows up one by one in the lake's
+/// indexes, which is right while the join keeps up; after an outage or a burst the same
+/// lookups, a million of them, cost two to three times what reading the tables once does.
+/// So a stage whose claim came back full claims `backlogItems` next and runs the same SQL
+/// as hash joins (`Lookups.hashed`).
 public struct JoinWorker: Service {
     public let configuration: JoinConfiguration
     private let pool: PostgresPool
@@ -68,6 +75,8 @@ public struct JoinWorker: Service {
         public var rows: [String: Int] = [:]
         /// Items set aside because their key failed to compute alone, by kind.
         public var setAside: [QueueKind: Int] = [:]
+        /// Backlog claims read by hash joins rather than key by key (`Lookups.hashed`), by kind.
+        public var hashedClaims: [QueueKind: Int] = [:]
 
         public var totalItems: Int { items.values.reduce(0, +) }
         public var totalLate: Int { late.values.reduce(0, +) }
@@ -156,12 +165,18 @@ public struct JoinWorker: Service {
             // stage always finds new items, and looping on it would keep the later stages
             // (and freshness) waiting. A full claim means a backlog: then the stage drains
             // it first (bounded), so that the later stages see the result once, not each
-            // intermediate state.
+            // intermediate state, and in backlog claims, which hash whole tables against
+            // the claim instead of looking keys up one by one (`Lookups`).
+            var backlog = false
             for _ in 0..<64 {
-                let limit = isolation.limit(kind, normal: configuration.batchItems)
+                let isolating = isolation.isIsolating(kind)
+                let limit =
+                    backlog && !isolating && configuration.backlogItems > configuration.batchItems
+                    ? configuration.backlogItems : isolation.limit(kind, normal: configuration.batchItems)
                 let step: Step?
                 do {
-                    step = try await runStage(kind, upTo: kind == .event ? eventBound : nil, limit: limit)
+                    step = try await runStage(
+                        kind, upTo: kind == .event ? eventBound : nil, limit: limit, backlog: limit > configuration.batchItems)
                 } catch where !error.isDatabaseOutage && limit > 1 {
                     isolation.failed(kind, limit: limit, normal: configuration.batchItems)
                     metrics.error()
@@ -174,6 +189,7 @@ public struct JoinWorker: Service {
                 report.items[kind, default: 0] += step.items
                 report.late[kind, default: 0] += step.late
                 report.setAside[kind, default: 0] += step.setAside
+                if step.hashed { report.hashedClaims[kind, default: 0] += 1 }
                 for (table, rows) in step.rows { report.rows[table, default: 0] += rows }
                 if isolation.isIsolating(kind) {
                     // Small claims until the failed claim's items are covered.
@@ -181,6 +197,7 @@ public struct JoinWorker: Service {
                     continue
                 }
                 if !step.full { break }
+                backlog = true
             }
         }
         if report.totalLate > 0 {
@@ -201,6 +218,7 @@ public struct JoinWorker: Service {
             for (kind, count) in report.late { total.late[kind, default: 0] += count }
             for (table, count) in report.rows { total.rows[table, default: 0] += count }
             for (kind, count) in report.setAside { total.setAside[kind, default: 0] += count }
+            for (kind, count) in report.hashedClaims { total.hashedClaims[kind, default: 0] += count }
             afterPass?(total)
             if report.totalItems == 0 { return total }
         }
@@ -214,13 +232,16 @@ public struct JoinWorker: Service {
         var full = false
         /// Items moved to `seam_meta.join_set_aside`.
         var setAside = 0
+        /// Whether the claim was read by hash joins (`Lookups.hashed`).
+        var hashed = false
     }
 
-    /// Runs one claim of `kind` (of items up to `upTo` when given).
-    /// Runs one claim of `kind` of at most `limit` items (up to item `upTo` when given).
-    /// A claim of one key (`limit` 1) that fails for a reason other than an outage sets
-    /// its items aside with the error instead of failing.
-    private func runStage(_ kind: QueueKind, upTo bound: Int64?, limit: Int) async throws -> Step? {
+    /// Runs one claim of `kind` of at most `limit` items (up to item `upTo` when given). A
+    /// `backlog` claim large enough against the lake (`Lookups.forBacklog`) reads its keys'
+    /// rows by hash joins; any other looks them up key by key. A claim of one key (`limit`
+    /// 1) that fails for a reason other than an outage sets its items aside with the error
+    /// instead of failing.
+    private func runStage(_ kind: QueueKind, upTo bound: Int64?, limit: Int, backlog: Bool) async throws -> Step? {
         if kind == .event, bound == nil { return nil }
         let configuration = configuration
         let started = ContinuousClock.now
@@ -229,15 +250,17 @@ public struct JoinWorker: Service {
             guard let claimed = try QueueClaim.claim(
                 kind: kind, limit: limit, upTo: bound, horizon: configuration.horizon, on: c)
             else { return nil }
-            var step = Step(items: claimed.items, late: claimed.late, full: claimed.full)
+            let lookups = backlog ? try Lookups.forBacklog(of: kind, items: claimed.items, on: c) : .perKey
+            var step = Step(items: claimed.items, late: claimed.late, full: claimed.full, hashed: lookups == .hashed)
             func compute() throws {
                 switch kind {
                 case .trace:
-                    let rows = try TraceStage.run(horizon: configuration.horizon, on: c)
+                    let rows = try TraceStage.run(horizon: configuration.horizon, lookups: lookups, on: c)
                     step.rows = ["traces": rows.traces, "event_facts": rows.eventFacts]
                 case .exposure: step.rows = ["exposures": try ExposureStage.run(on: c)]
-                case .event: step.rows = ["event_facts": try EventStage.run(sessionTimeout: configuration.sessionTimeout, on: c)]
-                case .session: step.rows = ["sessions": try SessionStage.run(on: c)]
+                case .event:
+                    step.rows = ["event_facts": try EventStage.run(sessionTimeout: configuration.sessionTimeout, lookups: lookups, on: c)]
+                case .session: step.rows = ["sessions": try SessionStage.run(lookups: lookups, on: c)]
                 case .traceChanged, .unitChanged:
                     step.rows = ["event_facts": try PropagationStage.run(kind: kind, horizon: configuration.horizon, on: c)]
                 }
@@ -271,6 +294,7 @@ public struct JoinWorker: Service {
             "join stage",
             metadata: [
                 "kind": "\(kind.label)", "items": "\(step.items)", "late": "\(step.late)", "rows": "\(step.rows.values.reduce(0, +))",
+                "lookups": "\(step.hashed ? "hashed" : "per_key")",
                 "seconds": "\(String(format: "%.3f", seconds))",
             ])
         metrics.stage(kind, seconds: seconds)
@@ -335,6 +359,8 @@ extension JoinWorker.PassReport {
         if totalLate > 0 { text += "; late (older than the horizon, not joined): \(totalLate)" }
         let setAside = setAside.values.reduce(0, +)
         if setAside > 0 { text += "; set aside (their keys fail to compute; see seam_meta.join_set_aside): \(setAside)" }
+        let hashed = hashedClaims.filter { $0.value > 0 }.map { "\($0.key.label)=\($0.value)" }.sorted().joined(separator: " ")
+        if !hashed.isEmpty { text += "; backlog claims read by hash joins: \(hashed)" }
         return text
     }
 }

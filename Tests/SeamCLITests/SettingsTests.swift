@@ -79,6 +79,13 @@ struct SettingsTests {
             try Settings.resolve(options: options([]), environment: ["SEAM_RETENTION_DAYS": "-1"])
         }
         #expect(environment.description.contains("SEAM_RETENTION_DAYS"))
+        let backlog = try #require(throws: SettingsError.self) {
+            try Settings.resolve(options: options([]), environment: ["SEAM_JOIN_BACKLOG_ITEMS": "20000000"])
+        }
+        #expect(backlog.description.contains("SEAM_JOIN_BACKLOG_ITEMS"))
+        #expect(backlog.description.contains("from 0 to 10000000"))
+        let off = try Settings.resolve(options: options([]), environment: ["SEAM_JOIN_BACKLOG_ITEMS": "0"])
+        #expect(off.join.backlogItems == 0)
         #expect(throws: SettingsError.self) {
             try Settings.resolve(options: options(["--log-level", "loud"]), environment: [:])
         }
@@ -109,6 +116,7 @@ struct ExampleConfigurationTests {
         #expect(fromFile.join.sessionTimeout == defaults.join.sessionTimeout)
         #expect(fromFile.join.pollInterval == defaults.join.pollInterval)
         #expect(fromFile.join.batchItems == defaults.join.batchItems)
+        #expect(fromFile.join.backlogItems == defaults.join.backlogItems)
         #expect(fromFile.joinWorkers == defaults.joinWorkers)
         #expect(fromFile.etl.defaultSchedule == defaults.etl.defaultSchedule)
         #expect(fromFile.etl.lookbackHours == defaults.etl.lookbackHours)

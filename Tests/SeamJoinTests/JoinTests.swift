@@ -103,16 +103,23 @@ struct JoinTests {
     }
 
     /// Loads `batches` one after the other, running one join pass after each (incremental
-    /// processing), then drains the queue; returns the snapshot.
-    func load(_ batches: [[JoinDataset.Raw]]) async throws -> [String: [String]] {
+    /// processing), then drains the queue; returns the snapshot. With `backlog`, claims are
+    /// so small (10 items) that every stage finds a backlog: the rest go in backlog claims
+    /// (150 items), which against these small tables are read by hash joins.
+    func load(_ batches: [[JoinDataset.Raw]], backlog: Bool = false) async throws -> [String: [String]] {
         var outcome: [String: [String]] = [:]
         try await withLake { pool in
-            let worker = JoinWorker(pool: pool)
+            let worker = JoinWorker(pool: pool, configuration: backlog ? .init(batchItems: 10, backlogItems: 150) : .init())
+            var hashed: [QueueKind: Int] = [:]
             for batch in batches {
                 try await Self.insert(batch, into: pool)
-                _ = try await worker.runPass()
+                for (kind, claims) in try await worker.runPass().hashedClaims { hashed[kind, default: 0] += claims }
             }
-            _ = try await worker.drain()
+            for (kind, claims) in try await worker.drain().hashedClaims { hashed[kind, default: 0] += claims }
+            // Claims by hash joins ran in backlog mode, and only there.
+            for kind in [QueueKind.trace, .event, .session] {
+                #expect((hashed[kind] ?? 0 > 0) == backlog, "\(kind.label): \(hashed)")
+            }
             let pending: Int = try await pool.query("SELECT count(*) FROM seam_meta.join_queue").scalar()
             #expect(pending == 0)
             outcome = try await Self.snapshot(pool)
@@ -177,11 +184,18 @@ struct JoinTests {
         rng.shuffle(&early)
         let d = try await load(Self.chunks(early, size: 80) + Self.chunks(lateSpans, size: 40))
 
+        // (e) everything at once, then (f) the random batches with duplicates, in backlog claims
+        // whose rows are read by hash joins (Lookups.hashed) instead of one lookup per key.
+        let e = try await load([dataset.raws], backlog: true)
+        let f = try await load(batches, backlog: true)
+
         for table in ["traces", "exposures", "event_facts", "sessions"] {
             #expect(a[table]!.count > 0, "\(table) is empty")
             #expect(a[table] == b[table], "\(table): in order vs shuffled")
             #expect(a[table] == c[table], "\(table): in order vs random batches with duplicates")
             #expect(a[table] == d[table], "\(table): in order vs late spans")
+            #expect(a[table] == e[table], "\(table): in order vs all at once in backlog claims")
+            #expect(a[table] == f[table], "\(table): in order vs random batches in backlog claims")
         }
     }
 
@@ -232,6 +246,97 @@ struct JoinTests {
             #expect(try sessions[0].decode(String.self, "session_id") == "server-session-1")
             #expect(try sessions[0].decode(Int.self, "event_count") == 1)
             #expect(try sessions[0].decode(Int.self, "trace_count") == 1)
+        }
+    }
+
+    /// The subtree of every Nested Loop node of an EXPLAIN text (the node's line and the
+    /// more indented lines below it).
+    static func nestedLoops(in plan: String) -> [String] {
+        let lines = plan.split(separator: "\n").map(String.init)
+        func indent(_ line: String) -> Int { line.prefix { $0 == " " || $0 == "-" || $0 == ">" }.count }
+        return lines.indices.filter { lines[$0].contains("Nested Loop") }.map { start in
+            let depth = indent(lines[start])
+            let end = lines[(start + 1)...].firstIndex { indent($0) <= depth } ?? lines.endIndex
+            return lines[start..<end].joined(separator: "\n")
+        }
+    }
+
+    @Test("a batch claim looks each key's rows up (nested loops); a backlog claim joins them, nested loops off, then back on")
+    func lookupPlans() async throws {
+        try await withLake { pool in
+            try await Self.insert(JoinDataset(seed: 7).raws, into: pool)
+            // Sessions are queued by the stages, not by the raw rows: queue the clients' ones.
+            try await pool.execute(
+                """
+                INSERT INTO seam_meta.join_queue (kind, bucket, key1, at)
+                SELECT seam_meta.join_kind('session'), seam_meta.join_bucket(session_id), session_id, min(occurred_at)
+                FROM lake.tag_events WHERE session_id IS NOT NULL GROUP BY session_id
+                """)
+            try await pool.withConnection { c in
+                /// The plan of `rows` (its values bound) under `lookups`' settings, in one line per node.
+                func plan(_ rows: SQLQuery, _ lookups: Lookups) throws -> String {
+                    try lookups.applying(on: c) {
+                        try c.query(SQLQuery("EXPLAIN " + rows.sql, binds: rows.binds)).rows.map { try $0[0].decode(String.self) }
+                            .joined(separator: "\n")
+                    }
+                }
+                for kind in [QueueKind.trace, .event, .session] {
+                    try c.transaction { c in
+                        let claimed = try #require(
+                            try QueueClaim.claim(kind: kind, limit: 100_000, horizon: .seconds(3650 * 86_400), on: c))
+                        #expect(claimed.items > 10, "\(kind.label)")
+                        for lookups in [Lookups.perKey, .hashed] {
+                            let rows: SQLQuery
+                            switch kind {
+                            case .trace: rows = try TraceStage.rows(spans: try JoinSQL.traceClaimedSpans.render(["per_key": lookups.argument]))
+                            case .event:
+                                rows = try EventStage.rows(
+                                    events: try JoinSQL.eventClaimedEvents.render(["per_key": lookups.argument]),
+                                    traceJoin: EventStage.traceLookup(lookups), exposureJoin: EventStage.exposureLookup(lookups),
+                                    userExposureJoin: EventStage.userExposureLookup(lookups), sessionTimeout: .seconds(1800))
+                            default:
+                                let sessions = try JoinSQL.sessionClaimed.render()
+                                rows = try SessionStage.rows(
+                                    events: try JoinSQL.sessionClaimedEvents.render(["sessions": .fragment(sessions), "per_key": lookups.argument]),
+                                    traces: try JoinSQL.sessionClaimedTraces.render(["sessions": .fragment(sessions), "per_key": lookups.argument]))
+                            }
+                            let text = try plan(rows, lookups)
+                            // Nested loops that read a table (not the few values of one row,
+                            // as a CROSS JOIN LATERAL (VALUES …) does).
+                            let lookupLoops = Self.nestedLoops(in: text).filter { !$0.contains("Values Scan") }
+                            if lookups == .perKey {
+                                #expect(!lookupLoops.isEmpty, "\(kind.label), per key:\n\(text)")
+                            } else {
+                                #expect(lookupLoops.isEmpty, "\(kind.label), hashed:\n\(text)")
+                                #expect(text.contains("Hash Join"), "\(kind.label), hashed:\n\(text)")
+                            }
+                        }
+                        #expect(try c.query("SHOW enable_nestloop").scalar(String.self) == "on")
+                    }
+                }
+            }
+        }
+    }
+
+    @Test("a backlog claim is hashed only when it is a tenth of the table or more; the table's size comes from its partitions' statistics")
+    func backlogChoice() async throws {
+        #expect(Lookups.forBacklog(items: 100, tableRows: 1_000) == .hashed)
+        #expect(Lookups.forBacklog(items: 99, tableRows: 1_000) == .perKey)
+        #expect(Lookups.forBacklog(items: 500_000, tableRows: 100_000_000) == .perKey)
+        #expect(Lookups.forBacklog(items: 1, tableRows: 0) == .hashed)
+        try await withLake { pool in
+            try await Self.insert(JoinDataset(seed: 7).raws, into: pool)
+            try await pool.withConnection { c in
+                try c.executeScript("ANALYZE lake.spans, lake.tag_events")
+                for table in ["lake.spans", "lake.tag_events"] {
+                    let rows = try c.query("SELECT count(*) FROM \(unescaped: table)").scalar(Int.self)
+                    #expect(rows > 100)
+                    #expect(try Lookups.estimatedRows(of: table, on: c) == rows, "\(table)")
+                }
+                // A stage without a backlog form, and a table never analyzed (counted as empty).
+                #expect(try Lookups.forBacklog(of: .exposure, items: 1_000_000, on: c) == .perKey)
+                #expect(try Lookups.estimatedRows(of: "lake.event_facts", on: c) == 0)
+            }
         }
     }
 

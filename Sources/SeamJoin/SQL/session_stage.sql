@@ -1,7 +1,9 @@
 -- The session stage: lake.sessions recomputed for the claimed session ids; a session with
 -- neither events nor traces any more is deleted. The last statement counts the changed
 -- sessions. :session_rows is session_rows.sql over session_claimed_events.sql and
--- session_claimed_traces.sql; :sessions is session_claimed.sql.
+-- session_claimed_traces.sql; :sessions is session_claimed.sql. :per_key is OFFSET 0 for a
+-- claim whose keys are looked up one by one, empty for a backlog claim joined whole
+-- (Lookups.swift; in psql \set per_key 'OFFSET 0').
 CREATE TEMP TABLE IF NOT EXISTS join_new_sessions (LIKE lake.sessions) ON COMMIT DELETE ROWS;
 CREATE TEMP TABLE IF NOT EXISTS join_changed_sessions (session_id text, existed boolean) ON COMMIT DELETE ROWS;
 
@@ -13,7 +15,7 @@ INSERT INTO join_new_sessions (session_id, derived, user_id, anonymous_id, start
 
 INSERT INTO join_changed_sessions
 SELECT k.session_id, o.session_id IS NOT NULL FROM (:sessions) AS k
-LEFT JOIN LATERAL (SELECT * FROM lake.sessions o WHERE o.session_id = k.session_id OFFSET 0) AS o ON true
+LEFT JOIN LATERAL (SELECT * FROM lake.sessions o WHERE o.session_id = k.session_id :per_key) AS o ON true
 LEFT JOIN join_new_sessions n ON n.session_id = k.session_id
 WHERE (o.session_id, o.derived, o.user_id, o.anonymous_id, o.started_at, o.ended_at, o.duration_seconds,
       o.event_count, o.page_views, o.product_views, o.add_to_basket, o.purchases, o.revenue, o.first_page,

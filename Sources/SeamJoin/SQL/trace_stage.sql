@@ -1,7 +1,8 @@
 -- The trace stage: lake.traces recomputed for the claimed trace ids (join_claim), rows
 -- rewritten only where they changed, and the sessions of traces whose facts changed
 -- queued. The last statement counts the changed traces. :trace_rows is trace_rows.sql over
--- trace_claimed_spans.sql.
+-- trace_claimed_spans.sql. :per_key is OFFSET 0 for a claim whose keys are looked up one by
+-- one, empty for a backlog claim joined whole (Lookups.swift; in psql \set per_key 'OFFSET 0').
 CREATE TEMP TABLE IF NOT EXISTS join_new_traces (LIKE lake.traces) ON COMMIT DELETE ROWS;
 CREATE TEMP TABLE IF NOT EXISTS join_changed_traces (
     trace_id bytea, old_session text, new_session text, at timestamptz, forced boolean, facts_changed boolean,
@@ -24,7 +25,7 @@ SELECT k.trace_id, o.session_id, n.session_id, coalesce(n.start_time, o.start_ti
        n.error_count, n.services, n.session_id, n.user_id),
        o.trace_id IS NOT NULL
 FROM (SELECT trace_id, bool_or(forced) AS forced FROM join_claim GROUP BY trace_id) AS k
-LEFT JOIN LATERAL (SELECT * FROM lake.traces o WHERE o.trace_id = k.trace_id OFFSET 0) AS o ON true
+LEFT JOIN LATERAL (SELECT * FROM lake.traces o WHERE o.trace_id = k.trace_id :per_key) AS o ON true
 LEFT JOIN join_new_traces n ON n.trace_id = k.trace_id
 WHERE (o.trace_id, o.root_known, o.root_span_id, o.root_service, o.root_name, o.root_route,
       o.root_http_status, o.start_time, o.end_time, o.duration_ms, o.span_count, o.error_count, o.services,

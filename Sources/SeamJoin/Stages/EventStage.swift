@@ -7,14 +7,19 @@ import SeamPostgres
 /// Claims are bucketed by visitor (anonymous id, else user id), so one worker holds all
 /// of a visitor's events at a time.
 enum EventStage {
-    /// How an event `e` meets its trace `t`, and its units `k` their exposures `x`: one index
-    /// lookup each (right for a batch against large tables, where a hash join would read the
-    /// whole table every time), or a join (for the from-scratch build over whole tables).
-    static let traceLookup: SQLQuery = "LEFT JOIN LATERAL (SELECT * FROM lake.traces t WHERE t.trace_id = e.trace_id OFFSET 0) AS t ON true"
-    static let exposureLookup: SQLQuery = "CROSS JOIN LATERAL (SELECT * FROM lake.exposures x WHERE x.unit_id = k.unit_id OFFSET 0) AS x"
+    /// How an event `e` meets its trace `t`, and its units `k` their exposures `x`, in a
+    /// claim: one index lookup each, or for a backlog claim a join (`Lookups`). The
+    /// from-scratch build passes plain joins over whole tables.
+    static func traceLookup(_ lookups: Lookups) -> SQLQuery {
+        "LEFT JOIN LATERAL (SELECT * FROM lake.traces t WHERE t.trace_id = e.trace_id \(lookups.fragment)) AS t ON true"
+    }
+    static func exposureLookup(_ lookups: Lookups) -> SQLQuery {
+        "CROSS JOIN LATERAL (SELECT * FROM lake.exposures x WHERE x.unit_id = k.unit_id \(lookups.fragment)) AS x"
+    }
     /// How a resolved user `k` meets the exposures `x` of the units that stand for it.
-    static let userExposureLookup: SQLQuery =
-        "CROSS JOIN LATERAL (SELECT * FROM lake.exposures x WHERE x.resolved_user_id = k.unit_id OFFSET 0) AS x"
+    static func userExposureLookup(_ lookups: Lookups) -> SQLQuery {
+        "CROSS JOIN LATERAL (SELECT * FROM lake.exposures x WHERE x.resolved_user_id = k.unit_id \(lookups.fragment)) AS x"
+    }
 
     /// `lake.event_facts` rows for the tag events `events` selects (see
     /// `SQL/event_fact_rows.sql`), joined to traces and exposures as `traceJoin`,
@@ -32,18 +37,21 @@ enum EventStage {
     /// Common table expressions ending in `variants (event_id, variants)` for the events of
     /// the table or CTE `events` (see `SQL/event_variants.sql`).
     static func variants(
-        events: SQLQuery, exposureJoin: SQLQuery = exposureLookup, userExposureJoin: SQLQuery = userExposureLookup
+        events: SQLQuery, exposureJoin: SQLQuery = exposureLookup(.perKey), userExposureJoin: SQLQuery = userExposureLookup(.perKey)
     ) throws -> SQLQuery {
         try JoinSQL.eventVariants.render([
             "events": .fragment(events), "exposure_join": .fragment(exposureJoin), "user_exposure_join": .fragment(userExposureJoin),
         ])
     }
 
-    /// The SQL: `SQL/event_stage.sql` over `SQL/event_fact_rows.sql` and `SQL/event_claimed_events.sql`.
-    static func run(sessionTimeout: Duration, on c: PostgresConnection) throws -> Int {
+    /// The SQL: `SQL/event_stage.sql` over `SQL/event_fact_rows.sql` and
+    /// `SQL/event_claimed_events.sql`; the claimed events, their traces and exposures and
+    /// their old rows are read as `lookups` says.
+    static func run(sessionTimeout: Duration, lookups: Lookups, on c: PostgresConnection) throws -> Int {
         let rows = try rows(
-            events: try JoinSQL.eventClaimedEvents.render(), traceJoin: traceLookup, exposureJoin: exposureLookup,
-            userExposureJoin: userExposureLookup, sessionTimeout: sessionTimeout)
-        return try c.pipeline(try JoinSQL.eventStage.statements(["event_fact_rows": .fragment(rows)])).last?.scalar(Int.self) ?? 0
+            events: try JoinSQL.eventClaimedEvents.render(["per_key": lookups.argument]), traceJoin: traceLookup(lookups),
+            exposureJoin: exposureLookup(lookups), userExposureJoin: userExposureLookup(lookups), sessionTimeout: sessionTimeout)
+        let statements = try JoinSQL.eventStage.statements(["event_fact_rows": .fragment(rows), "per_key": lookups.argument])
+        return try lookups.applying(on: c) { try c.pipeline(statements).last?.scalar(Int.self) ?? 0 }
     }
 }

@@ -11,13 +11,14 @@ enum SessionStage {
         try JoinSQL.sessionRows.render(["events": .fragment(events), "traces": .fragment(traces)])
     }
 
-    static func run(on c: PostgresConnection) throws -> Int {
+    /// The claimed sessions' event facts, traces and old rows are read as `lookups` says.
+    static func run(lookups: Lookups, on c: PostgresConnection) throws -> Int {
         let sessions = try JoinSQL.sessionClaimed.render()
         let rows = try rows(
-            events: try JoinSQL.sessionClaimedEvents.render(["sessions": .fragment(sessions)]),
-            traces: try JoinSQL.sessionClaimedTraces.render(["sessions": .fragment(sessions)]))
-        return try c.executeScript(
-            try JoinSQL.sessionStage.render(["session_rows": .fragment(rows), "sessions": .fragment(sessions)])
-        ).scalar(Int.self)
+            events: try JoinSQL.sessionClaimedEvents.render(["sessions": .fragment(sessions), "per_key": lookups.argument]),
+            traces: try JoinSQL.sessionClaimedTraces.render(["sessions": .fragment(sessions), "per_key": lookups.argument]))
+        let stage = try JoinSQL.sessionStage.render(
+            ["session_rows": .fragment(rows), "sessions": .fragment(sessions), "per_key": lookups.argument])
+        return try lookups.applying(on: c) { try c.executeScript(stage).scalar(Int.self) }
     }
 }

@@ -11,10 +11,13 @@ enum TraceStage {
         try JoinSQL.traceRows.render(["spans": .fragment(spans)])
     }
 
-    /// Returns the traces and the event facts rewritten.
-    static func run(horizon: Duration, on c: PostgresConnection) throws -> (traces: Int, eventFacts: Int) {
-        let rows = try rows(spans: try JoinSQL.traceClaimedSpans.render())
-        let traces = try c.executeScript(try JoinSQL.traceStage.render(["trace_rows": .fragment(rows)])).scalar(Int.self)
+    /// Returns the traces and the event facts rewritten. The claimed traces' spans and old
+    /// rows are read as `lookups` says; the propagation to event facts always looks each
+    /// changed trace up (it touches the events naming it, a few each).
+    static func run(horizon: Duration, lookups: Lookups, on c: PostgresConnection) throws -> (traces: Int, eventFacts: Int) {
+        let rows = try rows(spans: try JoinSQL.traceClaimedSpans.render(["per_key": lookups.argument]))
+        let stage = try JoinSQL.traceStage.render(["trace_rows": .fragment(rows), "per_key": lookups.argument])
+        let traces = try lookups.applying(on: c) { try c.executeScript(stage).scalar(Int.self) }
         guard traces > 0 else { return (0, 0) }
         let eventFacts = try PropagationStage.propagateTraces(
             "SELECT trace_id, at, forced FROM join_changed_traces WHERE facts_changed", horizon: horizon, on: c)

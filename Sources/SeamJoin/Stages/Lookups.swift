@@ -1,0 +1,84 @@
+import SeamPostgres
+
+/// How a stage's statements reach the lake rows of its claimed keys.
+///
+/// The stages' SQL reads those rows through lateral subqueries keyed by the claim
+/// (`… CROSS JOIN LATERAL (SELECT … FROM lake.spans s WHERE s.trace_id = d.trace_id :per_key)`).
+/// `:per_key` decides what PostgreSQL may do with them.
+enum Lookups: Sendable, Equatable {
+    /// One index lookup per claimed key: `:per_key` is `OFFSET 0`, which keeps each
+    /// subquery a subquery, so the only plan is a nested loop of index scans. That is right
+    /// for a batch of thousands of keys against tables of millions of rows, where a hash
+    /// join would read the whole table for every batch; and it does not depend on
+    /// statistics, which for a claim of a few keys are guesses.
+    case perKey
+    /// A backlog claim, hundreds of thousands of keys: `:per_key` is empty, the subqueries
+    /// become plain joins, and the stage runs with nested loops off, so each lake table is
+    /// read once and hashed against the claim, as the from-scratch build does. At a
+    /// million-event catch-up the trace stage took 6.4 s this way against 12.9 s in claims
+    /// of 20,000 looked up key by key (docs/benchmarks.md, "Backlog claims"). Nested loops
+    /// are turned off rather than left to the planner: a join on two columns that always
+    /// agree (an event's id and its time) is estimated at one row, and a nested loop over
+    /// two such "one-row" results of a million rows each never finished.
+    case hashed
+
+    /// A backlog claim is hashed when its items number at least this share of the rows of
+    /// the lake table its stage reads most; a smaller one keeps looking keys up, since
+    /// hashing reads the whole table. At a million-event catch-up a key looked up cost about
+    /// 16 µs (800,000 traces' spans in 12.9 s), a row read and hashed about 1 µs: the
+    /// break-even is near a sixteenth; a tenth leans toward lookups. A lake of 100 million
+    /// spans catching up on half a million traces keeps looking them up.
+    static let hashedShare = 0.1
+
+    /// The lake table whose rows a stage of `kind` reads most (nil: the stage has no
+    /// backlog form).
+    static func largestRead(of kind: QueueKind) -> String? {
+        switch kind {
+        case .trace: "lake.spans"
+        case .event: "lake.tag_events"
+        case .session: "lake.event_facts"
+        case .exposure, .traceChanged, .unitChanged: nil
+        }
+    }
+
+    /// How a backlog claim of `items` reads a table of about `tableRows` rows.
+    static func forBacklog(items: Int, tableRows: Int) -> Lookups {
+        Double(items) >= hashedShare * Double(tableRows) ? .hashed : .perKey
+    }
+
+    /// How a backlog claim of `items` of `kind` reads its rows, from the planner's estimate
+    /// of the size of the table its stage reads most (`pg_class.reltuples`, summed over
+    /// the partitions: one catalog read).
+    static func forBacklog(of kind: QueueKind, items: Int, on c: PostgresConnection) throws -> Lookups {
+        guard let table = largestRead(of: kind) else { return .perKey }
+        return forBacklog(items: items, tableRows: try estimatedRows(of: table, on: c))
+    }
+
+    /// The planner's estimate of `table`'s rows: its partitions' when it has any (-1, never
+    /// analyzed, counts as 0).
+    static func estimatedRows(of table: String, on c: PostgresConnection) throws -> Int {
+        try c.query(
+            """
+            SELECT coalesce(sum(greatest(r.reltuples, 0)), 0)::bigint FROM pg_class r
+            WHERE r.oid IN (SELECT inhrelid FROM pg_inherits WHERE inhparent = \(text: table)::regclass)
+               OR (r.oid = \(text: table)::regclass AND r.relkind = 'r')
+            """
+        ).scalar(Int.self)
+    }
+
+    /// The text `:per_key` stands for.
+    var fragment: SQLQuery { self == .perKey ? "OFFSET 0" : "" }
+
+    /// The template argument for `:per_key`.
+    var argument: SQLTemplate.Argument { .fragment(fragment) }
+
+    /// Runs `body` with the planner settings of this mode (for `.hashed`: nested loops off
+    /// for the transaction, back to the default after), in the current transaction.
+    func applying<T>(on c: PostgresConnection, _ body: () throws -> T) throws -> T {
+        guard self == .hashed else { return try body() }
+        try c.executeScript("SET LOCAL enable_nestloop = off")
+        let value = try body()
+        try c.executeScript("SET LOCAL enable_nestloop TO DEFAULT")
+        return value
+    }
+}
