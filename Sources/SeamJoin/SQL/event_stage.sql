@@ -35,10 +35,11 @@ WHERE (o.event_id, o.name, o.occurred_at, o.received_at, o.session_id, o.session
       n.trace_span_count, n.trace_error, n.variants, n.resolved_user_id);
 
 DELETE FROM lake.event_facts WHERE event_id = ANY(ARRAY(SELECT event_id FROM join_changed_events WHERE existed));
--- In session order: most of the table's indexes lead with a session's or a visitor's id, and
--- rows inserted in that order touch each index page once rather than at random. A million
--- rows inserted in event id order took 20 s, in session order 11.6 s (the indexes were
--- twice the size of shared_buffers; docs/benchmarks.md, "Backlog claims").
+-- In session order: four of the table's eight indexes lead with a session's or a visitor's
+-- id and two with a time, and rows inserted in that order touch each of their pages once
+-- rather than at random. A million rows inserted in event id order took 20 s, in session
+-- order 11.6 s (the indexes were twice the size of shared_buffers; docs/benchmarks.md,
+-- "Backlog claims").
 INSERT INTO lake.event_facts (event_id, name, occurred_at, received_at, session_id, session_source,
                              anonymous_id, user_id, trace_id, page_url, page_path, properties, revenue,
                              trace_known, trace_root_service, trace_root_route, trace_duration_ms,
