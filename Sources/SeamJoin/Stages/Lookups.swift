@@ -19,15 +19,17 @@ enum Lookups: Sendable, Equatable {
     /// of 20,000 looked up key by key (docs/benchmarks.md, "Backlog claims"). Nested loops
     /// are turned off rather than left to the planner: a join on two columns that always
     /// agree (an event's id and its time) is estimated at one row, and a nested loop over
-    /// two such "one-row" results of a million rows each never finished.
+    /// two such "one-row" results of a million rows each ran for minutes before it was
+    /// stopped.
     case hashed
 
     /// A backlog claim is hashed when its items number at least this share of the rows of
     /// the lake table its stage reads most; a smaller one keeps looking keys up, since
-    /// hashing reads the whole table. At a million-event catch-up a key looked up cost about
-    /// 16 µs (800,000 traces' spans in 12.9 s), a row read and hashed about 1 µs: the
-    /// break-even is near a sixteenth; a tenth leans toward lookups. A lake of 100 million
-    /// spans catching up on half a million traces keeps looking them up.
+    /// hashing reads the whole table, whatever the claim's size. A judgment from one
+    /// catch-up of a million tag events, not a fitted model: the traces' spans cost 12.9 s
+    /// looked up key by key and 6.4 s hashed with claims of a fifth of the spans; the event
+    /// facts 15.7 s and 13.9–15.4 s with claims of half the tag events. A lake of 100
+    /// million spans catching up on half a million traces keeps looking them up.
     static let hashedShare = 0.1
 
     /// The lake table whose rows a stage of `kind` reads most (nil: the stage has no
