@@ -250,7 +250,8 @@ public struct JoinWorker: Service {
             guard let claimed = try QueueClaim.claim(
                 kind: kind, limit: limit, upTo: bound, horizon: configuration.horizon, on: c)
             else { return nil }
-            let lookups = backlog ? try Lookups.forBacklog(of: kind, items: claimed.items, on: c) : .perKey
+            let lookups =
+                backlog ? try Lookups.forBacklog(of: kind, items: claimed.items, batchItems: configuration.batchItems, on: c) : .perKey
             var step = Step(items: claimed.items, late: claimed.late, full: claimed.full, hashed: lookups == .hashed)
             func compute() throws {
                 switch kind {

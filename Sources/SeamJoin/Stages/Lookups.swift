@@ -43,25 +43,30 @@ enum Lookups: Sendable, Equatable {
         }
     }
 
-    /// How a backlog claim of `items` reads a table of about `tableRows` rows.
-    static func forBacklog(items: Int, tableRows: Int) -> Lookups {
-        Double(items) >= hashedShare * Double(tableRows) ? .hashed : .perKey
+    /// How a backlog claim of `items` reads a table of about `tableRows` rows, when an
+    /// ordinary claim takes `batchItems`. A backlog claim no larger than an ordinary one is
+    /// the backlog's tail (under a steady load, the items that came while the first claim
+    /// ran): looked up.
+    static func forBacklog(items: Int, batchItems: Int, tableRows: Int) -> Lookups {
+        items > batchItems && Double(items) >= hashedShare * Double(tableRows) ? .hashed : .perKey
     }
 
     /// How a backlog claim of `items` of `kind` reads its rows, from the planner's estimate
-    /// of the size of the table its stage reads most (`pg_class.reltuples`, summed over
-    /// the partitions: one catalog read).
-    static func forBacklog(of kind: QueueKind, items: Int, on c: PostgresConnection) throws -> Lookups {
-        guard let table = largestRead(of: kind) else { return .perKey }
-        return forBacklog(items: items, tableRows: try estimatedRows(of: table, on: c))
+    /// of the size of the table its stage reads most (one catalog read).
+    static func forBacklog(of kind: QueueKind, items: Int, batchItems: Int, on c: PostgresConnection) throws -> Lookups {
+        guard let table = largestRead(of: kind), items > batchItems else { return .perKey }
+        return forBacklog(items: items, batchItems: batchItems, tableRows: try estimatedRows(of: table, on: c))
     }
 
-    /// The planner's estimate of `table`'s rows: its partitions' when it has any (-1, never
-    /// analyzed, counts as 0).
+    /// About how many rows `table` holds, its partitions' when it has any: the planner's
+    /// estimate (`pg_class.reltuples`), or for a partition never analyzed yet (today's,
+    /// filling) its size in bytes over 100, more rows than it can hold (the lake's rows are
+    /// wider), so that a doubt counts against hashing.
     static func estimatedRows(of table: String, on c: PostgresConnection) throws -> Int {
         try c.query(
             """
-            SELECT coalesce(sum(greatest(r.reltuples, 0)), 0)::bigint FROM pg_class r
+            SELECT coalesce(sum(CASE WHEN r.reltuples >= 0 THEN r.reltuples ELSE pg_relation_size(r.oid) / 100 END), 0)::bigint
+            FROM pg_class r
             WHERE r.oid IN (SELECT inhrelid FROM pg_inherits WHERE inhparent = \(text: table)::regclass)
                OR (r.oid = \(text: table)::regclass AND r.relkind = 'r')
             """
