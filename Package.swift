@@ -291,7 +291,8 @@ let package = Package(
         .testTarget(
             name: "SeamJoinTests",
             dependencies: [
-                "SeamJoin", "SeamPostgres", "SeamLake", "SeamClock", "DatabaseSupport", "TestSupport",
+                "SeamJoin", "SeamPostgres", "SeamLake", "SeamClock", "SeamMetrics", "DatabaseSupport", "TestSupport",
+                prometheus,
                 serviceLifecycle,
                 serviceLifecycleTestKit,
             ]

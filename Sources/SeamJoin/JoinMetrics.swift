@@ -12,6 +12,7 @@ import SeamMetrics
 /// | `seam_join_stage_seconds` | kind | duration of one stage transaction |
 /// | `seam_join_errors_total` | | failed stage transactions (retried) |
 /// | `seam_join_set_aside_total` | kind | queue items set aside because their key fails to compute (`seam_meta.join_set_aside`) |
+/// | `seam_join_hashed_claims_total` | kind | backlog claims read by hash joins rather than key by key (`Lookups.hashed`) |
 public struct JoinMetrics: Sendable {
     private let handles: MetricHandles
 
@@ -43,6 +44,10 @@ public struct JoinMetrics: Sendable {
 
     func setAside(_ kind: QueueKind, _ items: Int) {
         handles.counter("seam_join_set_aside_total", [("kind", kind.label)]).increment(by: items)
+    }
+
+    func hashedClaim(_ kind: QueueKind) {
+        handles.counter("seam_join_hashed_claims_total", [("kind", kind.label)]).increment()
     }
 
     func error() {

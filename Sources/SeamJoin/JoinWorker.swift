@@ -290,6 +290,7 @@ public struct JoinWorker: Service {
         }
         guard let step else { return nil }
         if step.setAside > 0 { metrics.setAside(kind, step.setAside) }
+        if step.hashed { metrics.hashedClaim(kind) }
         let seconds = (ContinuousClock.now - started).seconds
         logger.debug(
             "join stage",

@@ -1,6 +1,8 @@
 import Foundation
 import Logging
+import Prometheus
 @testable import SeamJoin
+import SeamMetrics
 import SeamLake
 import SeamPostgres
 import Synchronization
@@ -109,16 +111,24 @@ struct JoinTests {
     func load(_ batches: [[JoinDataset.Raw]], backlog: Bool = false) async throws -> [String: [String]] {
         var outcome: [String: [String]] = [:]
         try await withLake { pool in
-            let worker = JoinWorker(pool: pool, configuration: backlog ? .init(batchItems: 10, backlogItems: 150) : .init())
+            let registry = PrometheusCollectorRegistry()
+            let worker = JoinWorker(
+                pool: pool, configuration: backlog ? .init(batchItems: 10, backlogItems: 150) : .init(),
+                metrics: JoinMetrics(handles: MetricHandles(factory: PrometheusMetricsFactory(registry: registry))))
             var hashed: [QueueKind: Int] = [:]
             for batch in batches {
                 try await Self.insert(batch, into: pool)
                 for (kind, claims) in try await worker.runPass().hashedClaims { hashed[kind, default: 0] += claims }
             }
             for (kind, claims) in try await worker.drain().hashedClaims { hashed[kind, default: 0] += claims }
-            // Claims by hash joins ran in backlog mode, and only there.
+            // Claims by hash joins ran in backlog mode, and only there; the metric counts them.
+            var exposition = [UInt8]()
+            registry.emit(into: &exposition)
+            let metrics = String(decoding: exposition, as: UTF8.self)
             for kind in [QueueKind.trace, .event, .session] {
                 #expect((hashed[kind] ?? 0 > 0) == backlog, "\(kind.label): \(hashed)")
+                let line = "seam_join_hashed_claims_total{kind=\"\(kind.label)\"} \(hashed[kind] ?? 0)"
+                #expect(metrics.contains(line) == backlog, "\(line) in:\n\(metrics)")
             }
             let pending: Int = try await pool.query("SELECT count(*) FROM seam_meta.join_queue").scalar()
             #expect(pending == 0)
