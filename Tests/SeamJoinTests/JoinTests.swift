@@ -104,16 +104,34 @@ struct JoinTests {
         Set(try await pool.query(sql).rows.map { try $0[0].decode(String.self) })
     }
 
+    /// How `load` claims.
+    enum Claims {
+        /// The defaults: claims of 20,000, which this data set never fills.
+        case defaults
+        /// Claims so small (10 items) that every stage finds a backlog: the rest go in
+        /// backlog claims (150 items), which against these small tables are read by hash joins.
+        case backlog
+        /// Claims of 10 items with backlog claims off (`join.backlog_items` 0).
+        case backlogOff
+
+        var configuration: JoinConfiguration {
+            switch self {
+            case .defaults: .init()
+            case .backlog: .init(batchItems: 10, backlogItems: 150)
+            case .backlogOff: .init(batchItems: 10, backlogItems: 0)
+            }
+        }
+    }
+
     /// Loads `batches` one after the other, running one join pass after each (incremental
-    /// processing), then drains the queue; returns the snapshot. With `backlog`, claims are
-    /// so small (10 items) that every stage finds a backlog: the rest go in backlog claims
-    /// (150 items), which against these small tables are read by hash joins.
-    func load(_ batches: [[JoinDataset.Raw]], backlog: Bool = false) async throws -> [String: [String]] {
+    /// processing), then drains the queue; returns the snapshot.
+    func load(_ batches: [[JoinDataset.Raw]], claims: Claims = .defaults) async throws -> [String: [String]] {
         var outcome: [String: [String]] = [:]
+        let backlog = claims == .backlog
         try await withLake { pool in
             let registry = PrometheusCollectorRegistry()
             let worker = JoinWorker(
-                pool: pool, configuration: backlog ? .init(batchItems: 10, backlogItems: 150) : .init(),
+                pool: pool, configuration: claims.configuration,
                 metrics: JoinMetrics(handles: MetricHandles(factory: PrometheusMetricsFactory(registry: registry))))
             var hashed: [QueueKind: Int] = [:]
             for batch in batches {
@@ -195,9 +213,11 @@ struct JoinTests {
         let d = try await load(Self.chunks(early, size: 80) + Self.chunks(lateSpans, size: 40))
 
         // (e) everything at once, then (f) the random batches with duplicates, in backlog claims
-        // whose rows are read by hash joins (Lookups.hashed) instead of one lookup per key.
-        let e = try await load([dataset.raws], backlog: true)
-        let f = try await load(batches, backlog: true)
+        // whose rows are read by hash joins (Lookups.hashed) instead of one lookup per key;
+        // (g) everything at once in claims of 10 with backlog claims off: key by key only.
+        let e = try await load([dataset.raws], claims: .backlog)
+        let f = try await load(batches, claims: .backlog)
+        let g = try await load([dataset.raws], claims: .backlogOff)
 
         for table in ["traces", "exposures", "event_facts", "sessions"] {
             #expect(a[table]!.count > 0, "\(table) is empty")
@@ -206,6 +226,7 @@ struct JoinTests {
             #expect(a[table] == d[table], "\(table): in order vs late spans")
             #expect(a[table] == e[table], "\(table): in order vs all at once in backlog claims")
             #expect(a[table] == f[table], "\(table): in order vs random batches in backlog claims")
+            #expect(a[table] == g[table], "\(table): in order vs all at once in small claims, backlog claims off")
         }
     }
 
