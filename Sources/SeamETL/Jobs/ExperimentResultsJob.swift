@@ -162,6 +162,12 @@ struct ExperimentComputation {
                     "DELETE FROM lake.\(unescaped: table) AS d USING xr_touched AS t WHERE d.experiment_key = \(key) AND d.unit_id = t.unit_id")
             }
         }
+        // The recomputed units with what their dimensions need. Each unit's device, segments
+        // and user are index lookups, also in a full run: the device is the first tag event
+        // with one in the exposed session within a day of the exposure, and a set-based
+        // read would go through every tag event of the lake for it (250 of the statement's
+        // 350 ms for 20,000 units at a fifth of seam bench etl's scale are these lookups,
+        // about three day partitions probed per unit).
         try connection.execute(
             """
             CREATE TEMP TABLE xr_units ON COMMIT DROP AS
@@ -362,11 +368,11 @@ struct ExperimentComputation {
             return try connection.execute(computed + " INSERT INTO lake.experiment_unit_metrics SELECT * FROM r")
         }
         // The rows are stored and their contributions added to the sums in one statement,
-        // from the rows as computed, joined with xr_units: reading them back from the lake
-        // table instead cost 480 against 280 ms per experiment in a full run at a fifth of
-        // seam bench etl's scale (the table's statistics, stale after the experiment's rows
-        // were replaced, made the planner look every row's unit up). A unit gives a row per
-        // metric.
+        // from the rows as computed, joined with xr_units. Reading them back from the lake
+        // table cost 480–530 ms per experiment in a full run at a fifth of seam bench etl's
+        // scale: its statistics, stale after the experiment's rows were replaced, made the
+        // planner expect 23 rows for 140,000 and look each row's unit up by index. A unit
+        // gives a row per metric.
         try connection.execute(
             computed + ", stored AS (INSERT INTO lake.experiment_unit_metrics SELECT * FROM r) "
                 + (try sums(sign: 1, metrics: deltaMetrics, of: "r AS m JOIN xr_units AS u USING (unit_id)", on: connection)))

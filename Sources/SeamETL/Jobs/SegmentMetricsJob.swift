@@ -51,7 +51,7 @@ public struct SegmentMetricsJob: ETLJob {
         // Hours and days in one statement: GROUP BY segment, day, ROLLUP (hour) sorts the
         // sessions (and the durations) once by segment, day and hour and gives every hour and
         // then its day, where two statements (one per grain) sorted them twice. At a fifth of
-        // seam bench etl's scale the two took 4.3 s of a 7 s full run; this one 2.8 s.
+        // seam bench etl's scale the two took 4.3 s of a 7 s full run; this one 2.2 s.
         //
         // The durations' 95th percentile unnests the sessions' kept durations after the
         // join, rather than writing them to a table of their own first (eight rows a
