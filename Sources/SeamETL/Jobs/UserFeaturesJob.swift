@@ -27,7 +27,19 @@ public struct UserFeaturesJob: ETLJob {
         SELECT u.unit_id FROM lake.exposures AS x,
                LATERAL (VALUES (coalesce(x.resolved_user_id, x.user_id, x.unit_id)), (x.unit_id)) AS u(unit_id)
         WHERE \(window.rows("x", eventStart: "first_exposed_at", eventEnd: "last_exposed_at")) AND x.unit_type <> 'session'
+        \(removed(window))
         """
+    }
+
+    /// After a change, the units of the exposures the join removed since (their flags go).
+    static func removed(_ window: JobWindow) -> SQLQuery {
+        guard let since = window.changedSince else { return "" }
+        return """
+            UNION
+            SELECT u.unit_id FROM seam_meta.exposure_removals AS r,
+                   LATERAL (VALUES (coalesce(r.resolved_user_id, r.user_id, r.unit_id)), (r.unit_id)) AS u(unit_id)
+            WHERE r.removed_at >= \(PostgresValue.timestamptz(since))::timestamptz AND r.unit_type <> 'session'
+            """
     }
 
     public func run(window: JobWindow, on connection: PostgresConnection) throws -> Int {

@@ -32,11 +32,20 @@ WHERE (o.experiment_key, o.unit_id, o.unit_type, o.variant, o.first_exposed_at, 
       FROM (n.experiment_key, n.unit_id, n.unit_type, n.variant, n.first_exposed_at, n.last_exposed_at,
       n.session_id, n.trace_id, n.user_id, n.evaluation_count, n.variants, n.multiple_variants, n.resolved_user_id);
 
-DELETE FROM lake.exposures WHERE ctid = ANY(ARRAY(
-    SELECT x.ctid FROM join_changed_exposures c
-    CROSS JOIN LATERAL (
-        SELECT ctid FROM lake.exposures x WHERE x.experiment_key = c.experiment_key AND x.unit_id = c.unit_id OFFSET 0
-    ) AS x));
+-- The changed pairs' old rows go. Those without a new row (their evaluations are gone) are
+-- recorded, with whom they stood for, so that the ETL's change-driven runs take them out
+-- (seam_meta.exposure_removals, migration 0017).
+WITH removed AS (
+    DELETE FROM lake.exposures WHERE ctid = ANY(ARRAY(
+        SELECT x.ctid FROM join_changed_exposures c
+        CROSS JOIN LATERAL (
+            SELECT ctid FROM lake.exposures x WHERE x.experiment_key = c.experiment_key AND x.unit_id = c.unit_id OFFSET 0
+        ) AS x))
+    RETURNING experiment_key, unit_id, unit_type, user_id, resolved_user_id
+)
+INSERT INTO seam_meta.exposure_removals (experiment_key, unit_id, unit_type, user_id, resolved_user_id)
+SELECT r.experiment_key, r.unit_id, r.unit_type, r.user_id, r.resolved_user_id FROM removed r
+WHERE NOT EXISTS (SELECT 1 FROM join_new_exposures n WHERE n.experiment_key = r.experiment_key AND n.unit_id = r.unit_id);
 INSERT INTO lake.exposures (experiment_key, unit_id, unit_type, variant, first_exposed_at,
                                 last_exposed_at, session_id, trace_id, user_id, evaluation_count, variants,
                                 multiple_variants, updated_at, resolved_user_id)

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import SeamETL
+import SeamJoin
 import SeamLake
 import SeamPostgres
 import DatabaseSupport
@@ -377,6 +378,56 @@ struct ETLTests {
             _ = try await ETLScenario.runAll(runner, configuration, now: later)
             let recomputed = try await ETLScenario.snapshot(pool, ignoring: ignoring)
             #expect(recomputed == incremental, "\(recomputed.keys.filter { recomputed[$0] != incremental[$0] }.sorted())")
+        }
+    }
+
+    @Test("units and experiments whose exposures the join removes leave the results in the next change-driven run, as a recomputation gives")
+    func removedExposures() async throws {
+        try await withScenario { pool in
+            let runner = JobRunner(pool: pool, lookbackHours: 48)
+            let configuration = ETLScenario.extendedConfiguration
+            try await ETLScenario.runAll(runner, configuration, now: Self.now)
+            // A second experiment, seen by a2 only, arrives and is computed by a change-driven run.
+            try await pool.execute(
+                """
+                INSERT INTO lake.logs (log_id, time, event_name, flag_key, flag_variant, flag_context_id, session_id)
+                VALUES (decode(md5('a2-banner'), 'hex'), $1::timestamptz, 'feature_flag.evaluation', 'banner', 'blue', 'a2', 's-a2')
+                """, [.text(ETLScenario.at(3600 + 1))])
+            _ = try await JoinWorker(pool: pool).drain()
+            let later = Self.now.addingTimeInterval(3600)
+            try await ETLScenario.runAll(runner, configuration, now: later)
+            #expect(try await pool.query("SELECT variants::text FROM lake.experiments WHERE experiment_key = 'banner'").scalar(String.self).contains("blue"))
+
+            // The evaluations of banner and of a5's checkout exposure are gone; a rebuild has the
+            // join remove both exposures.
+            try await pool.execute("DELETE FROM lake.logs WHERE flag_key = 'banner' OR (flag_key = 'checkout' AND flag_context_id = 'a5')")
+            _ = try await pool.withConnection {
+                try JoinRebuild.enqueue(from: ETLScenario.base.addingTimeInterval(-86_400), to: later, on: $0)
+            }
+            _ = try await JoinWorker(pool: pool).drain()
+            let removals = try await pool.query("SELECT experiment_key || '/' || unit_id FROM seam_meta.exposure_removals ORDER BY 1")
+            #expect(try removals.rows.map { try $0[0].decode(String.self) } == ["banner/a2", "checkout/a5"])
+
+            let reports = try await ETLScenario.runAll(runner, configuration, now: later.addingTimeInterval(3600))
+            #expect(reports.allSatisfy { $0.status == .succeeded && $0.window?.changedSince != nil }, "\(reports)")
+            #expect(try await pool.query("SELECT count(*) FROM lake.experiments WHERE experiment_key = 'banner'").scalar(Int.self) == 0)
+            #expect(try await pool.query("SELECT count(*) FROM seam_meta.experiment_sums WHERE experiment_key = 'banner'").scalar(Int.self) == 0)
+            #expect(try await pool.query("SELECT count(*) FROM lake.experiment_units WHERE unit_id = 'a5'").scalar(Int.self) == 0)
+            let treatment = try await row(pool, metric: "purchase_conversion", variant: "treatment")
+            #expect(try treatment.decode(Double.self, "units") == 2)  // a3 and a4
+            let ignoring = ["as_of", "recency_days", "frequency_per_week", "computed_through"]
+            let incremental = try await ETLScenario.snapshot(pool, ignoring: ignoring)
+
+            // The next change-driven run deletes the removals the previous one saw.
+            try await ETLScenario.runAll(runner, configuration, now: later.addingTimeInterval(7200))
+            #expect(try await pool.query("SELECT count(*) FROM seam_meta.exposure_removals").scalar(Int.self) == 0)
+            #expect(try await ETLScenario.snapshot(pool, ignoring: ignoring) == incremental)
+
+            try await pool.execute("DELETE FROM seam_meta.etl_state")
+            _ = try await ETLScenario.runAll(runner, configuration, now: later.addingTimeInterval(7200))
+            let recomputed = try await ETLScenario.snapshot(pool, ignoring: ignoring)
+            let differing = Set(recomputed.keys).union(incremental.keys).filter { recomputed[$0] != incremental[$0] }.sorted()
+            #expect(differing == [])
         }
     }
 
