@@ -19,3 +19,8 @@ COMMENT ON TABLE seam_meta.exposure_removals IS 'Experiment x unit pairs whose l
 -- Removals before this migration were not recorded: experiment_results' next run looks back
 -- with an event-time window, which compares every stored unit with the exposures once more.
 UPDATE seam_meta.etl_state SET changes_since = NULL WHERE job = 'experiment_results';
+
+-- The experiments' units that saw several variants, read by experiment_results for every
+-- experiment it computes (the other exposures are its units): a few rows, not the
+-- experiment's every exposure.
+CREATE INDEX exposures_multiple_idx ON lake.exposures (experiment_key) WHERE multiple_variants;
