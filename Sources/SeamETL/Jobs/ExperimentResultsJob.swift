@@ -576,7 +576,7 @@ struct ExperimentComputation {
             """, [key]
         ).rows {
             if try row[1].decode(Bool.self) {
-                total = .int64(Int64(try row[2].decode(Int.self)))
+                total = .int64(try row[2].decode(Int64.self))
                 range = try [row[3].decode(String?.self), row[4].decode(String?.self)].map { $0.map(PostgresValue.text) ?? .null }
             } else {
                 units[try row[0].decode(String.self)] = Double(try row[2].decode(Int.self))
