@@ -19,6 +19,22 @@ struct ETLTests {
 
     static let now = ETLScenario.base.addingTimeInterval(86_400)
 
+    /// The scenario with the extended configuration (a percentile-capped metric and CUPED, so
+    /// that those paths are incremental too), every job run once in full.
+    func withComputedScenario(
+        _ body: (PostgresPool, JobRunner, ETLConfiguration) async throws -> Void
+    ) async throws {
+        try await withScenario { pool in
+            let runner = JobRunner(pool: pool, lookbackHours: 48)
+            let configuration = ETLScenario.extendedConfiguration
+            try await ETLScenario.runAll(runner, configuration, now: Self.now)
+            try await body(pool, runner, configuration)
+        }
+    }
+
+    /// Columns that depend on when a run happens, not on the data.
+    static let timeDependent = ["as_of", "recency_days", "frequency_per_week", "computed_through"]
+
     func row(_ pool: PostgresPool, metric: String, variant: String, dimension: String = "", value: String = "") async throws -> PostgresRow {
         let result = try await pool.query(
             """
@@ -278,11 +294,7 @@ struct ETLTests {
 
     @Test("running twice, backfilling twice and running incrementally give identical tables")
     func idempotentAndIncremental() async throws {
-        try await withScenario { pool in
-            let runner = JobRunner(pool: pool, lookbackHours: 48)
-            // With a percentile-capped metric and CUPED, so that those paths are incremental too.
-            let configuration = ETLScenario.extendedConfiguration
-            try await ETLScenario.runAll(runner, configuration, now: Self.now)
+        try await withComputedScenario { pool, runner, configuration in
             let first = try await ETLScenario.snapshot(pool)
             try await ETLScenario.runAll(runner, configuration, now: Self.now)
             #expect(try await ETLScenario.snapshot(pool) == first)
@@ -306,7 +318,7 @@ struct ETLTests {
             let later = Self.now.addingTimeInterval(3600)
             let reports = try await ETLScenario.runAll(runner, configuration, now: later)
             #expect(reports.allSatisfy { $0.window?.start != nil }, "runs after the first are incremental")
-            let incremental = try await ETLScenario.snapshot(pool, ignoring: ["as_of", "recency_days", "frequency_per_week", "computed_through"])
+            let incremental = try await ETLScenario.snapshot(pool, ignoring: Self.timeDependent)
             let conversion = try await row(pool, metric: "purchase_conversion", variant: "treatment")
             #expect(try conversion.decode(Double.self, "units") == 4 && (try conversion.decode(Double.self, "sum")) == 3)
             // a7's 70 moves the cap to 65 (75th percentile of 0, 0, 30, 50, 70, 100): 50 + 30 + 0 + 65.
@@ -315,7 +327,7 @@ struct ETLTests {
             try await pool.execute("DELETE FROM seam_meta.etl_state")
             let full = try await ETLScenario.runAll(runner, configuration, now: later)
             #expect(full.allSatisfy { $0.window?.start == nil })
-            #expect(try await ETLScenario.snapshot(pool, ignoring: ["as_of", "recency_days", "frequency_per_week", "computed_through"]) == incremental)
+            #expect(try await ETLScenario.snapshot(pool, ignoring: Self.timeDependent) == incremental)
 
             let runs = try await pool.query("SELECT count(*), count(*) FILTER (WHERE status = 'succeeded') FROM lake.etl_runs")
             #expect(try runs[0][0].decode(Int.self) == 30)  // 6 rounds of 5 jobs
@@ -325,10 +337,7 @@ struct ETLTests {
 
     @Test("data stored days after its event time (beyond any lookback) is recomputed by the next run; every table equals a full recomputation")
     func changeDrivenLateData() async throws {
-        try await withScenario { pool in
-            let runner = JobRunner(pool: pool, lookbackHours: 48)
-            let configuration = ETLScenario.extendedConfiguration
-            try await ETLScenario.runAll(runner, configuration, now: Self.now)
+        try await withComputedScenario { pool, runner, configuration in
             // A backfill of the scenario's first hour only: what the jobs keep for the rest of
             // the day must survive it.
             let firstHour = JobWindow(start: ETLScenario.base, end: ETLScenario.base.addingTimeInterval(3600))
@@ -360,7 +369,7 @@ struct ETLTests {
             let later = Self.now.addingTimeInterval(3600)
             let reports = try await ETLScenario.runAll(runner, configuration, now: later)
             #expect(reports.allSatisfy { $0.status == .succeeded && $0.window?.changedSince != nil }, "\(reports)")
-            let ignoring = ["as_of", "recency_days", "frequency_per_week", "computed_through"]
+            let ignoring = Self.timeDependent
             let incremental = try await ETLScenario.snapshot(pool, ignoring: ignoring)
             #expect(incremental["experiment_sums by exposure_day"]?.isEmpty == false, "sums by exposure day are kept")
             let control = try await row(pool, metric: "purchase_conversion", variant: "control")
@@ -383,10 +392,7 @@ struct ETLTests {
 
     @Test("units and experiments whose exposures the join removes leave the results in the next change-driven run, as a recomputation gives")
     func removedExposures() async throws {
-        try await withScenario { pool in
-            let runner = JobRunner(pool: pool, lookbackHours: 48)
-            let configuration = ETLScenario.extendedConfiguration
-            try await ETLScenario.runAll(runner, configuration, now: Self.now)
+        try await withComputedScenario { pool, runner, configuration in
             // A second experiment, seen by a2 only, arrives and is computed by a change-driven run.
             try await pool.execute(
                 """
@@ -415,7 +421,7 @@ struct ETLTests {
             #expect(try await pool.query("SELECT count(*) FROM lake.experiment_units WHERE unit_id = 'a5'").scalar(Int.self) == 0)
             let treatment = try await row(pool, metric: "purchase_conversion", variant: "treatment")
             #expect(try treatment.decode(Double.self, "units") == 2)  // a3 and a4
-            let ignoring = ["as_of", "recency_days", "frequency_per_week", "computed_through"]
+            let ignoring = Self.timeDependent
             let incremental = try await ETLScenario.snapshot(pool, ignoring: ignoring)
 
             // The next change-driven run deletes the removals the previous one saw.
