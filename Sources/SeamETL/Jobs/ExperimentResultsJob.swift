@@ -103,7 +103,7 @@ public struct ExperimentResultsJob: ETLJob {
                 rows += try ExperimentComputation(
                     definition: definition, configured: configured[key] != nil, variantsSeen: seen[key] ?? [],
                     configuration: configuration, window: window, everything: everything || failedBefore.contains(key),
-                    removalsRecorded: since != nil
+                    changedSince: since
                 ).run(on: connection)
                 try connection.executeScript("RELEASE SAVEPOINT seam_experiment")
                 if failedBefore.contains(key) {
@@ -134,8 +134,10 @@ struct ExperimentComputation {
     let configuration: ETLConfiguration
     let window: JobWindow
     let everything: Bool
-    /// Whether xr_removed holds the units whose exposure was removed since the previous run.
-    let removalsRecorded: Bool
+    /// Set in a change-driven run: the start of the changes it follows. xr_removed then holds
+    /// the units whose exposure was removed since, and xr_keys the ids of the events stored
+    /// or changed since.
+    let changedSince: Date?
 
     var key: PostgresValue { .text(definition.key) }
 
@@ -168,7 +170,7 @@ struct ExperimentComputation {
     }
 
     func run(on connection: PostgresConnection) throws -> Int {
-        try connection.execute("DROP TABLE IF EXISTS xr_touched, xr_units, xr_events")
+        try connection.execute("DROP TABLE IF EXISTS xr_touched, xr_units, xr_events, xr_devices")
         if everything {
             try connection.execute(
                 "CREATE TEMP TABLE xr_touched ON COMMIT DROP AS SELECT unit_id FROM lake.exposures WHERE experiment_key = $1", [key])
@@ -179,7 +181,7 @@ struct ExperimentComputation {
             // Recorded by the join since the previous run; else every stored unit compared
             // with the exposures (15 of an experiment's 150 ms in a change-driven run at a
             // fifth of seam bench etl's scale).
-            let removed: SQLQuery = removalsRecorded
+            let removed: SQLQuery = changedSince != nil
                 ? "SELECT r.unit_id FROM xr_removed AS r WHERE r.experiment_key = \(key)"
                 : """
                   SELECT u.unit_id FROM lake.experiment_units AS u
@@ -201,10 +203,18 @@ struct ExperimentComputation {
                 """)
             try connection.execute("ANALYZE xr_touched")
             try accumulate(sign: -1, touchedOnly: true, metrics: deltaMetrics, on: connection)
-            for table in ["experiment_units", "experiment_unit_metrics"] {
-                try connection.execute(
-                    "DELETE FROM lake.\(unescaped: table) AS d USING xr_touched AS t WHERE d.experiment_key = \(key) AND d.unit_id = t.unit_id")
-            }
+            // The old units' devices are kept aside as they are deleted (see xr_units below).
+            try connection.execute("CREATE TEMP TABLE xr_devices (unit_id text, device text) ON COMMIT DROP")
+            try connection.execute(
+                """
+                WITH d AS (
+                    DELETE FROM lake.experiment_units AS d USING xr_touched AS t WHERE d.experiment_key = \(key) AND d.unit_id = t.unit_id
+                    RETURNING d.unit_id, d.device
+                )
+                INSERT INTO xr_devices SELECT unit_id, device FROM d
+                """)
+            try connection.execute(
+                "DELETE FROM lake.experiment_unit_metrics AS d USING xr_touched AS t WHERE d.experiment_key = \(key) AND d.unit_id = t.unit_id")
         }
         // The recomputed units with what their dimensions need. Each unit's device, segments
         // and user are index lookups, also in a full run: the device is the first tag event
@@ -212,24 +222,44 @@ struct ExperimentComputation {
         // read would go through every tag event of the lake for it (250 of the statement's
         // 350 ms for 20,000 units at a fifth of seam bench etl's scale are these lookups,
         // about three day partitions probed per unit).
+        let lookup: SQLQuery = """
+            (SELECT coalesce(t.context ->> 'device', t.context ->> 'device_type') FROM lake.tag_events AS t
+             WHERE t.session_id = x.session_id
+               AND t.occurred_at >= x.first_exposed_at - interval '1 day' AND t.occurred_at < x.first_exposed_at + interval '1 day'
+               AND coalesce(t.context ->> 'device', t.context ->> 'device_type') IS NOT NULL
+             ORDER BY t.occurred_at, t.event_id LIMIT 1)
+            """
+        // After a change, a unit recomputed for another reason keeps the device it had when
+        // neither its exposure (the session and the time) nor an event of that session
+        // changed since: that is all the device depends on. Most recomputed units are
+        // returning visitors with events in new sessions; looking their device up again cost
+        // 0.8 of a 4.9 s change-driven run at seam bench etl's default scale.
+        let device: SQLQuery
+        let devices: SQLQuery
+        if let since = changedSince, !everything {
+            device = """
+                CASE WHEN o.unit_id IS NOT NULL AND x.updated_at < \(PostgresValue.timestamptz(since))::timestamptz
+                          AND NOT EXISTS (SELECT 1 FROM xr_keys AS k WHERE k.k = x.session_id)
+                     THEN o.device ELSE \(lookup) END
+                """
+            devices = "LEFT JOIN xr_devices AS o ON o.unit_id = x.unit_id"
+        } else {
+            (device, devices) = (lookup, "")
+        }
         try connection.execute(
             """
             CREATE TEMP TABLE xr_units ON COMMIT DROP AS
-            SELECT x.experiment_key, x.unit_id, x.unit_type, x.variant, x.first_exposed_at,
-                   (SELECT coalesce(t.context ->> 'device', t.context ->> 'device_type') FROM lake.tag_events AS t
-                    WHERE t.session_id = x.session_id
-                      AND t.occurred_at >= x.first_exposed_at - interval '1 day' AND t.occurred_at < x.first_exposed_at + interval '1 day'
-                      AND coalesce(t.context ->> 'device', t.context ->> 'device_type') IS NOT NULL
-                    ORDER BY t.occurred_at, t.event_id LIMIT 1) AS device,
+            SELECT x.experiment_key, x.unit_id, x.unit_type, x.variant, x.first_exposed_at, \(device) AS device,
                    coalesce((SELECT array_agg(m.segment ORDER BY m.segment) FROM lake.segment_members AS m
                              WHERE m.unit_id = CASE WHEN x.unit_type = 'session' THEN x.user_id ELSE x.unit_id END), '{}') AS segments,
                    -- The user the unit stands for (only ids with a link need the walk).
                    CASE WHEN x.unit_type = 'session' THEN NULL
                         WHEN EXISTS (SELECT 1 FROM lake.identities AS i WHERE i.anonymous_id = x.unit_id) THEN lake.resolve_user(x.unit_id)
                         ELSE x.unit_id END AS resolved_user_id
-            FROM lake.exposures AS x
-            WHERE x.experiment_key = $1 AND (NOT x.multiple_variants OR $2) AND x.unit_id IN (SELECT unit_id FROM xr_touched)
-            """, [key, .bool(definition.multipleExposures == .first)])
+            FROM lake.exposures AS x \(devices)
+            WHERE x.experiment_key = \(key) AND (NOT x.multiple_variants OR \(PostgresValue.bool(definition.multipleExposures == .first)))
+              AND x.unit_id IN (SELECT unit_id FROM xr_touched)
+            """)
         try connection.execute("ANALYZE xr_units")
         let units = try connection.execute("INSERT INTO lake.experiment_units SELECT * FROM xr_units")
         // The recomputed units' metric rows, and their contributions added to the sums.

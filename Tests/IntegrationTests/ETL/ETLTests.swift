@@ -352,7 +352,17 @@ struct ETLTests {
                 ETLScenario.Visitor(id: "a1", variants: [], exposed: -4 * 86_400 + 7200, events: [("product_view", 5, "{}", nil)], device: nil),
                 // And a new visit on the scenario's day, after the backfilled hour.
                 ETLScenario.Visitor(id: "a9", variants: ["control"], exposed: 5 * 3600, events: [("page_view", 5, "{}", nil)], device: nil),
+                // An event of a2's exposed session, half a minute before the exposure, from a
+                // tablet: the first device of that session now.
+                ETLScenario.Visitor(id: "a2", variants: [], exposed: 3600 - 30, events: [("page_view", 0, "{}", nil)], device: "tablet"),
             ]
+            // a3 comes back in a new session from a desktop: a3 is recomputed, but its device
+            // is still that of its exposed session.
+            try await pool.execute(
+                """
+                INSERT INTO lake.tag_events (event_id, name, occurred_at, received_at, session_id, anonymous_id, page_path, properties, context)
+                VALUES (md5('a3-return')::uuid, 'page_view', $1::timestamptz, now(), 's-a3-return', 'a3', '/p', '{}', '{"device":"desktop"}')
+                """, [.text(ETLScenario.at(9 * 3600))])
             let from = ETLScenario.base.addingTimeInterval(-5 * 86_400)
             _ = try await pool.withConnection { try LakePartitions.ensure(on: $0, covering: from, ETLScenario.base) }
             try await ETLScenario.load(late, into: pool)
@@ -374,6 +384,8 @@ struct ETLTests {
             #expect(incremental["experiment_sums by exposure_day"]?.isEmpty == false, "sums by exposure day are kept")
             let control = try await row(pool, metric: "purchase_conversion", variant: "control")
             #expect(try control.decode(Double.self, "units") == 4 && (try control.decode(Double.self, "sum")) == 2)  // a1, a2, a8 and a9
+            let devices = try await pool.query("SELECT unit_id || '=' || device FROM lake.experiment_units WHERE unit_id IN ('a2', 'a3') ORDER BY 1")
+            #expect(try devices.rows.map { try $0[0].decode(String.self) } == ["a2=tablet", "a3=mobile"])
             #expect(try await pool.query("SELECT sessions FROM lake.user_features WHERE unit_id = 'a8'").scalar(Int.self) == 1)
             let day = try await pool.query(
                 "SELECT sessions FROM lake.segment_metrics WHERE segment = 'all' AND grain = 'day' AND period_start = date_trunc('day', \(ETLScenario.base.addingTimeInterval(-4 * 86_400)), 'UTC')")
