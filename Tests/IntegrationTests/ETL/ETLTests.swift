@@ -402,6 +402,41 @@ struct ETLTests {
         }
     }
 
+    @Test("a change-driven run that recomputes units inside the exposure range counts the experiment's units from its previous row, as a recomputation gives")
+    func experimentRowFromPreviousRow() async throws {
+        try await withComputedScenario { pool, runner, configuration in
+            // a3 (treatment, exposed between the first and the last unit) comes back in a new
+            // session: its old row is replaced by a new one. a7 joins the control after the
+            // last unit. Neither old row is at an end of the range, so the experiment's row
+            // comes from its previous counts and range.
+            try await pool.execute(
+                """
+                INSERT INTO lake.tag_events (event_id, name, occurred_at, received_at, session_id, anonymous_id, page_path, properties, context)
+                VALUES (md5('a3-return')::uuid, 'page_view', $1::timestamptz, now(), 's-a3-return', 'a3', '/p', '{}', '{"device":"desktop"}')
+                """, [.text(ETLScenario.at(9 * 3600))])
+            let newcomer = ETLScenario.Visitor(
+                id: "a7", variants: ["control"], exposed: 18_000, events: [("page_view", 5, "{}", nil)], device: "desktop")
+            try await ETLScenario.load([newcomer], into: pool)
+            let later = Self.now.addingTimeInterval(3600)
+            let reports = try await ETLScenario.runAll(runner, configuration, now: later)
+            #expect(reports.allSatisfy { $0.status == .succeeded && $0.window?.changedSince != nil }, "\(reports)")
+            let units = try await pool.query(
+                """
+                SELECT v ->> 'name', (v ->> 'units')::int, e.units::int, e.last_exposure = $1::timestamptz
+                FROM lake.experiments AS e CROSS JOIN LATERAL jsonb_array_elements(e.variants) AS v
+                WHERE e.experiment_key = 'checkout' ORDER BY 1
+                """, [.text(ETLScenario.at(18_000))])
+            // a1, a2 and a7 in the control; a3, a4 and a5 in the treatment (a6 saw both).
+            #expect(try units.rows.map { "\(try $0[0].decode(String.self))=\(try $0[1].decode(Int.self))" } == ["control=3", "treatment=3"])
+            #expect(try units.rows.allSatisfy { try $0[2].decode(Int.self) == 6 && $0[3].decode(Bool.self) })
+            let incremental = try await ETLScenario.snapshot(pool, ignoring: Self.timeDependent)
+            try await pool.execute("DELETE FROM seam_meta.etl_state")
+            _ = try await ETLScenario.runAll(runner, configuration, now: later)
+            let recomputed = try await ETLScenario.snapshot(pool, ignoring: Self.timeDependent)
+            #expect(recomputed == incremental, "\(recomputed.keys.filter { recomputed[$0] != incremental[$0] }.sorted())")
+        }
+    }
+
     @Test("units and experiments whose exposures the join removes leave the results in the next change-driven run, as a recomputation gives")
     func removedExposures() async throws {
         try await withComputedScenario { pool, runner, configuration in
