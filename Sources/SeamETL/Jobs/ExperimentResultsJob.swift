@@ -204,12 +204,12 @@ struct ExperimentComputation {
             try connection.execute("ANALYZE xr_touched")
             // The old rows of the recomputed units are deleted, their contributions subtracted
             // from the sums from the rows the deletes return, and the old units kept aside in
-            // xr_old (for their devices, see xr_units below, and the experiment's row), in one
-            // statement: the rows are looked up once, not once to
-            // be subtracted and again to be deleted. The units are deleted by index lookups
-            // (= ANY of the recomputed ones): joined with xr_touched, the planner read every
-            // unit of the experiment by a bitmap scan and hashed them (21 ms for 740 of 20,200
-            // units at a fifth of seam bench etl's scale, against 4.5 ms).
+            // xr_old (for their devices, see xr_units below, and for the experiment's row), in
+            // one statement: the rows are looked up once, not once to be subtracted and again
+            // to be deleted. The units are deleted by index lookups (= ANY of the recomputed
+            // ones): joined with xr_touched, the planner read every unit of the experiment by a
+            // bitmap scan and hashed them (21 ms for 740 of 20,200 units at a fifth of seam
+            // bench etl's scale, against 4.5 ms).
             try connection.execute("CREATE TEMP TABLE xr_old (unit_id text, device text, variant text, first_exposed_at timestamptz) ON COMMIT DROP")
             let deleted: SQLQuery = """
                 WITH u AS (
