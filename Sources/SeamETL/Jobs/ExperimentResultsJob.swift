@@ -18,8 +18,17 @@ public struct ExperimentResultsJob: ETLJob {
 
     public init(configuration: ETLConfiguration) { self.configuration = configuration }
 
+    /// What the results depend on in the definitions. An experiment's weights are a
+    /// dictionary, whose order differs from one process to the next (and with its history):
+    /// they are described sorted, or every restart would look like a change of the
+    /// definitions and cost a full run.
     var digest: String {
-        FNV1a.hex("\(configuration.metrics.sorted { $0.name < $1.name })\u{1e}\(configuration.experiments.sorted { $0.key < $1.key })".utf8)
+        let experiments = configuration.experiments.sorted { $0.key < $1.key }.map { experiment in
+            var unweighted = experiment
+            unweighted.weights = [:]
+            return "\(unweighted)\u{1f}\(experiment.weights.sorted { $0.key < $1.key })"
+        }
+        return FNV1a.hex("\(configuration.metrics.sorted { $0.name < $1.name })\u{1e}\(experiments)".utf8)
     }
 
     public func run(window: JobWindow, on connection: PostgresConnection) throws -> Int {
