@@ -67,7 +67,7 @@ public struct BanditsJob: ETLJob {
                 """
         }
         try connection.execute("CREATE TEMP TABLE bd_decisions ON COMMIT DROP AS \(selection)")
-        try connection.execute("ANALYZE bd_decisions")
+        try connection.analyzeTemporary("bd_decisions")
     }
 
     private func rewards(_ bandit: BanditDefinition, window: JobWindow, on connection: PostgresConnection) throws -> Int {

@@ -85,3 +85,14 @@ public func makeJobs(_ configuration: ETLConfiguration) -> [any ETLJob] {
         SegmentMetricsJob(), ExperimentResultsJob(configuration: configuration), BanditsJob(configuration: configuration),
     ]
 }
+
+extension PostgresConnection {
+    /// ANALYZE of a job's temporary tables (a list, with column lists where given) from a
+    /// sample of 3,000 rows (statistics target 10, for these statements only) instead of
+    /// 30,000: their plans need row counts and rough distinct counts, not fine histograms.
+    /// `segment_metrics`' two tables of three days' sessions (60,000 and 130,000 rows) took
+    /// 105 ms to analyze at the default target and 20 ms at 10.
+    func analyzeTemporary(_ tables: SQLQuery) throws {
+        try executeScript("SET LOCAL default_statistics_target = 10; ANALYZE " + tables + "; SET LOCAL default_statistics_target TO DEFAULT")
+    }
+}

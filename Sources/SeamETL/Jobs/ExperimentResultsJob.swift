@@ -88,7 +88,7 @@ public struct ExperimentResultsJob: ETLJob {
                        LATERAL (VALUES (e.user_id), (e.anonymous_id), (e.session_id), (e.resolved_user_id)) AS ids(k)
                 WHERE \(window.rows("e", eventStart: "occurred_at", eventEnd: "occurred_at")) AND k IS NOT NULL
                 """)
-            try connection.execute("ANALYZE xr_keys")
+            try connection.analyzeTemporary("xr_keys")
         }
         let configured = Dictionary(configuration.experiments.map { ($0.key, $0) }, uniquingKeysWith: { a, _ in a })
         let keys = Set(seen.keys).union(configured.keys).sorted()
@@ -210,7 +210,7 @@ struct ExperimentComputation {
                 -- Units whose exposure is gone (a join rebuild removed it).
                 UNION \(removed)
                 """)
-            try connection.execute("ANALYZE xr_touched")
+            try connection.analyzeTemporary("xr_touched")
             // The stored rows of the recomputed units (for their devices, see xr_units below,
             // for the units left as they are, and for the experiment's row), by index lookups
             // (= ANY of the recomputed ones): joined with xr_touched, the planner read every
@@ -266,7 +266,7 @@ struct ExperimentComputation {
             WHERE x.experiment_key = \(key) AND (NOT x.multiple_variants OR \(PostgresValue.bool(definition.multipleExposures == .first)))
               AND x.unit_id IN (SELECT unit_id FROM xr_touched)
             """)
-        try connection.execute("ANALYZE xr_units")
+        try connection.analyzeTemporary("xr_units")
         // The recomputed units' rows and metric rows, and their contributions added to the
         // sums (after a change, less the old rows' contributions).
         let rows = everything ? try allUnitMetrics(on: connection) : try changedUnitMetrics(on: connection)
@@ -437,7 +437,7 @@ struct ExperimentComputation {
         // in a full run, 11 ms in a change-driven one, at a fifth of seam bench etl's scale).
         // The statistics of the column the plan below reads (those of the properties, jsonb,
         // cost 45 of an experiment's 120 ms in a change-driven run at seam bench etl's scale).
-        try connection.execute("ANALYZE xr_events (unit_id)")
+        try connection.analyzeTemporary("xr_events (unit_id)")
         // One pass over the events for every metric: a row per unit with each metric's
         // value, denominator and covariate, turned into a row per unit and metric.
         let columns = SQLQuery.joined(

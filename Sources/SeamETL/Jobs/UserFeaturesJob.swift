@@ -45,7 +45,7 @@ public struct UserFeaturesJob: ETLJob {
     public func run(window: JobWindow, on connection: PostgresConnection) throws -> Int {
         let (end, alpha, beta) = (window.endParameter, PostgresValue.float64(priorAlpha), PostgresValue.float64(priorBeta))
         try connection.execute("CREATE TEMP TABLE uf_units ON COMMIT DROP AS \(Self.touchedUnits(window))")
-        try connection.execute("ANALYZE uf_units")
+        try connection.analyzeTemporary("uf_units")
         try connection.execute("DELETE FROM lake.user_features WHERE unit_id IN (SELECT unit_id FROM uf_units)")
         // The units' sessions, in a table with statistics: as a subquery the planner took the
         // condition on the unit expression to keep half of all sessions, and hashed every
@@ -61,7 +61,7 @@ public struct UserFeaturesJob: ETLJob {
             WHERE coalesce(s.resolved_user_id, s.user_id, s.anonymous_id) IN (SELECT unit_id FROM uf_units)
               AND s.started_at < \(end)::timestamptz
             """)
-        try connection.execute("ANALYZE uf_sessions")
+        try connection.analyzeTemporary("uf_sessions")
         try keepSessionInputs(window, on: connection)
         // After a change the kept inputs and the exposures are looked up by index for the
         // units' sessions and ids: `OFFSET 0` keeps the subquery a lookup per session, and
