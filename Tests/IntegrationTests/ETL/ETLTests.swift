@@ -406,13 +406,14 @@ struct ETLTests {
     func experimentRowFromPreviousRow() async throws {
         try await withComputedScenario { pool, runner, configuration in
             // a3 (treatment, exposed between the first and the last unit) comes back in a new
-            // session: its old row is replaced by a new one. a7 joins the control after the
-            // last unit. Neither old row is at an end of the range, so the experiment's row
-            // comes from its previous counts and range.
+            // session and views a product in its window: its old row is replaced by a new one
+            // (a unit whose rows come out as stored would be left alone). a7 joins the control
+            // after the last unit. Neither old row is at an end of the range, so the
+            // experiment's row comes from its previous counts and range.
             try await pool.execute(
                 """
                 INSERT INTO lake.tag_events (event_id, name, occurred_at, received_at, session_id, anonymous_id, page_path, properties, context)
-                VALUES (md5('a3-return')::uuid, 'page_view', $1::timestamptz, now(), 's-a3-return', 'a3', '/p', '{}', '{"device":"desktop"}')
+                VALUES (md5('a3-return')::uuid, 'product_view', $1::timestamptz, now(), 's-a3-return', 'a3', '/p', '{}', '{"device":"desktop"}')
                 """, [.text(ETLScenario.at(9 * 3600))])
             let newcomer = ETLScenario.Visitor(
                 id: "a7", variants: ["control"], exposed: 18_000, events: [("page_view", 5, "{}", nil)], device: "desktop")
@@ -426,6 +427,9 @@ struct ETLTests {
                 FROM lake.experiments AS e CROSS JOIN LATERAL jsonb_array_elements(e.variants) AS v
                 WHERE e.experiment_key = 'checkout' ORDER BY 1
                 """, [.text(ETLScenario.at(18_000))])
+            let a3 = try await pool.query(
+                "SELECT value FROM lake.experiment_unit_metrics WHERE unit_id = 'a3' AND metric = 'product_detail_view'")
+            #expect(try a3.scalar(Double.self) == 1)
             // a1, a2 and a7 in the control; a3, a4 and a5 in the treatment (a6 saw both).
             #expect(try units.rows.map { "\(try $0[0].decode(String.self))=\(try $0[1].decode(Int.self))" } == ["control=3", "treatment=3"])
             #expect(try units.rows.allSatisfy { try $0[2].decode(Int.self) == 6 && $0[3].decode(Bool.self) })
