@@ -1,6 +1,6 @@
 import Foundation
 import Logging
-import SeamETL
+@testable import SeamETL
 import SeamJoin
 import SeamLake
 import SeamPostgres
@@ -492,6 +492,41 @@ struct ETLTests {
             var recomputed = try await ETLScenario.snapshot(pool, ignoring: Self.timeDependent)
             (incremental["segment_metrics"], recomputed["segment_metrics"]) = (nil, nil)
             #expect(recomputed == incremental, "\(recomputed.keys.filter { recomputed[$0] != incremental[$0] }.sorted())")
+        }
+    }
+
+    @Test("a full experiment_results run raises work_mem for its per-unit aggregate alone and puts the planner settings back")
+    func fullRunSettings() async throws {
+        try await withComputedScenario { pool, _, configuration in
+            try await pool.withConnection { c in
+                // The connection's own setting, below what the units need, and not the server's.
+                try c.execute("SET work_mem = '64kB'")
+                try c.executeScript("BEGIN")
+                let definition = try #require(configuration.experiments.first)
+                let computation = ExperimentComputation(
+                    definition: definition, configured: true, variantsSeen: [], configuration: configuration,
+                    window: JobWindow(start: nil, end: Self.now), everything: true, changedSince: nil)
+                func workMem() throws -> Int {
+                    try c.query("SELECT pg_size_bytes(current_setting('work_mem')) / 1024").scalar(Int.self)
+                }
+                var inside = 0
+                try computation.withAggregateMemory(units: 10_000, on: c) { inside = try workMem() }
+                #expect(inside == 10_000 * computation.metrics.count * 150 / 1024)
+                #expect(try workMem() == 64)
+                // So few units need less than the connection has: left as it is.
+                try computation.withAggregateMemory(units: 2, on: c) { inside = try workMem() }
+                #expect(inside == 64)
+                // A whole full run leaves the connection's settings as they were.
+                _ = try ExperimentResultsJob(configuration: configuration).run(window: JobWindow(start: nil, end: Self.now), on: c)
+                let settings = try c.query(
+                    """
+                    SELECT current_setting('work_mem'), current_setting('enable_hashjoin'), current_setting('enable_mergejoin'),
+                           current_setting('enable_sort')
+                    """)
+                let row = try #require(settings.first)
+                #expect(try (0..<4).map { try row[$0].decode(String.self) } == ["64kB", "on", "on", "on"])
+                try c.executeScript("ROLLBACK")
+            }
         }
     }
 
