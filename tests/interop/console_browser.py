@@ -225,6 +225,15 @@ def run(seam, env, url, port, shots):
         lines = [c for c in got if c[0] == "lines"]
         check("units over time (one series per variant) and the cumulative lift (one per treatment)",
               len(lines) == 2 and lines[0][1] == 2 and lines[1][1] == 1, lines)
+        # The units over time: per variant, the visitors first exposed up to each UTC day.
+        days = sorted({at.strftime("%Y-%m-%d") for _, _, at in flags})
+        expected = {variant: [sum(1 for _, v, at in flags if v == variant and at.strftime("%Y-%m-%d") <= day) for day in days]
+                    for variant in ("control", "treatment")}
+        drawn = {g.get_attribute("data-name"): [(p.get_attribute("data-x"), float(p.get_attribute("data-value")))
+                                                for p in g.find_elements(By.CSS_SELECTOR, "circle.point")]
+                 for g in driver.find_elements(By.CSS_SELECTOR, "svg.chart")[0].find_elements(By.CSS_SELECTOR, "g.series")}
+        check("the units over time are the visitors first exposed up to each UTC day, per variant",
+              drawn == {variant: list(zip(days, map(float, counts))) for variant, counts in expected.items()}, (drawn, days))
         cumulative = driver.find_elements(By.CSS_SELECTOR, "svg.chart")[1].find_elements(By.CSS_SELECTOR, "circle.point")
         last = float(cumulative[-1].get_attribute("data-value")) if cumulative else None
         first_metric = sorted(metrics)[0]
