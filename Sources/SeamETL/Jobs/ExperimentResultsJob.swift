@@ -412,15 +412,18 @@ struct ExperimentComputation {
         // a login, the purchases on another device once logged in). The exposed unit stays
         // the unit analysed. An event matched twice is taken once.
         //
-        // Each unit's events are looked up, in full runs too: the lake's indexes by those ids
-        // lead with the id and then the time, so a lookup reads only the events inside the
-        // unit's reach. Left to itself, the planner hashed every event fact against the units
-        // in a full run, a read of the whole table per experiment: 0.89–0.97 s per experiment
-        // at a fifth of seam bench etl's scale, against 0.60–0.72 s looked up (the 20,200
-        // units have 800,000 of the 2 million event facts, 200,000 inside their reach). The
-        // settings return to their defaults after the statement.
-        try connection.execute("SET LOCAL enable_hashjoin = off")
-        try connection.execute("SET LOCAL enable_mergejoin = off")
+        // A full run looks each unit's events up too (nested loops for this statement): the
+        // lake's indexes by those ids lead with the id and then the time, so a lookup reads
+        // only the events inside the unit's reach. Left to itself, the planner hashed every
+        // event fact against the units, a read of the whole table per experiment: 0.89–0.97 s
+        // per experiment at a fifth of seam bench etl's scale, against 0.60–0.72 s looked up
+        // (the 20,200 units have 800,000 of the 2 million event facts, 200,000 inside their
+        // reach). A change-driven run recomputes a few hundred units and keeps the planner's
+        // choice. The settings return to their defaults after the statement.
+        if everything {
+            try connection.execute("SET LOCAL enable_hashjoin = off")
+            try connection.execute("SET LOCAL enable_mergejoin = off")
+        }
         try connection.execute(
             """
             CREATE TEMP TABLE xr_events ON COMMIT DROP AS
@@ -441,8 +444,10 @@ struct ExperimentComputation {
             WHERE u.unit_type IN ('context', 'user') AND e.user_id IS DISTINCT FROM u.unit_id
               AND e.anonymous_id IS DISTINCT FROM u.unit_id AND \(range)
             """)
-        try connection.execute("SET LOCAL enable_hashjoin TO DEFAULT")
-        try connection.execute("SET LOCAL enable_mergejoin TO DEFAULT")
+        if everything {
+            try connection.execute("SET LOCAL enable_hashjoin TO DEFAULT")
+            try connection.execute("SET LOCAL enable_mergejoin TO DEFAULT")
+        }
         // No index: xr_events holds the recomputed units' events only, every one of which the
         // statement below reads, and it joins them to the units by hash in full and in
         // change-driven runs alike. An index was written and never read (50 ms per experiment
