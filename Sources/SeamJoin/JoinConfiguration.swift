@@ -16,15 +16,23 @@ public struct JoinConfiguration: Sendable {
     /// turns backlog claims off. The rows live in PostgreSQL (temporary tables, hashes
     /// spilled to disk past `work_mem`), not in Seam's memory.
     public var backlogItems: Int
+    /// How long a backlog claim waits for exclusive use of `lake.event_facts` or
+    /// `lake.traces` when it adds at least half as many rows as the table holds: with it, the
+    /// claim drops the table's indexes and builds them again after its writes instead of
+    /// maintaining them row by row (migration 0019); readers of the table wait until the
+    /// claim commits. Zero turns such rebuilds off.
+    public var indexRebuildWait: Duration
 
     public init(
         horizon: Duration = .seconds(7 * 86_400), sessionTimeout: Duration = .seconds(30 * 60),
-        pollInterval: Duration = .milliseconds(200), batchItems: Int = 20_000, backlogItems: Int = 500_000
+        pollInterval: Duration = .milliseconds(200), batchItems: Int = 20_000, backlogItems: Int = 500_000,
+        indexRebuildWait: Duration = .seconds(2)
     ) {
         self.horizon = horizon
         self.sessionTimeout = sessionTimeout
         self.pollInterval = pollInterval
         self.batchItems = max(1, batchItems)
         self.backlogItems = max(0, backlogItems)
+        self.indexRebuildWait = max(.zero, indexRebuildWait)
     }
 }

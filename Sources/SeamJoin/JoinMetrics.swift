@@ -13,6 +13,7 @@ import SeamMetrics
 /// | `seam_join_errors_total` | | failed stage transactions (retried) |
 /// | `seam_join_set_aside_total` | kind | queue items set aside because their key fails to compute (`seam_meta.join_set_aside`) |
 /// | `seam_join_hashed_claims_total` | kind | backlog claims read by hash joins rather than key by key (`Lookups.hashed`) |
+/// | `seam_join_index_rebuilds_total` | table | backlog claims that dropped a derived table's indexes and built them again after writing (`IndexRebuild`) |
 public struct JoinMetrics: Sendable {
     private let handles: MetricHandles
 
@@ -48,6 +49,10 @@ public struct JoinMetrics: Sendable {
 
     func hashedClaim(_ kind: QueueKind) {
         handles.counter("seam_join_hashed_claims_total", [("kind", kind.label)]).increment()
+    }
+
+    func indexRebuild(_ table: String) {
+        handles.counter("seam_join_index_rebuilds_total", [("table", table)]).increment()
     }
 
     func error() {

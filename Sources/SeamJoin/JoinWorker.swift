@@ -77,6 +77,9 @@ public struct JoinWorker: Service {
         public var setAside: [QueueKind: Int] = [:]
         /// Backlog claims read by hash joins rather than key by key (`Lookups.hashed`), by kind.
         public var hashedClaims: [QueueKind: Int] = [:]
+        /// Claims that rebuilt a table's indexes after writing it rather than maintaining
+        /// them (`IndexRebuild`, migration 0019), by table.
+        public var indexRebuilds: [String: Int] = [:]
 
         public var totalItems: Int { items.values.reduce(0, +) }
         public var totalLate: Int { late.values.reduce(0, +) }
@@ -190,6 +193,7 @@ public struct JoinWorker: Service {
                 report.late[kind, default: 0] += step.late
                 report.setAside[kind, default: 0] += step.setAside
                 if step.hashed { report.hashedClaims[kind, default: 0] += 1 }
+                if let table = step.rebuiltIndexesOf { report.indexRebuilds[table, default: 0] += 1 }
                 for (table, rows) in step.rows { report.rows[table, default: 0] += rows }
                 if isolation.isIsolating(kind) {
                     // Small claims until the failed claim's items are covered.
@@ -219,6 +223,7 @@ public struct JoinWorker: Service {
             for (table, count) in report.rows { total.rows[table, default: 0] += count }
             for (kind, count) in report.setAside { total.setAside[kind, default: 0] += count }
             for (kind, count) in report.hashedClaims { total.hashedClaims[kind, default: 0] += count }
+            for (table, count) in report.indexRebuilds { total.indexRebuilds[table, default: 0] += count }
             afterPass?(total)
             if report.totalItems == 0 { return total }
         }
@@ -234,6 +239,8 @@ public struct JoinWorker: Service {
         var setAside = 0
         /// Whether the claim was read by hash joins (`Lookups.hashed`).
         var hashed = false
+        /// The table whose indexes the claim rebuilt rather than maintained, if any.
+        var rebuiltIndexesOf: String?
     }
 
     /// Runs one claim of `kind` of at most `limit` items (up to item `upTo` when given). A
@@ -253,14 +260,18 @@ public struct JoinWorker: Service {
             let lookups =
                 backlog ? try Lookups.forBacklog(of: kind, items: claimed.items, batchItems: configuration.batchItems, on: c) : .perKey
             var step = Step(items: claimed.items, late: claimed.late, full: claimed.full, hashed: lookups == .hashed)
+            let rebuild = IndexRebuild(lookups: lookups, wait: configuration.indexRebuildWait)
             func compute() throws {
                 switch kind {
                 case .trace:
-                    let rows = try TraceStage.run(horizon: configuration.horizon, lookups: lookups, on: c)
+                    let rows = try TraceStage.run(horizon: configuration.horizon, lookups: lookups, rebuild: rebuild, on: c)
                     step.rows = ["traces": rows.traces, "event_facts": rows.eventFacts]
+                    if rows.rebuiltIndexes > 0 { step.rebuiltIndexesOf = "traces" }
                 case .exposure: step.rows = ["exposures": try ExposureStage.run(on: c)]
                 case .event:
-                    step.rows = ["event_facts": try EventStage.run(sessionTimeout: configuration.sessionTimeout, lookups: lookups, on: c)]
+                    let rows = try EventStage.run(sessionTimeout: configuration.sessionTimeout, lookups: lookups, rebuild: rebuild, on: c)
+                    step.rows = ["event_facts": rows.events]
+                    if rows.rebuiltIndexes > 0 { step.rebuiltIndexesOf = "event_facts" }
                 case .session: step.rows = ["sessions": try SessionStage.run(lookups: lookups, on: c)]
                 case .traceChanged, .unitChanged:
                     step.rows = ["event_facts": try PropagationStage.run(kind: kind, horizon: configuration.horizon, on: c)]
@@ -291,12 +302,13 @@ public struct JoinWorker: Service {
         guard let step else { return nil }
         if step.setAside > 0 { metrics.setAside(kind, step.setAside) }
         if step.hashed { metrics.hashedClaim(kind) }
+        if let table = step.rebuiltIndexesOf { metrics.indexRebuild(table) }
         let seconds = (ContinuousClock.now - started).seconds
         logger.debug(
             "join stage",
             metadata: [
                 "kind": "\(kind.label)", "items": "\(step.items)", "late": "\(step.late)", "rows": "\(step.rows.values.reduce(0, +))",
-                "lookups": "\(step.hashed ? "hashed" : "per_key")",
+                "lookups": "\(step.hashed ? "hashed" : "per_key")", "indexes_rebuilt": "\(step.rebuiltIndexesOf ?? "none")",
                 "seconds": "\(String(format: "%.3f", seconds))",
             ])
         metrics.stage(kind, seconds: seconds)
@@ -363,6 +375,8 @@ extension JoinWorker.PassReport {
         if setAside > 0 { text += "; set aside (their keys fail to compute; see seam_meta.join_set_aside): \(setAside)" }
         let hashed = hashedClaims.filter { $0.value > 0 }.map { "\($0.key.label)=\($0.value)" }.sorted().joined(separator: " ")
         if !hashed.isEmpty { text += "; backlog claims read by hash joins: \(hashed)" }
+        let rebuilds = indexRebuilds.filter { $0.value > 0 }.map { "\($0.key)=\($0.value)" }.sorted().joined(separator: " ")
+        if !rebuilds.isEmpty { text += "; claims that rebuilt a table's indexes: \(rebuilds)" }
         return text
     }
 }

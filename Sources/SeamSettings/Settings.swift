@@ -82,6 +82,7 @@ public struct Settings: Sendable {
         ("SEAM_JOIN_POLL_MS", "join.poll_ms"),
         ("SEAM_JOIN_BATCH_ITEMS", "join.batch_items"),
         ("SEAM_JOIN_BACKLOG_ITEMS", "join.backlog_items"),
+        ("SEAM_JOIN_INDEX_REBUILD_WAIT_MS", "join.index_rebuild_wait_ms"),
         ("SEAM_JOIN_WORKERS", "join.workers"),
         ("SEAM_ETL_SCHEDULE", "etl.schedule"),
         ("SEAM_ETL_LOOKBACK_HOURS", "etl.lookback_hours"),
@@ -231,6 +232,7 @@ public struct Settings: Sendable {
         case "join.poll_ms": join.pollInterval = .milliseconds(try integer(minimum: 10, maximum: 60_000))
         case "join.batch_items": join.batchItems = try integer(minimum: 100, maximum: 1_000_000)
         case "join.backlog_items": join.backlogItems = try integer(minimum: 0, maximum: 10_000_000)
+        case "join.index_rebuild_wait_ms": join.indexRebuildWait = .milliseconds(try integer(minimum: 0, maximum: 60_000))
         case "join.workers": joinWorkers = try integer(minimum: 1, maximum: 64)
         case "etl.schedule":
             do { etl.defaultSchedule = try CronExpression(value) } catch { throw SettingsError("\(source): etl.schedule: \(error)") }

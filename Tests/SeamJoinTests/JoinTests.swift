@@ -100,6 +100,19 @@ struct JoinTests {
             """)
     }
 
+    /// Every index and constraint of the derived tables a claim may rebuild, by name and definition.
+    static func indexDefinitions(_ pool: PostgresPool) async throws -> Set<String> {
+        try await lines(
+            pool,
+            """
+            SELECT i.indexrelid::regclass::text || ': ' || pg_get_indexdef(i.indexrelid) FROM pg_index i
+            WHERE i.indrelid IN ('lake.event_facts'::regclass, 'lake.traces'::regclass)
+            UNION ALL
+            SELECT conname || ': ' || pg_get_constraintdef(oid) FROM pg_constraint
+            WHERE conrelid IN ('lake.event_facts'::regclass, 'lake.traces'::regclass)
+            """)
+    }
+
     static func lines(_ pool: PostgresPool, _ sql: SQLQuery) async throws -> Set<String> {
         Set(try await pool.query(sql).rows.map { try $0[0].decode(String.self) })
     }
@@ -133,12 +146,18 @@ struct JoinTests {
             let worker = JoinWorker(
                 pool: pool, configuration: claims.configuration,
                 metrics: JoinMetrics(handles: MetricHandles(factory: PrometheusMetricsFactory(registry: registry))))
+            let indexes = try await Self.indexDefinitions(pool)
             var hashed: [QueueKind: Int] = [:]
+            var rebuilds: [String: Int] = [:]
             for batch in batches {
                 try await Self.insert(batch, into: pool)
-                for (kind, claims) in try await worker.runPass().hashedClaims { hashed[kind, default: 0] += claims }
+                let report = try await worker.runPass()
+                for (kind, claims) in report.hashedClaims { hashed[kind, default: 0] += claims }
+                for (table, claims) in report.indexRebuilds { rebuilds[table, default: 0] += claims }
             }
-            for (kind, claims) in try await worker.drain().hashedClaims { hashed[kind, default: 0] += claims }
+            let report = try await worker.drain()
+            for (kind, claims) in report.hashedClaims { hashed[kind, default: 0] += claims }
+            for (table, claims) in report.indexRebuilds { rebuilds[table, default: 0] += claims }
             // Claims by hash joins ran in backlog mode, and only there; the metric counts them.
             var exposition = [UInt8]()
             registry.emit(into: &exposition)
@@ -148,6 +167,16 @@ struct JoinTests {
                 let line = "seam_join_hashed_claims_total{kind=\"\(kind.label)\"} \(hashed[kind] ?? 0)"
                 #expect(metrics.contains(line) == backlog, "\(line) in:\n\(metrics)")
             }
+            // Backlog claims into tables at most twice what they add (here the first ones)
+            // rebuilt the tables' indexes; the indexes are the migrations' again, and no
+            // other claim dropped any.
+            for table in ["event_facts", "traces"] {
+                #expect((rebuilds[table] ?? 0 > 0) == backlog, "\(table): \(rebuilds)")
+                #expect(metrics.contains("seam_join_index_rebuilds_total{table=\"\(table)\"}") == backlog, "\(table) in:\n\(metrics)")
+            }
+            #expect(try await Self.indexDefinitions(pool) == indexes)
+            let suspended: Int = try await pool.query("SELECT count(*) FROM seam_meta.join_suspended_indexes").scalar()
+            #expect(suspended == 0)
             let pending: Int = try await pool.query("SELECT count(*) FROM seam_meta.join_queue").scalar()
             #expect(pending == 0)
             outcome = try await Self.snapshot(pool)
@@ -346,6 +375,81 @@ struct JoinTests {
                     }
                 }
             }
+        }
+    }
+
+    @Test("a backlog claim rebuilds a table's indexes only when it adds half as many rows as the table holds or more, owns it, and gets it within the wait")
+    func indexRebuilds() async throws {
+        try await withLake { pool in
+            let indexes = try await Self.indexDefinitions(pool)
+            let url = pool.configuration.connectionString
+            // The function's rules, one transaction each (rolled back).
+            func suspend(_ table: String, adding: Int, waitMs: Int = 100, before: SQLQuery? = nil) async throws -> (Bool, Int) {
+                try await pool.withConnection { c in
+                    try c.executeScript("BEGIN")
+                    defer { _ = try? c.executeScript("ROLLBACK") }
+                    if let before { try c.executeScript(before) }
+                    let done = try c.query(
+                        "SELECT seam_meta.join_suspend_indexes(\(text: table)::regclass, \(adding), \(waitMs)::integer)").scalar(Bool.self)
+                    // The transaction is still usable, and knows how many indexes the table has now.
+                    let left = try c.query("SELECT count(*) FROM pg_index WHERE indrelid = \(text: table)::regclass").scalar(Int.self)
+                    return (done, left)
+                }
+            }
+            #expect(try await suspend("lake.traces", adding: 0) == (false, 3))
+            #expect(try await suspend("lake.traces", adding: 1) == (true, 0))
+            try await pool.execute(
+                """
+                INSERT INTO lake.traces (trace_id, root_known, start_time, end_time, duration_ms, span_count, error_count, services, first_seen, last_seen)
+                SELECT decode(md5(i::text), 'hex'), false, now(), now(), 0, 1, 0, '{}', now(), now() FROM generate_series(1, 5) AS i
+                """)
+            #expect(try await suspend("lake.traces", adding: 2) == (false, 3))
+            #expect(try await suspend("lake.traces", adding: 3) == (true, 0))
+            // Another login that does not own the table keeps its indexes.
+            let role = "seam_test_writer_\(UInt32.random(in: 0...UInt32.max))"
+            try await pool.execute("CREATE ROLE \(identifier: role) NOLOGIN")
+            try await pool.execute("GRANT USAGE ON SCHEMA lake, seam_meta TO \(identifier: role)")
+            try await pool.execute("GRANT SELECT ON ALL TABLES IN SCHEMA lake, seam_meta TO \(identifier: role)")
+            #expect(try await suspend("lake.traces", adding: 3, before: "SET LOCAL ROLE \(identifier: role)") == (false, 3))
+            try await pool.execute("REVOKE ALL ON ALL TABLES IN SCHEMA lake, seam_meta FROM \(identifier: role)")
+            try await pool.execute("REVOKE ALL ON SCHEMA lake, seam_meta FROM \(identifier: role)")
+            try await pool.execute("DROP ROLE \(identifier: role)")
+            // A reader in an open transaction keeps the table: the claim waits at most its
+            // wait, then maintains the indexes.
+            let reader = try PostgresConnection(url)
+            try reader.executeScript("BEGIN; SELECT count(*) FROM lake.traces")
+            let started = ContinuousClock.now
+            #expect(try await suspend("lake.traces", adding: 3, waitMs: 200) == (false, 3))
+            #expect(ContinuousClock.now - started < .seconds(5))
+            try reader.executeScript("COMMIT")
+            try await pool.execute("TRUNCATE lake.traces")
+
+            // The worker: backlog claims while a reader holds lake.event_facts. The traces'
+            // claims rebuild their indexes; the event facts' maintain theirs; the tables are
+            // the same as without the reader.
+            try await Self.insert(JoinDataset(seed: 7).raws, into: pool)
+            try reader.executeScript("BEGIN; SELECT count(*) FROM lake.event_facts")
+            let worker = JoinWorker(pool: pool, configuration: .init(batchItems: 10, backlogItems: 150, indexRebuildWait: .milliseconds(100)))
+            let report = try await worker.drain()
+            try reader.executeScript("COMMIT")
+            #expect((report.indexRebuilds["traces"] ?? 0) > 0, "\(report.indexRebuilds)")
+            #expect(report.indexRebuilds["event_facts"] == nil, "\(report.indexRebuilds)")
+            #expect((report.hashedClaims[.event] ?? 0) > 0)
+            #expect(report.summary.contains("claims that rebuilt a table's indexes: traces="), "\(report.summary)")
+            #expect(try await Self.indexDefinitions(pool) == indexes)
+            let dataset = JoinDataset(seed: 7)
+            #expect(try await Self.eventLines(pool) == dataset.expectedEventLines)
+            #expect(try await Self.traceLines(pool) == dataset.expectedTraceLines)
+
+        }
+        // With a wait of zero no claim rebuilds anything.
+        try await withLake { pool in
+            let dataset = JoinDataset(seed: 7)
+            try await Self.insert(dataset.raws, into: pool)
+            let off = try await JoinWorker(pool: pool, configuration: .init(batchItems: 10, backlogItems: 150, indexRebuildWait: .zero)).drain()
+            #expect(off.indexRebuilds.isEmpty, "\(off.indexRebuilds)")
+            #expect((off.hashedClaims[.trace] ?? 0) > 0)
+            #expect(try await Self.eventLines(pool) == dataset.expectedEventLines)
         }
     }
 

@@ -3,6 +3,9 @@
 -- queued. The last statement counts the changed traces. :trace_rows is trace_rows.sql over
 -- trace_claimed_spans.sql. :per_key is OFFSET 0 for a claim whose keys are looked up one by
 -- one, empty for a backlog claim joined whole (Lookups.swift; in psql \set per_key 'OFFSET 0').
+-- :'rebuild' is true for a backlog claim, which may rebuild the table's indexes rather than
+-- maintain them, waiting at most :'lock_timeout_ms' for the table (migration 0019; in psql
+-- \set rebuild false, \set lock_timeout_ms 0).
 CREATE TEMP TABLE IF NOT EXISTS join_new_traces (LIKE lake.traces) ON COMMIT DELETE ROWS;
 CREATE TEMP TABLE IF NOT EXISTS join_changed_traces (
     trace_id bytea, old_session text, new_session text, at timestamptz, forced boolean, facts_changed boolean,
@@ -34,6 +37,11 @@ WHERE (o.trace_id, o.root_known, o.root_span_id, o.root_service, o.root_name, o.
       n.duration_ms, n.span_count, n.error_count, n.services, n.session_id, n.user_id, n.first_seen,
       n.last_seen);
 
+-- A backlog claim adding at least half as many rows as the table holds drops its indexes here
+-- and builds them again at the end (migration 0019; see event_stage.sql).
+SELECT seam_meta.join_suspend_indexes('lake.traces', count(*), :'lock_timeout_ms'::integer)
+FROM join_changed_traces WHERE :'rebuild'::boolean HAVING count(*) > 0;
+
 DELETE FROM lake.traces WHERE trace_id = ANY(ARRAY(SELECT trace_id FROM join_changed_traces WHERE existed));
 INSERT INTO lake.traces (trace_id, root_known, root_span_id, root_service, root_name, root_route,
                              root_http_status, start_time, end_time, duration_ms, span_count, error_count,
@@ -50,4 +58,5 @@ SELECT seam_meta.join_kind('session'), seam_meta.join_bucket(s), s, min(at), boo
 FROM join_changed_traces CROSS JOIN LATERAL (VALUES (old_session), (new_session)) AS v(s)
 WHERE facts_changed AND s IS NOT NULL GROUP BY s;
 
-SELECT count(*) FROM join_changed_traces;
+-- The changed traces, and the indexes built again if this claim dropped them (else none).
+SELECT count(*), seam_meta.join_restore_indexes('lake.traces') FROM join_changed_traces;

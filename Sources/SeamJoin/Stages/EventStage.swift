@@ -46,12 +46,19 @@ enum EventStage {
 
     /// The SQL: `SQL/event_stage.sql` over `SQL/event_fact_rows.sql` and
     /// `SQL/event_claimed_events.sql`; the claimed events, their traces and exposures and
-    /// their old rows are read as `lookups` says.
-    static func run(sessionTimeout: Duration, lookups: Lookups, on c: PostgresConnection) throws -> Int {
+    /// their old rows are read as `lookups` says. Returns the events rewritten and the
+    /// indexes of `lake.event_facts` built again (`rebuild`; 0 when they were maintained).
+    static func run(
+        sessionTimeout: Duration, lookups: Lookups, rebuild: IndexRebuild, on c: PostgresConnection
+    ) throws -> (events: Int, rebuiltIndexes: Int) {
         let rows = try rows(
             events: try JoinSQL.eventClaimedEvents.render(["per_key": lookups.argument]), traceJoin: traceLookup(lookups),
             exposureJoin: exposureLookup(lookups), userExposureJoin: userExposureLookup(lookups), sessionTimeout: sessionTimeout)
-        let statements = try JoinSQL.eventStage.statements(["event_fact_rows": .fragment(rows), "per_key": lookups.argument])
-        return try lookups.applying(on: c) { try c.pipeline(statements).last?.scalar(Int.self) ?? 0 }
+        let statements = try JoinSQL.eventStage.statements(
+            ["event_fact_rows": .fragment(rows), "per_key": lookups.argument].merging(rebuild.arguments) { $1 })
+        return try lookups.applying(on: c) {
+            guard let last = try c.pipeline(statements).last else { return (0, 0) }
+            return (try last.scalar(Int.self), try last.scalar(Int.self, column: 1))
+        }
     }
 }

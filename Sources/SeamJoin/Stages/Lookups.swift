@@ -1,3 +1,4 @@
+import SeamMetrics
 import SeamPostgres
 
 /// How a stage's statements reach the lake rows of its claimed keys.
@@ -87,5 +88,25 @@ enum Lookups: Sendable, Equatable {
         let value = try body()
         try c.executeScript("SET LOCAL enable_nestloop TO DEFAULT")
         return value
+    }
+}
+
+/// Whether a stage's writes may rebuild their table's indexes instead of maintaining them
+/// (`seam_meta.join_suspend_indexes`, migration 0019): only a hashed backlog claim may,
+/// when the table holds at most twice as many rows as the claim adds and its exclusive lock
+/// comes within `wait`. Rows are written either way; only the indexes' cost differs.
+struct IndexRebuild: Sendable, Equatable {
+    var allowed: Bool
+    var wait: Duration
+
+    init(lookups: Lookups, wait: Duration) {
+        allowed = lookups == .hashed && wait > .zero
+        self.wait = wait
+    }
+
+    /// The template arguments `:'rebuild'` and `:'lock_timeout_ms'`.
+    var arguments: [String: SQLTemplate.Argument] {
+        let milliseconds = Int64(min(wait.seconds * 1000, 3_600_000).rounded(.up))
+        return ["rebuild": .value(.bool(allowed)), "lock_timeout_ms": .value(.int64(max(1, milliseconds)))]
     }
 }

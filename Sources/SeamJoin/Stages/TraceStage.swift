@@ -11,16 +11,23 @@ enum TraceStage {
         try JoinSQL.traceRows.render(["spans": .fragment(spans)])
     }
 
-    /// Returns the traces and the event facts rewritten. The claimed traces' spans and old
-    /// rows are read as `lookups` says; the propagation to event facts always looks each
+    /// Returns the traces and the event facts rewritten, and the indexes of `lake.traces`
+    /// built again (`rebuild`; 0 when they were maintained). The claimed traces' spans and
+    /// old rows are read as `lookups` says; the propagation to event facts always looks each
     /// changed trace up (it touches the events naming it, a few each).
-    static func run(horizon: Duration, lookups: Lookups, on c: PostgresConnection) throws -> (traces: Int, eventFacts: Int) {
+    static func run(
+        horizon: Duration, lookups: Lookups, rebuild: IndexRebuild, on c: PostgresConnection
+    ) throws -> (traces: Int, eventFacts: Int, rebuiltIndexes: Int) {
         let rows = try rows(spans: try JoinSQL.traceClaimedSpans.render(["per_key": lookups.argument]))
-        let stage = try JoinSQL.traceStage.render(["trace_rows": .fragment(rows), "per_key": lookups.argument])
-        let traces = try lookups.applying(on: c) { try c.executeScript(stage).scalar(Int.self) }
-        guard traces > 0 else { return (0, 0) }
+        let statements = try JoinSQL.traceStage.statements(
+            ["trace_rows": .fragment(rows), "per_key": lookups.argument].merging(rebuild.arguments) { $1 })
+        let (traces, rebuilt) = try lookups.applying(on: c) { () -> (Int, Int) in
+            guard let last = try c.pipeline(statements).last else { return (0, 0) }
+            return (try last.scalar(Int.self), try last.scalar(Int.self, column: 1))
+        }
+        guard traces > 0 else { return (0, 0, rebuilt) }
         let eventFacts = try PropagationStage.propagateTraces(
             "SELECT trace_id, at, forced FROM join_changed_traces WHERE facts_changed", horizon: horizon, on: c)
-        return (traces, eventFacts)
+        return (traces, eventFacts, rebuilt)
     }
 }
