@@ -86,6 +86,13 @@ struct SettingsTests {
         #expect(backlog.description.contains("from 0 to 10000000"))
         let off = try Settings.resolve(options: options([]), environment: ["SEAM_JOIN_BACKLOG_ITEMS": "0"])
         #expect(off.join.backlogItems == 0)
+        let wait = try #require(throws: SettingsError.self) {
+            try Settings.resolve(options: options([]), environment: ["SEAM_JOIN_INDEX_REBUILD_WAIT_MS": "70000"])
+        }
+        #expect(wait.description.contains("SEAM_JOIN_INDEX_REBUILD_WAIT_MS"))
+        let noRebuilds = try Settings.resolve(options: options([]), environment: ["SEAM_JOIN_INDEX_REBUILD_WAIT_MS": "0"])
+        #expect(noRebuilds.join.indexRebuildWait == .zero)
+        #expect(Settings().join.indexRebuildWait == .seconds(2))
         #expect(throws: SettingsError.self) {
             try Settings.resolve(options: options(["--log-level", "loud"]), environment: [:])
         }
@@ -117,6 +124,7 @@ struct ExampleConfigurationTests {
         #expect(fromFile.join.pollInterval == defaults.join.pollInterval)
         #expect(fromFile.join.batchItems == defaults.join.batchItems)
         #expect(fromFile.join.backlogItems == defaults.join.backlogItems)
+        #expect(fromFile.join.indexRebuildWait == defaults.join.indexRebuildWait)
         #expect(fromFile.joinWorkers == defaults.joinWorkers)
         #expect(fromFile.etl.defaultSchedule == defaults.etl.defaultSchedule)
         #expect(fromFile.etl.lookbackHours == defaults.etl.lookbackHours)
