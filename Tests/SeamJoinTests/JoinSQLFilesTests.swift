@@ -39,10 +39,17 @@ struct JoinSQLFilesTests {
             "bucket_items": .value(.int64(50)), "take_more": .value(.bool(false)),
         ])
         #expect(statements.count == 12)
-        let take = try #require(statements.first { $0.sql.contains("WITH picks AS") })
-        #expect(take.sql.contains("FROM unnest($1::int[]) AS b"))
-        #expect(take.sql.contains("WHERE kind = $2::smallint AND bucket = b AND ($3::bigint IS NULL OR item_id <= $4::bigint)"))
-        #expect(take.binds == [.int32Array([1, 2]), .int16(3), .null, .null, .int64(50), .int64(50), .int64(100), .int64(50)])
+        let take = try #require(statements.first { $0.sql.contains("WITH whole AS") })
+        #expect(take.sql.contains("SELECT count(*) <= $1::bigint AS fits"))
+        #expect(take.sql.contains("WHERE kind = $2::smallint AND bucket = ANY($3::int[]) AND ($4::bigint IS NULL OR item_id <= $5::bigint)"))
+        #expect(take.sql.contains("FROM unnest($7::int[]) AS b"))
+        #expect(take.sql.contains("WHERE kind = $8::smallint AND bucket = b AND ($9::bigint IS NULL OR item_id <= $10::bigint)"))
+        #expect(
+            take.binds == [
+                .int64(100), .int16(3), .int32Array([1, 2]), .null, .null, .int64(100),
+                .int32Array([1, 2]), .int16(3), .null, .null, .int64(50), .int64(50), .int64(100),
+                .int16(3), .int32Array([1, 2]), .null, .null, .int64(50),
+            ])
         let code = statements.flatMap { $0.sql.split(separator: "\n") }.filter { !$0.trimmingCharacters(in: .whitespaces).hasPrefix("--") }
         #expect(!code.contains { $0.contains(":'") || $0.contains(":keys") || $0.contains(":key_match") })
     }

@@ -18,26 +18,43 @@ CREATE TEMP TABLE IF NOT EXISTS join_claim (
 ) ON COMMIT DELETE ROWS;
 CREATE TEMP TABLE IF NOT EXISTS join_claim_counts (taken bigint, late bigint, cut boolean) ON COMMIT DELETE ROWS;
 
--- The oldest items of each bucket, one more than a bucket's share to know whether it holds
--- more: each bucket is one ordered range of the queue's index, read no further than that.
--- (The oldest items of all held buckets at once cannot come from the index in order: that
--- read and sorted every pending item of the kind for each claim, 75 ms a claim at a
--- million-event backlog.) The claim then takes the oldest of those picks, at most
--- :'max_items' (a claim of one item when the worker isolates a key that fails).
-WITH picks AS MATERIALIZED (
+-- When the held buckets hold no more than :'max_items' pending items (up to the bound),
+-- the claim takes them all in one pass, in no order (whole): a catch-up's claim of a
+-- million items took 3.3 s so, 5.3 s picked and ordered as below (by hand, docs/benchmarks.md,
+-- "Join catch-up: indexes rebuilt"). Counting stops at one more than :'max_items'.
+-- Otherwise it picks the oldest items of each bucket, one more than a bucket's share to
+-- know whether it holds more: each bucket is one ordered range of the queue's index, read
+-- no further than that. (The oldest items of all held buckets at once cannot come from the
+-- index in order: that read and sorted every pending item of the kind for each claim, 75
+-- ms a claim at a million-event backlog.) The claim then takes the oldest of those picks,
+-- at most :'max_items' (a claim of one item when the worker isolates a key that fails).
+-- Each way's test is a one-time filter: the other way reads nothing.
+WITH whole AS MATERIALIZED (
+    SELECT count(*) <= :'max_items'::bigint AS fits FROM (
+        SELECT 1 FROM seam_meta.join_queue
+        WHERE kind = :'kind'::smallint AND bucket = ANY(:'buckets'::int[]) AND (:'bound'::bigint IS NULL OR item_id <= :'bound'::bigint)
+        LIMIT :'max_items'::bigint + 1
+    ) AS pending
+), picks AS MATERIALIZED (
     SELECT x.ctid, x.item_id, x.n FROM unnest(:'buckets'::int[]) AS b
     CROSS JOIN LATERAL (
         SELECT ctid, item_id, row_number() OVER (ORDER BY item_id) AS n FROM seam_meta.join_queue
         WHERE kind = :'kind'::smallint AND bucket = b AND (:'bound'::bigint IS NULL OR item_id <= :'bound'::bigint)
         ORDER BY item_id LIMIT :'bucket_items'::bigint + 1
     ) AS x
+    WHERE NOT (SELECT fits FROM whole)
 ), chosen AS MATERIALIZED (
     SELECT ctid FROM picks WHERE n <= :'bucket_items'::bigint ORDER BY item_id LIMIT :'max_items'::bigint
 ), taken AS (
     DELETE FROM seam_meta.join_queue WHERE ctid = ANY(ARRAY(SELECT ctid FROM chosen))
     RETURNING kind, trace_id, event_id, key1, key2, at, forced, enqueued_at
+), taken_whole AS (
+    DELETE FROM seam_meta.join_queue
+    WHERE (SELECT fits FROM whole)
+      AND kind = :'kind'::smallint AND bucket = ANY(:'buckets'::int[]) AND (:'bound'::bigint IS NULL OR item_id <= :'bound'::bigint)
+    RETURNING kind, trace_id, event_id, key1, key2, at, forced, enqueued_at
 ), claimed AS (
-    INSERT INTO join_claim SELECT * FROM taken RETURNING 1
+    INSERT INTO join_claim SELECT * FROM taken UNION ALL SELECT * FROM taken_whole RETURNING 1
 )
 INSERT INTO join_claim_counts
 SELECT (SELECT count(*) FROM claimed), 0,
