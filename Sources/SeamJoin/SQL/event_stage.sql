@@ -40,7 +40,7 @@ WHERE (o.event_id, o.name, o.occurred_at, o.received_at, o.session_id, o.session
 -- A backlog claim adding at least half as many rows as the table holds (the table is mostly
 -- missing: the first start over an imported lake, a catch-up from empty) drops the table's
 -- indexes here and builds them again at the end (migration 0019): a million rows took 27 s
--- through eight indexes, against 11-14 s written bare and indexed after (docs/benchmarks.md,
+-- through eight indexes, against 10-14 s written bare and indexed after (docs/benchmarks.md,
 -- "Join catch-up: indexes rebuilt").
 SELECT seam_meta.join_suspend_indexes('lake.event_facts', count(*), :'lock_timeout_ms'::integer)
 FROM join_changed_events WHERE :'rebuild'::boolean HAVING count(*) > 0;
