@@ -380,6 +380,16 @@ struct JoinTests {
 
     @Test("a backlog claim rebuilds a table's indexes only when it adds half as many rows as the table holds or more, owns it, and gets it within the wait")
     func indexRebuilds() async throws {
+        // The wait in whole milliseconds, rounded up, from 1 ms to an hour; only hashed claims may rebuild.
+        func milliseconds(_ rebuild: IndexRebuild) -> Int64? {
+            if case .value(.int64(let value))? = rebuild.arguments["lock_timeout_ms"] { value } else { nil }
+        }
+        #expect(milliseconds(IndexRebuild(lookups: .hashed, wait: .milliseconds(1500))) == 1500)
+        #expect(milliseconds(IndexRebuild(lookups: .hashed, wait: .nanoseconds(1))) == 1)
+        #expect(milliseconds(IndexRebuild(lookups: .hashed, wait: .seconds(7200))) == 3_600_000)
+        #expect(IndexRebuild(lookups: .hashed, wait: .seconds(2)).allowed)
+        #expect(!IndexRebuild(lookups: .perKey, wait: .seconds(2)).allowed)
+        #expect(!IndexRebuild(lookups: .hashed, wait: .zero).allowed)
         try await withLake { pool in
             let indexes = try await Self.indexDefinitions(pool)
             let url = pool.configuration.connectionString

@@ -1,4 +1,3 @@
-import SeamMetrics
 import SeamPostgres
 
 /// How a stage's statements reach the lake rows of its claimed keys.
@@ -104,9 +103,11 @@ struct IndexRebuild: Sendable, Equatable {
         self.wait = wait
     }
 
-    /// The template arguments `:'rebuild'` and `:'lock_timeout_ms'`.
+    /// The template arguments `:'rebuild'` and `:'lock_timeout_ms'` (the wait in whole
+    /// milliseconds, rounded up, from 1 ms to an hour).
     var arguments: [String: SQLTemplate.Argument] {
-        let milliseconds = Int64(min(wait.seconds * 1000, 3_600_000).rounded(.up))
+        let (seconds, attoseconds) = min(max(wait, .zero), .seconds(3600)).components
+        let milliseconds = seconds * 1000 + (attoseconds + 999_999_999_999_999) / 1_000_000_000_000_000
         return ["rebuild": .value(.bool(allowed)), "lock_timeout_ms": .value(.int64(max(1, milliseconds)))]
     }
 }
