@@ -17,25 +17,37 @@ INSERT INTO join_new_traces (trace_id, root_known, root_span_id, root_service, r
                              services, session_id, user_id, first_seen, last_seen, updated_at)
 :trace_rows;
 
--- facts_changed: what sessions and tag events read of a trace changed (arrival times alone
--- do not matter to them).
+-- From here to the insert, the temporary tables meet by hash joins, not the merge joins the
+-- planner takes without statistics on them (event_stage.sql).
+SET LOCAL enable_mergejoin = off;
+-- The changed traces: first the recomputed ones whose row is new or differs from the stored
+-- one, then the claimed ones left without a row (their spans are gone), whose stored rows go.
+-- forced: some claimed item of the trace was. facts_changed: what sessions and tag events
+-- read of a trace changed (arrival times alone do not matter to them). Driven by the new
+-- rows, as in event_stage.sql, where it grouped the claim by trace id first.
 INSERT INTO join_changed_traces
-SELECT k.trace_id, o.session_id, n.session_id, coalesce(n.start_time, o.start_time), k.forced,
+SELECT n.trace_id, o.session_id, n.session_id, n.start_time, f.trace_id IS NOT NULL,
        (o.trace_id, o.root_known, o.root_span_id, o.root_service, o.root_name, o.root_route,
        o.root_http_status, o.start_time, o.end_time, o.duration_ms, o.span_count, o.error_count, o.services,
        o.session_id, o.user_id) IS DISTINCT FROM (n.trace_id, n.root_known, n.root_span_id, n.root_service,
        n.root_name, n.root_route, n.root_http_status, n.start_time, n.end_time, n.duration_ms, n.span_count,
        n.error_count, n.services, n.session_id, n.user_id),
        o.trace_id IS NOT NULL
-FROM (SELECT trace_id, bool_or(forced) AS forced FROM join_claim GROUP BY trace_id) AS k
-LEFT JOIN LATERAL (SELECT * FROM lake.traces o WHERE o.trace_id = k.trace_id :per_key) AS o ON true
-LEFT JOIN join_new_traces n ON n.trace_id = k.trace_id
+FROM join_new_traces n
+LEFT JOIN LATERAL (SELECT * FROM lake.traces o WHERE o.trace_id = n.trace_id :per_key) AS o ON true
+LEFT JOIN (SELECT DISTINCT trace_id FROM join_claim WHERE forced) AS f ON f.trace_id = n.trace_id
 WHERE (o.trace_id, o.root_known, o.root_span_id, o.root_service, o.root_name, o.root_route,
       o.root_http_status, o.start_time, o.end_time, o.duration_ms, o.span_count, o.error_count, o.services,
       o.session_id, o.user_id, o.first_seen, o.last_seen) IS DISTINCT FROM (n.trace_id, n.root_known,
       n.root_span_id, n.root_service, n.root_name, n.root_route, n.root_http_status, n.start_time, n.end_time,
       n.duration_ms, n.span_count, n.error_count, n.services, n.session_id, n.user_id, n.first_seen,
-      n.last_seen);
+      n.last_seen)
+UNION ALL
+SELECT k.trace_id, o.session_id, NULL, o.start_time, k.forced, true, true
+FROM (SELECT trace_id, bool_or(forced) AS forced FROM join_claim c
+      WHERE NOT EXISTS (SELECT 1 FROM join_new_traces n WHERE n.trace_id = c.trace_id)
+      GROUP BY trace_id) AS k
+CROSS JOIN LATERAL (SELECT * FROM lake.traces o WHERE o.trace_id = k.trace_id :per_key) AS o;
 
 -- A backlog claim adding at least half as many rows as the table holds drops its indexes here
 -- and builds them again at the end (migration 0019; see event_stage.sql).
@@ -50,13 +62,18 @@ SELECT n.trace_id, n.root_known, n.root_span_id, n.root_service, n.root_name, n.
        n.root_http_status, n.start_time, n.end_time, n.duration_ms, n.span_count, n.error_count, n.services,
        n.session_id, n.user_id, n.first_seen, n.last_seen, n.updated_at
 FROM join_new_traces n JOIN join_changed_traces c USING (trace_id);
+SET LOCAL enable_mergejoin TO DEFAULT;
 
 -- One item per session, however many of its traces changed (a session's traces arrive
 -- together: one item per trace made the session stage claim each session many times over).
+-- A union of two scans, as in event_stage.sql.
 INSERT INTO seam_meta.join_queue (kind, bucket, key1, at, forced)
 SELECT seam_meta.join_kind('session'), seam_meta.join_bucket(s), s, min(at), bool_or(forced)
-FROM join_changed_traces CROSS JOIN LATERAL (VALUES (old_session), (new_session)) AS v(s)
-WHERE facts_changed AND s IS NOT NULL GROUP BY s;
+FROM (SELECT new_session AS s, at, forced FROM join_changed_traces WHERE facts_changed AND new_session IS NOT NULL
+      UNION ALL
+      SELECT old_session, at, forced FROM join_changed_traces
+      WHERE facts_changed AND old_session IS NOT NULL AND old_session IS DISTINCT FROM new_session) AS v
+GROUP BY s;
 
 -- The changed traces, and the indexes built again if this claim dropped them (else none).
 SELECT count(*), seam_meta.join_restore_indexes('lake.traces') FROM join_changed_traces;
