@@ -166,20 +166,21 @@ public struct JoinWorker: Service {
         for kind in Self.order {
             // One claim per stage and pass while the join keeps up: under a steady stream a
             // stage always finds new items, and looping on it would keep the later stages
-            // (and freshness) waiting. A full claim means a backlog: then the stage drains
-            // it first (bounded), so that the later stages see the result once, not each
-            // intermediate state, and in backlog claims, which hash whole tables against
-            // the claim instead of looking keys up one by one (`Lookups`).
+            // (and freshness) waiting. A backlog (the stage's buckets hold more items than an
+            // ordinary claim takes: its first claim grows to a backlog claim; or a claim left
+            // items behind) is drained first (bounded), so that the later stages see the
+            // result once, not each intermediate state, and in backlog claims, which hash
+            // whole tables against the claim instead of looking keys up one by one (`Lookups`).
             var backlog = false
             for _ in 0..<64 {
                 let isolating = isolation.isIsolating(kind)
-                let limit =
-                    backlog && !isolating && configuration.backlogItems > configuration.batchItems
-                    ? configuration.backlogItems : isolation.limit(kind, normal: configuration.batchItems)
+                let backlogClaims = !isolating && configuration.backlogItems > configuration.batchItems
+                let limit = backlog && backlogClaims ? configuration.backlogItems : isolation.limit(kind, normal: configuration.batchItems)
                 let step: Step?
                 do {
                     step = try await runStage(
-                        kind, upTo: kind == .event ? eventBound : nil, limit: limit, backlog: limit > configuration.batchItems)
+                        kind, upTo: kind == .event ? eventBound : nil, limit: limit,
+                        growTo: !backlog && backlogClaims ? configuration.backlogItems : nil)
                 } catch where !error.isDatabaseOutage && limit > 1 {
                     isolation.failed(kind, limit: limit, normal: configuration.batchItems)
                     metrics.error()
@@ -243,22 +244,24 @@ public struct JoinWorker: Service {
         var rebuiltIndexesOf: String?
     }
 
-    /// Runs one claim of `kind` of at most `limit` items (up to item `upTo` when given). A
-    /// `backlog` claim large enough against the lake (`Lookups.forBacklog`) reads its keys'
-    /// rows by hash joins; any other looks them up key by key. A claim of one key (`limit`
-    /// 1) that fails for a reason other than an outage sets its items aside with the error
-    /// instead of failing.
-    private func runStage(_ kind: QueueKind, upTo bound: Int64?, limit: Int, backlog: Bool) async throws -> Step? {
+    /// Runs one claim of `kind` of at most `limit` items (up to item `upTo` when given), or
+    /// of `growTo` when its buckets hold more than `limit` (`QueueClaim.claim`). A claim of
+    /// more than `join.batch_items` (a backlog claim) large enough against the lake
+    /// (`Lookups.forBacklog`) reads its keys' rows by hash joins; any other looks them up
+    /// key by key. A claim of one key (`limit` 1) that fails for a reason other than an
+    /// outage sets its items aside with the error instead of failing.
+    private func runStage(_ kind: QueueKind, upTo bound: Int64?, limit: Int, growTo: Int?) async throws -> Step? {
         if kind == .event, bound == nil { return nil }
         let configuration = configuration
         let started = ContinuousClock.now
         let logger = logger
         let step = try await pool.transaction { c -> Step? in
             guard let claimed = try QueueClaim.claim(
-                kind: kind, limit: limit, upTo: bound, horizon: configuration.horizon, on: c)
+                kind: kind, limit: limit, growTo: growTo, upTo: bound, horizon: configuration.horizon, on: c)
             else { return nil }
             let lookups =
-                backlog ? try Lookups.forBacklog(of: kind, items: claimed.items, batchItems: configuration.batchItems, on: c) : .perKey
+                claimed.limit > configuration.batchItems
+                ? try Lookups.forBacklog(of: kind, items: claimed.items, batchItems: configuration.batchItems, on: c) : .perKey
             var step = Step(items: claimed.items, late: claimed.late, full: claimed.full, hashed: lookups == .hashed)
             let rebuild = IndexRebuild(lookups: lookups, wait: configuration.indexRebuildWait)
             func compute() throws {

@@ -157,4 +157,34 @@ struct QueueProtocolTests {
             }
         }
     }
+
+    @Test("a claim allowed to grow takes up to its larger limit when its buckets hold more than its own, else its own")
+    func claimGrowth() async throws {
+        try await TestDatabase.withLake { pool in
+            try await pool.withConnection { c in
+                try c.execute(
+                    """
+                    INSERT INTO seam_meta.join_queue (kind, bucket, key1, at)
+                    SELECT 5, seam_meta.join_bucket('s-' || i), 's-' || i, now() FROM generate_series(1, 64) AS i
+                    """)
+                func claim(_ limit: Int, growTo: Int?) throws -> QueueClaim.Claimed? {
+                    try c.transaction { c in
+                        try QueueClaim.claim(kind: .session, limit: limit, growTo: growTo, horizon: .seconds(86_400), on: c)
+                    }
+                }
+                // 64 waiting, more than 10: the claim grows to 40 (and leaves 24 behind).
+                let grown = try #require(try claim(10, growTo: 40))
+                #expect(grown.limit == 40 && grown.items == 40 && grown.full)
+                // Without growTo, or with one no larger, it stays at its limit.
+                let plain = try #require(try claim(10, growTo: nil))
+                #expect(plain.limit == 10 && plain.items == 10 && plain.full)
+                let same = try #require(try claim(5, growTo: 5))
+                #expect(same.limit == 5 && same.items == 5)
+                // 9 waiting, no more than 9: no backlog, no growth.
+                let rest = try #require(try claim(9, growTo: 1_000))
+                #expect(rest.limit == 9 && rest.items == 9 && !rest.full)
+                #expect(try claim(10, growTo: 1_000) == nil)
+            }
+        }
+    }
 }
