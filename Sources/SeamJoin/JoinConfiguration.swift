@@ -10,8 +10,8 @@ public struct JoinConfiguration: Sendable {
     /// Most queue items one stage transaction claims while the join keeps up; bounds the
     /// work per transaction.
     public var batchItems: Int
-    /// Most queue items a stage transaction claims once a claim of `batchItems` left items
-    /// behind (a backlog): such claims read each lake table once and hash it against the
+    /// Most queue items a stage transaction claims when more than `batchItems` wait in its
+    /// buckets, or after a claim left items behind (a backlog): such claims read each lake table once and hash it against the
     /// claim instead of looking every key up (`Lookups.hashed`). At most `batchItems`
     /// turns backlog claims off. The rows live in PostgreSQL (temporary tables, hashes
     /// spilled to disk past `work_mem`), not in Seam's memory. A million: a catch-up of a

@@ -270,7 +270,7 @@ public struct JoinWorker: Service {
                     let rows = try TraceStage.run(horizon: configuration.horizon, lookups: lookups, rebuild: rebuild, on: c)
                     step.rows = ["traces": rows.traces, "event_facts": rows.eventFacts]
                     if rows.rebuiltIndexes > 0 { step.rebuiltIndexesOf = "traces" }
-                case .exposure: step.rows = ["exposures": try ExposureStage.run(on: c)]
+                case .exposure: step.rows = ["exposures": try ExposureStage.run(lookups: lookups, on: c)]
                 case .event:
                     let rows = try EventStage.run(sessionTimeout: configuration.sessionTimeout, lookups: lookups, rebuild: rebuild, on: c)
                     step.rows = ["event_facts": rows.events]

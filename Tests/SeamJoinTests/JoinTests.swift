@@ -151,6 +151,10 @@ struct JoinTests {
             var rebuilds: [String: Int] = [:]
             for batch in batches {
                 try await Self.insert(batch, into: pool)
+                // The flag evaluations' statistics, without which their table's estimate (from
+                // its size) is many times its few rows here and keeps exposure claims looking
+                // pairs up one by one.
+                if backlog { try await pool.execute("ANALYZE lake.logs") }
                 let report = try await worker.runPass()
                 for (kind, claims) in report.hashedClaims { hashed[kind, default: 0] += claims }
                 for (table, claims) in report.indexRebuilds { rebuilds[table, default: 0] += claims }
@@ -162,7 +166,7 @@ struct JoinTests {
             var exposition = [UInt8]()
             registry.emit(into: &exposition)
             let metrics = String(decoding: exposition, as: UTF8.self)
-            for kind in [QueueKind.trace, .event, .session] {
+            for kind in [QueueKind.trace, .exposure, .event, .session] {
                 #expect((hashed[kind] ?? 0 > 0) == backlog, "\(kind.label): \(hashed)")
                 let line = "seam_join_hashed_claims_total{kind=\"\(kind.label)\"} \(hashed[kind] ?? 0)"
                 #expect(metrics.contains(line) == backlog, "\(line) in:\n\(metrics)")
@@ -400,7 +404,7 @@ struct JoinTests {
                             .joined(separator: "\n")
                     }
                 }
-                for kind in [QueueKind.trace, .event, .session] {
+                for kind in [QueueKind.trace, .exposure, .event, .session] {
                     try c.transaction { c in
                         let claimed = try #require(
                             try QueueClaim.claim(kind: kind, limit: 100_000, horizon: .seconds(3650 * 86_400), on: c))
@@ -409,6 +413,11 @@ struct JoinTests {
                             let rows: SQLQuery
                             switch kind {
                             case .trace: rows = try TraceStage.rows(spans: try JoinSQL.traceClaimedSpans.render(["per_key": lookups.argument]))
+                            case .exposure:
+                                rows = try ExposureStage.rows(
+                                    evaluations: try JoinSQL.exposureClaimedEvaluations.render([
+                                        "units": .fragment(try JoinSQL.exposureClaimedUnits.render()), "per_key": lookups.argument,
+                                    ]))
                             case .event:
                                 rows = try EventStage.rows(
                                     events: try JoinSQL.eventClaimedEvents.render(["per_key": lookups.argument]),
@@ -541,8 +550,9 @@ struct JoinTests {
                     #expect(rows > 100)
                     #expect(try Lookups.estimatedRows(of: table, on: c) == rows, "\(table)")
                 }
-                // A stage without a backlog form; a table never analyzed counts by its size.
-                #expect(try Lookups.forBacklog(of: .exposure, items: 1_000_000, batchItems: 10, on: c) == .perKey)
+                // A stage without a backlog form, and one with; a table never analyzed counts by its size.
+                #expect(try Lookups.forBacklog(of: .traceChanged, items: 1_000_000, batchItems: 10, on: c) == .perKey)
+                #expect(try Lookups.forBacklog(of: .exposure, items: 1_000_000, batchItems: 10, on: c) == .hashed)
                 #expect(try Lookups.estimatedRows(of: "lake.event_facts", on: c) == 0)
                 // (The flag evaluations: not analyzed here; autovacuum may have, then the estimate is exact.)
                 let logs = try c.query("SELECT count(*) FROM lake.logs").scalar(Int.self)

@@ -1,5 +1,6 @@
 -- Every flag evaluation of the claimed experiment x unit pairs (:units is
--- exposure_claimed_units.sql), looked up one pair at a time. For exposure_rows.sql.
+-- exposure_claimed_units.sql): looked up one pair at a time with :per_key OFFSET 0, joined
+-- for a backlog claim (:per_key empty; Lookups.swift). For exposure_rows.sql.
 SELECT l.* FROM (:units) AS u
     CROSS JOIN LATERAL (
         SELECT l.flag_key AS experiment_key, coalesce(l.flag_context_id, l.user_id, l.session_id) AS unit_id,
@@ -9,5 +10,5 @@ SELECT l.* FROM (:units) AS u
         FROM lake.logs l
         WHERE l.flag_key = u.experiment_key AND coalesce(l.flag_context_id, l.user_id, l.session_id) = u.unit_id
           AND l.flag_key IS NOT NULL AND l.flag_variant IS NOT NULL
-        OFFSET 0
+        :per_key
     ) AS l

@@ -4,7 +4,8 @@
 -- before and after (the events of those users see the unit's exposures, event_variants.sql).
 -- The last statement counts the changed pairs.
 -- :exposure_rows is exposure_rows.sql over exposure_claimed_evaluations.sql; :units is
--- exposure_claimed_units.sql.
+-- exposure_claimed_units.sql. :per_key is OFFSET 0 for a claim whose pairs are looked up one
+-- by one, empty for a backlog claim joined whole (Lookups.swift; in psql \set per_key 'OFFSET 0').
 CREATE TEMP TABLE IF NOT EXISTS join_new_exposures (LIKE lake.exposures) ON COMMIT DELETE ROWS;
 CREATE TEMP TABLE IF NOT EXISTS join_changed_exposures (
     experiment_key text, unit_id text, at timestamptz, forced boolean, facts_changed boolean,
@@ -24,7 +25,7 @@ SELECT k.experiment_key, k.unit_id, least(o.first_exposed_at, n.first_exposed_at
        o.resolved_user_id, n.resolved_user_id
 FROM (:units) AS k
 LEFT JOIN LATERAL (
-    SELECT * FROM lake.exposures o WHERE o.experiment_key = k.experiment_key AND o.unit_id = k.unit_id OFFSET 0
+    SELECT * FROM lake.exposures o WHERE o.experiment_key = k.experiment_key AND o.unit_id = k.unit_id :per_key
 ) AS o ON true
 LEFT JOIN join_new_exposures n ON n.experiment_key = k.experiment_key AND n.unit_id = k.unit_id
 WHERE (o.experiment_key, o.unit_id, o.unit_type, o.variant, o.first_exposed_at, o.last_exposed_at,
@@ -39,7 +40,7 @@ WITH removed AS (
     DELETE FROM lake.exposures WHERE ctid = ANY(ARRAY(
         SELECT x.ctid FROM join_changed_exposures c
         CROSS JOIN LATERAL (
-            SELECT ctid FROM lake.exposures x WHERE x.experiment_key = c.experiment_key AND x.unit_id = c.unit_id OFFSET 0
+            SELECT ctid FROM lake.exposures x WHERE x.experiment_key = c.experiment_key AND x.unit_id = c.unit_id :per_key
         ) AS x))
     RETURNING experiment_key, unit_id, unit_type, user_id, resolved_user_id
 )

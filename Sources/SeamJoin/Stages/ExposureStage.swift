@@ -11,11 +11,13 @@ enum ExposureStage {
         try JoinSQL.exposureRows.render(["evaluations": .fragment(evaluations)])
     }
 
-    static func run(on c: PostgresConnection) throws -> Int {
+    /// The claimed pairs' evaluations and old rows are read as `lookups` says. Returns the
+    /// pairs rewritten.
+    static func run(lookups: Lookups, on c: PostgresConnection) throws -> Int {
         let units = try JoinSQL.exposureClaimedUnits.render()
-        let rows = try rows(evaluations: try JoinSQL.exposureClaimedEvaluations.render(["units": .fragment(units)]))
-        return try c.executeScript(
-            try JoinSQL.exposureStage.render(["exposure_rows": .fragment(rows), "units": .fragment(units)])
-        ).scalar(Int.self)
+        let rows = try rows(
+            evaluations: try JoinSQL.exposureClaimedEvaluations.render(["units": .fragment(units), "per_key": lookups.argument]))
+        let stage = try JoinSQL.exposureStage.render(["exposure_rows": .fragment(rows), "units": .fragment(units), "per_key": lookups.argument])
+        return try lookups.applying(on: c) { try c.executeScript(stage).scalar(Int.self) }
     }
 }

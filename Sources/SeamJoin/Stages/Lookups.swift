@@ -39,7 +39,8 @@ enum Lookups: Sendable, Equatable {
         case .trace: "lake.spans"
         case .event: "lake.tag_events"
         case .session: "lake.event_facts"
-        case .exposure, .traceChanged, .unitChanged: nil
+        case .exposure: "lake.logs"
+        case .traceChanged, .unitChanged: nil
         }
     }
 
