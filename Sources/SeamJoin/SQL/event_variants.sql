@@ -9,11 +9,13 @@
 -- :user_exposure_join to the exposures x whose unit stands for that user (one index lookup
 -- per id, or a hash join for a whole table).
 unit_exposures AS MATERIALIZED (
-    -- The exposures of every unit the events name, looked up once per unit.
+    -- The exposures of every unit the events name, looked up once per unit. A union of three
+    -- scans: a lateral triple of values per event took a nested loop and, for a backlog
+    -- claim (nested loops off), a sort of every id (3.5 s at a million-event catch-up).
     SELECT x.unit_id, x.experiment_key, x.variant, x.first_exposed_at
-    FROM (SELECT DISTINCT u.unit_id FROM :events
-          CROSS JOIN LATERAL (VALUES (user_id), (anonymous_id), (session_id)) AS u(unit_id)
-          WHERE u.unit_id IS NOT NULL) AS k
+    FROM (SELECT user_id AS unit_id FROM :events WHERE user_id IS NOT NULL
+          UNION SELECT anonymous_id FROM :events WHERE anonymous_id IS NOT NULL
+          UNION SELECT session_id FROM :events WHERE session_id IS NOT NULL) AS k
     :exposure_join
 ), user_exposures AS MATERIALIZED (
     -- The exposures of every unit that stands for a user the events stand for.
