@@ -21,8 +21,9 @@ CREATE TEMP TABLE IF NOT EXISTS join_changed_events (
 
 -- From here to the insert, the temporary tables meet by hash joins: without statistics on
 -- them the planner took merge joins, whose sorts spilled to disk. With the statement below
--- driven by the new rows, at a million-event catch-up it took 2.2 s instead of 3.9 and the
--- insert 4.0 s instead of 5.2 (docs/benchmarks.md, "Join catch-up: the stages' own writes").
+-- driven by the new rows, at a million-event catch-up it took 1.2-1.4 s instead of 3.9 and
+-- the insert 3.5-3.8 s instead of 5.2 (docs/benchmarks.md, "Join catch-up: the stages' own
+-- work").
 SET LOCAL enable_mergejoin = off;
 -- The changed events: first the recomputed ones whose row is new or differs from the stored
 -- one, forced when any claimed item was (their own claim included); then the claimed ones
