@@ -133,16 +133,20 @@ struct QueueProtocolTests {
         }
     }
 
+    /// 64 sessions with one item each, over the 16 buckets.
+    static func queueSessions(on c: PostgresConnection) throws {
+        try c.execute(
+            """
+            INSERT INTO seam_meta.join_queue (kind, bucket, key1, at)
+            SELECT 5, seam_meta.join_bucket('s-' || i), 's-' || i, now() FROM generate_series(1, 64) AS i
+            """)
+    }
+
     @Test("a claim takes at most its limit, spread over the buckets, and says whether it left items behind")
     func claimLimits() async throws {
         try await TestDatabase.withLake { pool in
             try await pool.withConnection { c in
-                // 64 sessions with one item each, over the 16 buckets.
-                try c.execute(
-                    """
-                    INSERT INTO seam_meta.join_queue (kind, bucket, key1, at)
-                    SELECT 5, seam_meta.join_bucket('s-' || i), 's-' || i, now() FROM generate_series(1, 64) AS i
-                    """)
+                try Self.queueSessions(on: c)
                 #expect(try c.query("SELECT count(DISTINCT bucket) FROM seam_meta.join_queue").scalar(Int.self) > 8)
                 func claim(_ limit: Int) throws -> QueueClaim.Claimed? { try Self.claim(.session, limit: limit, on: c) }
                 // One item, as when the worker isolates a key that fails, though 16 buckets are held.
@@ -162,11 +166,7 @@ struct QueueProtocolTests {
     func claimGrowth() async throws {
         try await TestDatabase.withLake { pool in
             try await pool.withConnection { c in
-                try c.execute(
-                    """
-                    INSERT INTO seam_meta.join_queue (kind, bucket, key1, at)
-                    SELECT 5, seam_meta.join_bucket('s-' || i), 's-' || i, now() FROM generate_series(1, 64) AS i
-                    """)
+                try Self.queueSessions(on: c)
                 func claim(_ limit: Int, growTo: Int?) throws -> QueueClaim.Claimed? {
                     try c.transaction { c in
                         try QueueClaim.claim(kind: .session, limit: limit, growTo: growTo, horizon: .seconds(86_400), on: c)
