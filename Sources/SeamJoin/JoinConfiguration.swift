@@ -11,10 +11,11 @@ public struct JoinConfiguration: Sendable {
     /// work per transaction.
     public var batchItems: Int
     /// Most queue items a stage transaction claims when more than `batchItems` wait in its
-    /// buckets, or after a claim left items behind (a backlog): such claims read each lake table once and hash it against the
-    /// claim instead of looking every key up (`Lookups.hashed`). At most `batchItems`
-    /// turns backlog claims off. The rows live in PostgreSQL (temporary tables, hashes
-    /// spilled to disk past `work_mem`), not in Seam's memory. A million: a catch-up of a
+    /// buckets, or after a claim left items behind (a backlog): such claims read each lake
+    /// table once and hash it against the claim instead of looking every key up
+    /// (`Lookups.hashed`). At most `batchItems` turns backlog claims off. The rows live in
+    /// PostgreSQL (temporary tables, hashes spilled to disk past `work_mem`), not in Seam's
+    /// memory. A million: a catch-up of a
     /// million tag events took 106-110 s in claims of a million, 112-119 s in claims of
     /// half that, whose second claim builds the rebuilt indexes again over the first one's
     /// rows (`indexRebuildWait`; without rebuilds both sizes took 128-130 s).
