@@ -135,4 +135,79 @@ struct IdentitiesTests {
             }
         }
     }
+
+    /// Migration 0020. A day's partition has no statistics until autovacuum analyzes it, and
+    /// the triggers' joins with the whole other table were then planned as a scan of the day
+    /// for every stored batch. Each session is now looked up by index, whatever the planner
+    /// estimates.
+    @Test("the triggers look the other table up session by session, not by reading its day (unanalyzed) whole")
+    func lookupsBySession() async throws {
+        try await TestDatabase.withLake { pool in
+            // 20,000 spans and 20,000 tag events in 2,000 sessions of today, never analyzed;
+            // the spans of sessions 300-399 carry a user, the others none.
+            try await pool.execute(
+                """
+                INSERT INTO lake.spans (trace_id, span_id, name, start_time, end_time, session_id, user_id)
+                SELECT decode(lpad(to_hex(g), 32, '0'), 'hex'), decode(lpad(to_hex(g), 16, '0'), 'hex'), 'GET /', now(), now(),
+                       's-' || g % 2000, CASE WHEN g % 2000 BETWEEN 300 AND 399 THEN 'u-' || g % 2000 END
+                FROM generate_series(1, 20000) AS g
+                """)
+            try await pool.execute(
+                """
+                INSERT INTO lake.tag_events (event_id, name, occurred_at, received_at, anonymous_id, session_id, properties, context)
+                SELECT gen_random_uuid(), 'e', now(), now(), 'a-' || g % 2000, 's-' || g % 2000, '{}', '{}'
+                FROM generate_series(1, 20000) AS g
+                """)
+            let days = try await pool.query(
+                """
+                SELECT (SELECT DISTINCT tableoid::regclass::text FROM lake.spans),
+                       (SELECT DISTINCT tableoid::regclass::text FROM lake.tag_events)
+                """)
+            let (spansDay, eventsDay) = (try days.rows[0][0].decode(String.self), try days.rows[0][1].decode(String.self))
+            // In one transaction: tag events of new visitors in sessions 300-399 (linked to their
+            // spans' users), and spans with users in sessions 500-599 (linked to their events).
+            // pg_stat_xact_user_tables also counts what earlier transactions of the connection did
+            // and have not yet reported: the counts before and after are compared.
+            let scans = try await pool.withConnection { c -> [Int] in
+                func seqScans() throws -> [Int] {
+                    let row = try c.query(
+                        """
+                        SELECT coalesce(sum(seq_scan) FILTER (WHERE relid = \(text: spansDay)::regclass), 0)::int,
+                               coalesce(sum(seq_scan) FILTER (WHERE relid = \(text: eventsDay)::regclass), 0)::int
+                        FROM pg_stat_xact_user_tables
+                        """
+                    ).rows[0]
+                    return [try row[0].decode(Int.self), try row[1].decode(Int.self)]
+                }
+                try c.executeScript("BEGIN")
+                let before = try seqScans()
+                _ = try c.execute(
+                    """
+                    INSERT INTO lake.tag_events (event_id, name, occurred_at, received_at, anonymous_id, session_id, properties, context)
+                    SELECT gen_random_uuid(), 'e', now(), now(), 'b-' || g, 's-' || g, '{}', '{}' FROM generate_series(300, 399) AS g
+                    """)
+                _ = try c.execute(
+                    """
+                    INSERT INTO lake.spans (trace_id, span_id, name, start_time, end_time, session_id, user_id)
+                    SELECT decode(lpad(to_hex(100000 + g), 32, '0'), 'hex'), decode(lpad(to_hex(g), 16, '0'), 'hex'), 'GET /', now(), now(),
+                           's-' || g, 'u-' || g
+                    FROM generate_series(500, 599) AS g
+                    """)
+                let after = try seqScans()
+                try c.executeScript("COMMIT")
+                return [after[0] - before[0], after[1] - before[1]]
+            }
+            #expect(scans == [0, 0], "sequential scans of today's spans and tag events")
+            let links = try await pool.query(
+                """
+                SELECT count(*) FILTER (WHERE anonymous_id = 'b-' || substr(user_id, 3)),
+                       count(*) FILTER (WHERE anonymous_id = 'a-' || substr(user_id, 3) AND substr(user_id, 3)::int BETWEEN 500 AND 599),
+                       count(*)
+                FROM lake.identities WHERE source = 'span'
+                """)
+            // b-300..399 to u-300..399; a-500..599 to u-500..599; and the 100 links a-300..399 to
+            // u-300..399 the first inserts made.
+            #expect(try (0..<3).map { try links.rows[0][$0].decode(Int.self) } == [100, 100, 300])
+        }
+    }
 }
