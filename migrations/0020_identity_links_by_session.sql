@@ -9,16 +9,18 @@
 -- A day's partition starts empty and without statistics, and autovacuum analyzes it at
 -- most once a minute: until then the planner took a sequential scan of the day's spans for
 -- every batch of tag events, so each batch read every span stored that day so far
--- (docs/benchmarks.md, "Loading: the identity triggers"). Now each distinct session of the
--- batch is looked up by index: a lateral subquery with DISTINCT or GROUP BY cannot be
--- flattened into a join, so its rows come from one index scan per session whatever the
--- statistics say, and the cost follows the batch, not the table. The links found are the
--- same: the earliest event time per (anonymous id, user), as before.
+-- (docs/benchmarks.md, "Loading: the identity triggers"); with statistics the same join was
+-- cheap, so the plan flipped with the partition's age and the batch's size. Now the
+-- batch's distinct sessions, as one array, are looked up with = ANY through an index: one
+-- index scan of each daily partition for the whole batch, which the planner prefers to a
+-- scan of the partition whether or not it has statistics (IdentitiesTests.lookupsBySession
+-- counts the sequential scans). The links found are the same.
 --
 -- A tag event's lookup wants only the spans of its session that carry a user, usually few
--- or none: through spans_session_idx it read every span of the session to find them. The
--- partial index below holds only those spans (written only for them), so the lookup costs
--- one probe per session and daily partition. Building it reads every stored span once.
+-- or none: through spans_session_idx it would read every span of those sessions. The
+-- partial index below holds only those spans (it is written only for them). Building it
+-- reads every stored span once. The spans' trigger reads the sessions' tag events through
+-- tag_events_session_idx (0001).
 CREATE INDEX IF NOT EXISTS spans_session_user_idx ON lake.spans (session_id) INCLUDE (user_id)
     WHERE session_id IS NOT NULL AND user_id IS NOT NULL;
 
@@ -38,13 +40,13 @@ BEGIN
     ) AS l;
     PERFORM seam_meta.lock_identity_sessions(ARRAY(SELECT session_id FROM new_rows WHERE anonymous_id IS NOT NULL));
     PERFORM seam_meta.record_identities(coalesce(jsonb_agg(l), '[]'::jsonb), stored) FROM (
-        SELECT n.anonymous_id, s.user_id, 'span' AS source, min(n.first_seen) AS first_seen
-        FROM (SELECT session_id, anonymous_id, min(occurred_at) AS first_seen FROM new_rows
-              WHERE anonymous_id IS NOT NULL AND session_id IS NOT NULL
-              GROUP BY session_id, anonymous_id) AS n
-        CROSS JOIN LATERAL (
-            SELECT DISTINCT s.user_id FROM lake.spans s WHERE s.session_id = n.session_id AND s.user_id IS NOT NULL
-        ) AS s
+        SELECT n.anonymous_id, s.user_id, 'span' AS source, min(n.occurred_at) AS first_seen
+        FROM new_rows n
+        JOIN (SELECT DISTINCT s.session_id, s.user_id FROM lake.spans s
+              WHERE s.session_id = ANY(ARRAY(SELECT DISTINCT session_id FROM new_rows
+                                             WHERE anonymous_id IS NOT NULL AND session_id IS NOT NULL))
+                AND s.user_id IS NOT NULL) AS s ON s.session_id = n.session_id
+        WHERE n.anonymous_id IS NOT NULL
         GROUP BY n.anonymous_id, s.user_id
     ) AS l;
     RETURN NULL;
@@ -56,13 +58,12 @@ LANGUAGE plpgsql AS $$
 BEGIN
     PERFORM seam_meta.lock_identity_sessions(ARRAY(SELECT session_id FROM new_rows WHERE user_id IS NOT NULL));
     PERFORM seam_meta.record_identities(coalesce(jsonb_agg(l), '[]'::jsonb)) FROM (
-        SELECT e.anonymous_id, s.user_id, 'span' AS source, min(e.first_seen) AS first_seen
+        SELECT e.anonymous_id, s.user_id, 'span' AS source, min(e.occurred_at) AS first_seen
         FROM (SELECT DISTINCT session_id, user_id FROM new_rows WHERE session_id IS NOT NULL AND user_id IS NOT NULL) AS s
-        CROSS JOIN LATERAL (
-            SELECT e.anonymous_id, min(e.occurred_at) AS first_seen FROM lake.tag_events e
-            WHERE e.session_id = s.session_id AND e.anonymous_id IS NOT NULL
-            GROUP BY e.anonymous_id
-        ) AS e
+        JOIN (SELECT e.session_id, e.anonymous_id, e.occurred_at FROM lake.tag_events e
+              WHERE e.session_id = ANY(ARRAY(SELECT DISTINCT session_id FROM new_rows
+                                             WHERE session_id IS NOT NULL AND user_id IS NOT NULL))
+                AND e.anonymous_id IS NOT NULL) AS e ON e.session_id = s.session_id
         GROUP BY e.anonymous_id, s.user_id
     ) AS l;
     RETURN NULL;

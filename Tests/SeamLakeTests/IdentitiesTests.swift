@@ -138,9 +138,8 @@ struct IdentitiesTests {
 
     /// Migration 0020. A day's partition has no statistics until autovacuum analyzes it, and
     /// the triggers' joins with the whole other table were then planned as a scan of the day
-    /// for every stored batch. Each session is now looked up by index, whatever the planner
-    /// estimates.
-    @Test("the triggers look the other table up session by session, not by reading its day (unanalyzed) whole")
+    /// for every stored batch. The batch's sessions are now looked up through an index.
+    @Test("the triggers look the batch's sessions up by index, not by reading the other table's day (unanalyzed) whole")
     func lookupsBySession() async throws {
         try await TestDatabase.withLake { pool in
             // 20,000 spans and 20,000 tag events in 2,000 sessions of today, never analyzed;
