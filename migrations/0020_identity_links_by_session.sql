@@ -24,8 +24,12 @@
 CREATE INDEX IF NOT EXISTS spans_session_user_idx ON lake.spans (session_id) INCLUDE (user_id)
     WHERE session_id IS NOT NULL AND user_id IS NOT NULL;
 
+-- The triggers, like record_identities below, run without JIT: their statements run once
+-- per stored batch, and an estimate over many daily partitions can pass jit_above_cost
+-- (record_identities' did: compiling took 1.89 s), where compiling costs more than the
+-- statement.
 CREATE OR REPLACE FUNCTION seam_meta.identities_from_tag_events() RETURNS trigger
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET jit = off AS $$
 DECLARE
     stored uuid[];
 BEGIN
@@ -54,7 +58,7 @@ END;
 $$;
 
 CREATE OR REPLACE FUNCTION seam_meta.identities_from_spans() RETURNS trigger
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET jit = off AS $$
 BEGIN
     PERFORM seam_meta.lock_identity_sessions(ARRAY(SELECT session_id FROM new_rows WHERE user_id IS NOT NULL));
     PERFORM seam_meta.record_identities(coalesce(jsonb_agg(l), '[]'::jsonb)) FROM (

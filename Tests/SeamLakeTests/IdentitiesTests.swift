@@ -263,6 +263,16 @@ struct IdentitiesTests {
             ).rows.map { try $0[0].decode(String.self) }
             #expect(expected.count == 25)
             #expect(queued == expected)
+            // Once per stored batch: never JIT-compiled (compiling the statement above took 1.9 s).
+            let withoutJIT = try await pool.query(
+                """
+                SELECT proname FROM pg_proc
+                WHERE pronamespace = 'seam_meta'::regnamespace AND 'jit=off' = ANY(proconfig)
+                  AND proname IN ('record_identities', 'identities_from_tag_events', 'identities_from_spans')
+                ORDER BY 1
+                """
+            ).rows.map { try $0[0].decode(String.self) }
+            #expect(withoutJIT == ["identities_from_spans", "identities_from_tag_events", "record_identities"])
         }
     }
 }
