@@ -85,6 +85,12 @@ $$;
 -- units by their user, through the partial index below (one probe per id). Same items
 -- queued. And without JIT: the planner's estimate for the lookups per id and experiment
 -- passes jit_above_cost, and compiling them took 1.9 of the remaining 2 s.
+--
+-- A PL/pgSQL function is replaced whole, so the function below restates 0010's: the links'
+-- upsert, the walk to the ids that reach them and the events' queueing are 0010's text,
+-- unchanged; only its last statement (the exposures) and `SET jit = off` are new. An index
+-- and `ALTER FUNCTION … SET jit = off` alone would have spared the restatement but kept the
+-- scan of every exposure for the experiments' keys in each batch that adds a link.
 CREATE INDEX IF NOT EXISTS exposures_session_user_idx ON lake.exposures (user_id) WHERE unit_type = 'session';
 
 CREATE OR REPLACE FUNCTION seam_meta.record_identities(links jsonb, stored uuid[] DEFAULT '{}') RETURNS void
