@@ -80,6 +80,9 @@ public struct JoinWorker: Service {
         /// Claims that rebuilt a table's indexes after writing it rather than maintaining
         /// them (`IndexRebuild`, migration 0019), by table.
         public var indexRebuilds: [String: Int] = [:]
+        /// Of those, claims that found the table empty and wrote their rows straight into it
+        /// (`IndexRebuild.intoEmpty`), by table.
+        public var intoEmpty: [String: Int] = [:]
 
         public var totalItems: Int { items.values.reduce(0, +) }
         public var totalLate: Int { late.values.reduce(0, +) }
@@ -195,6 +198,7 @@ public struct JoinWorker: Service {
                 report.setAside[kind, default: 0] += step.setAside
                 if step.hashed { report.hashedClaims[kind, default: 0] += 1 }
                 if let table = step.rebuiltIndexesOf { report.indexRebuilds[table, default: 0] += 1 }
+                if let table = step.intoEmpty { report.intoEmpty[table, default: 0] += 1 }
                 for (table, rows) in step.rows { report.rows[table, default: 0] += rows }
                 if isolation.isIsolating(kind) {
                     // Small claims until the failed claim's items are covered.
@@ -225,6 +229,7 @@ public struct JoinWorker: Service {
             for (kind, count) in report.setAside { total.setAside[kind, default: 0] += count }
             for (kind, count) in report.hashedClaims { total.hashedClaims[kind, default: 0] += count }
             for (table, count) in report.indexRebuilds { total.indexRebuilds[table, default: 0] += count }
+            for (table, count) in report.intoEmpty { total.intoEmpty[table, default: 0] += count }
             afterPass?(total)
             if report.totalItems == 0 { return total }
         }
@@ -242,6 +247,8 @@ public struct JoinWorker: Service {
         var hashed = false
         /// The table whose indexes the claim rebuilt rather than maintained, if any.
         var rebuiltIndexesOf: String?
+        /// The table the claim wrote straight into, empty, if any.
+        var intoEmpty: String?
     }
 
     /// Runs one claim of `kind` of at most `limit` items (up to item `upTo` when given), or
@@ -270,11 +277,13 @@ public struct JoinWorker: Service {
                     let rows = try TraceStage.run(horizon: configuration.horizon, lookups: lookups, rebuild: rebuild, on: c)
                     step.rows = ["traces": rows.traces, "event_facts": rows.eventFacts]
                     if rows.rebuiltIndexes > 0 { step.rebuiltIndexesOf = "traces" }
+                    if rows.intoEmpty { step.intoEmpty = "traces" }
                 case .exposure: step.rows = ["exposures": try ExposureStage.run(lookups: lookups, on: c)]
                 case .event:
                     let rows = try EventStage.run(sessionTimeout: configuration.sessionTimeout, lookups: lookups, rebuild: rebuild, on: c)
                     step.rows = ["event_facts": rows.events]
                     if rows.rebuiltIndexes > 0 { step.rebuiltIndexesOf = "event_facts" }
+                    if rows.intoEmpty { step.intoEmpty = "event_facts" }
                 case .session: step.rows = ["sessions": try SessionStage.run(lookups: lookups, on: c)]
                 case .traceChanged, .unitChanged:
                     step.rows = ["event_facts": try PropagationStage.run(kind: kind, horizon: configuration.horizon, on: c)]
@@ -312,6 +321,7 @@ public struct JoinWorker: Service {
             metadata: [
                 "kind": "\(kind.label)", "items": "\(step.items)", "late": "\(step.late)", "rows": "\(step.rows.values.reduce(0, +))",
                 "lookups": "\(step.hashed ? "hashed" : "per_key")", "indexes_rebuilt": "\(step.rebuiltIndexesOf ?? "none")",
+                "into_empty": "\(step.intoEmpty ?? "none")",
                 "seconds": "\(String(format: "%.3f", seconds))",
             ])
         metrics.stage(kind, seconds: seconds)
@@ -380,6 +390,8 @@ extension JoinWorker.PassReport {
         if !hashed.isEmpty { text += "; backlog claims read by hash joins: \(hashed)" }
         let rebuilds = indexRebuilds.filter { $0.value > 0 }.map { "\($0.key)=\($0.value)" }.sorted().joined(separator: " ")
         if !rebuilds.isEmpty { text += "; claims that rebuilt a table's indexes: \(rebuilds)" }
+        let empty = intoEmpty.filter { $0.value > 0 }.map { "\($0.key)=\($0.value)" }.sorted().joined(separator: " ")
+        if !empty.isEmpty { text += " (of which written straight into the empty table: \(empty))" }
         return text
     }
 }

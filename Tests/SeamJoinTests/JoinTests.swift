@@ -149,6 +149,7 @@ struct JoinTests {
             let indexes = try await Self.indexDefinitions(pool)
             var hashed: [QueueKind: Int] = [:]
             var rebuilds: [String: Int] = [:]
+            var intoEmpty: [String: Int] = [:]
             for batch in batches {
                 try await Self.insert(batch, into: pool)
                 // The flag evaluations' statistics, without which their table's estimate (from
@@ -158,10 +159,12 @@ struct JoinTests {
                 let report = try await worker.runPass()
                 for (kind, claims) in report.hashedClaims { hashed[kind, default: 0] += claims }
                 for (table, claims) in report.indexRebuilds { rebuilds[table, default: 0] += claims }
+                for (table, claims) in report.intoEmpty { intoEmpty[table, default: 0] += claims }
             }
             let report = try await worker.drain()
             for (kind, claims) in report.hashedClaims { hashed[kind, default: 0] += claims }
             for (table, claims) in report.indexRebuilds { rebuilds[table, default: 0] += claims }
+            for (table, claims) in report.intoEmpty { intoEmpty[table, default: 0] += claims }
             // Claims by hash joins ran in backlog mode, and only there; the metric counts them.
             var exposition = [UInt8]()
             registry.emit(into: &exposition)
@@ -177,6 +180,8 @@ struct JoinTests {
             for table in ["event_facts", "traces"] {
                 #expect((rebuilds[table] ?? 0 > 0) == backlog, "\(table): \(rebuilds)")
                 #expect(metrics.contains("seam_join_index_rebuilds_total{table=\"\(table)\"}") == backlog, "\(table) in:\n\(metrics)")
+                // At most one claim, a rebuilding one, can find the table empty.
+                #expect((intoEmpty[table] ?? 0) <= min(1, rebuilds[table] ?? 0), "\(table): \(intoEmpty)")
             }
             #expect(try await Self.indexDefinitions(pool) == indexes)
             let suspended: Int = try await pool.query("SELECT count(*) FROM seam_meta.join_suspended_indexes").scalar()
@@ -477,6 +482,25 @@ struct JoinTests {
             }
             #expect(try await suspend("lake.traces", adding: 0) == (false, 3))
             #expect(try await suspend("lake.traces", adding: 1) == (true, 0))
+            // A claim into an empty table drops its indexes before it computes anything, and
+            // only then (IndexRebuild.intoEmpty): only a claim that may rebuild, only into an
+            // empty table, and only when the lock comes within the wait.
+            func intoEmpty(_ rebuild: IndexRebuild, _ table: IndexRebuild.Table = .traces, before: SQLQuery? = nil) async throws -> (Bool, Int) {
+                try await pool.withConnection { c in
+                    try c.executeScript("BEGIN")
+                    defer { _ = try? c.executeScript("ROLLBACK") }
+                    try c.executeScript("CREATE TEMP TABLE join_claim (kind smallint) ON COMMIT DROP; INSERT INTO join_claim VALUES (1)")
+                    if let before { try c.executeScript(before) }
+                    let done = try rebuild.intoEmpty(table, on: c)
+                    let left = try c.query("SELECT count(*) FROM pg_index WHERE indrelid = \(text: table.rawValue)::regclass").scalar(Int.self)
+                    return (done, left)
+                }
+            }
+            let mayRebuild = IndexRebuild(lookups: .hashed, wait: .milliseconds(100))
+            #expect(try await intoEmpty(mayRebuild) == (true, 0))
+            #expect(try await intoEmpty(mayRebuild, .eventFacts) == (true, 0))
+            #expect(try await intoEmpty(IndexRebuild(lookups: .perKey, wait: .seconds(2))) == (false, 3))
+            #expect(try await intoEmpty(IndexRebuild(lookups: .hashed, wait: .zero)) == (false, 3))
             try await pool.execute(
                 """
                 INSERT INTO lake.traces (trace_id, root_known, start_time, end_time, duration_ms, span_count, error_count, services, first_seen, last_seen)
@@ -484,6 +508,7 @@ struct JoinTests {
                 """)
             #expect(try await suspend("lake.traces", adding: 2) == (false, 3))
             #expect(try await suspend("lake.traces", adding: 3) == (true, 0))
+            #expect(try await intoEmpty(mayRebuild) == (false, 3))
             // Another login that does not own the table keeps its indexes.
             let role = "seam_test_writer_\(UInt32.random(in: 0...UInt32.max))"
             try await pool.execute("CREATE ROLE \(identifier: role) NOLOGIN")
@@ -502,6 +527,28 @@ struct JoinTests {
             #expect(ContinuousClock.now - started < .seconds(5))
             try reader.executeScript("COMMIT")
             try await pool.execute("TRUNCATE lake.traces")
+            try reader.executeScript("BEGIN; SELECT count(*) FROM lake.traces")
+            #expect(try await intoEmpty(mayRebuild) == (false, 3))
+            try reader.executeScript("COMMIT")
+            // Rows another transaction commits while the claim waits for the lock are seen
+            // once it has the lock: the claim then takes its usual path (its indexes already
+            // dropped, to be built again at its end).
+            let writer = try PostgresConnection(url)
+            try writer.executeScript(
+                """
+                BEGIN;
+                INSERT INTO lake.traces (trace_id, root_known, start_time, end_time, duration_ms, span_count, error_count, services, first_seen, last_seen)
+                VALUES (decode(md5('late'), 'hex'), false, now(), now(), 0, 1, 0, '{}', now(), now())
+                """)
+            async let raced = intoEmpty(IndexRebuild(lookups: .hashed, wait: .seconds(20)))
+            let waiting = "SELECT count(*) FROM pg_locks WHERE relation = 'lake.traces'::regclass AND NOT granted" as SQLQuery
+            let deadline = ContinuousClock.now + .seconds(15)
+            while try writer.query(waiting).scalar(Int.self) == 0 && ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            try writer.executeScript("COMMIT")
+            #expect(try await raced == (false, 0))
+            try await pool.execute("TRUNCATE lake.traces")
 
             // The worker: backlog claims while a reader holds lake.event_facts. The traces'
             // claims rebuild their indexes; the event facts' maintain theirs; the tables are
@@ -515,11 +562,26 @@ struct JoinTests {
             #expect(report.indexRebuilds["event_facts"] == nil, "\(report.indexRebuilds)")
             #expect((report.hashedClaims[.event] ?? 0) > 0)
             #expect(report.summary.contains("claims that rebuilt a table's indexes: traces="), "\(report.summary)")
+            // The first trace claim found lake.traces empty and wrote into it straight.
+            #expect(report.intoEmpty == ["traces": 1], "\(report.intoEmpty)")
+            #expect(report.summary.contains("(of which written straight into the empty table: traces=1)"), "\(report.summary)")
             #expect(try await Self.indexDefinitions(pool) == indexes)
             let dataset = JoinDataset(seed: 7)
             #expect(try await Self.eventLines(pool) == dataset.expectedEventLines)
             #expect(try await Self.traceLines(pool) == dataset.expectedTraceLines)
-
+        }
+        // Without the reader both tables' first claims write into them straight; the tables
+        // and their indexes are the same.
+        try await withLake { pool in
+            let indexes = try await Self.indexDefinitions(pool)
+            let dataset = JoinDataset(seed: 7)
+            try await Self.insert(dataset.raws, into: pool)
+            let report = try await JoinWorker(pool: pool, configuration: .init(batchItems: 10, backlogItems: 150)).drain()
+            #expect(report.intoEmpty == ["traces": 1, "event_facts": 1], "\(report.intoEmpty)")
+            #expect(try await Self.indexDefinitions(pool) == indexes)
+            #expect(try await Self.eventLines(pool) == dataset.expectedEventLines)
+            #expect(try await Self.traceLines(pool) == dataset.expectedTraceLines)
+            #expect(try await Self.sessionLines(pool) == dataset.expectedSessionLines)
         }
         // With a wait of zero no claim rebuilds anything.
         try await withLake { pool in
@@ -527,6 +589,7 @@ struct JoinTests {
             try await Self.insert(dataset.raws, into: pool)
             let off = try await JoinWorker(pool: pool, configuration: .init(batchItems: 10, backlogItems: 150, indexRebuildWait: .zero)).drain()
             #expect(off.indexRebuilds.isEmpty, "\(off.indexRebuilds)")
+            #expect(off.intoEmpty.isEmpty, "\(off.intoEmpty)")
             #expect((off.hashedClaims[.trace] ?? 0) > 0)
             #expect(try await Self.eventLines(pool) == dataset.expectedEventLines)
         }

@@ -1,12 +1,13 @@
 -- The event stage: lake.event_facts recomputed for the claimed tag events (with the other
--- session-less events of their visitors that day), rows rewritten only where they changed,
--- and the sessions the events belonged to before and after queued. The last statement
--- counts the changed events. :event_fact_rows is event_fact_rows.sql over
--- event_claimed_events.sql. :per_key is OFFSET 0 for a claim whose keys are looked up one
--- by one, empty for a backlog claim joined whole (Lookups.swift; in psql \set per_key 'OFFSET 0').
--- :'rebuild' is true for a backlog claim, which may rebuild the table's indexes rather than
--- maintain them, waiting at most :'lock_timeout_ms' for the table (migration 0019; in psql
--- \set rebuild false, \set lock_timeout_ms 0).
+-- session-less events of their visitors that day), rows rewritten only where they changed;
+-- then event_stage_end.sql queues the sessions the events belonged to before and after.
+-- :event_fact_rows is event_fact_rows.sql over event_claimed_events.sql. :per_key is
+-- OFFSET 0 for a claim whose keys are looked up one by one, empty for a backlog claim
+-- joined whole (Lookups.swift; in psql \set per_key 'OFFSET 0'). :'rebuild' is true for a
+-- backlog claim, which may rebuild the table's indexes rather than maintain them, waiting
+-- at most :'lock_timeout_ms' for the table (migration 0019; in psql \set rebuild false,
+-- \set lock_timeout_ms 0). A backlog claim into an empty table takes
+-- event_stage_into_empty.sql instead of this file.
 CREATE TEMP TABLE IF NOT EXISTS join_facts (LIKE lake.event_facts) ON COMMIT DELETE ROWS;
 
 INSERT INTO join_facts (event_id, name, occurred_at, received_at, session_id, session_source,
@@ -80,17 +81,3 @@ FROM ((SELECT n.* FROM join_facts n JOIN join_changed_events c USING (event_id)
       (SELECT n.* FROM join_facts n JOIN join_changed_events c USING (event_id)
        WHERE EXISTS (SELECT 1 FROM seam_meta.join_suspended_indexes WHERE table_name = 'lake.event_facts'::regclass))) AS n;
 SET LOCAL enable_mergejoin TO DEFAULT;
-
--- The sessions before and after, one item each. A union of two scans, hashed, rather than a
--- lateral pair of values per event, which took a nested loop and a sort: 1.0 s instead of
--- 2.3 at a million-event catch-up.
-INSERT INTO seam_meta.join_queue (kind, bucket, key1, at, forced)
-SELECT seam_meta.join_kind('session'), seam_meta.join_bucket(s), s, min(at), bool_or(forced)
-FROM (SELECT new_session AS s, at, forced FROM join_changed_events WHERE new_session IS NOT NULL
-      UNION ALL
-      SELECT old_session, at, forced FROM join_changed_events
-      WHERE old_session IS NOT NULL AND old_session IS DISTINCT FROM new_session) AS v
-GROUP BY s;
-
--- The changed events, and the indexes built again if this claim dropped them (else none).
-SELECT count(*), seam_meta.join_restore_indexes('lake.event_facts') FROM join_changed_events;

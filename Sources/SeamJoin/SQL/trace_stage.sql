@@ -1,11 +1,12 @@
 -- The trace stage: lake.traces recomputed for the claimed trace ids (join_claim), rows
--- rewritten only where they changed, and the sessions of traces whose facts changed
--- queued. The last statement counts the changed traces. :trace_rows is trace_rows.sql over
--- trace_claimed_spans.sql. :per_key is OFFSET 0 for a claim whose keys are looked up one by
--- one, empty for a backlog claim joined whole (Lookups.swift; in psql \set per_key 'OFFSET 0').
--- :'rebuild' is true for a backlog claim, which may rebuild the table's indexes rather than
--- maintain them, waiting at most :'lock_timeout_ms' for the table (migration 0019; in psql
--- \set rebuild false, \set lock_timeout_ms 0).
+-- rewritten only where they changed; then trace_stage_end.sql queues the sessions of traces
+-- whose facts changed. :trace_rows is trace_rows.sql over trace_claimed_spans.sql. :per_key
+-- is OFFSET 0 for a claim whose keys are looked up one by one, empty for a backlog claim
+-- joined whole (Lookups.swift; in psql \set per_key 'OFFSET 0'). :'rebuild' is true for a
+-- backlog claim, which may rebuild the table's indexes rather than maintain them, waiting
+-- at most :'lock_timeout_ms' for the table (migration 0019; in psql \set rebuild false,
+-- \set lock_timeout_ms 0). A backlog claim into an empty table takes
+-- trace_stage_into_empty.sql instead of this file.
 CREATE TEMP TABLE IF NOT EXISTS join_new_traces (LIKE lake.traces) ON COMMIT DELETE ROWS;
 CREATE TEMP TABLE IF NOT EXISTS join_changed_traces (
     trace_id bytea, old_session text, new_session text, at timestamptz, forced boolean, facts_changed boolean,
@@ -63,17 +64,3 @@ SELECT n.trace_id, n.root_known, n.root_span_id, n.root_service, n.root_name, n.
        n.session_id, n.user_id, n.first_seen, n.last_seen, n.updated_at
 FROM join_new_traces n JOIN join_changed_traces c USING (trace_id);
 SET LOCAL enable_mergejoin TO DEFAULT;
-
--- One item per session, however many of its traces changed (a session's traces arrive
--- together: one item per trace made the session stage claim each session many times over).
--- A union of two scans, as in event_stage.sql.
-INSERT INTO seam_meta.join_queue (kind, bucket, key1, at, forced)
-SELECT seam_meta.join_kind('session'), seam_meta.join_bucket(s), s, min(at), bool_or(forced)
-FROM (SELECT new_session AS s, at, forced FROM join_changed_traces WHERE facts_changed AND new_session IS NOT NULL
-      UNION ALL
-      SELECT old_session, at, forced FROM join_changed_traces
-      WHERE facts_changed AND old_session IS NOT NULL AND old_session IS DISTINCT FROM new_session) AS v
-GROUP BY s;
-
--- The changed traces, and the indexes built again if this claim dropped them (else none).
-SELECT count(*), seam_meta.join_restore_indexes('lake.traces') FROM join_changed_traces;

@@ -44,21 +44,26 @@ enum EventStage {
         ])
     }
 
-    /// The SQL: `SQL/event_stage.sql` over `SQL/event_fact_rows.sql` and
-    /// `SQL/event_claimed_events.sql`; the claimed events, their traces and exposures and
-    /// their old rows are read as `lookups` says. Returns the events rewritten and the
-    /// indexes of `lake.event_facts` built again (`rebuild`; 0 when they were maintained).
+    /// The SQL: `SQL/event_stage.sql` (or, into an empty table, `SQL/event_stage_into_empty.sql`;
+    /// `IndexRebuild.intoEmpty`) over `SQL/event_fact_rows.sql` and
+    /// `SQL/event_claimed_events.sql`, then `SQL/event_stage_end.sql`; the claimed events, their traces and exposures and
+    /// their old rows are read as `lookups` says. Returns the events rewritten, the
+    /// indexes of `lake.event_facts` built again (`rebuild`; 0 when they were maintained), and
+    /// whether the rows went straight into the empty table.
     static func run(
         sessionTimeout: Duration, lookups: Lookups, rebuild: IndexRebuild, on c: PostgresConnection
-    ) throws -> (events: Int, rebuiltIndexes: Int) {
+    ) throws -> (events: Int, rebuiltIndexes: Int, intoEmpty: Bool) {
         let rows = try rows(
             events: try JoinSQL.eventClaimedEvents.render(["per_key": lookups.argument]), traceJoin: traceLookup(lookups),
             exposureJoin: exposureLookup(lookups), userExposureJoin: userExposureLookup(lookups), sessionTimeout: sessionTimeout)
-        let statements = try JoinSQL.eventStage.statements(
-            ["event_fact_rows": .fragment(rows), "per_key": lookups.argument].merging(rebuild.arguments) { $1 })
+        let arguments = ["event_fact_rows": .fragment(rows), "per_key": lookups.argument].merging(rebuild.arguments) { $1 }
         return try lookups.applying(on: c) {
-            guard let last = try c.pipeline(statements).last else { return (0, 0) }
-            return (try last.scalar(Int.self), try last.scalar(Int.self, column: 1))
+            let intoEmpty = try rebuild.intoEmpty(.eventFacts, on: c)
+            let stage = intoEmpty ? JoinSQL.eventStageIntoEmpty : JoinSQL.eventStage
+            guard let last = try c.pipeline(try stage.statements(arguments) + JoinSQL.eventStageEnd.statements()).last else {
+                return (0, 0, intoEmpty)
+            }
+            return (try last.scalar(Int.self), try last.scalar(Int.self, column: 1), intoEmpty)
         }
     }
 }

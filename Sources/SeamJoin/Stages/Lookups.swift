@@ -104,11 +104,48 @@ struct IndexRebuild: Sendable, Equatable {
         self.wait = wait
     }
 
-    /// The template arguments `:'rebuild'` and `:'lock_timeout_ms'` (the wait in whole
-    /// milliseconds, rounded up, from 1 ms to an hour).
-    var arguments: [String: SQLTemplate.Argument] {
+    /// The wait in whole milliseconds, rounded up, from 1 ms to an hour.
+    var lockTimeoutMilliseconds: Int64 {
         let (seconds, attoseconds) = min(max(wait, .zero), .seconds(3600)).components
-        let milliseconds = seconds * 1000 + (attoseconds + 999_999_999_999_999) / 1_000_000_000_000_000
-        return ["rebuild": .value(.bool(allowed)), "lock_timeout_ms": .value(.int64(max(1, milliseconds)))]
+        return max(1, seconds * 1000 + (attoseconds + 999_999_999_999_999) / 1_000_000_000_000_000)
+    }
+
+    /// The template arguments `:'rebuild'` and `:'lock_timeout_ms'`.
+    var arguments: [String: SQLTemplate.Argument] {
+        ["rebuild": .value(.bool(allowed)), "lock_timeout_ms": .value(.int64(lockTimeoutMilliseconds))]
+    }
+
+    /// The derived tables a stage may write straight into (`intoEmpty`).
+    enum Table: String {
+        case eventFacts = "lake.event_facts"
+        case traces = "lake.traces"
+    }
+
+    /// Whether a claim that may rebuild `table`'s indexes finds the table empty, in which case
+    /// it drops the indexes now (`seam_meta.join_suspend_indexes`, with the claim's size as
+    /// the rows it adds) and returns true: the stage then writes its rows straight into the
+    /// bare table (`SQL/event_stage_into_empty.sql`, `SQL/trace_stage_into_empty.sql`), as
+    /// the from-scratch build does, instead of into a temporary table compared with the
+    /// stored rows: a first start over an imported lake, a join that starts from nothing.
+    ///
+    /// The table is tested again once its exclusive lock is held: another worker may have
+    /// written to it between the first test and the lock. Then (or when the lock did not
+    /// come within the wait) the stage takes its usual path; indexes already dropped stay
+    /// dropped until its end builds them again, which is where that path would drop them
+    /// anyway. The lock is held from here to the commit, against from the comparison to
+    /// the commit on the usual path: readers of the empty table wait that much longer.
+    func intoEmpty(_ table: Table, on c: PostgresConnection) throws -> Bool {
+        guard allowed else { return false }
+        // Three statements: the drop fails while the same statement reads the table, and the
+        // last one's snapshot is taken with the lock held.
+        let empty = "SELECT NOT EXISTS (SELECT 1 FROM \(unescaped: table.rawValue))" as SQLQuery
+        guard try c.query(empty).scalar(Bool.self) else { return false }
+        let suspended = try c.query(
+            """
+            SELECT seam_meta.join_suspend_indexes(\(text: table.rawValue)::regclass, (SELECT count(*) FROM join_claim),
+                                                \(lockTimeoutMilliseconds)::integer)
+            """
+        ).scalar(Bool.self)
+        return try suspended && c.query(empty).scalar(Bool.self)
     }
 }
