@@ -7,13 +7,12 @@ CREATE TEMP TABLE IF NOT EXISTS join_changed_traces (
     existed boolean
 ) ON COMMIT DELETE ROWS;
 
-WITH written AS (
-    INSERT INTO lake.traces (trace_id, root_known, root_span_id, root_service, root_name, root_route,
-                             root_http_status, start_time, end_time, duration_ms, span_count, error_count,
-                             services, session_id, user_id, first_seen, last_seen, updated_at)
-    :trace_rows
-    RETURNING trace_id, session_id, start_time
-)
+INSERT INTO lake.traces (trace_id, root_known, root_span_id, root_service, root_name, root_route,
+                         root_http_status, start_time, end_time, duration_ms, span_count, error_count,
+                         services, session_id, user_id, first_seen, last_seen, updated_at)
+:trace_rows;
+
+-- Every row of the table is one just written (as in event_stage_into_empty.sql).
 INSERT INTO join_changed_traces
-SELECT w.trace_id, NULL, w.session_id, w.start_time, f.trace_id IS NOT NULL, true, false
-FROM written w LEFT JOIN (SELECT DISTINCT trace_id FROM join_claim WHERE forced) AS f ON f.trace_id = w.trace_id;
+SELECT t.trace_id, NULL, t.session_id, t.start_time, f.trace_id IS NOT NULL, true, false
+FROM lake.traces t LEFT JOIN (SELECT DISTINCT trace_id FROM join_claim WHERE forced) AS f ON f.trace_id = t.trace_id;
