@@ -48,7 +48,8 @@ struct JoinSQLFilesTests {
             take.binds == [
                 .int64(100), .int16(3), .int32Array([1, 2]), .null, .null, .int64(100),
                 .int32Array([1, 2]), .int16(3), .null, .null, .int64(50), .int64(50), .int64(100),
-                .int16(3), .int32Array([1, 2]), .null, .null, .int64(50),
+                // A whole claim's copy of its items, then its delete of the same ones.
+                .int16(3), .int32Array([1, 2]), .null, .null, .int16(3), .int32Array([1, 2]), .null, .null, .int64(50),
             ])
         let code = statements.flatMap { $0.sql.split(separator: "\n") }.filter { !$0.trimmingCharacters(in: .whitespaces).hasPrefix("--") }
         #expect(!code.contains { $0.contains(":'") || $0.contains(":keys") || $0.contains(":key_match") })

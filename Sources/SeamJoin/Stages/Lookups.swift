@@ -94,7 +94,8 @@ enum Lookups: Sendable, Equatable {
 /// Whether a stage's writes may rebuild their table's indexes instead of maintaining them
 /// (`seam_meta.join_suspend_indexes`, migration 0019): only a hashed backlog claim may,
 /// when the table holds at most twice as many rows as the claim adds and its exclusive lock
-/// comes within `wait`. Rows are written either way; only the indexes' cost differs.
+/// comes within `wait`. Rows are written either way; only the indexes' cost differs, and,
+/// into an empty table (`intoEmpty`), the comparison with stored rows that is then skipped.
 struct IndexRebuild: Sendable, Equatable {
     var allowed: Bool
     var wait: Duration
@@ -132,8 +133,9 @@ struct IndexRebuild: Sendable, Equatable {
     /// written to it between the first test and the lock. Then (or when the lock did not
     /// come within the wait) the stage takes its usual path; indexes already dropped stay
     /// dropped until its end builds them again, which is where that path would drop them
-    /// anyway. The lock is held from here to the commit, against from the comparison to
-    /// the commit on the usual path: readers of the empty table wait that much longer.
+    /// anyway (asking for the lock once more when it did not come). The lock is held from
+    /// here to the commit, against from the comparison to the commit on the usual path:
+    /// readers of the empty table wait that much longer.
     func intoEmpty(_ table: Table, on c: PostgresConnection) throws -> Bool {
         guard allowed else { return false }
         // Three statements: the drop fails while the same statement reads the table, and the
