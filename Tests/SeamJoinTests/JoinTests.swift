@@ -485,12 +485,11 @@ struct JoinTests {
             // A claim into an empty table drops its indexes before it computes anything, and
             // only then (IndexRebuild.intoEmpty): only a claim that may rebuild, only into an
             // empty table, and only when the lock comes within the wait.
-            func intoEmpty(_ rebuild: IndexRebuild, _ table: IndexRebuild.Table = .traces, before: SQLQuery? = nil) async throws -> (Bool, Int) {
+            func intoEmpty(_ rebuild: IndexRebuild, _ table: IndexRebuild.Table = .traces) async throws -> (Bool, Int) {
                 try await pool.withConnection { c in
                     try c.executeScript("BEGIN")
                     defer { _ = try? c.executeScript("ROLLBACK") }
                     try c.executeScript("CREATE TEMP TABLE join_claim (kind smallint) ON COMMIT DROP; INSERT INTO join_claim VALUES (1)")
-                    if let before { try c.executeScript(before) }
                     let done = try rebuild.intoEmpty(table, on: c)
                     let left = try c.query("SELECT count(*) FROM pg_index WHERE indrelid = \(text: table.rawValue)::regclass").scalar(Int.self)
                     return (done, left)

@@ -1,5 +1,6 @@
 -- The end of the event stage (event_stage.sql, or event_stage_into_empty.sql), from the
 -- changed events (join_changed_events). The last statement counts them.
+
 -- The sessions before and after, one item each. A union of two scans, hashed, rather than a
 -- lateral pair of values per event, which took a nested loop and a sort: 1.0 s instead of
 -- 2.3 at a million-event catch-up.

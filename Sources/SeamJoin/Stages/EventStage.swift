@@ -44,12 +44,13 @@ enum EventStage {
         ])
     }
 
-    /// The SQL: `SQL/event_stage.sql` (or, into an empty table, `SQL/event_stage_into_empty.sql`;
-    /// `IndexRebuild.intoEmpty`) over `SQL/event_fact_rows.sql` and
-    /// `SQL/event_claimed_events.sql`, then `SQL/event_stage_end.sql`; the claimed events, their traces and exposures and
-    /// their old rows are read as `lookups` says. Returns the events rewritten, the
-    /// indexes of `lake.event_facts` built again (`rebuild`; 0 when they were maintained), and
-    /// whether the rows went straight into the empty table.
+    /// The SQL: `SQL/event_stage.sql` (or, into an empty table,
+    /// `SQL/event_stage_into_empty.sql`; `IndexRebuild.intoEmpty`) over
+    /// `SQL/event_fact_rows.sql` and `SQL/event_claimed_events.sql`, then
+    /// `SQL/event_stage_end.sql`; the claimed events, their traces and exposures and their old
+    /// rows are read as `lookups` says. Returns the events rewritten, the indexes of
+    /// `lake.event_facts` built again (`rebuild`; 0 when they were maintained), and whether
+    /// the rows went straight into the empty table.
     static func run(
         sessionTimeout: Duration, lookups: Lookups, rebuild: IndexRebuild, on c: PostgresConnection
     ) throws -> (events: Int, rebuiltIndexes: Int, intoEmpty: Bool) {

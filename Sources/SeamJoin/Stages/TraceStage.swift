@@ -14,9 +14,9 @@ enum TraceStage {
 
     /// Returns the traces and the event facts rewritten, the indexes of `lake.traces` built
     /// again (`rebuild`; 0 when they were maintained), and whether the rows went straight into
-    /// the empty table. The claimed traces' spans and
-    /// old rows are read as `lookups` says; the propagation to event facts always looks each
-    /// changed trace up (it touches the events naming it, a few each).
+    /// the empty table. The claimed traces' spans and old rows are read as `lookups` says; the
+    /// propagation to event facts always looks each changed trace up (it touches the events
+    /// naming it, a few each).
     static func run(
         horizon: Duration, lookups: Lookups, rebuild: IndexRebuild, on c: PostgresConnection
     ) throws -> (traces: Int, eventFacts: Int, rebuiltIndexes: Int, intoEmpty: Bool) {
