@@ -530,6 +530,64 @@ struct ETLTests {
         }
     }
 
+    @Test("a full run's devices, found for every experiment in one pass over the tag events, are those each unit's lookup finds")
+    func devicesInOnePass() async throws {
+        try await TestDatabase.withLake { pool in
+            try await pool.withConnection { c in
+                let t0 = ETLScenario.base
+                _ = try LakePartitions.ensure(on: c, covering: t0.addingTimeInterval(-3 * 86_400), t0.addingTimeInterval(3 * 86_400))
+                // (session, seconds from t0, event id's last digit, context).
+                let events: [(String, Double, Int, String)] = [
+                    // s1: the first event carries none, the next only a device_type, then a device.
+                    ("s1", 0, 1, "{}"), ("s1", 10, 2, #"{"device_type":"tablet"}"#), ("s1", 20, 3, #"{"device":"mobile"}"#),
+                    // s2: two at the same time, the lower event id first; one more than a day before.
+                    ("s2", -86_401, 4, #"{"device":"too early"}"#), ("s2", 30, 6, #"{"device":"second"}"#),
+                    ("s2", 30, 5, #"{"device":"first"}"#),
+                    // s3: exactly a day before the exposure (inside), and a day after (outside).
+                    ("s3", -86_400, 7, #"{"device":"day before"}"#), ("s3", 86_400, 8, #"{"device":"day after"}"#),
+                    // s4: no device at all.
+                    ("s4", 5, 9, "{}"),
+                ]
+                for (session, seconds, id, context) in events {
+                    try c.execute(
+                        """
+                        INSERT INTO lake.tag_events (event_id, name, occurred_at, received_at, session_id, context)
+                        VALUES ($1::uuid, 'page_view', $2, $2, $3, $4::jsonb)
+                        """, [.text("00000000-0000-0000-0000-00000000000\(id)"), .timestamptz(t0.addingTimeInterval(seconds)), .text(session), .jsonb(context)])
+                }
+                // (experiment, unit, session, exposure in seconds from t0, the device expected).
+                let exposures: [(String, String, String?, Double, String?)] = [
+                    ("e1", "u1", "s1", 0, "tablet"), ("e1", "u2", "s2", 0, "first"), ("e1", "u3", "s3", 0, "day before"),
+                    ("e1", "u4", "s4", 0, nil), ("e1", "u5", nil, 0, nil),
+                    // The same unit in another experiment, exposed a day later: s3's first event is now out of reach.
+                    ("e2", "u3", "s3", 86_400 - 1, "day after"), ("e2", "u1", "s1", 15, "tablet"),
+                ]
+                for (experiment, unit, session, seconds, _) in exposures {
+                    try c.execute(
+                        """
+                        INSERT INTO lake.exposures (experiment_key, unit_id, unit_type, variant, first_exposed_at, last_exposed_at, session_id,
+                                                    evaluation_count, variants, multiple_variants)
+                        VALUES ($1, $2, 'context', 'control', $3, $3, $4, 1, ARRAY['control'], false)
+                        """, [.text(experiment), .text(unit), .timestamptz(t0.addingTimeInterval(seconds)), session.map { .text($0) } ?? .null])
+                }
+                try c.executeScript("BEGIN")
+                try ExperimentComputation.allDevices(on: c)
+                let found = try c.query(
+                    """
+                    SELECT x.experiment_key, x.unit_id, d.device, \(ExperimentComputation.deviceLookup)
+                    FROM lake.exposures AS x LEFT JOIN xr_devices AS d USING (experiment_key, unit_id) ORDER BY 1, 2
+                    """
+                ).rows.map { row in
+                    [try row[0].decode(String.self), try row[1].decode(String.self), try row[2].decode(String?.self) ?? "-",
+                     try row[3].decode(String?.self) ?? "-"]
+                }
+                try c.executeScript("ROLLBACK")
+                let expected = exposures.sorted { ($0.0, $0.1) < ($1.0, $1.1) }.map { [$0.0, $0.1, $0.4 ?? "-", $0.4 ?? "-"] }
+                #expect(found == expected)
+            }
+        }
+    }
+
     @Test("units and experiments whose exposures the join removes leave the results in the next change-driven run, as a recomputation gives")
     func removedExposures() async throws {
         try await withComputedScenario { pool, runner, configuration in
