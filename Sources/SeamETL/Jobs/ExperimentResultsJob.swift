@@ -106,7 +106,19 @@ public struct ExperimentResultsJob: ETLJob {
         }
         // A full run finds every exposed unit's device in one pass over the tag events, for
         // all experiments at once (ExperimentComputation.allDevices).
-        if everything { try ExperimentComputation.allDevices(on: connection) }
+        // And it reads every unit's events once, however many experiments the unit is in
+        // (ExperimentComputation.allUnitEvents).
+        if everything {
+            try ExperimentComputation.allDevices(on: connection)
+            let reaches = keys.map { key in
+                let definition = configured[key] ?? ExperimentDefinition(key: key)
+                return (key, ExperimentComputation(
+                    definition: definition, configured: configured[key] != nil, variantsSeen: [], configuration: configuration,
+                    window: window, everything: true, changedSince: nil
+                ).reach)
+            }
+            try ExperimentComputation.allUnitEvents(reaches: reaches, on: connection)
+        }
         var rows = 0
         for key in keys {
             let definition = configured[key] ?? ExperimentDefinition(key: key)
@@ -115,7 +127,7 @@ public struct ExperimentResultsJob: ETLJob {
                 rows += try ExperimentComputation(
                     definition: definition, configured: configured[key] != nil, variantsSeen: seen[key] ?? [],
                     configuration: configuration, window: window, everything: everything || failedBefore.contains(key),
-                    changedSince: since, devicesComputed: everything
+                    changedSince: since, sharedInputs: everything
                 ).run(on: connection)
                 try connection.executeScript("RELEASE SAVEPOINT seam_experiment")
                 if failedBefore.contains(key) {
@@ -150,8 +162,9 @@ struct ExperimentComputation {
     /// the units whose exposure was removed since, and xr_keys the ids of the events stored
     /// or changed since.
     let changedSince: Date?
-    /// Set in a full run of every experiment: xr_devices holds every exposed unit's device.
-    var devicesComputed = false
+    /// Set in a full run of every experiment: xr_devices holds every exposed unit's device,
+    /// and xr_unit_events every unit's events (allDevices, allUnitEvents).
+    var sharedInputs = false
 
     var key: PostgresValue { .text(definition.key) }
 
@@ -231,7 +244,7 @@ struct ExperimentComputation {
         // are index lookups; its device (the first tag event with one in the exposed session
         // within a day of the exposure) comes from xr_devices in a full run of every
         // experiment, and is looked up otherwise (Self.deviceLookup).
-        let lookup: SQLQuery = devicesComputed
+        let lookup: SQLQuery = sharedInputs
             ? "(SELECT d.device FROM xr_devices AS d WHERE d.experiment_key = x.experiment_key AND d.unit_id = x.unit_id)"
             : Self.deviceLookup
         // After a change, a unit recomputed for another reason keeps the device it had when
@@ -257,10 +270,7 @@ struct ExperimentComputation {
             SELECT x.experiment_key, x.unit_id, x.unit_type, x.variant, x.first_exposed_at, \(device) AS device,
                    coalesce((SELECT array_agg(m.segment ORDER BY m.segment) FROM lake.segment_members AS m
                              WHERE m.unit_id = CASE WHEN x.unit_type = 'session' THEN x.user_id ELSE x.unit_id END), '{}') AS segments,
-                   -- The user the unit stands for (only ids with a link need the walk).
-                   CASE WHEN x.unit_type = 'session' THEN NULL
-                        WHEN EXISTS (SELECT 1 FROM lake.identities AS i WHERE i.anonymous_id = x.unit_id) THEN lake.resolve_user(x.unit_id)
-                        ELSE x.unit_id END AS resolved_user_id
+                   \(Self.resolvedUser) AS resolved_user_id
             FROM lake.exposures AS x \(devices)
             WHERE x.experiment_key = \(key) AND (NOT x.multiple_variants OR \(PostgresValue.bool(definition.multipleExposures == .first)))
               AND x.unit_id IN (SELECT unit_id FROM xr_touched)
@@ -284,6 +294,92 @@ struct ExperimentComputation {
         }
         try connection.execute("DELETE FROM seam_meta.experiment_sums WHERE experiment_key = $1 AND units = 0", [key])
         return rows + (try results(on: connection))
+    }
+
+    /// The user a unit (`lake.exposures` aliased `x`) stands for: none for a session, else
+    /// the end of its identity links (only ids with a link need the walk).
+    static let resolvedUser: SQLQuery = """
+        CASE WHEN x.unit_type = 'session' THEN NULL
+             WHEN EXISTS (SELECT 1 FROM lake.identities AS i WHERE i.anonymous_id = x.unit_id) THEN lake.resolve_user(x.unit_id)
+             ELSE x.unit_id END
+        """
+
+    /// How far before and after its first exposure a unit's metrics read events.
+    var reach: (before: Double, after: Double) {
+        let sql = metrics.map { MetricSQL(metric: $0.metric, cupedDays: definition.cupedDays) }
+        return (sql.map(\.reach.before).max() ?? 0, sql.map(\.reach.after).max() ?? 0)
+    }
+
+    /// The events of units (`u`: unit_id, unit_type, resolved_user_id) for which `range`
+    /// holds, with `columns`: by the id the unit is (user id or anonymous id for flag
+    /// contexts, user id for users, session id for sessions) and, for flag contexts and
+    /// users, the events of every id that stands for the same user (`resolved_user_id`: the
+    /// browsing before a login, the purchases on another device once logged in). The
+    /// exposed unit stays the unit analysed. An event matched twice is taken once.
+    static func unitEvents(_ columns: SQLQuery, of units: SQLQuery, where range: SQLQuery) -> SQLQuery {
+        """
+        SELECT \(columns) FROM \(units) AS u JOIN lake.event_facts AS e ON e.user_id = u.unit_id
+        WHERE u.unit_type IN ('context', 'user') AND \(range)
+        UNION ALL
+        SELECT \(columns) FROM \(units) AS u JOIN lake.event_facts AS e ON e.anonymous_id = u.unit_id
+        WHERE u.unit_type = 'context' AND e.user_id IS DISTINCT FROM u.unit_id AND \(range)
+        UNION ALL
+        SELECT \(columns) FROM \(units) AS u JOIN lake.event_facts AS e ON e.session_id = u.unit_id
+        WHERE u.unit_type = 'session' AND \(range)
+        UNION ALL
+        SELECT \(columns) FROM \(units) AS u JOIN lake.event_facts AS e ON e.resolved_user_id = u.resolved_user_id
+        WHERE u.unit_type IN ('context', 'user') AND e.user_id IS DISTINCT FROM u.unit_id
+          AND e.anonymous_id IS DISTINCT FROM u.unit_id AND \(range)
+        """
+    }
+
+    /// The events a unit reads in any experiment, each unit's read once, for a full run: a
+    /// unit's reach is its own (the experiment's metrics and CUPED days from its first
+    /// exposure), and a unit in several experiments (the same id, type and user) reads from
+    /// the earliest start of its reaches to the latest end, into xr_unit_events. Each
+    /// experiment then takes its units' events inside their own reach from there (the same
+    /// rows a read for the experiment alone gives). Read once per experiment, the events of
+    /// a full run took 0.54 s per experiment at a fifth of seam bench etl's scale (20,200
+    /// units in each of five experiments, every visitor exposed to all five in the same
+    /// session). A unit whose exposures lie far apart reads the events between them too.
+    static func allUnitEvents(reaches: [(String, (before: Double, after: Double))], on connection: PostgresConnection) throws {
+        let values = SQLQuery.joined(
+            reaches.map { "(\(text: $0.0), \(MetricSQL.seconds($0.1.before)), \(MetricSQL.seconds($0.1.after)))" }, separator: ", ")
+        try connection.execute(
+            """
+            CREATE TEMP TABLE xr_reaches ON COMMIT DROP AS
+            SELECT x.unit_id, x.unit_type, \(resolvedUser) AS resolved_user_id,
+                   min(x.first_exposed_at - r.before) AS reach_start, max(x.first_exposed_at + r.after) AS reach_end
+            FROM lake.exposures AS x JOIN (VALUES \(values)) AS r(experiment_key, before, after) USING (experiment_key)
+            GROUP BY 1, 2, 3
+            """)
+        try connection.analyzeTemporary("xr_reaches")
+        try withLookups(on: connection) {
+            try connection.execute(
+                """
+                CREATE TEMP TABLE xr_unit_events ON COMMIT DROP AS
+                \(unitEvents(
+                    "u.unit_id, u.unit_type, u.resolved_user_id, e.name, e.occurred_at, e.revenue, e.trace_duration_ms, e.properties",
+                    of: "xr_reaches", where: "e.occurred_at >= u.reach_start AND e.occurred_at < u.reach_end"))
+                """)
+        }
+        try connection.execute("CREATE INDEX ON xr_unit_events (unit_id)")
+        try connection.analyzeTemporary("xr_unit_events (unit_id, unit_type)")
+    }
+
+    /// Runs `body` (a statement of a full run that reads units' events) with hash and merge
+    /// joins off, so that each unit's events are looked up: the lake's indexes by the ids
+    /// lead with the id and then the time, so a lookup reads only the events inside the
+    /// unit's reach. Left to itself, the planner hashed every event fact against the units,
+    /// a read of the whole table: 0.89–0.97 s per experiment at a fifth of seam bench etl's
+    /// scale, against 0.60–0.72 s looked up (the 20,200 units have 800,000 of the 2 million
+    /// event facts, 200,000 inside their reach). The settings return to their defaults after.
+    static func withLookups(on connection: PostgresConnection, _ body: () throws -> Void) throws {
+        try connection.execute("SET LOCAL enable_hashjoin = off")
+        try connection.execute("SET LOCAL enable_mergejoin = off")
+        try body()
+        try connection.execute("SET LOCAL enable_hashjoin TO DEFAULT")
+        try connection.execute("SET LOCAL enable_mergejoin TO DEFAULT")
     }
 
     /// A unit's device (`lake.exposures` aliased `x`): `context.device`, else
@@ -439,52 +535,29 @@ struct ExperimentComputation {
     private func computedMetrics(on connection: PostgresConnection) throws -> SQLQuery? {
         let sql = metrics.map { MetricSQL(metric: $0.metric, cupedDays: definition.cupedDays) }
         guard !sql.isEmpty else { return nil }
-        let before = sql.map(\.reach.before).max() ?? 0
-        let after = sql.map(\.reach.after).max() ?? 0
+        let (before, after) = reach
         let range: SQLQuery = """
             e.occurred_at >= u.first_exposed_at - \(MetricSQL.seconds(before)) AND e.occurred_at < u.first_exposed_at + \(MetricSQL.seconds(after))
             """
-        // Events by the id the unit is: user id or anonymous id for flag contexts, user id
-        // for users, session id for sessions; and, for flag contexts and users, the events
-        // of every id that stands for the same user (`resolved_user_id`: the browsing before
-        // a login, the purchases on another device once logged in). The exposed unit stays
-        // the unit analysed. An event matched twice is taken once.
-        //
-        // A full run looks each unit's events up too (nested loops for this statement): the
-        // lake's indexes by those ids lead with the id and then the time, so a lookup reads
-        // only the events inside the unit's reach. Left to itself, the planner hashed every
-        // event fact against the units, a read of the whole table per experiment: 0.89–0.97 s
-        // per experiment at a fifth of seam bench etl's scale, against 0.60–0.72 s looked up
-        // (the 20,200 units have 800,000 of the 2 million event facts, 200,000 inside their
-        // reach). A change-driven run recomputes a few hundred units and keeps the planner's
-        // choice. The settings return to their defaults after the statement.
-        if everything {
-            try connection.execute("SET LOCAL enable_hashjoin = off")
-            try connection.execute("SET LOCAL enable_mergejoin = off")
-        }
-        try connection.execute(
-            """
-            CREATE TEMP TABLE xr_events ON COMMIT DROP AS
-            SELECT u.unit_id, e.name, e.occurred_at, e.revenue, e.trace_duration_ms, e.properties
-            FROM xr_units AS u JOIN lake.event_facts AS e ON e.user_id = u.unit_id
-            WHERE u.unit_type IN ('context', 'user') AND \(range)
-            UNION ALL
-            SELECT u.unit_id, e.name, e.occurred_at, e.revenue, e.trace_duration_ms, e.properties
-            FROM xr_units AS u JOIN lake.event_facts AS e ON e.anonymous_id = u.unit_id
-            WHERE u.unit_type = 'context' AND e.user_id IS DISTINCT FROM u.unit_id AND \(range)
-            UNION ALL
-            SELECT u.unit_id, e.name, e.occurred_at, e.revenue, e.trace_duration_ms, e.properties
-            FROM xr_units AS u JOIN lake.event_facts AS e ON e.session_id = u.unit_id
-            WHERE u.unit_type = 'session' AND \(range)
-            UNION ALL
-            SELECT u.unit_id, e.name, e.occurred_at, e.revenue, e.trace_duration_ms, e.properties
-            FROM xr_units AS u JOIN lake.event_facts AS e ON e.resolved_user_id = u.resolved_user_id
-            WHERE u.unit_type IN ('context', 'user') AND e.user_id IS DISTINCT FROM u.unit_id
-              AND e.anonymous_id IS DISTINCT FROM u.unit_id AND \(range)
-            """)
-        if everything {
-            try connection.execute("SET LOCAL enable_hashjoin TO DEFAULT")
-            try connection.execute("SET LOCAL enable_mergejoin TO DEFAULT")
+        let eventColumns: SQLQuery = "u.unit_id, e.name, e.occurred_at, e.revenue, e.trace_duration_ms, e.properties"
+        // The units' events: in a full run of every experiment, read for all of them at once
+        // (allUnitEvents) and joined below, each unit's inside its reach (a copy of this
+        // experiment's into xr_events cost 0.29 s per experiment at a fifth of seam bench
+        // etl's scale). A unit exposed or linked to a user while the run went on may miss
+        // events there; its change lies after the run's cutoff, so the next run recomputes it.
+        let events: SQLQuery
+        if sharedInputs {
+            events = "xr_unit_events AS e ON e.unit_id = u.unit_id AND e.unit_type = u.unit_type AND \(range)"
+        } else if everything {
+            // A full run of this experiment alone (it failed before): its units' events looked up.
+            events = "xr_events AS e ON e.unit_id = u.unit_id"
+            try Self.withLookups(on: connection) {
+                try connection.execute("CREATE TEMP TABLE xr_events ON COMMIT DROP AS " + Self.unitEvents(eventColumns, of: "xr_units", where: range))
+            }
+        } else {
+            // A change-driven run recomputes a few hundred units: the planner's choice.
+            events = "xr_events AS e ON e.unit_id = u.unit_id"
+            try connection.execute("CREATE TEMP TABLE xr_events ON COMMIT DROP AS " + Self.unitEvents(eventColumns, of: "xr_units", where: range))
         }
         // No index: xr_events holds the recomputed units' events only, every one of which the
         // statement below reads, and it joins them to the units by hash in full and in
@@ -492,7 +565,7 @@ struct ExperimentComputation {
         // in a full run, 11 ms in a change-driven one, at a fifth of seam bench etl's scale).
         // The statistics of the column the plan below reads (those of the properties, jsonb,
         // cost 45 of an experiment's 120 ms in a change-driven run at seam bench etl's scale).
-        try connection.analyzeTemporary("xr_events (unit_id)")
+        if !sharedInputs { try connection.analyzeTemporary("xr_events (unit_id)") }
         // One pass over the events for every metric: a row per unit with each metric's
         // value, denominator and covariate, turned into a row per unit and metric.
         let columns = SQLQuery.joined(
@@ -506,7 +579,7 @@ struct ExperimentComputation {
         return """
             WITH p AS (
                 SELECT u.experiment_key, u.unit_id, \(columns)
-                FROM xr_units AS u LEFT JOIN xr_events AS e ON e.unit_id = u.unit_id
+                FROM xr_units AS u LEFT JOIN \(events)
                 GROUP BY u.experiment_key, u.unit_id, u.first_exposed_at
             ),
             r AS (

@@ -588,6 +588,52 @@ struct ETLTests {
         }
     }
 
+    @Test("a full run reads a unit's events once for all its experiments, and each experiment counts those inside its own reach")
+    func unitEventsAcrossExperiments() async throws {
+        try await TestDatabase.withLake { pool in
+            let t0 = ETLScenario.base.addingTimeInterval(-5 * 86_400)
+            try await pool.withConnection { c in
+                _ = try LakePartitions.ensure(on: c, covering: t0.addingTimeInterval(-86_400), ETLScenario.base.addingTimeInterval(86_400))
+            }
+            // v1 is in "early" (exposed at t0) and in "late" (five days later), and buys an hour
+            // after each exposure: each purchase lies inside one experiment's 72 hours only.
+            // v2 is in "late" alone and buys nothing.
+            let exposures: [(String, String, Double)] = [("early", "v1", 0), ("late", "v1", 5 * 86_400), ("late", "v2", 5 * 86_400)]
+            for (index, (experiment, unit, seconds)) in exposures.enumerated() {
+                try await pool.execute(
+                    """
+                    INSERT INTO lake.logs (log_id, time, event_name, flag_key, flag_variant, flag_context_id, session_id)
+                    VALUES (decode(md5($1), 'hex'), $2, 'feature_flag.evaluation', $3, 'control', $4, $5)
+                    """, [.text("x\(index)"), .timestamptz(t0.addingTimeInterval(seconds)), .text(experiment), .text(unit), .text("s-\(experiment)-\(unit)")])
+            }
+            let purchases: [(String, String, Double, Int)] = [("v1", "s-early-v1", 3600, 10), ("v1", "s-late-v1", 5 * 86_400 + 3600, 20)]
+            for (index, (unit, session, seconds, revenue)) in purchases.enumerated() {
+                try await pool.execute(
+                    """
+                    INSERT INTO lake.tag_events (event_id, name, occurred_at, received_at, session_id, anonymous_id, properties)
+                    VALUES (md5($1)::uuid, 'purchase', $2, now(), $3, $4, jsonb_build_object('revenue', $5::int))
+                    """, [.text("p\(index)"), .timestamptz(t0.addingTimeInterval(seconds)), .text(session), .text(unit), .int64(Int64(revenue))])
+            }
+            _ = try await JoinWorker(pool: pool).drain()
+            let runner = JobRunner(pool: pool, lookbackHours: 48)
+            let report = await runner.run(ExperimentResultsJob(configuration: ETLConfiguration()), trigger: .manual, now: ETLScenario.base)
+            #expect(report.status == .succeeded, "\(report)")
+            let rows = try await pool.query(
+                """
+                SELECT experiment_key, unit_id, metric, value FROM lake.experiment_unit_metrics
+                WHERE metric IN ('purchase_conversion', 'revenue_per_unit') ORDER BY 1, 2, 3
+                """
+            ).rows.map { row in
+                "\(try row[0].decode(String.self)) \(try row[1].decode(String.self)) \(try row[2].decode(String.self)) \(try row[3].decode(Double?.self) ?? -1)"
+            }
+            #expect(rows == [
+                "early v1 purchase_conversion 1.0", "early v1 revenue_per_unit 10.0",
+                "late v1 purchase_conversion 1.0", "late v1 revenue_per_unit 20.0",
+                "late v2 purchase_conversion 0.0", "late v2 revenue_per_unit 0.0",
+            ])
+        }
+    }
+
     @Test("units and experiments whose exposures the join removes leave the results in the next change-driven run, as a recomputation gives")
     func removedExposures() async throws {
         try await withComputedScenario { pool, runner, configuration in
