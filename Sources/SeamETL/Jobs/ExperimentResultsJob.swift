@@ -104,12 +104,9 @@ public struct ExperimentResultsJob: ETLJob {
                 for key in removed { try connection.execute("DELETE FROM \(unescaped: table) WHERE experiment_key = \(text: key)") }
             }
         }
-        // A full run finds every exposed unit's device in one pass over the tag events, for
-        // all experiments at once (ExperimentComputation.allDevices).
-        // And it reads every unit's events once, however many experiments the unit is in
-        // (ExperimentComputation.allUnitEvents).
+        // A full run finds every unit's device, segments and events for all experiments at
+        // once (ExperimentComputation.sharedUnitInputs).
         if everything {
-            try ExperimentComputation.allDevices(on: connection)
             let reaches = keys.map { key in
                 let definition = configured[key] ?? ExperimentDefinition(key: key)
                 return (key, ExperimentComputation(
@@ -117,7 +114,7 @@ public struct ExperimentResultsJob: ETLJob {
                     window: window, everything: true, changedSince: nil
                 ).reach)
             }
-            try ExperimentComputation.allUnitEvents(reaches: reaches, on: connection)
+            try ExperimentComputation.sharedUnitInputs(reaches: reaches, on: connection)
         }
         var rows = 0
         for key in keys {
@@ -162,8 +159,8 @@ struct ExperimentComputation {
     /// the units whose exposure was removed since, and xr_keys the ids of the events stored
     /// or changed since.
     let changedSince: Date?
-    /// Set in a full run of every experiment: xr_devices holds every exposed unit's device,
-    /// and xr_unit_events every unit's events (allDevices, allUnitEvents).
+    /// Set in a full run of every experiment: xr_devices, xr_unit_segments and
+    /// xr_unit_events hold every unit's device, segments and events (sharedUnitInputs).
     var sharedInputs = false
 
     var key: PostgresValue { .text(definition.key) }
@@ -240,41 +237,58 @@ struct ExperimentComputation {
                 SELECT * FROM lake.experiment_units WHERE experiment_key = \(key) AND unit_id = ANY(ARRAY(SELECT unit_id FROM xr_touched))
                 """)
         }
-        // The recomputed units with what their dimensions need: each unit's segments and user
-        // are index lookups; its device (the first tag event with one in the exposed session
-        // within a day of the exposure) comes from xr_devices in a full run of every
-        // experiment, and is looked up otherwise (Self.deviceLookup).
-        let lookup: SQLQuery = sharedInputs
-            ? "(SELECT d.device FROM xr_devices AS d WHERE d.experiment_key = x.experiment_key AND d.unit_id = x.unit_id)"
-            : Self.deviceLookup
-        // After a change, a unit recomputed for another reason keeps the device it had when
-        // neither its exposure (the session and the time) nor an event of that session
-        // changed since: that is all the device depends on. Most recomputed units are
-        // returning visitors with events in new sessions; looking their device up again cost
-        // 0.8 of a 4.9 s change-driven run at seam bench etl's default scale.
-        let device: SQLQuery
-        let devices: SQLQuery
-        if let since = changedSince, !everything {
-            device = """
-                CASE WHEN o.unit_id IS NOT NULL AND x.updated_at < \(PostgresValue.timestamptz(since))::timestamptz
-                          AND NOT EXISTS (SELECT 1 FROM xr_keys AS k WHERE k.k = x.session_id)
-                     THEN o.device ELSE \(lookup) END
+        // The recomputed units with what their dimensions need: each unit's device (the first
+        // tag event with one in the exposed session within a day of the exposure), segments
+        // and user.
+        let multiple = PostgresValue.bool(definition.multipleExposures == .first)
+        if sharedInputs {
+            // A full run of every experiment: devices and segments found for all of them at
+            // once (sharedUnitInputs) and joined; looked up per unit, as below, they took 0.30
+            // against 0.10 s per experiment of 20,200 units at a fifth of seam bench etl's
+            // scale (the devices' lookups in the tag events, before that, 0.84 s). Every
+            // exposure of the experiment is recomputed.
+            try connection.execute(
                 """
-            devices = "LEFT JOIN xr_old AS o ON o.unit_id = x.unit_id"
+                CREATE TEMP TABLE xr_units ON COMMIT DROP AS
+                SELECT x.experiment_key, x.unit_id, x.unit_type, x.variant, x.first_exposed_at, d.device,
+                       coalesce(g.segments, '{}') AS segments, \(Self.resolvedUser) AS resolved_user_id
+                FROM lake.exposures AS x
+                LEFT JOIN xr_devices AS d ON d.experiment_key = x.experiment_key AND d.unit_id = x.unit_id
+                LEFT JOIN xr_unit_segments AS g ON g.unit_id = \(Self.segmentUnit)
+                WHERE x.experiment_key = \(key) AND (NOT x.multiple_variants OR \(multiple))
+                """)
         } else {
-            (device, devices) = (lookup, "")
+            // Index lookups: a change-driven run recomputes a few hundred units.
+            //
+            // After a change, a unit recomputed for another reason keeps the device it had
+            // when neither its exposure (the session and the time) nor an event of that
+            // session changed since: that is all the device depends on. Most recomputed units
+            // are returning visitors with events in new sessions; looking their device up
+            // again cost 0.8 of a 4.9 s change-driven run at seam bench etl's default scale.
+            let device: SQLQuery
+            let devices: SQLQuery
+            if let since = changedSince, !everything {
+                device = """
+                    CASE WHEN o.unit_id IS NOT NULL AND x.updated_at < \(PostgresValue.timestamptz(since))::timestamptz
+                              AND NOT EXISTS (SELECT 1 FROM xr_keys AS k WHERE k.k = x.session_id)
+                         THEN o.device ELSE \(Self.deviceLookup) END
+                    """
+                devices = "LEFT JOIN xr_old AS o ON o.unit_id = x.unit_id"
+            } else {
+                (device, devices) = (Self.deviceLookup, "")
+            }
+            try connection.execute(
+                """
+                CREATE TEMP TABLE xr_units ON COMMIT DROP AS
+                SELECT x.experiment_key, x.unit_id, x.unit_type, x.variant, x.first_exposed_at, \(device) AS device,
+                       coalesce((SELECT array_agg(m.segment ORDER BY m.segment) FROM lake.segment_members AS m
+                                 WHERE m.unit_id = \(Self.segmentUnit)), '{}') AS segments,
+                       \(Self.resolvedUser) AS resolved_user_id
+                FROM lake.exposures AS x \(devices)
+                WHERE x.experiment_key = \(key) AND (NOT x.multiple_variants OR \(multiple))
+                  AND x.unit_id IN (SELECT unit_id FROM xr_touched)
+                """)
         }
-        try connection.execute(
-            """
-            CREATE TEMP TABLE xr_units ON COMMIT DROP AS
-            SELECT x.experiment_key, x.unit_id, x.unit_type, x.variant, x.first_exposed_at, \(device) AS device,
-                   coalesce((SELECT array_agg(m.segment ORDER BY m.segment) FROM lake.segment_members AS m
-                             WHERE m.unit_id = CASE WHEN x.unit_type = 'session' THEN x.user_id ELSE x.unit_id END), '{}') AS segments,
-                   \(Self.resolvedUser) AS resolved_user_id
-            FROM lake.exposures AS x \(devices)
-            WHERE x.experiment_key = \(key) AND (NOT x.multiple_variants OR \(PostgresValue.bool(definition.multipleExposures == .first)))
-              AND x.unit_id IN (SELECT unit_id FROM xr_touched)
-            """)
         try connection.analyzeTemporary("xr_units")
         // The recomputed units' rows and metric rows, and their contributions added to the
         // sums (after a change, less the old rows' contributions).
@@ -295,6 +309,10 @@ struct ExperimentComputation {
         try connection.execute("DELETE FROM seam_meta.experiment_sums WHERE experiment_key = $1 AND units = 0", [key])
         return rows + (try results(on: connection))
     }
+
+    /// The id whose segments (`lake.segment_members`) a unit (`lake.exposures` aliased `x`)
+    /// is in: a session's user, else the unit.
+    static let segmentUnit: SQLQuery = "CASE WHEN x.unit_type = 'session' THEN x.user_id ELSE x.unit_id END"
 
     /// The user a unit (`lake.exposures` aliased `x`) stands for: none for a session, else
     /// the end of its identity links (only ids with a link need the walk).
@@ -333,6 +351,21 @@ struct ExperimentComputation {
         """
     }
 
+    /// What a full run of every experiment reads about the units once for all experiments
+    /// (each experiment's `reach`): their devices (allDevices), the segments of every unit
+    /// in one (xr_unit_segments; by index lookups per unit they took about twice as long in
+    /// each experiment as this for all), and their events (allUnitEvents).
+    static func sharedUnitInputs(reaches: [(String, (before: Double, after: Double))], on connection: PostgresConnection) throws {
+        try allDevices(on: connection)
+        try connection.execute(
+            """
+            CREATE TEMP TABLE xr_unit_segments ON COMMIT DROP AS
+            SELECT m.unit_id, array_agg(m.segment ORDER BY m.segment) AS segments FROM lake.segment_members AS m GROUP BY m.unit_id
+            """)
+        try connection.analyzeTemporary("xr_unit_segments (unit_id)")
+        try allUnitEvents(reaches: reaches, on: connection)
+    }
+
     /// The events a unit reads in any experiment, each unit's read once, for a full run: a
     /// unit's reach is its own (the experiment's metrics and CUPED days from its first
     /// exposure), and a unit in several experiments (the same id, type and user) reads from
@@ -363,7 +396,8 @@ struct ExperimentComputation {
                     of: "xr_reaches", where: "e.occurred_at >= u.reach_start AND e.occurred_at < u.reach_end"))
                 """)
         }
-        try connection.execute("CREATE INDEX ON xr_unit_events (unit_id)")
+        // No index: each experiment joins its units to these rows by hash (an index cost 0.13 s
+        // at a fifth of seam bench etl's scale and was not read).
         try connection.analyzeTemporary("xr_unit_events (unit_id, unit_type)")
     }
 
@@ -417,8 +451,7 @@ struct ExperimentComputation {
                   AND t.occurred_at >= x.first_exposed_at - interval '1 day' AND t.occurred_at < x.first_exposed_at + interval '1 day'
             ORDER BY x.experiment_key, x.unit_id, t.occurred_at, t.event_id
             """)
-        try connection.execute("CREATE INDEX ON xr_devices (experiment_key, unit_id)")
-        try connection.analyzeTemporary("xr_devices")
+        try connection.analyzeTemporary("xr_devices (experiment_key, unit_id)")
     }
 
     /// The cap of each capped metric: its absolute cap, or the percentile over all the
