@@ -634,6 +634,30 @@ struct ETLTests {
         }
     }
 
+    @Test("a full segment_metrics run rewrites a session's kept inputs that lie outside its window when the session now starts inside it")
+    func keptInputsOutsideTheWindow() async throws {
+        try await withComputedScenario { pool, runner, configuration in
+            let before = try await ETLScenario.snapshot(pool, ignoring: Self.timeDependent)
+            // As if the session had started five days later when its inputs were kept.
+            let moved = try await pool.execute(
+                """
+                UPDATE seam_meta.segment_metric_sessions
+                SET started_at = started_at + interval '5 days', day = day + interval '5 days' WHERE session_id = 's-a1'
+                """)
+            #expect(moved == 1)
+            try await pool.execute("DELETE FROM seam_meta.etl_state WHERE job = 'segment_metrics'")
+            let report = await runner.run(SegmentMetricsJob(), trigger: .manual, now: Self.now)
+            #expect(report.status == .succeeded, "\(report)")
+            let kept = try await pool.query(
+                """
+                SELECT count(*) FROM seam_meta.segment_metric_sessions AS c JOIN lake.sessions AS s USING (session_id)
+                WHERE c.started_at = s.started_at AND c.session_id = 's-a1'
+                """).scalar(Int.self)
+            #expect(kept == 1)
+            #expect(try await ETLScenario.snapshot(pool, ignoring: Self.timeDependent) == before)
+        }
+    }
+
     @Test("units and experiments whose exposures the join removes leave the results in the next change-driven run, as a recomputation gives")
     func removedExposures() async throws {
         try await withComputedScenario { pool, runner, configuration in
