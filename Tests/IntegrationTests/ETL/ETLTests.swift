@@ -530,6 +530,16 @@ struct ETLTests {
         }
     }
 
+    @Test("every job's full run on an empty lake succeeds and writes nothing")
+    func emptyLake() async throws {
+        try await TestDatabase.withLake { pool in
+            // The default configuration: no experiment configured, none exposed.
+            let reports = try await ETLScenario.runAll(JobRunner(pool: pool, lookbackHours: 48), ETLConfiguration(), now: Self.now)
+            #expect(reports.map(\.status) == Array(repeating: .succeeded, count: reports.count))
+            #expect(reports.map(\.rows).reduce(0, +) == 0)
+        }
+    }
+
     @Test("a full run's devices, found for every experiment in one pass over the tag events, are those each unit's lookup finds")
     func devicesInOnePass() async throws {
         try await TestDatabase.withLake { pool in
