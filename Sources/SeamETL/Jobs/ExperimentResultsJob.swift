@@ -117,6 +117,19 @@ public struct ExperimentResultsJob: ETLJob {
             }
             try ExperimentComputation.sharedUnitInputs(reaches: reaches, on: connection)
         }
+        // A change-driven run finds the touched units of every experiment at once and reads
+        // their events once for all of them (ExperimentComputation.changedUnitInputs); an
+        // experiment that failed before is recomputed whole, on its own.
+        let shared = keys.filter { !failedBefore.contains($0) }
+        if let since, !shared.isEmpty {
+            try ExperimentComputation.changedUnitInputs(
+                reaches: shared.map { key in
+                    (key, ExperimentComputation(
+                        definition: configured[key] ?? ExperimentDefinition(key: key), configured: configured[key] != nil,
+                        variantsSeen: [], configuration: configuration, window: window, everything: false, changedSince: since
+                    ).reach)
+                }, window: window, since: since, on: connection)
+        }
         var rows = 0
         for key in keys {
             let definition = configured[key] ?? ExperimentDefinition(key: key)
@@ -125,7 +138,8 @@ public struct ExperimentResultsJob: ETLJob {
                 rows += try ExperimentComputation(
                     definition: definition, configured: configured[key] != nil, variantsSeen: seen[key] ?? [],
                     configuration: configuration, window: window, everything: everything || failedBefore.contains(key),
-                    changedSince: since, sharedInputs: everything
+                    changedSince: since, sharedInputs: everything,
+                    sharedEvents: everything || (since != nil && !failedBefore.contains(key))
                 ).run(on: connection)
                 try connection.executeScript("RELEASE SAVEPOINT seam_experiment")
                 if failedBefore.contains(key) {
@@ -163,6 +177,11 @@ struct ExperimentComputation {
     /// Set in a full run of every experiment: xr_devices, xr_unit_segments and
     /// xr_unit_events hold every unit's device, segments and events (sharedUnitInputs).
     var sharedInputs = false
+    /// Set in a full run of every experiment and in a change-driven run (for the experiments
+    /// that did not fail before): xr_unit_events holds the recomputed units' events
+    /// (allUnitEvents), and, in a change-driven run, xr_all_touched the recomputed units of
+    /// every experiment (changedUnitInputs).
+    var sharedEvents = false
 
     var key: PostgresValue { .text(definition.key) }
 
@@ -205,29 +224,22 @@ struct ExperimentComputation {
             try connection.execute("DELETE FROM lake.experiment_unit_metrics WHERE experiment_key = $1", [key])
             try connection.execute("DELETE FROM seam_meta.experiment_sums WHERE experiment_key = $1", [key])
         } else {
-            // Recorded by the join since the previous run; else every stored unit compared
-            // with the exposures (15 of an experiment's 150 ms in a change-driven run at a
-            // fifth of seam bench etl's scale).
-            let removed: SQLQuery = changedSince != nil
-                ? "SELECT r.unit_id FROM xr_removed AS r WHERE r.experiment_key = \(key)"
-                : """
-                  SELECT u.unit_id FROM lake.experiment_units AS u
-                  WHERE u.experiment_key = \(key) AND NOT EXISTS (
-                      SELECT 1 FROM lake.exposures AS x WHERE x.experiment_key = \(key) AND x.unit_id = u.unit_id)
-                  """
-            try connection.execute(
-                """
-                CREATE TEMP TABLE xr_touched ON COMMIT DROP AS
-                SELECT x.unit_id FROM lake.exposures AS x
-                WHERE x.experiment_key = \(key) AND \(window.rows("x", eventStart: "first_exposed_at", eventEnd: "last_exposed_at"))
-                UNION SELECT x.unit_id FROM lake.exposures AS x JOIN xr_keys ON xr_keys.k = x.unit_id WHERE x.experiment_key = \(key)
-                -- Units that stand for a user (lake.identities) whose events are in the window.
-                UNION SELECT x.unit_id FROM lake.exposures AS x
-                      WHERE x.experiment_key = \(key) AND EXISTS (SELECT 1 FROM lake.identities AS i WHERE i.anonymous_id = x.unit_id)
-                        AND lake.resolve_user(x.unit_id) IN (SELECT k FROM xr_keys)
-                -- Units whose exposure is gone (a join rebuild removed it).
-                UNION \(removed)
-                """)
+            if sharedEvents {
+                try connection.execute(
+                    "CREATE TEMP TABLE xr_touched ON COMMIT DROP AS SELECT unit_id FROM xr_all_touched WHERE experiment_key = $1", [key])
+            } else {
+                // Every stored unit compared with the exposures (for a backfill's window).
+                let removed: SQLQuery = """
+                    SELECT u.experiment_key, u.unit_id FROM lake.experiment_units AS u
+                    WHERE u.experiment_key = \(key) AND NOT EXISTS (
+                        SELECT 1 FROM lake.exposures AS x WHERE x.experiment_key = \(key) AND x.unit_id = u.unit_id)
+                    """
+                try connection.execute(
+                    """
+                    CREATE TEMP TABLE xr_touched ON COMMIT DROP AS
+                    SELECT unit_id FROM (\(Self.touchedUnits(of: "x.experiment_key = \(key)", window: window, removed: removed))) AS t
+                    """)
+            }
             try connection.analyzeTemporary("xr_touched")
             // The stored rows of the recomputed units (for their devices, see xr_units below,
             // for the units left as they are, and for the experiment's row), by index lookups
@@ -271,12 +283,20 @@ struct ExperimentComputation {
             let device: SQLQuery
             let devices: SQLQuery
             if let since = changedSince, !everything {
+                // The devices looked up once for all experiments (changedUnitInputs), when
+                // there: an exposure's device depends on its session and time only.
+                let shared: SQLQuery = sharedEvents ? "WHEN d.session_id IS NOT NULL THEN d.device" : ""
                 device = """
                     CASE WHEN o.unit_id IS NOT NULL AND x.updated_at < \(PostgresValue.timestamptz(since))::timestamptz
                               AND NOT EXISTS (SELECT 1 FROM xr_keys AS k WHERE k.k = x.session_id)
-                         THEN o.device ELSE \(Self.deviceLookup) END
+                         THEN o.device \(shared) ELSE \(Self.deviceLookup) END
                     """
-                devices = "LEFT JOIN xr_old AS o ON o.unit_id = x.unit_id"
+                devices = sharedEvents
+                    ? """
+                      LEFT JOIN xr_old AS o ON o.unit_id = x.unit_id
+                      LEFT JOIN xr_touched_devices AS d ON d.session_id = x.session_id AND d.first_exposed_at = x.first_exposed_at
+                      """
+                    : "LEFT JOIN xr_old AS o ON o.unit_id = x.unit_id"
             } else {
                 (device, devices) = (Self.deviceLookup, "")
             }
@@ -311,6 +331,66 @@ struct ExperimentComputation {
         }
         try connection.execute("DELETE FROM seam_meta.experiment_sums WHERE experiment_key = $1 AND units = 0", [key])
         return rows + (try results(on: connection))
+    }
+
+    /// The units a run that is not a full one recomputes (experiment_key, unit_id), in the
+    /// experiments for which `experiments` (a condition on `lake.exposures` aliased `x`)
+    /// holds: those with an exposure stored or changed since (or, for a backfill, in the
+    /// window), those with an event stored or changed since (xr_keys), those standing for a
+    /// user with such an event, and `removed` (units whose exposure is gone).
+    static func touchedUnits(of experiments: SQLQuery, window: JobWindow, removed: SQLQuery) -> SQLQuery {
+        """
+        SELECT x.experiment_key, x.unit_id FROM lake.exposures AS x
+        WHERE \(experiments) AND \(window.rows("x", eventStart: "first_exposed_at", eventEnd: "last_exposed_at"))
+        UNION SELECT x.experiment_key, x.unit_id FROM lake.exposures AS x JOIN xr_keys ON xr_keys.k = x.unit_id WHERE \(experiments)
+        -- Units that stand for a user (lake.identities) whose events are in the window.
+        UNION SELECT x.experiment_key, x.unit_id FROM lake.exposures AS x
+              WHERE \(experiments) AND EXISTS (SELECT 1 FROM lake.identities AS i WHERE i.anonymous_id = x.unit_id)
+                AND lake.resolve_user(x.unit_id) IN (SELECT k FROM xr_keys)
+        -- Units whose exposure is gone (a join rebuild removed it).
+        UNION \(removed)
+        """
+    }
+
+    /// What a change-driven run reads once for all the experiments it recomputes (each
+    /// one's `reach`): the units each recomputes (xr_all_touched; the join recorded those
+    /// whose exposure it removed in xr_removed), and their events, each unit's read once
+    /// (allUnitEvents). Every visitor of seam bench etl is exposed to all five experiments:
+    /// read per experiment, the same units' events took 0.79 s of a 3.5 s change-driven run
+    /// at its default scale.
+    static func changedUnitInputs(
+        reaches: [(String, (before: Double, after: Double))], window: JobWindow, since: Date, on connection: PostgresConnection
+    ) throws {
+        let keys = reaches.map(\.0)
+        try connection.execute(
+            """
+            CREATE TEMP TABLE xr_all_touched ON COMMIT DROP AS
+            SELECT t.experiment_key, t.unit_id, x.unit_type, x.session_id, x.first_exposed_at, x.updated_at
+            FROM (\(touchedUnits(
+                of: "x.experiment_key = ANY(\(keys))", window: window,
+                removed: "SELECT r.experiment_key, r.unit_id FROM xr_removed AS r WHERE r.experiment_key = ANY(\(keys))"))
+            ) AS t
+            LEFT JOIN LATERAL (
+                SELECT * FROM lake.exposures AS x WHERE x.experiment_key = t.experiment_key AND x.unit_id = t.unit_id OFFSET 0
+            ) AS x ON true
+            """)
+        try connection.analyzeTemporary("xr_all_touched")
+        try allUnitEvents(reaches: reaches, exposures: "xr_all_touched", on: connection)
+        // The devices of the touched exposures that each experiment would look up (see
+        // xr_units: those stored or changed since, or whose session has a new event), once
+        // per session and time. seam bench etl exposes each visitor to its five experiments
+        // in one session at one time: looked up per experiment, the same devices took five
+        // times the lookups.
+        try connection.execute(
+            """
+            CREATE TEMP TABLE xr_touched_devices ON COMMIT DROP AS
+            SELECT x.session_id, x.first_exposed_at, \(deviceLookup) AS device FROM (
+                SELECT DISTINCT x.session_id, x.first_exposed_at FROM xr_all_touched AS x
+                WHERE x.session_id IS NOT NULL
+                  AND (x.updated_at >= \(PostgresValue.timestamptz(since))::timestamptz OR EXISTS (SELECT 1 FROM xr_keys AS k WHERE k.k = x.session_id))
+            ) AS x
+            """)
+        try connection.analyzeTemporary("xr_touched_devices")
     }
 
     /// The id whose segments (`lake.segment_members`) a unit (`lake.exposures` aliased `x`)
@@ -380,7 +460,13 @@ struct ExperimentComputation {
     /// a full run took 0.54 s per experiment at a fifth of seam bench etl's scale (20,200
     /// units in each of five experiments, every visitor exposed to all five in the same
     /// session). A unit whose exposures lie far apart reads the events between them too.
-    static func allUnitEvents(reaches: [(String, (before: Double, after: Double))], on connection: PostgresConnection) throws {
+    ///
+    /// `exposures` (a table with the exposures' experiment_key, unit_id, unit_type and
+    /// first_exposed_at; a unit without an exposure has no unit_type) limits the read to its
+    /// units, for a change-driven run.
+    static func allUnitEvents(
+        reaches: [(String, (before: Double, after: Double))], exposures: SQLQuery = "lake.exposures", on connection: PostgresConnection
+    ) throws {
         let values = SQLQuery.joined(
             reaches.map { "(\(text: $0.0), \(MetricSQL.seconds($0.1.before)), \(MetricSQL.seconds($0.1.after)))" }, separator: ", ")
         try connection.execute(
@@ -388,7 +474,8 @@ struct ExperimentComputation {
             CREATE TEMP TABLE xr_reaches ON COMMIT DROP AS
             SELECT x.unit_id, x.unit_type, \(resolvedUser) AS resolved_user_id,
                    min(x.first_exposed_at - r.before) AS reach_start, max(x.first_exposed_at + r.after) AS reach_end
-            FROM lake.exposures AS x JOIN (VALUES \(values)) AS r(experiment_key, before, after) USING (experiment_key)
+            FROM \(exposures) AS x JOIN (VALUES \(values)) AS r(experiment_key, before, after) USING (experiment_key)
+            WHERE x.unit_type IS NOT NULL
             GROUP BY 1, 2, 3
             """)
         try connection.analyzeTemporary("xr_reaches")
@@ -586,7 +673,7 @@ struct ExperimentComputation {
         // etl's scale). A unit exposed or linked to a user while the run went on may miss
         // events there; its change lies after the run's cutoff, so the next run recomputes it.
         let events: SQLQuery
-        if sharedInputs {
+        if sharedEvents {
             events = "xr_unit_events AS e ON e.unit_id = u.unit_id AND e.unit_type = u.unit_type AND \(range)"
         } else if everything {
             // A full run of this experiment alone (it failed before): its units' events looked up.
@@ -605,7 +692,7 @@ struct ExperimentComputation {
         // in a full run, 11 ms in a change-driven one, at a fifth of seam bench etl's scale).
         // The statistics of the column the plan below reads (those of the properties, jsonb,
         // cost 45 of an experiment's 120 ms in a change-driven run at seam bench etl's scale).
-        if !sharedInputs { try connection.analyzeTemporary("xr_events (unit_id)") }
+        if !sharedEvents { try connection.analyzeTemporary("xr_events (unit_id)") }
         // One pass over the events for every metric: a row per unit with each metric's
         // value, denominator and covariate, turned into a row per unit and metric.
         let columns = SQLQuery.joined(

@@ -598,12 +598,20 @@ struct ETLTests {
         }
     }
 
-    @Test("a full run reads a unit's events once for all its experiments, and each experiment counts those inside its own reach")
-    func unitEventsAcrossExperiments() async throws {
+    @Test(
+        "a full run and a change-driven one read a unit's events once for all its experiments, and each experiment counts those inside its own reach",
+        arguments: [false, true])
+    func unitEventsAcrossExperiments(changeDriven: Bool) async throws {
         try await TestDatabase.withLake { pool in
             let t0 = ETLScenario.base.addingTimeInterval(-5 * 86_400)
             try await pool.withConnection { c in
                 _ = try LakePartitions.ensure(on: c, covering: t0.addingTimeInterval(-86_400), ETLScenario.base.addingTimeInterval(86_400))
+            }
+            let runner = JobRunner(pool: pool, lookbackHours: 48)
+            if changeDriven {
+                // A first run on the empty lake: the next one follows the changes since.
+                let first = await runner.run(ExperimentResultsJob(configuration: ETLConfiguration()), trigger: .manual, now: ETLScenario.base)
+                #expect(first.status == .succeeded, "\(first)")
             }
             // v1 is in "early" (exposed at t0) and in "late" (five days later), and buys an hour
             // after each exposure: each purchase lies inside one experiment's 72 hours only.
@@ -625,9 +633,9 @@ struct ETLTests {
                     """, [.text("p\(index)"), .timestamptz(t0.addingTimeInterval(seconds)), .text(session), .text(unit), .int64(Int64(revenue))])
             }
             _ = try await JoinWorker(pool: pool).drain()
-            let runner = JobRunner(pool: pool, lookbackHours: 48)
             let report = await runner.run(ExperimentResultsJob(configuration: ETLConfiguration()), trigger: .manual, now: ETLScenario.base)
             #expect(report.status == .succeeded, "\(report)")
+            #expect((report.window?.changedSince != nil) == changeDriven)
             let rows = try await pool.query(
                 """
                 SELECT experiment_key, unit_id, metric, value FROM lake.experiment_unit_metrics
@@ -641,6 +649,47 @@ struct ETLTests {
                 "late v1 purchase_conversion 1.0", "late v1 revenue_per_unit 20.0",
                 "late v2 purchase_conversion 0.0", "late v2 revenue_per_unit 0.0",
             ])
+        }
+    }
+
+    @Test("a change-driven run looks each touched exposure's device up once per session and time: two experiments a day apart in one session get their own")
+    func devicesInChangeDrivenRun() async throws {
+        try await TestDatabase.withLake { pool in
+            let t0 = ETLScenario.base.addingTimeInterval(-2 * 86_400)
+            try await pool.withConnection { c in
+                _ = try LakePartitions.ensure(on: c, covering: t0.addingTimeInterval(-86_400), ETLScenario.base.addingTimeInterval(86_400))
+            }
+            let runner = JobRunner(pool: pool, lookbackHours: 48)
+            let job = ExperimentResultsJob(configuration: ETLConfiguration())
+            let first = await runner.run(job, trigger: .manual, now: ETLScenario.base)
+            #expect(first.status == .succeeded, "\(first)")
+            // s1 carries "tablet" ten hours before the early exposure and "phone" an hour after
+            // it. The late exposure, 20 hours after the early one, reaches back only to four
+            // hours before the early one: "phone" is its device, "tablet" the early one's.
+            for (id, seconds, device) in [(1, -36_000.0, "tablet"), (2, 3_600.0, "phone")] {
+                try await pool.execute(
+                    """
+                    INSERT INTO lake.tag_events (event_id, name, occurred_at, received_at, session_id, anonymous_id, context)
+                    VALUES ($1::uuid, 'page_view', $2, $2, 's1', 'u1', jsonb_build_object('device', $3::text))
+                    """, [.text("00000000-0000-0000-0000-00000000000\(id)"), .timestamptz(t0.addingTimeInterval(seconds)), .text(device)])
+            }
+            // (experiment, unit, exposure in seconds from t0): u1 and u2 share s1 in "late".
+            let exposures: [(String, String, Double)] = [("early", "u1", 0), ("late", "u1", 72_000), ("late", "u2", 72_000)]
+            for (experiment, unit, seconds) in exposures {
+                try await pool.execute(
+                    """
+                    INSERT INTO lake.exposures (experiment_key, unit_id, unit_type, variant, first_exposed_at, last_exposed_at, session_id,
+                                                evaluation_count, variants, multiple_variants)
+                    VALUES ($1, $2, 'context', 'control', $3, $3, 's1', 1, ARRAY['control'], false)
+                    """, [.text(experiment), .text(unit), .timestamptz(t0.addingTimeInterval(seconds))])
+            }
+            let report = await runner.run(job, trigger: .manual, now: ETLScenario.base)
+            #expect(report.status == .succeeded, "\(report)")
+            #expect(report.window?.changedSince != nil, "a change-driven run")
+            let devices = try await pool.query("SELECT experiment_key, unit_id, device FROM lake.experiment_units ORDER BY 1, 2").rows.map {
+                "\(try $0[0].decode(String.self)) \(try $0[1].decode(String.self)) \(try $0[2].decode(String?.self) ?? "-")"
+            }
+            #expect(devices == ["early u1 tablet", "late u1 phone", "late u2 phone"])
         }
     }
 
