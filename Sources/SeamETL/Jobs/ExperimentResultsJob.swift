@@ -338,11 +338,22 @@ struct ExperimentComputation {
     /// holds: those with an exposure stored or changed since (or, for a backfill, in the
     /// window), those with an event stored or changed since (xr_keys), those standing for a
     /// user with such an event, and `removed` (units whose exposure is gone).
-    static func touchedUnits(of experiments: SQLQuery, window: JobWindow, removed: SQLQuery) -> SQLQuery {
-        """
+    ///
+    /// With `lookups`, the exposures of the ids in xr_keys are looked up by the unit index, id
+    /// by id (a change-driven run's few thousand ids); else the planner joins them (a
+    /// backfill's window may hold most ids).
+    static func touchedUnits(of experiments: SQLQuery, window: JobWindow, removed: SQLQuery, lookups: Bool = false) -> SQLQuery {
+        let byKey: SQLQuery = lookups
+            ? """
+              SELECT x.experiment_key, x.unit_id FROM xr_keys CROSS JOIN LATERAL (
+                  SELECT x.experiment_key, x.unit_id FROM lake.exposures AS x WHERE x.unit_id = xr_keys.k AND \(experiments) OFFSET 0
+              ) AS x
+              """
+            : "SELECT x.experiment_key, x.unit_id FROM lake.exposures AS x JOIN xr_keys ON xr_keys.k = x.unit_id WHERE \(experiments)"
+        return """
         SELECT x.experiment_key, x.unit_id FROM lake.exposures AS x
         WHERE \(experiments) AND \(window.rows("x", eventStart: "first_exposed_at", eventEnd: "last_exposed_at"))
-        UNION SELECT x.experiment_key, x.unit_id FROM lake.exposures AS x JOIN xr_keys ON xr_keys.k = x.unit_id WHERE \(experiments)
+        UNION \(byKey)
         -- Units that stand for a user (lake.identities) whose events are in the window.
         UNION SELECT x.experiment_key, x.unit_id FROM lake.exposures AS x
               WHERE \(experiments) AND EXISTS (SELECT 1 FROM lake.identities AS i WHERE i.anonymous_id = x.unit_id)
@@ -368,7 +379,7 @@ struct ExperimentComputation {
             SELECT t.experiment_key, t.unit_id, x.unit_type, x.session_id, x.first_exposed_at, x.updated_at
             FROM (\(touchedUnits(
                 of: "x.experiment_key = ANY(\(keys))", window: window,
-                removed: "SELECT r.experiment_key, r.unit_id FROM xr_removed AS r WHERE r.experiment_key = ANY(\(keys))"))
+                removed: "SELECT r.experiment_key, r.unit_id FROM xr_removed AS r WHERE r.experiment_key = ANY(\(keys))", lookups: true))
             ) AS t
             LEFT JOIN LATERAL (
                 SELECT * FROM lake.exposures AS x WHERE x.experiment_key = t.experiment_key AND x.unit_id = t.unit_id OFFSET 0
