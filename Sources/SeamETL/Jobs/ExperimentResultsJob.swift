@@ -678,11 +678,12 @@ struct ExperimentComputation {
             e.occurred_at >= u.first_exposed_at - \(MetricSQL.seconds(before)) AND e.occurred_at < u.first_exposed_at + \(MetricSQL.seconds(after))
             """
         let eventColumns: SQLQuery = "u.unit_id, e.name, e.occurred_at, e.revenue, e.trace_duration_ms, e.properties"
-        // The units' events: in a full run of every experiment, read for all of them at once
-        // (allUnitEvents) and joined below, each unit's inside its reach (a copy of this
-        // experiment's into xr_events cost 0.29 s per experiment at a fifth of seam bench
-        // etl's scale). A unit exposed or linked to a user while the run went on may miss
-        // events there; its change lies after the run's cutoff, so the next run recomputes it.
+        // The units' events: in a full run of every experiment and in a change-driven run,
+        // read for all of them at once (allUnitEvents) and joined below, each unit's inside
+        // its reach (a copy of this experiment's into xr_events cost 0.29 s per experiment
+        // in a full run at a fifth of seam bench etl's scale). A unit exposed or linked to a
+        // user while the run went on may miss events there; its change lies after the run's
+        // cutoff, so the next run recomputes it.
         let events: SQLQuery
         if sharedEvents {
             events = "xr_unit_events AS e ON e.unit_id = u.unit_id AND e.unit_type = u.unit_type AND \(range)"
@@ -693,7 +694,8 @@ struct ExperimentComputation {
                 try connection.execute("CREATE TEMP TABLE xr_events ON COMMIT DROP AS " + Self.unitEvents(eventColumns, of: "xr_units", where: range))
             }
         } else {
-            // A change-driven run recomputes a few hundred units: the planner's choice.
+            // A backfill's window (change-driven runs read them once for all experiments,
+            // changedUnitInputs): the planner's choice.
             events = "xr_events AS e ON e.unit_id = u.unit_id"
             try connection.execute("CREATE TEMP TABLE xr_events ON COMMIT DROP AS " + Self.unitEvents(eventColumns, of: "xr_units", where: range))
         }
