@@ -50,7 +50,12 @@ public struct UserFeaturesJob: ETLJob {
         // The units' sessions, in a table with statistics: as a subquery the planner took the
         // condition on the unit expression to keep half of all sessions, and hashed every
         // event fact twice to join them (2.0 s for 2,000 units at a fifth of seam bench etl's
-        // scale, where their 7,940 sessions' events by the session index take 0.3 s).
+        // scale, where their 7,940 sessions' events by the session index take 0.3 s). After
+        // a change, looked up by the unit index (migration 0021, = ANY of the few units):
+        // reading every session for them took 116–162 against 35–39 ms there, by hand. A
+        // full or window run reads most sessions: IN, as the planner likes.
+        let units: SQLQuery = window.changedSince != nil
+            ? "= ANY(ARRAY(SELECT unit_id FROM uf_units))" : "IN (SELECT unit_id FROM uf_units)"
         try connection.execute(
             """
             CREATE TEMP TABLE uf_sessions ON COMMIT DROP AS
@@ -58,7 +63,7 @@ public struct UserFeaturesJob: ETLJob {
                    s.started_at, s.ended_at, s.event_count, s.page_views, s.product_views, s.add_to_basket, s.purchases, s.revenue,
                    s.updated_at
             FROM lake.sessions AS s
-            WHERE coalesce(s.resolved_user_id, s.user_id, s.anonymous_id) IN (SELECT unit_id FROM uf_units)
+            WHERE coalesce(s.resolved_user_id, s.user_id, s.anonymous_id) \(units)
               AND s.started_at < \(end)::timestamptz
             """)
         try connection.analyzeTemporary("uf_sessions")
@@ -68,7 +73,8 @@ public struct UserFeaturesJob: ETLJob {
         // `= ANY` an index scan, where the planner hashed all 200,000 kept rows and all
         // 101,000 exposures for 7,940 sessions and 2,000 units at a fifth of seam bench
         // etl's scale (0.37 against 0.24 s for the statement, by hand). A full or window
-        // run hashes them.
+        // run hashes them. The exposures of other units that stand for a unit's user are
+        // found by the user index (migration 0021) and the resolved-user index.
         let lookups = window.changedSince != nil
         let perSession: SQLQuery = lookups ? "OFFSET 0" : ""
         let byUnit: SQLQuery = lookups ? "WHERE x.unit_id = ANY(ARRAY(SELECT unit_id FROM uf_units))" : ""
@@ -153,9 +159,11 @@ public struct UserFeaturesJob: ETLJob {
     /// since (the join sets `updated_at` on both when it moves an event between sessions),
     /// and those without a kept row. Reading every session of the recomputed units instead
     /// took 0.28 of user_features' 0.63 s at a fifth of seam bench etl's scale (7,940
-    /// sessions, 2,000 of them changed). A full run rebuilds the table in one pass over the
-    /// events (which also drops the rows of sessions a join rebuild removed); a backfill
-    /// replaces its sessions' rows.
+    /// sessions, 2,000 of them changed). Whether a session has a kept row is a lookup by the
+    /// primary key (`OFFSET 0` keeps the subquery per row): hashed, it read all 200,000
+    /// kept rows there, and the statement took 227 against 86 ms by hand. A full run
+    /// rebuilds the table in one pass over the events (which also drops the rows of sessions
+    /// a join rebuild removed); a backfill replaces its sessions' rows.
     private func keepSessionInputs(_ window: JobWindow, on connection: PostgresConnection) throws {
         let update: SQLQuery = """
             ON CONFLICT (session_id) DO UPDATE SET
@@ -170,7 +178,7 @@ public struct UserFeaturesJob: ETLJob {
                 LEFT JOIN LATERAL (\(Self.inputs(where: "e.session_id = s.session_id"))) AS a ON true
                 WHERE s.updated_at >= \(PostgresValue.timestamptz(since))::timestamptz
                    OR s.session_id IN (SELECT e.session_id FROM lake.event_facts AS e WHERE e.updated_at >= \(PostgresValue.timestamptz(since))::timestamptz)
-                   OR NOT EXISTS (SELECT 1 FROM seam_meta.user_feature_sessions AS k WHERE k.session_id = s.session_id)
+                   OR NOT EXISTS (SELECT 1 FROM seam_meta.user_feature_sessions AS k WHERE k.session_id = s.session_id OFFSET 0)
                 \(update)
                 """)
             return

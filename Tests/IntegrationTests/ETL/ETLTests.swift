@@ -402,6 +402,35 @@ struct ETLTests {
         }
     }
 
+    @Test("a change-driven user_features run reads a recomputed unit's session that has no kept inputs (a lake from before migration 0018) from its events, as a recomputation gives")
+    func sessionsWithoutKeptInputs() async throws {
+        try await withComputedScenario { pool, runner, configuration in
+            // a1's only session (with its product view of shoes) loses its kept inputs, as on
+            // a lake upgraded to migration 0018, and does not change.
+            try await pool.execute("DELETE FROM seam_meta.user_feature_sessions WHERE session_id = 's-a1'")
+            // a1 comes back in a new session: a1 is recomputed from both.
+            try await pool.execute(
+                """
+                INSERT INTO lake.tag_events (event_id, name, occurred_at, received_at, session_id, anonymous_id, page_path, properties, context)
+                VALUES (md5('a1-return')::uuid, 'page_view', $1::timestamptz, now(), 's-a1-return', 'a1', '/p', '{}', '{}')
+                """, [.text(ETLScenario.at(10 * 3600))])
+            _ = try await JoinWorker(pool: pool).drain()
+            let later = Self.now.addingTimeInterval(3600)
+            let reports = try await ETLScenario.runAll(runner, configuration, now: later)
+            #expect(reports.allSatisfy { $0.status == .succeeded && $0.window?.changedSince != nil }, "\(reports)")
+            let a1 = try #require(
+                try await pool.query("SELECT sessions, categories_viewed::text FROM lake.user_features WHERE unit_id = 'a1'").first)
+            #expect(try a1[0].decode(Int.self) == 2 && (try a1[1].decode(String.self)) == "{shoes}", "the old session's categories count")
+            #expect(try await pool.query("SELECT count(*) FROM seam_meta.user_feature_sessions WHERE session_id = 's-a1'").scalar(Int.self) == 1)
+            let incremental = try await ETLScenario.snapshot(pool, ignoring: Self.timeDependent)
+
+            try await pool.execute("DELETE FROM seam_meta.etl_state")
+            _ = try await ETLScenario.runAll(runner, configuration, now: later)
+            let recomputed = try await ETLScenario.snapshot(pool, ignoring: Self.timeDependent)
+            #expect(recomputed == incremental, "\(recomputed.keys.filter { recomputed[$0] != incremental[$0] }.sorted())")
+        }
+    }
+
     @Test("a change-driven run that recomputes units inside the exposure range counts the experiment's units from its previous row, as a recomputation gives")
     func experimentRowFromPreviousRow() async throws {
         try await withComputedScenario { pool, runner, configuration in
