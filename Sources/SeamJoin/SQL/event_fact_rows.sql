@@ -1,8 +1,9 @@
 -- lake.event_facts rows, in the table's column order, for the tag events that :events
 -- selects (lake.tag_events columns; with every session-less event of each visitor and UTC
 -- day it includes). The resolved user is lake.event_user's, each id walked once.
--- :trace_join joins each event e to its trace t; :variants is
--- event_variants.sql over resolved; a derived session ends after :'session_timeout' of silence.
+-- :trace_join joins each event e to its trace t; :id_probe is OFFSET 0 or empty (see ids);
+-- :variants is event_variants.sql over resolved; a derived session ends after
+-- :'session_timeout' of silence.
 WITH base AS MATERIALIZED (
     SELECT e.event_id, e.name, e.occurred_at, e.received_at, e.session_id, e.anonymous_id, e.user_id, e.trace_id,
            e.page_url, e.page_path, e.properties, coalesce(e.anonymous_id, e.user_id) AS visitor,
@@ -29,9 +30,12 @@ WITH base AS MATERIALIZED (
     FROM numbered
 ), ids AS MATERIALIZED (
     -- The user each id stands for, walked once per id, not once per event; an id without a
-    -- link (most of them) stands for itself without a call.
-    SELECT d.id, CASE WHEN EXISTS (SELECT 1 FROM lake.identities i WHERE i.anonymous_id = d.id) THEN lake.resolve_user(d.id)
-                      ELSE d.id END AS resolved
+    -- link (most of them) stands for itself without a call. Whether it has one: a probe of
+    -- the primary key per id with :id_probe OFFSET 0 (a batch claim), where the planner
+    -- hashed every link for each claim (a read of the whole of lake.identities per pass); a
+    -- hashed subplan, one read of the table, for a backlog claim and the from-scratch build.
+    SELECT d.id, CASE WHEN EXISTS (SELECT 1 FROM lake.identities i WHERE i.anonymous_id = d.id :id_probe)
+                      THEN lake.resolve_user(d.id) ELSE d.id END AS resolved
     FROM (SELECT user_id AS id FROM base WHERE user_id IS NOT NULL
           UNION SELECT anonymous_id FROM base WHERE anonymous_id IS NOT NULL) AS d
 ), resolved AS MATERIALIZED (

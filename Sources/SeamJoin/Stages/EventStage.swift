@@ -23,12 +23,15 @@ enum EventStage {
 
     /// `lake.event_facts` rows for the tag events `events` selects (see
     /// `SQL/event_fact_rows.sql`), joined to traces and exposures as `traceJoin`,
-    /// `exposureJoin` and `userExposureJoin` say.
+    /// `exposureJoin` and `userExposureJoin` say, their ids' links in `lake.identities`
+    /// probed one by one (`idProbes` `.perKey`) or read once and hashed (`.hashed`, the
+    /// from-scratch build's way).
     static func rows(
-        events: SQLQuery, traceJoin: SQLQuery, exposureJoin: SQLQuery, userExposureJoin: SQLQuery, sessionTimeout: Duration
+        events: SQLQuery, traceJoin: SQLQuery, exposureJoin: SQLQuery, userExposureJoin: SQLQuery, idProbes: Lookups = .hashed,
+        sessionTimeout: Duration
     ) throws -> SQLQuery {
         try JoinSQL.eventFactRows.render([
-            "events": .fragment(events), "trace_join": .fragment(traceJoin),
+            "events": .fragment(events), "trace_join": .fragment(traceJoin), "id_probe": idProbes.argument,
             "variants": .fragment(try variants(events: "resolved", exposureJoin: exposureJoin, userExposureJoin: userExposureJoin)),
             "session_timeout": .value(.interval(sessionTimeout)),
         ])
@@ -56,7 +59,8 @@ enum EventStage {
     ) throws -> (events: Int, rebuiltIndexes: Int, intoEmpty: Bool) {
         let rows = try rows(
             events: try JoinSQL.eventClaimedEvents.render(["per_key": lookups.argument]), traceJoin: traceLookup(lookups),
-            exposureJoin: exposureLookup(lookups), userExposureJoin: userExposureLookup(lookups), sessionTimeout: sessionTimeout)
+            exposureJoin: exposureLookup(lookups), userExposureJoin: userExposureLookup(lookups), idProbes: lookups,
+            sessionTimeout: sessionTimeout)
         let arguments = ["event_fact_rows": .fragment(rows), "per_key": lookups.argument].merging(rebuild.arguments) { $1 }
         return try lookups.applying(on: c) {
             let intoEmpty = try rebuild.intoEmpty(.eventFacts, on: c)
