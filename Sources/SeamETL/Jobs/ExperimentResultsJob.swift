@@ -345,8 +345,8 @@ struct ExperimentComputation {
     /// user with such an event, and `removed` (units whose exposure is gone).
     ///
     /// With `lookups`, the exposures of the ids in xr_keys are looked up by the unit index, id
-    /// by id (a change-driven run's few thousand ids); else the planner joins them (a
-    /// backfill's window may hold most ids).
+    /// by id (a change-driven run's few thousand ids), and so are the ids linked to them; else
+    /// the planner joins them (a backfill's window may hold most ids).
     static func touchedUnits(of experiments: SQLQuery, window: JobWindow, removed: SQLQuery, lookups: Bool = false) -> SQLQuery {
         let byKey: SQLQuery = lookups
             ? """
@@ -355,14 +355,47 @@ struct ExperimentComputation {
               ) AS x
               """
             : "SELECT x.experiment_key, x.unit_id FROM lake.exposures AS x JOIN xr_keys ON xr_keys.k = x.unit_id WHERE \(experiments)"
+        // Units that stand for a user (lake.identities) with an event in xr_keys. After a
+        // change: the ids whose links lead to an id of xr_keys, walked backwards from those
+        // ids through the links' user index (at most 16 links, as lake.resolve_user follows
+        // them; an id standing for itself through a cycle is in xr_keys, above); of those
+        // with an exposure (a lookup by the unit index), the ones that stand for an id of
+        // xr_keys (walked forwards once per id, not once per exposure); then their exposures.
+        // Reading every exposure of the experiments and walking each linked unit forwards grew
+        // with the lake, not with the change: by hand, with 500,000 exposures of 5 experiments,
+        // 30,000 of their units linked and a million other links, 10,000 changed user ids took
+        // 8.0-9.7 s so and 0.37-0.40 s this way, the same units (docs/benchmarks.md,
+        // "Identity links at the cost of the change"). A backfill keeps that read.
+        let linked: SQLQuery = lookups
+            ? """
+              SELECT x.experiment_key, x.unit_id FROM (
+                  SELECT c.id FROM (
+                      WITH RECURSIVE reaching(id, depth) AS (
+                          SELECT k, 0 FROM xr_keys
+                          UNION
+                          SELECT i.anonymous_id, r.depth + 1 FROM reaching AS r
+                          CROSS JOIN LATERAL (SELECT i.anonymous_id FROM lake.identities AS i WHERE i.user_id = r.id OFFSET 0) AS i
+                          WHERE r.depth < 16
+                      )
+                      SELECT DISTINCT id FROM reaching WHERE depth > 0
+                  ) AS c
+                  WHERE CASE WHEN EXISTS (SELECT 1 FROM lake.exposures AS x WHERE x.unit_id = c.id AND \(experiments) OFFSET 0)
+                             THEN lake.resolve_user(c.id) IN (SELECT k FROM xr_keys) ELSE false END
+              ) AS c
+              CROSS JOIN LATERAL (
+                  SELECT x.experiment_key, x.unit_id FROM lake.exposures AS x WHERE x.unit_id = c.id AND \(experiments) OFFSET 0
+              ) AS x
+              """
+            : """
+              SELECT x.experiment_key, x.unit_id FROM lake.exposures AS x
+              WHERE \(experiments) AND EXISTS (SELECT 1 FROM lake.identities AS i WHERE i.anonymous_id = x.unit_id)
+                AND lake.resolve_user(x.unit_id) IN (SELECT k FROM xr_keys)
+              """
         return """
         SELECT x.experiment_key, x.unit_id FROM lake.exposures AS x
         WHERE \(experiments) AND \(window.rows("x", eventStart: "first_exposed_at", eventEnd: "last_exposed_at"))
         UNION \(byKey)
-        -- Units that stand for a user (lake.identities) whose events are in the window.
-        UNION SELECT x.experiment_key, x.unit_id FROM lake.exposures AS x
-              WHERE \(experiments) AND EXISTS (SELECT 1 FROM lake.identities AS i WHERE i.anonymous_id = x.unit_id)
-                AND lake.resolve_user(x.unit_id) IN (SELECT k FROM xr_keys)
+        UNION \(linked)
         -- Units whose exposure is gone (a join rebuild removed it).
         UNION \(removed)
         """
