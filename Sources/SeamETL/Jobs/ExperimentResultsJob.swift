@@ -363,9 +363,10 @@ struct ExperimentComputation {
         // xr_keys (walked forwards once per id, not once per exposure); then their exposures.
         // Reading every exposure of the experiments and walking each linked unit forwards grew
         // with the lake, not with the change: by hand, with 500,000 exposures of 5 experiments,
-        // 30,000 of their units linked and a million other links, 10,000 changed user ids took
-        // 8.0-9.7 s so and 0.37-0.40 s this way, the same units (docs/benchmarks.md,
-        // "Identity links at the cost of the change"). A backfill keeps that read.
+        // 30,000 of their units linked and a million other links, the units of 10,000 changed
+        // user ids took 8.0-9.7 s found that way and 0.37-0.40 s this way, the same units
+        // (docs/benchmarks.md, "Identity links at the cost of the change"). A backfill keeps
+        // that read.
         let linked: SQLQuery = lookups
             ? """
               SELECT x.experiment_key, x.unit_id FROM (
