@@ -25,8 +25,9 @@ public struct SegmentMetricsJob: ETLJob {
         let hours: SQLQuery
         // The days' kept rows: after a change, by the day index (a bitmap scan: = ANY of the
         // few days, which the planner cannot count, where IN made it read every kept row).
-        // At a fifth of seam bench etl's scale, with two days changed, the table below took
-        // 160–185 against 320 ms (by hand). A full or window run reads most days: IN.
+        // At a fifth of seam bench etl's scale, with two days changed, writing their rows to a
+        // table (as this job did then) took 160–185 against 320 ms (by hand). A full or
+        // window run reads most days: IN.
         let daysRead: SQLQuery
         if !everything, let since = window.changedSince {
             daysRead = "c.day = ANY(ARRAY(SELECT day FROM sm_days))"
@@ -37,76 +38,64 @@ public struct SegmentMetricsJob: ETLJob {
             hours = "OR true"
             daysRead = "c.day IN (SELECT day FROM sm_days)"
         }
-        // The days' sessions with their trace durations, from the kept inputs, once for every
-        // segment they count in ('all' and their unit's segments), with their hour (computed
-        // once here, not once per duration below), written in the order the statement below
-        // groups them by, with an index in that order: both of its parts then read them in
-        // order and neither sorts them. Before, the sessions and their segments were two
-        // tables that each part joined and sorted (the durations' part with every session's
-        // durations on disk): at a fifth of seam bench etl's scale, by hand, this table, its
-        // index and the statement take 3.9 s of a full run against 5.1–5.5 s.
+        // The days' sessions from the kept inputs, once for every segment they count in ('all'
+        // and their unit's segments), with their hour, sorted by segment, day and hour (on
+        // disk, beyond `work_mem`), then a row per trace duration (one, without a duration,
+        // for a session that has none), in the same order: the set-returning functions run
+        // after the sort, so the grouping below reads its rows in order and sorts nothing.
+        // The first row of a session (`first`, true once) carries its figures; every row its
+        // duration. So one ordered read gives the sessions' figures and the durations' 95th
+        // percentile; the filtered aggregates count, sum and order exactly the rows the two
+        // reads of a temporary table did before (a session per row; every duration).
+        //
+        // Before, the sessions were written to a temporary table in that order, with an index
+        // in that order, and read twice from it (the figures; the durations, unnested as they
+        // were read). Without the table, its index and the second read, by hand at a fifth of
+        // seam bench etl's scale: a full run's 2.5–3.7 s against 3.2–4.6 s, a change's two
+        // days 0.66–0.85 against 0.95–1.07 s; the rows were the same.
         let kept: SQLQuery = """
             c.day, date_trunc('hour', c.started_at, 'UTC') AS hour, c.unit_id, c.converted, c.basket, c.purchases, c.revenue,
             c.first_action_seconds, c.durations
             FROM seam_meta.segment_metric_sessions AS c
             """
         let days: SQLQuery = "\(daysRead) AND c.started_at < \(end)::timestamptz"
-        try connection.execute(
-            """
-            CREATE TEMP TABLE sm_rows ON COMMIT DROP AS
-            SELECT * FROM (
-                SELECT 'all'::text AS segment, \(kept) WHERE \(days)
-                UNION ALL
-                SELECT m.segment, \(kept) JOIN lake.segment_members AS m ON m.unit_id = c.unit_id WHERE \(days)
-            ) AS r
-            ORDER BY segment, day, hour
-            """)
-        try connection.execute("CREATE INDEX ON sm_rows (segment, day, hour)")
-        // Statistics of the columns the plan below depends on: those of the durations
-        // (arrays) cost 30 of the 50 ms the sessions' took, at a fifth of seam bench etl's
-        // scale, and no plan reads them.
-        try connection.analyzeTemporary("sm_rows (segment, day, hour, unit_id)")
         // Hours and days in one statement: GROUP BY segment, day, ROLLUP (hour) gives every
         // hour and then its day from one ordered read, where two statements (one per grain)
         // sorted the sessions twice. At a fifth of seam bench etl's scale the two took 4.3 s
         // of a 7 s full run; one 2.2 s.
-        //
-        // The durations' 95th percentile unnests the sessions' kept durations as it reads
-        // them, rather than writing them to a table of their own first (eight rows a
-        // session): a change-driven run at a fifth of seam bench etl's scale took 0.38 s
-        // instead of 0.44 s (at the default scale about the same, 2.25 against 2.29 s). The
-        // unnesting keeps the rows' order, so the grouping needs no sort of every duration.
         //
         // After a change, every hour of a changed day is computed (it costs nothing more
         // than the day) but only the changed hours are written: the others were not deleted.
         return try connection.execute(
             """
             INSERT INTO lake.segment_metrics
-            WITH periods AS (
-                SELECT s.segment, CASE WHEN grouping(s.hour) = 1 THEN 'day' ELSE 'hour' END AS grain,
-                       coalesce(s.hour, s.day) AS period_start,
-                       count(*) AS sessions, count(DISTINCT s.unit_id) AS users,
-                       count(*) FILTER (WHERE s.converted) AS converted_sessions,
-                       count(*) FILTER (WHERE s.basket) AS basket_sessions,
-                       sum(s.purchases) AS orders, sum(s.revenue) AS revenue,
-                       percentile_cont(0.5) WITHIN GROUP (ORDER BY s.first_action_seconds) AS first_action
-                FROM sm_rows AS s
-                GROUP BY s.segment, s.day, ROLLUP (s.hour)
-            ),
-            durations AS (
-                SELECT s.segment, CASE WHEN grouping(s.hour) = 1 THEN 'day' ELSE 'hour' END AS grain,
-                       coalesce(s.hour, s.day) AS period_start,
-                       percentile_cont(0.95) WITHIN GROUP (ORDER BY d.trace_duration_ms) AS p95
-                FROM sm_rows AS s CROSS JOIN LATERAL unnest(s.durations) AS d(trace_duration_ms)
-                WHERE cardinality(s.durations) > 0
-                GROUP BY s.segment, s.day, ROLLUP (s.hour)
-            )
             SELECT p.segment, p.grain, p.period_start, p.sessions, p.users,
                    p.converted_sessions, p.converted_sessions::float8 / p.sessions,
                    p.basket_sessions, p.basket_sessions::float8 / p.sessions,
                    p.orders, p.revenue, CASE WHEN p.orders > 0 THEN p.revenue / p.orders END,
-                   p.first_action, d.p95
-            FROM periods AS p LEFT JOIN durations AS d USING (segment, grain, period_start)
+                   p.first_action, p.p95
+            FROM (
+                SELECT s.segment, CASE WHEN grouping(s.hour) = 1 THEN 'day' ELSE 'hour' END AS grain,
+                       coalesce(s.hour, s.day) AS period_start,
+                       count(*) FILTER (WHERE s.first) AS sessions, count(DISTINCT s.unit_id) FILTER (WHERE s.first) AS users,
+                       count(*) FILTER (WHERE s.first AND s.converted) AS converted_sessions,
+                       count(*) FILTER (WHERE s.first AND s.basket) AS basket_sessions,
+                       sum(s.purchases) FILTER (WHERE s.first) AS orders, sum(s.revenue) FILTER (WHERE s.first) AS revenue,
+                       percentile_cont(0.5) WITHIN GROUP (ORDER BY s.first_action_seconds) FILTER (WHERE s.first) AS first_action,
+                       percentile_cont(0.95) WITHIN GROUP (ORDER BY s.trace_duration_ms) AS p95
+                FROM (
+                    SELECT r.*,
+                           unnest(CASE WHEN cardinality(r.durations) > 0 THEN r.durations ELSE '{NULL}' END) AS trace_duration_ms,
+                           unnest('{true}'::boolean[]) AS first
+                    FROM (
+                        SELECT 'all'::text AS segment, \(kept) WHERE \(days)
+                        UNION ALL
+                        SELECT m.segment, \(kept) JOIN lake.segment_members AS m ON m.unit_id = c.unit_id WHERE \(days)
+                    ) AS r
+                    ORDER BY r.segment, r.day, r.hour
+                ) AS s
+                GROUP BY s.segment, s.day, ROLLUP (s.hour)
+            ) AS p
             WHERE p.grain = 'day' \(hours)
             """)
     }
