@@ -130,13 +130,9 @@ public struct SegmentMetricsJob: ETLJob {
             SELECT s.session_id FROM lake.sessions AS s WHERE s.updated_at >= \(since)::timestamptz
             UNION SELECT e.session_id FROM lake.event_facts AS e WHERE e.updated_at >= \(since)::timestamptz AND e.session_id IS NOT NULL
             """)
-        try connection.execute(
-            """
-            CREATE TEMP TABLE sm_days ON COMMIT DROP AS
-            SELECT date_trunc('day', s.started_at, 'UTC') AS day FROM lake.sessions AS s
-            WHERE s.session_id IN (SELECT session_id FROM sm_changed) AND s.started_at < \(end)::timestamptz
-            UNION SELECT c.day FROM seam_meta.segment_metric_sessions AS c WHERE c.session_id IN (SELECT session_id FROM sm_changed)
-            """)
+        // The hours are looked up once and the days taken from them: a kept row's day is the
+        // UTC day of its start, and a UTC hour lies in one UTC day. Looking both up took
+        // 0.09 s each after seam bench etl's change at its default scale.
         try connection.execute(
             """
             CREATE TEMP TABLE sm_hours ON COMMIT DROP AS
@@ -145,6 +141,8 @@ public struct SegmentMetricsJob: ETLJob {
             UNION SELECT date_trunc('hour', c.started_at, 'UTC') FROM seam_meta.segment_metric_sessions AS c
             WHERE c.session_id IN (SELECT session_id FROM sm_changed)
             """)
+        try connection.execute(
+            "CREATE TEMP TABLE sm_days ON COMMIT DROP AS SELECT DISTINCT date_trunc('day', hour, 'UTC') AS day FROM sm_hours")
         try connection.execute(
             "DELETE FROM seam_meta.segment_metric_sessions WHERE session_id IN (SELECT session_id FROM sm_changed)")
         // Sessions of those days that are gone (a join rebuild that drew them differently).
