@@ -278,7 +278,12 @@ def run(seam, env, url, port, shots):
         got = charts(driver)
         check("reward per action: one series per action and the logged policy", len(got) == 1 and got[0][1] == len(policies) == 4,
               f"{got} {sorted(policies)}")
-        check("one point per day per series", got and got[0][2] == len(policies) * len(days), f"{got} {len(days)} days")
+        # A point per day and series that has a value: a day with few decisions (the first,
+        # when the run starts early in a UTC day) may leave a policy without an estimate.
+        valued = {(e["day"], e["policy"], e["method"]) for e in estimates
+                  if e["method"] in ("logged", "snips") and isinstance(e.get("value"), (int, float))}
+        check("one point per day per series that has a value", got and len(days) > 1 and got[0][2] == len(valued),
+              f"{got} {len(valued)} values over {len(days)} days")
 
         visit("/console/pipeline", "pipeline")
         reasons = [row.text for row in driver.find_elements(By.CSS_SELECTOR, "#rejected tr.rejected")]
