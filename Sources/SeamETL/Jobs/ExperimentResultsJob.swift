@@ -214,7 +214,7 @@ struct ExperimentComputation {
     }
 
     func run(on connection: PostgresConnection) throws -> Int {
-        try connection.execute("DROP TABLE IF EXISTS xr_touched, xr_units, xr_events, xr_old, xr_metrics, xr_same")
+        try connection.execute("DROP TABLE IF EXISTS xr_touched, xr_units, xr_events, xr_old, xr_metrics, xr_same, xr_reuse")
         if everything {
             if !sharedInputs {
                 try connection.execute(
@@ -425,7 +425,7 @@ struct ExperimentComputation {
             ) AS x ON true
             """)
         try connection.analyzeTemporary("xr_all_touched")
-        try allUnitEvents(reaches: reaches, exposures: "xr_all_touched", on: connection)
+        try allUnitEvents(reaches: reaches, exposures: "xr_all_touched", changedSince: since, on: connection)
         // The devices of the touched exposures that each experiment would look up (see
         // xr_units: those stored or changed since, or whose session has a new event), once
         // per session and time. seam bench etl exposes each visitor to its five experiments
@@ -513,10 +513,13 @@ struct ExperimentComputation {
     ///
     /// `exposures` (a table with the exposures' experiment_key, unit_id, unit_type and
     /// first_exposed_at; a unit without an exposure has no unit_type) limits the read to its
-    /// units, for a change-driven run.
+    /// units, for a change-driven run. With `changedSince`, each event also says whether it
+    /// was stored or changed since (`changed`), for `reusable`.
     static func allUnitEvents(
-        reaches: [(String, (before: Double, after: Double))], exposures: SQLQuery = "lake.exposures", on connection: PostgresConnection
+        reaches: [(String, (before: Double, after: Double))], exposures: SQLQuery = "lake.exposures", changedSince: Date? = nil,
+        on connection: PostgresConnection
     ) throws {
+        let changed: SQLQuery = changedSince.map { ", e.updated_at >= \(PostgresValue.timestamptz($0))::timestamptz AS changed" } ?? ""
         let values = SQLQuery.joined(
             reaches.map { "(\(text: $0.0), \(MetricSQL.seconds($0.1.before)), \(MetricSQL.seconds($0.1.after)))" }, separator: ", ")
         try connection.execute(
@@ -534,7 +537,7 @@ struct ExperimentComputation {
                 """
                 CREATE TEMP TABLE xr_unit_events ON COMMIT DROP AS
                 \(unitEvents(
-                    "u.unit_id, u.unit_type, u.resolved_user_id, e.name, e.occurred_at, e.revenue, e.trace_duration_ms, e.properties",
+                    "u.unit_id, u.unit_type, u.resolved_user_id, e.name, e.occurred_at, e.revenue, e.trace_duration_ms, e.properties\(changed)",
                     of: "xr_reaches", where: "e.occurred_at >= u.reach_start AND e.occurred_at < u.reach_end"))
                 """)
         }
@@ -705,17 +708,22 @@ struct ExperimentComputation {
             """
     }
 
-    /// The per-unit values of every metric for the units of xr_units, as the statement
-    /// head `WITH p AS (…), r AS (…)` (r: a row per unit and metric, the columns of
-    /// `lake.experiment_unit_metrics`), after reading the units' events into xr_events; nil
-    /// without metrics.
-    private func computedMetrics(on connection: PostgresConnection) throws -> SQLQuery? {
-        let sql = metrics.map { MetricSQL(metric: $0.metric, cupedDays: definition.cupedDays) }
-        guard !sql.isEmpty else { return nil }
+    /// The events (`e`) inside a unit's (`u`) reach.
+    var inReach: SQLQuery {
         let (before, after) = reach
-        let range: SQLQuery = """
+        return """
             e.occurred_at >= u.first_exposed_at - \(MetricSQL.seconds(before)) AND e.occurred_at < u.first_exposed_at + \(MetricSQL.seconds(after))
             """
+    }
+
+    /// The per-unit values of every metric for the units of xr_units (or of `units`, a
+    /// FROM item with xr_units' columns), as the statement head `WITH p AS (…), r AS (…)`
+    /// (r: a row per unit and metric, the columns of `lake.experiment_unit_metrics`), after
+    /// reading the units' events into xr_events; nil without metrics.
+    private func computedMetrics(units: SQLQuery = "xr_units", on connection: PostgresConnection) throws -> SQLQuery? {
+        let sql = metrics.map { MetricSQL(metric: $0.metric, cupedDays: definition.cupedDays) }
+        guard !sql.isEmpty else { return nil }
+        let range = inReach
         let eventColumns: SQLQuery = "u.unit_id, e.name, e.occurred_at, e.revenue, e.trace_duration_ms, e.properties"
         // The units' events: in a full run of every experiment and in a change-driven run,
         // read for all of them at once (allUnitEvents) and joined below, each unit's inside
@@ -758,7 +766,7 @@ struct ExperimentComputation {
         return """
             WITH p AS (
                 SELECT u.experiment_key, u.unit_id, \(columns)
-                FROM xr_units AS u LEFT JOIN \(events)
+                FROM \(units) AS u LEFT JOIN \(events)
                 GROUP BY u.experiment_key, u.unit_id, u.first_exposed_at
             ),
             r AS (
@@ -809,6 +817,39 @@ struct ExperimentComputation {
         try connection.execute("SELECT set_config('work_mem', $1, true)", [.text(setting)])
     }
 
+    /// After a change, xr_reuse: the recomputed units whose metric rows cannot have changed,
+    /// and true (false, with no table, for other runs). A unit's metric values are a function
+    /// of its events inside its reach and of what picks them (its type, first exposure and
+    /// user): a unit whose type, first exposure and user are as stored, and none of whose
+    /// events inside its reach (xr_unit_events, which says which are stored or changed since)
+    /// is new or changed, computes the values stored, as long as no event left it. What a
+    /// metric reads of an event (its time, name, properties) and the ids that pick it for a
+    /// flag context or a user (its user id and anonymous id) are the tag event's own, which
+    /// never change (an event id is stored once, `lake.tag_event_ids`); so is the user it
+    /// stands for, except with a link that changes the unit's own user too (its exposure then
+    /// changes). The trace facts a metric reads change in place, with the event's
+    /// `updated_at`. A session's events
+    /// may leave it (an event's session can come from its trace, which a late span can
+    /// change): session units are always computed. Most units a change touches are returning
+    /// visitors with new events after their windows closed (see below): their row may still
+    /// change (segments), so they stay recomputed, but their metrics (reading their events,
+    /// and comparing the values with the stored ones) are not.
+    private func reusable(on connection: PostgresConnection) throws -> Bool {
+        guard sharedEvents, changedSince != nil, !everything, !metrics.isEmpty else { return false }
+        let range = inReach
+        try connection.execute(
+            """
+            CREATE TEMP TABLE xr_reuse ON COMMIT DROP AS
+            SELECT u.unit_id FROM xr_units AS u JOIN xr_old AS o USING (unit_id)
+            WHERE u.unit_type <> 'session'
+              AND (u.unit_type, u.first_exposed_at, u.resolved_user_id) IS NOT DISTINCT FROM (o.unit_type, o.first_exposed_at, o.resolved_user_id)
+              AND NOT EXISTS (
+                  SELECT 1 FROM xr_unit_events AS e
+                  WHERE e.unit_id = u.unit_id AND e.unit_type = u.unit_type AND e.changed AND \(range))
+            """)
+        return true
+    }
+
     /// After a change (or for a backfill's window): the recomputed units (xr_units) against
     /// their stored rows (xr_old). A unit whose row and metric rows come out exactly as
     /// stored is left as it is: most units a change touches are returning visitors whose
@@ -818,18 +859,26 @@ struct ExperimentComputation {
     /// before, 0.85 s after). The others' old rows are deleted and their contributions
     /// subtracted from the sums (from the rows the deletes return: the rows are looked up
     /// once), and their new rows written and added.
+    ///
+    /// After a change, the metric rows of the `reusable` units are not computed again but
+    /// taken as stored: they are what computing them would give.
     private func changedUnitMetrics(on connection: PostgresConnection) throws -> Int {
-        let computed = try computedMetrics(on: connection)
+        let reuse = try reusable(on: connection)
+        let computed = try computedMetrics(
+            units: reuse ? "(SELECT * FROM xr_units AS u WHERE NOT EXISTS (SELECT 1 FROM xr_reuse AS r WHERE r.unit_id = u.unit_id))" : "xr_units",
+            on: connection)
         let computedRows: SQLQuery = computed.map { $0 + " SELECT * FROM r" } ?? "SELECT * FROM lake.experiment_unit_metrics WHERE false"
         try connection.execute("CREATE TEMP TABLE xr_metrics ON COMMIT DROP AS " + computedRows)
         // Bit-for-bit equal values: the same code computed the stored ones (a change of the
-        // definitions makes a full run).
+        // definitions makes a full run). A reused unit's rows are the stored ones: it is the
+        // same when its row is.
+        let compared: SQLQuery = reuse ? "SELECT unit_id FROM xr_old EXCEPT SELECT unit_id FROM xr_reuse" : "SELECT unit_id FROM xr_old"
         try connection.execute(
             """
             CREATE TEMP TABLE xr_same ON COMMIT DROP AS
             WITH stored AS (
                 SELECT m.* FROM lake.experiment_unit_metrics AS m
-                WHERE m.experiment_key = \(key) AND m.unit_id = ANY(ARRAY(SELECT unit_id FROM xr_old))
+                WHERE m.experiment_key = \(key) AND m.unit_id = ANY(ARRAY(\(compared)))
             )
             SELECT u.unit_id FROM xr_units AS u JOIN xr_old AS o USING (unit_id)
             WHERE (u.unit_type, u.variant, u.first_exposed_at, u.device, u.segments, u.resolved_user_id)
@@ -839,6 +888,16 @@ struct ExperimentComputation {
             WHERE n.unit_id IS NULL OR m.unit_id IS NULL
                OR (n.value, n.denominator, n.covariate) IS DISTINCT FROM (m.value, m.denominator, m.covariate)
             """)
+        if reuse {
+            // The reused units that are not the same (their segments, device or variant
+            // changed) are written again: their metric rows as stored.
+            try connection.execute(
+                """
+                INSERT INTO xr_metrics SELECT m.* FROM lake.experiment_unit_metrics AS m
+                WHERE m.experiment_key = \(key)
+                  AND m.unit_id = ANY(ARRAY(SELECT unit_id FROM xr_reuse EXCEPT SELECT unit_id FROM xr_same))
+                """)
+        }
         try connection.executeScript(
             """
             DELETE FROM xr_units WHERE unit_id IN (SELECT unit_id FROM xr_same);

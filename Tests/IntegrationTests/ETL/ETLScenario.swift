@@ -96,7 +96,10 @@ struct ETLScenario {
                     VALUES (md5($1)::uuid, $2, $3::timestamptz, now(), $4, $5, decode($6, 'hex'), '/p', $7::jsonb, $8::jsonb)
                     """,
                     [
-                        .text("\(visitor.id)-\(eventNumber)"), .text(event.name), .text(at(time)), .text("s-\(visitor.id)"),
+                        // Unique across loads (a visitor's events lie at different times): an
+                        // event id is stored once (lake.tag_event_ids), and a second raw row
+                        // with a stored id is something ingestion never writes.
+                        .text("\(visitor.id)@\(time)"), .text(event.name), .text(at(time)), .text("s-\(visitor.id)"),
                         .text(visitor.id), traceID, .text(event.properties), .text(context),
                     ])
             }

@@ -524,6 +524,54 @@ struct ETLTests {
         }
     }
 
+    @Test("a change-driven run takes the metric rows of a unit none of whose events inside its reach changed as stored, and computes those of a unit with a new event in its reach")
+    func metricsOfUnchangedReachReused() async throws {
+        try await withComputedScenario { pool, runner, configuration in
+            // As above: a3 returns inside its 72-hour windows with a page view, a2 bought
+            // before its CUPED pre-period (its row changes: it joins big_spenders), a5 buys
+            // inside its window.
+            let from = ETLScenario.base.addingTimeInterval(-4 * 86_400)
+            _ = try await pool.withConnection { try LakePartitions.ensure(on: $0, covering: from, ETLScenario.base) }
+            for (id, name, at, session, properties) in [
+                ("a3-return", "page_view", 9 * 3600.0, "s-a3-return", "{}"), ("a2-before", "purchase", -3 * 86_400 + 3600, "s-a2-before", #"{"revenue":60}"#),
+                ("a5-buys", "purchase", 12_600 + 3600, "s-a5", #"{"revenue":20}"#),
+            ] {
+                try await pool.execute(
+                    """
+                    INSERT INTO lake.tag_events (event_id, name, occurred_at, received_at, session_id, anonymous_id, page_path, properties, context)
+                    VALUES (md5($1)::uuid, $2, $3::timestamptz, now(), $4, $5, '/p', $6::jsonb, '{}')
+                    """, [.text(id), .text(name), .text(ETLScenario.at(at)), .text(session), .text(String(id.prefix(2))), .text(properties)])
+            }
+            _ = try await JoinWorker(pool: pool).drain()
+            // Values no computation gives, planted in the stored rows: a row taken as stored
+            // keeps its value, a row computed again loses it.
+            let planted = [("a3", "revenue_per_unit", 777.0), ("a2", "revenue_per_unit", 555.0), ("a5", "purchase_conversion", 9.0)]
+            for (unit, metric, value) in planted {
+                try await pool.execute(
+                    "UPDATE lake.experiment_unit_metrics SET value = $3 WHERE experiment_key = 'checkout' AND unit_id = $1 AND metric = $2",
+                    [.text(unit), .text(metric), .float64(value)])
+            }
+            func value(_ unit: String, _ metric: String) async throws -> Double? {
+                try await pool.query(
+                    "SELECT value FROM lake.experiment_unit_metrics WHERE experiment_key = 'checkout' AND unit_id = $1 AND metric = $2",
+                    [.text(unit), .text(metric)]
+                ).scalar(Double?.self)
+            }
+            let later = Self.now.addingTimeInterval(3600)
+            let reports = try await ETLScenario.runAll(runner, configuration, now: later)
+            #expect(reports.allSatisfy { $0.status == .succeeded && $0.window?.changedSince != nil }, "\(reports)")
+            #expect(try await value("a3", "revenue_per_unit") == 50, "a3's metrics are computed (a new event in its reach)")
+            #expect(try await value("a2", "revenue_per_unit") == 555, "a2's metric rows are written again as stored")
+            let segments = try await pool.query("SELECT 'big_spenders' = ANY(segments) FROM lake.experiment_units WHERE unit_id = 'a2'")
+            #expect(try segments.scalar(Bool.self) == true, "a2's row is recomputed")
+            #expect(try await value("a5", "purchase_conversion") == 1, "a5's metrics are computed")
+            // A recomputation computes every unit.
+            try await pool.execute("DELETE FROM seam_meta.etl_state")
+            _ = try await ETLScenario.runAll(runner, configuration, now: later)
+            #expect(try await value("a2", "revenue_per_unit") == 0)
+        }
+    }
+
     @Test("a full experiment_results run raises work_mem for its per-unit aggregate alone and puts the planner settings back")
     func fullRunSettings() async throws {
         try await withComputedScenario { pool, _, configuration in
