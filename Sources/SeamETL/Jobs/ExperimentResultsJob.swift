@@ -828,12 +828,13 @@ struct ExperimentComputation {
     /// never change (an event id is stored once, `lake.tag_event_ids`); so is the user it
     /// stands for, except with a link that changes the unit's own user too (its exposure then
     /// changes). The trace facts a metric reads change in place, with the event's
-    /// `updated_at`. A session's events
-    /// may leave it (an event's session can come from its trace, which a late span can
-    /// change): session units are always computed. Most units a change touches are returning
-    /// visitors with new events after their windows closed (see below): their row may still
-    /// change (segments), so they stay recomputed, but their metrics (reading their events,
-    /// and comparing the values with the stored ones) are not.
+    /// `updated_at`. A session's events may leave it (an event's session can come from its
+    /// trace, which a late span can change): session units are always computed. Most units
+    /// a change touches are returning visitors with new events after their windows closed
+    /// (see below): their row may still change (segments), so they stay recomputed, but
+    /// their metrics (reading their events, and comparing the values with the stored ones)
+    /// are not: at seam bench etl's default scale 13,515 of the 18,515 units its change
+    /// touches, and the metrics and their comparison took 0.44 against 1.30 s.
     private func reusable(on connection: PostgresConnection) throws -> Bool {
         guard sharedEvents, changedSince != nil, !everything, !metrics.isEmpty else { return false }
         let range = inReach
