@@ -470,6 +470,25 @@ struct ETLTests {
         }
     }
 
+    /// a3 comes back in a new session with a page view inside its 72-hour windows, a2 buys
+    /// for 60 three days before its exposure (before any window and CUPED's one-day
+    /// pre-period), and a5 buys in its window; joined.
+    static func returnsAndPurchases(_ pool: PostgresPool) async throws {
+        let from = ETLScenario.base.addingTimeInterval(-4 * 86_400)
+        _ = try await pool.withConnection { try LakePartitions.ensure(on: $0, covering: from, ETLScenario.base) }
+        for (id, name, at, session, properties) in [
+            ("a3-return", "page_view", 9 * 3600.0, "s-a3-return", "{}"), ("a2-before", "purchase", -3 * 86_400 + 3600, "s-a2-before", #"{"revenue":60}"#),
+            ("a5-buys", "purchase", 12_600 + 3600, "s-a5", #"{"revenue":20}"#),
+        ] {
+            try await pool.execute(
+                """
+                INSERT INTO lake.tag_events (event_id, name, occurred_at, received_at, session_id, anonymous_id, page_path, properties, context)
+                VALUES (md5($1)::uuid, $2, $3::timestamptz, now(), $4, $5, '/p', $6::jsonb, '{}')
+                """, [.text(id), .text(name), .text(ETLScenario.at(at)), .text(session), .text(String(id.prefix(2))), .text(properties)])
+        }
+        _ = try await JoinWorker(pool: pool).drain()
+    }
+
     @Test("a change-driven run leaves a recomputed unit whose rows come out as stored untouched, and rewrites those whose segments or metrics changed, as a recomputation gives")
     func unchangedUnitsLeftAlone() async throws {
         try await withComputedScenario { pool, runner, configuration in
@@ -478,19 +497,7 @@ struct ETLTests {
             // three days before its exposure, before any window and CUPED's one-day pre-period:
             // its metrics stay, but it joins big_spenders, so its row changes. a5 buys in its
             // window: its metrics change.
-            let from = ETLScenario.base.addingTimeInterval(-4 * 86_400)
-            _ = try await pool.withConnection { try LakePartitions.ensure(on: $0, covering: from, ETLScenario.base) }
-            for (id, name, at, session, properties) in [
-                ("a3-return", "page_view", 9 * 3600.0, "s-a3-return", "{}"), ("a2-before", "purchase", -3 * 86_400 + 3600, "s-a2-before", #"{"revenue":60}"#),
-                ("a5-buys", "purchase", 12_600 + 3600, "s-a5", #"{"revenue":20}"#),
-            ] {
-                try await pool.execute(
-                    """
-                    INSERT INTO lake.tag_events (event_id, name, occurred_at, received_at, session_id, anonymous_id, page_path, properties, context)
-                    VALUES (md5($1)::uuid, $2, $3::timestamptz, now(), $4, $5, '/p', $6::jsonb, '{}')
-                    """, [.text(id), .text(name), .text(ETLScenario.at(at)), .text(session), .text(String(id.prefix(2))), .text(properties)])
-            }
-            _ = try await JoinWorker(pool: pool).drain()
+            try await Self.returnsAndPurchases(pool)
             // The row versions (xmin) of every unit's rows: a row written again is a new version.
             func versions() async throws -> [String: String] {
                 let rows = try await pool.query(
@@ -530,19 +537,7 @@ struct ETLTests {
             // As above: a3 returns inside its 72-hour windows with a page view, a2 bought
             // before its CUPED pre-period (its row changes: it joins big_spenders), a5 buys
             // inside its window.
-            let from = ETLScenario.base.addingTimeInterval(-4 * 86_400)
-            _ = try await pool.withConnection { try LakePartitions.ensure(on: $0, covering: from, ETLScenario.base) }
-            for (id, name, at, session, properties) in [
-                ("a3-return", "page_view", 9 * 3600.0, "s-a3-return", "{}"), ("a2-before", "purchase", -3 * 86_400 + 3600, "s-a2-before", #"{"revenue":60}"#),
-                ("a5-buys", "purchase", 12_600 + 3600, "s-a5", #"{"revenue":20}"#),
-            ] {
-                try await pool.execute(
-                    """
-                    INSERT INTO lake.tag_events (event_id, name, occurred_at, received_at, session_id, anonymous_id, page_path, properties, context)
-                    VALUES (md5($1)::uuid, $2, $3::timestamptz, now(), $4, $5, '/p', $6::jsonb, '{}')
-                    """, [.text(id), .text(name), .text(ETLScenario.at(at)), .text(session), .text(String(id.prefix(2))), .text(properties)])
-            }
-            _ = try await JoinWorker(pool: pool).drain()
+            try await Self.returnsAndPurchases(pool)
             // Values no computation gives, planted in the stored rows: a row taken as stored
             // keeps its value, a row computed again loses it.
             let planted = [("a3", "revenue_per_unit", 777.0), ("a2", "revenue_per_unit", 555.0), ("a5", "purchase_conversion", 9.0)]
