@@ -722,7 +722,9 @@ struct ExperimentComputation {
     /// reading the units' events into xr_events; nil without metrics. `inUnitOrder`: r gives
     /// each unit's rows together, the units in the order of `unit_id` (see allUnitMetrics).
     private func computedMetrics(units: SQLQuery = "xr_units", inUnitOrder: Bool = false, on connection: PostgresConnection) throws -> SQLQuery? {
-        let sql = metrics.map { MetricSQL(metric: $0.metric, cupedDays: definition.cupedDays) }
+        // Every event joined below lies inside its unit's reach (the join's condition, or
+        // the events' table's), which the metrics need not test again.
+        let sql = metrics.map { MetricSQL(metric: $0.metric, cupedDays: definition.cupedDays, events: reach) }
         guard !sql.isEmpty else { return nil }
         let range = inReach
         let eventColumns: SQLQuery = "u.unit_id, e.name, e.occurred_at, e.revenue, e.trace_duration_ms, e.properties"

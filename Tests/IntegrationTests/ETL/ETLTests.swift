@@ -567,6 +567,43 @@ struct ETLTests {
         }
     }
 
+    /// A visitor exposed four days before the scenario, with an event at each bound of the
+    /// windows: just before exposure and 12 h before (CUPED's one-day pre-period), at 24 h
+    /// (the end of the 24-hour windows, inside the 72-hour ones), at 30 h, and at 72 h (the
+    /// end of every window and of the experiment's reach).
+    @Test("each metric counts the events inside its own window and pre-period, up to each bound, with CUPED and without", arguments: [false, true])
+    func windowBounds(cuped: Bool) async throws {
+        try await withScenario { pool in
+            _ = try await pool.withConnection {
+                try LakePartitions.ensure(on: $0, covering: ETLScenario.base.addingTimeInterval(-5 * 86_400), ETLScenario.base)
+            }
+            let visitor = ETLScenario.Visitor(
+                id: "w1", variants: ["treatment"], exposed: -4 * 86_400,
+                events: [
+                    ("product_view", -12 * 3600, "{}", nil), ("purchase", -1, #"{"revenue":70}"#, nil), ("add_to_basket", 24 * 3600, "{}", nil),
+                    ("product_view", 30 * 3600, "{}", nil), ("purchase", 72 * 3600, #"{"revenue":40}"#, nil),
+                ], device: "mobile")
+            try await ETLScenario.load([visitor], into: pool)
+            let configuration = cuped ? ETLScenario.extendedConfiguration : ETLScenario.configuration
+            try await ETLScenario.runAll(JobRunner(pool: pool, lookbackHours: 48), configuration, now: Self.now)
+            let rows = try await pool.query(
+                "SELECT metric, value, covariate FROM lake.experiment_unit_metrics WHERE experiment_key = 'checkout' AND unit_id = 'w1'")
+            var values: [String: (Double?, Double?)] = [:]
+            for row in rows.rows { values[try row[0].decode(String.self)] = (try row[1].decode(Double?.self), try row[2].decode(Double?.self)) }
+            #expect(values.count == (cuped ? 8 : 7), "a row per metric: \(values.keys.sorted())")
+            func expect(_ metric: String, _ value: Double?, covariate: Double?, _ why: Comment) {
+                #expect(values[metric]?.0 == value, why)
+                #expect(values[metric]?.1 == (cuped ? covariate : nil), "\(metric)'s covariate")
+            }
+            expect("purchase_conversion", 0, covariate: 1, "the purchase at 72 h is outside the window, the one just before exposure too")
+            expect("revenue_per_unit", 0, covariate: 70, "no revenue inside the window")
+            expect("add_to_basket", 1, covariate: 0, "the basket at 24 h is inside the 72-hour window")
+            expect("product_detail_view", 1, covariate: 1, "the view at 30 h is inside the 72-hour window")
+            expect("time_to_first_action", nil, covariate: nil, "no action before the 24-hour window's end")
+            expect("personalization_reward", 0, covariate: nil, "the basket at 24 h is not within the reward's 24 hours")
+        }
+    }
+
     @Test("a full experiment_results run raises work_mem for its per-unit aggregate alone and puts the planner settings back")
     func fullRunSettings() async throws {
         try await withComputedScenario { pool, _, configuration in
