@@ -23,15 +23,19 @@ public struct SegmentMetricsJob: ETLJob {
         // After a change only the hours of the changed sessions (now and before) are written
         // again; a day's figures need the whole day.
         let hours: SQLQuery
-        // The days' kept rows: after a change, by the day index (a bitmap scan: = ANY of the
-        // few days, which the planner cannot count, where IN made it read every kept row).
-        // At a fifth of seam bench etl's scale, with two days changed, writing their rows to a
-        // table (as this job did then) took 160–185 against 320 ms (by hand). A full or
-        // window run reads most days: IN.
+        // The days' kept rows: after a change, by the day index, = ANY of the few days bound
+        // as values, which the planner counts against the column's statistics. With IN it
+        // read every kept row; with = ANY(ARRAY(SELECT day FROM sm_days)), an array it could not
+        // count, it expected every kept row too and read the whole table twice (once for
+        // 'all', once for the segments): by hand at a fifth of seam bench etl's scale, with
+        // a late day and the new one, the statement took 409–444 ms with the days bound
+        // against 472–566 ms (a bitmap scan of the day's 20,000 rows in 25–30 ms against a
+        // sequential read of all 200,000 in 63 ms, twice). A full or window run reads most
+        // days: IN.
         let daysRead: SQLQuery
         if !everything, let since = window.changedSince {
-            daysRead = "c.day = ANY(ARRAY(SELECT day FROM sm_days))"
-            try changedDays(since: PostgresValue.timestamptz(since), end: end, on: connection)
+            let changed = try changedDays(since: PostgresValue.timestamptz(since), end: end, on: connection)
+            daysRead = "c.day = ANY(\(changed)::timestamptz[])"
             hours = "OR p.period_start IN (SELECT hour FROM sm_hours)"
         } else {
             try windowDays(everything ? JobWindow(start: nil, end: window.end) : window, on: connection)
@@ -122,8 +126,9 @@ public struct SegmentMetricsJob: ETLJob {
 
     /// `sm_days` and `sm_hours` after a change: the days and hours of the sessions stored or
     /// changed since `since` (their row, or one of their events), and those they counted in
-    /// before; the kept inputs of those sessions recomputed by index lookups.
-    private func changedDays(since: PostgresValue, end: PostgresValue, on connection: PostgresConnection) throws {
+    /// before; the kept inputs of those sessions recomputed by index lookups. Returns the
+    /// days, as text for `::timestamptz[]` (this connection's time zone writes and reads it).
+    private func changedDays(since: PostgresValue, end: PostgresValue, on connection: PostgresConnection) throws -> [String] {
         try connection.execute(
             """
             CREATE TEMP TABLE sm_changed ON COMMIT DROP AS
@@ -143,6 +148,7 @@ public struct SegmentMetricsJob: ETLJob {
             """)
         try connection.execute(
             "CREATE TEMP TABLE sm_days ON COMMIT DROP AS SELECT DISTINCT date_trunc('day', hour, 'UTC') AS day FROM sm_hours")
+        let days = try connection.query("SELECT day::text FROM sm_days ORDER BY day").rows.map { try $0[0].decode(String.self) }
         try connection.execute(
             "DELETE FROM seam_meta.segment_metric_sessions WHERE session_id IN (SELECT session_id FROM sm_changed)")
         // Sessions of those days that are gone (a join rebuild that drew them differently).
@@ -151,13 +157,14 @@ public struct SegmentMetricsJob: ETLJob {
         // so the days' sessions, read by ranges of the start index, are all that may stay.
         // A set difference of the two: a lookup per kept row cost more (57 against 35 ms at
         // a fifth of seam bench etl's scale). Days are UTC days, 24 hours long. The days'
-        // kept rows by = ANY of the days, as in run: by hand 75–88 against 86–100 ms at a fifth
-        // of seam bench etl's scale.
+        // kept rows by = ANY of the days bound as values, as in run (by an array of a
+        // subquery: 75–88 against 86–100 ms for IN, by hand at a fifth of seam bench etl's
+        // scale).
         try connection.execute(
             """
             DELETE FROM seam_meta.segment_metric_sessions AS c
             USING (
-                SELECT k.session_id FROM seam_meta.segment_metric_sessions AS k WHERE k.day = ANY(ARRAY(SELECT day FROM sm_days))
+                SELECT k.session_id FROM seam_meta.segment_metric_sessions AS k WHERE k.day = ANY(\(days)::timestamptz[])
                 EXCEPT
                 SELECT s.session_id FROM sm_days AS d JOIN lake.sessions AS s
                     ON s.started_at >= d.day AND s.started_at < d.day + interval '24 hours'
@@ -181,6 +188,7 @@ public struct SegmentMetricsJob: ETLJob {
             WHERE ((grain = 'day' AND period_start IN (SELECT day FROM sm_days)) OR (grain = 'hour' AND period_start IN (SELECT hour FROM sm_hours)))
               AND period_start < \(end)::timestamptz
             """)
+        return days
     }
 
     /// `sm_days` for an event-time window (all data when it starts at the beginning): every
