@@ -30,8 +30,10 @@ public struct SegmentMetricsJob: ETLJob {
         // 'all', once for the segments): by hand at a fifth of seam bench etl's scale, with
         // a late day and the new one, the statement took 409–444 ms with the days bound
         // against 472–566 ms (a bitmap scan of the day's 20,000 rows in 25–30 ms against a
-        // sequential read of all 200,000 in 63 ms, twice). A full or window run reads most
-        // days: IN.
+        // sequential read of all 200,000 in 63 ms, twice). At the default scale the read
+        // becomes a bitmap scan of 109,000 of 1,000,000 rows, but the statement's sorts and
+        // aggregates dominate it there: 2.14 s in one run, against 1.93–2.08 s in three
+        // runs before (docs/benchmarks.md). A full or window run reads most days: IN.
         let daysRead: SQLQuery
         if !everything, let since = window.changedSince {
             let changed = try changedDays(since: PostgresValue.timestamptz(since), end: end, on: connection)
